@@ -1,0 +1,16 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/spf13/cobra"
+)
+
+func newReplayCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:    "replay",
+		Short:  "not built yet",
+		Hidden: true,
+		RunE:   func(*cobra.Command, []string) error { return errors.New("replay: not built yet") },
+	}
+}

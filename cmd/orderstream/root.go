@@ -1,0 +1,155 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/orderstream/orderstream/internal/logging"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+)
+
+// globals are the settings every subcommand shares. Each is a persistent flag
+// of the root command, also settable as ORDERSTREAM_<FLAG> (upper case, '-'
+// → '_') or as a key of the YAML file given by --config; a flag on the command
+// line wins over the environment, which wins over the file.
+type globals struct {
+	configFile   string
+	logFormat    string
+	logLevel     string
+	pgURL        string
+	brokers      []string
+	topic        string
+	clickhouse   string
+	chDatabase   string
+	searchURL    string
+	searchEngine string
+
+	log *slog.Logger
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "orderstream",
+		Short:         "Event streaming for orders: outbox, CDC relay to Kafka, idempotent read models",
+		SilenceUsage:  true,
+		SilenceErrors: false,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := bindConfig(cmd, g.configFile); err != nil {
+				return err
+			}
+			log, err := logging.New(os.Stderr, g.logFormat, g.logLevel)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			g.log = log
+			return nil
+		},
+	}
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usagef("%v\nRun '%s --help' for usage.", err, cmd.CommandPath())
+	})
+	f := root.PersistentFlags()
+	f.StringVar(&g.configFile, "config", "", "YAML file of settings (keys are flag names); env ORDERSTREAM_CONFIG")
+	f.StringVar(&g.logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal, else JSON)")
+	f.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&g.pgURL, "pg-url", "postgres://orderstream:orderstream@127.0.0.1:55432/orderstream?sslmode=disable", "PostgreSQL URL of the write side (needs wal_level=logical for the relay)")
+	f.StringSliceVar(&g.brokers, "kafka-brokers", []string{"127.0.0.1:59092"}, "Kafka seed brokers, comma-separated host:port")
+	f.StringVar(&g.topic, "topic", "orders", "Kafka topic of order events")
+	f.StringVar(&g.clickhouse, "clickhouse-addr", "127.0.0.1:59000", "ClickHouse native protocol address host:port")
+	f.StringVar(&g.chDatabase, "clickhouse-database", "orderstream", "ClickHouse database of the analytics read model")
+	f.StringVar(&g.searchURL, "search-url", "http://127.0.0.1:59200", "search engine base URL")
+	f.StringVar(&g.searchEngine, "search-engine", "opensearch", "search engine: opensearch or elasticsearch")
+
+	root.AddCommand(
+		newMigrateCmd(g),
+		newImportCmd(g),
+		newRelayCmd(g),
+		newTopicCmd(g),
+		newConsumeCmd(g),
+		newDLQCmd(g),
+		newAnalyticsCmd(g),
+		newSearchCmd(g),
+		newAPICmd(g),
+		newReplayCmd(g),
+		newRollbackCmd(g),
+		newStatusCmd(g),
+		newDevCmd(g),
+	)
+	return root
+}
+
+// bindConfig fills every flag of cmd that was not set on the command line
+// from ORDERSTREAM_<NAME>, then from the YAML file.
+func bindConfig(cmd *cobra.Command, file string) error {
+	if file == "" {
+		file = os.Getenv("ORDERSTREAM_CONFIG")
+	}
+	fileVals := map[string]any{}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return usagef("--config: %v", err)
+		}
+		if err := yaml.Unmarshal(b, &fileVals); err != nil {
+			return usagef("--config %s: not a YAML map of flag names to values: %v", file, err)
+		}
+	}
+	known := map[string]bool{}
+	var errs []string
+	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
+		known[fl.Name] = true
+		if fl.Changed || fl.Name == "help" || fl.Name == "config" {
+			return
+		}
+		env := "ORDERSTREAM_" + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
+		val, ok := os.LookupEnv(env)
+		src := env
+		if !ok {
+			v, inFile := fileVals[fl.Name]
+			if !inFile {
+				return
+			}
+			val, src = yamlString(v), file+": "+fl.Name
+		}
+		if err := fl.Value.Set(val); err != nil {
+			errs = append(errs, fmt.Sprintf("%s=%q: %v", src, val, err))
+		}
+	})
+	allFlags(cmd.Root(), known)
+	for k := range fileVals {
+		if !known[k] {
+			errs = append(errs, fmt.Sprintf("%s: unknown setting %q (no command has a flag --%s)", file, k, k))
+		}
+	}
+	if len(errs) > 0 {
+		return usagef("configuration:\n  %s", strings.Join(errs, "\n  "))
+	}
+	return nil
+}
+
+func yamlString(v any) string {
+	switch t := v.(type) {
+	case []any:
+		parts := make([]string, len(t))
+		for i, x := range t {
+			parts[i] = fmt.Sprint(x)
+		}
+		return strings.Join(parts, ",")
+	default:
+		return fmt.Sprint(t)
+	}
+}
+
+// allFlags adds the names of every flag of c and its subcommands to names.
+func allFlags(c *cobra.Command, names map[string]bool) {
+	c.Flags().VisitAll(func(fl *pflag.Flag) { names[fl.Name] = true })
+	c.PersistentFlags().VisitAll(func(fl *pflag.Flag) { names[fl.Name] = true })
+	for _, sub := range c.Commands() {
+		allFlags(sub, names)
+	}
+}

@@ -1,0 +1,197 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/orderstream/orderstream/producer/order"
+	"github.com/orderstream/orderstream/schemas"
+	"github.com/shopspring/decimal"
+)
+
+// Errors returned by Repository.
+var (
+	// ErrConflict: another writer changed the order since it was loaded
+	// (its version moved on). Reload and retry the command.
+	ErrConflict = errors.New("concurrent update: order version changed since it was loaded")
+	// ErrDuplicateNumber: an order with this order number already exists
+	// (the natural key; re-running an import hits it and adds nothing).
+	ErrDuplicateNumber = errors.New("order number already exists")
+	// ErrNotFound: no order with that id.
+	ErrNotFound = errors.New("order not found")
+)
+
+// Repository loads and saves orders in PostgreSQL. It is safe for concurrent
+// use; concurrency control is optimistic (see Save).
+type Repository struct {
+	pool      *pgxpool.Pool
+	validator *schemas.Validator
+}
+
+// NewRepository returns a repository on pool; every event is validated by v
+// before it is written.
+func NewRepository(pool *pgxpool.Pool, v *schemas.Validator) *Repository {
+	return &Repository{pool: pool, validator: v}
+}
+
+// Load returns the order with id, or ErrNotFound.
+func (r *Repository) Load(ctx context.Context, id string) (*order.Order, error) {
+	var s order.State
+	var customer *string
+	var total decimal.Decimal
+	err := r.pool.QueryRow(ctx, `SELECT order_id, order_number, kind, status, customer_id, country, currency,
+		total, paid, refunded, placed_at, version FROM orders WHERE order_id = $1`, id).
+		Scan(&s.ID, &s.Number, &s.Kind, &s.Status, &customer, &s.Country, &s.Currency, &total, &s.Paid, &s.Refunded, &s.PlacedAt, &s.Version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("load order %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load order %s: %w", id, err)
+	}
+	if customer != nil {
+		s.CustomerID = *customer
+	}
+	s.Total = schemas.Money{Amount: total, Currency: s.Currency}
+	rows, err := r.pool.Query(ctx, `SELECT line_no, coalesce(source_line, 0), stock_code, description, quantity, unit_price, invoiced_at
+		FROM order_lines WHERE order_id = $1 ORDER BY line_no`, id)
+	if err != nil {
+		return nil, fmt.Errorf("load lines of order %s: %w", id, err)
+	}
+	s.Lines, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (schemas.Line, error) {
+		var l schemas.Line
+		l.UnitPrice.Currency = s.Currency
+		err := row.Scan(&l.LineNo, &l.SourceLine, &l.StockCode, &l.Description, &l.Quantity, &l.UnitPrice.Amount, &l.InvoicedAt)
+		return l, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load lines of order %s: %w", id, err)
+	}
+	return order.Rehydrate(s), nil
+}
+
+// IDByNumber returns the id of the order with number, or ErrNotFound.
+func (r *Repository) IDByNumber(ctx context.Context, number string) (string, error) {
+	var id string
+	err := r.pool.QueryRow(ctx, `SELECT order_id FROM orders WHERE order_number = $1`, number).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("order number %s: %w", number, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up order number %s: %w", number, err)
+	}
+	return id, nil
+}
+
+// Save writes the order's pending changes: its new state and one outbox row
+// per event, in one transaction. It writes only if the stored version still
+// equals o.PersistedVersion(); otherwise it returns ErrConflict (or
+// ErrDuplicateNumber for a new order whose number exists) and writes nothing.
+// On success the pending changes are cleared.
+func (r *Repository) Save(ctx context.Context, o *order.Order, md schemas.Metadata) error {
+	changes := o.Changes()
+	if len(changes) == 0 {
+		return nil
+	}
+	s := o.State()
+	rows := make([][]byte, len(changes))
+	envs := make([]schemas.Envelope, len(changes))
+	for i, c := range changes {
+		env, err := schemas.NewEnvelope(s.ID, c.Version, c.OccurredAt, c.Payload, md)
+		if err != nil {
+			return err
+		}
+		if rows[i], err = r.validator.Marshal(env); err != nil {
+			return err
+		}
+		envs[i] = env
+	}
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		if err := writeState(ctx, tx, o.PersistedVersion(), s); err != nil {
+			return err
+		}
+		batch := &pgx.Batch{}
+		for i, env := range envs {
+			batch.Queue(`INSERT INTO outbox (event_id, aggregate_type, aggregate_id, aggregate_version, event_type,
+				schema_version, occurred_at, recorded_at, traceparent, envelope)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), $10)`,
+				env.EventID, env.AggregateType, env.AggregateID, env.AggregateVersion, env.EventType,
+				env.SchemaVersion, env.OccurredAt, env.RecordedAt, env.Traceparent, string(rows[i]))
+		}
+		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+			return classify(err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("save order %s (%s) at version %d: %w", s.ID, s.Number, s.Version, err)
+	}
+	o.ClearChanges()
+	return nil
+}
+
+func writeState(ctx context.Context, tx pgx.Tx, persisted int64, s order.State) error {
+	var customer *string
+	if s.CustomerID != "" {
+		customer = &s.CustomerID
+	}
+	if persisted == 0 {
+		tag, err := tx.Exec(ctx, `INSERT INTO orders (order_id, order_number, kind, status, customer_id, country,
+			currency, total, paid, refunded, placed_at, version)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
+			s.ID, s.Number, s.Kind, s.Status, customer, s.Country, s.Currency, s.Total.Amount, s.Paid,
+			s.Refunded, s.PlacedAt, s.Version)
+		if err != nil {
+			return classify(err)
+		}
+		if tag.RowsAffected() == 0 {
+			var sameID bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orders WHERE order_id = $1)`, s.ID).Scan(&sameID); err != nil {
+				return err
+			}
+			if sameID {
+				return ErrConflict
+			}
+			return ErrDuplicateNumber
+		}
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"order_lines"},
+			[]string{"order_id", "line_no", "source_line", "stock_code", "description", "quantity", "unit_price", "invoiced_at"},
+			pgx.CopyFromSlice(len(s.Lines), func(i int) ([]any, error) {
+				l := s.Lines[i]
+				var src *int
+				if l.SourceLine > 0 {
+					src = &l.SourceLine
+				}
+				return []any{s.ID, l.LineNo, src, l.StockCode, l.Description, l.Quantity, l.UnitPrice.Amount, l.InvoicedAt}, nil
+			}))
+		if err != nil {
+			return fmt.Errorf("write lines: %w", err)
+		}
+		return nil
+	}
+	tag, err := tx.Exec(ctx, `UPDATE orders SET status = $2, paid = $3, refunded = $4, version = $5, updated_at = now()
+		WHERE order_id = $1 AND version = $6`, s.ID, s.Status, s.Paid, s.Refunded, s.Version, persisted)
+	if err != nil {
+		return classify(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrConflict
+	}
+	return nil
+}
+
+// classify maps a unique violation on the outbox's (aggregate_id,
+// aggregate_version) to ErrConflict.
+func classify(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		if pgErr.ConstraintName == "orders_order_number_key" {
+			return ErrDuplicateNumber
+		}
+		return fmt.Errorf("%w (%s)", ErrConflict, pgErr.ConstraintName)
+	}
+	return err
+}

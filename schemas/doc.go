@@ -1,0 +1,16 @@
+// Package schemas holds orderstream's event contracts: the envelope every
+// event travels in, the order event payloads (version 1), their JSON Schema
+// files (schemas/v1/*.json, embedded) and the validator that checks every
+// event before it is written to the outbox.
+//
+// Guarantees:
+//   - Money is an exact decimal (github.com/shopspring/decimal) with an ISO
+//     4217 currency; it is encoded as a JSON string ("2.55"), never as a JSON
+//     number, so no reader parses it as a binary double.
+//   - Quantities are integers.
+//   - Timestamps are RFC 3339 in UTC.
+//   - An event is valid only if both its envelope and its payload validate
+//     against the schema named by (event_type, schema_version).
+//
+// Projections import this package and never the producer.
+package schemas

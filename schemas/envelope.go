@@ -1,0 +1,122 @@
+package schemas
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// AggregateOrder is the aggregate_type of every order event.
+const AggregateOrder = "order"
+
+// Envelope is the outer shape of every event, as stored in the outbox and as
+// the value of every Kafka record on the orders topic (schemas/v1/envelope.json).
+//
+// Fields:
+//   - EventID: UUIDv7 (RFC 9562), unique per event; consumers use it for
+//     idempotency where the aggregate version is not enough.
+//   - EventType / SchemaVersion: select the payload schema ("order.placed", 1).
+//   - AggregateType / AggregateID: the aggregate the event belongs to; the
+//     Kafka key is AggregateID, so all events of one order share a partition.
+//   - AggregateVersion: 1, 2, 3 … per aggregate with no gaps; the version the
+//     aggregate has after this event. Read models use it as the document
+//     version (never the Kafka offset).
+//   - OccurredAt: business time in UTC (for imported documents, the invoice
+//     time converted from Europe/London).
+//   - RecordedAt: when the write side recorded the event, UTC.
+//   - CorrelationID / CausationID: the request that started the work and the
+//     message that caused this event (both free-form ids, often UUIDs).
+//   - Traceparent: W3C Trace Context header value (00-<trace>-<span>-<flags>).
+//   - Payload: the event body, shape fixed by EventType and SchemaVersion.
+type Envelope struct {
+	EventID          uuid.UUID       `json:"event_id"`
+	EventType        string          `json:"event_type"`
+	SchemaVersion    int             `json:"schema_version"`
+	AggregateType    string          `json:"aggregate_type"`
+	AggregateID      string          `json:"aggregate_id"`
+	AggregateVersion int64           `json:"aggregate_version"`
+	OccurredAt       time.Time       `json:"occurred_at"`
+	RecordedAt       time.Time       `json:"recorded_at"`
+	CorrelationID    string          `json:"correlation_id,omitempty"`
+	CausationID      string          `json:"causation_id,omitempty"`
+	Traceparent      string          `json:"traceparent,omitempty"`
+	Payload          json.RawMessage `json:"payload"`
+}
+
+// Metadata carries the request context copied into every envelope a command
+// produces. All fields are optional.
+type Metadata struct {
+	CorrelationID string
+	CausationID   string
+	Traceparent   string
+}
+
+// NewEnvelope wraps payload p as the event at version of aggregate id.
+// OccurredAt is converted to UTC; RecordedAt is now in UTC. The event id is a
+// fresh UUIDv7.
+func NewEnvelope(id string, version int64, occurredAt time.Time, p Payload, md Metadata) (Envelope, error) {
+	body, err := json.Marshal(p)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("encode %s payload: %w", p.EventType(), err)
+	}
+	eventID, err := uuid.NewV7()
+	if err != nil {
+		return Envelope{}, fmt.Errorf("new event id: %w", err)
+	}
+	return Envelope{
+		EventID:          eventID,
+		EventType:        p.EventType(),
+		SchemaVersion:    p.SchemaVersion(),
+		AggregateType:    AggregateOrder,
+		AggregateID:      id,
+		AggregateVersion: version,
+		OccurredAt:       occurredAt.UTC(),
+		RecordedAt:       time.Now().UTC(),
+		CorrelationID:    md.CorrelationID,
+		CausationID:      md.CausationID,
+		Traceparent:      md.Traceparent,
+		Payload:          body,
+	}, nil
+}
+
+// Decode unmarshals the payload of e into its Go type (one of the *Order…
+// types of this package). It fails with ErrUnknownEvent for an event type or
+// schema version this build does not know, and with a wrapped JSON error for a
+// payload of the wrong shape. Decode does not run JSON Schema validation; use
+// Validator.Validate for that.
+func (e Envelope) Decode() (Payload, error) {
+	var p Payload
+	switch {
+	case e.EventType == TypeOrderPlaced && e.SchemaVersion == 1:
+		p = &OrderPlaced{}
+	case e.EventType == TypeOrderPaid && e.SchemaVersion == 1:
+		p = &OrderPaid{}
+	case e.EventType == TypeOrderShipped && e.SchemaVersion == 1:
+		p = &OrderShipped{}
+	case e.EventType == TypeOrderCancelled && e.SchemaVersion == 1:
+		p = &OrderCancelled{}
+	case e.EventType == TypeOrderRefunded && e.SchemaVersion == 1:
+		p = &OrderRefunded{}
+	default:
+		return nil, fmt.Errorf("event %s: %w: %s v%d", e.EventID, ErrUnknownEvent, e.EventType, e.SchemaVersion)
+	}
+	if err := json.Unmarshal(e.Payload, p); err != nil {
+		return nil, fmt.Errorf("decode %s v%d payload of event %s: %w", e.EventType, e.SchemaVersion, e.EventID, err)
+	}
+	return p, nil
+}
+
+// ParseEnvelope decodes a serialized envelope (a Kafka record value or an
+// outbox row). It checks the JSON shape only.
+func ParseEnvelope(b []byte) (Envelope, error) {
+	var e Envelope
+	if err := json.Unmarshal(b, &e); err != nil {
+		return Envelope{}, fmt.Errorf("decode event envelope: %w", err)
+	}
+	if e.EventType == "" || e.AggregateID == "" || e.AggregateVersion < 1 {
+		return Envelope{}, fmt.Errorf("decode event envelope: %w: event_type, aggregate_id and aggregate_version >= 1 are required", ErrInvalidEvent)
+	}
+	return e, nil
+}

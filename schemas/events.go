@@ -1,0 +1,128 @@
+package schemas
+
+import (
+	"errors"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Event types, version 1. The CloudEvents ce_type header carries the same
+// string.
+const (
+	TypeOrderPlaced    = "order.placed"
+	TypeOrderPaid      = "order.paid"
+	TypeOrderShipped   = "order.shipped"
+	TypeOrderCancelled = "order.cancelled"
+	TypeOrderRefunded  = "order.refunded"
+)
+
+// Errors returned by Decode, ParseEnvelope and Validator.Validate.
+var (
+	ErrUnknownEvent = errors.New("unknown event type or schema version")
+	ErrInvalidEvent = errors.New("invalid event")
+)
+
+// Payload is the body of an event.
+type Payload interface {
+	EventType() string
+	SchemaVersion() int
+}
+
+// Kind is the kind of business document an order is.
+type Kind string
+
+// Document kinds of the Online Retail data set (see ARCHITECTURE.md).
+const (
+	KindSale       Kind = "sale"        // invoice number of 6 digits
+	KindCreditNote Kind = "credit_note" // "C" prefix: cancellation or return, negative quantities
+	KindAdjustment Kind = "adjustment"  // "A" prefix: bad-debt adjustment
+)
+
+// Valid reports whether k is one of the known kinds.
+func (k Kind) Valid() bool {
+	return k == KindSale || k == KindCreditNote || k == KindAdjustment
+}
+
+// Status is the lifecycle state of an order after an event.
+type Status string
+
+// Order statuses.
+const (
+	StatusPlaced    Status = "placed"
+	StatusPaid      Status = "paid"
+	StatusShipped   Status = "shipped"
+	StatusCancelled Status = "cancelled"
+	StatusRefunded  Status = "refunded"
+)
+
+// Line is one line of a document, kept exactly as the source had it (repeated
+// lines included).
+//
+// LineNo numbers the lines of one order 1..n in source order; SourceLine is
+// the line number in the imported file (1 = header), 0 when not imported.
+// Quantity is in units (negative on credit notes and stock corrections).
+// UnitPrice is per unit, exact (the data set has 3 decimals at most).
+type Line struct {
+	LineNo      int       `json:"line_no"`
+	SourceLine  int       `json:"source_line,omitempty"`
+	StockCode   string    `json:"stock_code"`
+	Description string    `json:"description"`
+	Quantity    int64     `json:"quantity"`
+	UnitPrice   Money     `json:"unit_price"`
+	InvoicedAt  time.Time `json:"invoiced_at"`
+}
+
+// Amount returns Quantity × UnitPrice, exact.
+func (l Line) Amount() Money {
+	return Money{Amount: l.UnitPrice.Amount.Mul(decimal.NewFromInt(l.Quantity)), Currency: l.UnitPrice.Currency}
+}
+
+// OrderPlaced (order.placed v1) records a new document with all its lines.
+// Total is Σ line amounts. CustomerID is empty for guest documents.
+type OrderPlaced struct {
+	OrderNumber string `json:"order_number"`
+	Kind        Kind   `json:"kind"`
+	CustomerID  string `json:"customer_id,omitempty"`
+	Country     string `json:"country"`
+	Currency    string `json:"currency"`
+	Lines       []Line `json:"lines"`
+	Total       Money  `json:"total"`
+}
+
+// OrderPaid (order.paid v1) records payment of a sale in full.
+type OrderPaid struct {
+	Amount    Money  `json:"amount"`
+	Reference string `json:"reference,omitempty"`
+}
+
+// OrderShipped (order.shipped v1) records dispatch of a paid sale.
+type OrderShipped struct {
+	Carrier        string `json:"carrier,omitempty"`
+	TrackingNumber string `json:"tracking_number,omitempty"`
+}
+
+// OrderCancelled (order.cancelled v1) records cancellation before shipping.
+type OrderCancelled struct {
+	Reason string `json:"reason"`
+}
+
+// OrderRefunded (order.refunded v1) records money returned to the customer:
+// for a credit note, the amount it credits (−total, so positive); for a paid
+// sale, a refund of at most what was paid (> 0). Amount is never negative.
+type OrderRefunded struct {
+	Amount Money  `json:"amount"`
+	Reason string `json:"reason,omitempty"`
+}
+
+func (OrderPlaced) EventType() string    { return TypeOrderPlaced }
+func (OrderPaid) EventType() string      { return TypeOrderPaid }
+func (OrderShipped) EventType() string   { return TypeOrderShipped }
+func (OrderCancelled) EventType() string { return TypeOrderCancelled }
+func (OrderRefunded) EventType() string  { return TypeOrderRefunded }
+
+func (OrderPlaced) SchemaVersion() int    { return 1 }
+func (OrderPaid) SchemaVersion() int      { return 1 }
+func (OrderShipped) SchemaVersion() int   { return 1 }
+func (OrderCancelled) SchemaVersion() int { return 1 }
+func (OrderRefunded) SchemaVersion() int  { return 1 }
