@@ -76,7 +76,9 @@ func NewValidator() (*Validator, error) {
 	return v, nil
 }
 
-func payloadKey(eventType string, version int) string { return fmt.Sprintf("%s@%d", eventType, version) }
+func payloadKey(eventType string, version int) string {
+	return fmt.Sprintf("%s@%d", eventType, version)
+}
 
 // Validate checks one serialized envelope and its payload. The error wraps
 // ErrInvalidEvent (or ErrUnknownEvent) and names the failing JSON pointer.
