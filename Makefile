@@ -1,0 +1,53 @@
+# orderstream — one binary, real local services (deploy/local), real data.
+# `make demo` runs the main job on the real file; `make test` runs every test.
+
+SHELL        := /bin/bash
+.SHELLFLAGS  := -eu -o pipefail -c
+GO           ?= go
+BIN          := bin/orderstream
+SERVICES     := deploy/local/services.sh
+DATA         ?= ../shared/data/online_retail.csv.gz
+TEST_TIMEOUT ?= 75m
+
+.PHONY: all build test test-unit bench demo up down status vet fmt web clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/orderstream
+
+vet:
+	gofmt -l $$(git ls-files '*.go') | (! grep .) || (echo "gofmt needed"; exit 1)
+	$(GO) vet ./...
+
+## up/down/status: the local services (PostgreSQL, Kafka, ClickHouse, OpenSearch).
+up:
+	$(SERVICES) up
+
+down:
+	$(SERVICES) down
+
+status:
+	$(SERVICES) status
+
+## test: start every service the tests need, then run all tests against them.
+test: vet
+	$(SERVICES) up
+	deploy/local/browser.sh
+	eval "$$($(SERVICES) env)"; CI=$${CI:-true} $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -p 2 ./...
+
+## test-unit: the tests that need no service (integration tests skip outside CI).
+test-unit:
+	env -u ORDERSTREAM_PG_URL -u ORDERSTREAM_KAFKA_BROKERS -u ORDERSTREAM_CLICKHOUSE_ADDR -u ORDERSTREAM_SEARCH_URL CI= $(GO) test -count=1 ./...
+
+## demo: the main job on the real file (services, migrate, relay, import, both read models, API).
+demo: build
+	deploy/local/main-job.sh $(DATA)
+
+## bench: throughput figures against the real services (prints, never asserts).
+bench: build
+	$(SERVICES) up
+	deploy/local/bench.sh
+
+clean:
+	rm -rf bin
