@@ -1,16 +1,143 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
 
+	"github.com/orderstream/orderstream/consumers"
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 )
 
+// projections maps each projection name to its sink builder and default
+// metrics address.
+var projections = map[string]struct {
+	newSink     func(ctx context.Context, g *globals, generation string) (consumers.Sink, io.Closer, error)
+	metricsAddr string
+}{
+	"analytics": {newAnalyticsSink, "127.0.0.1:9465"},
+	"search":    {newSearchSink, "127.0.0.1:9466"},
+}
+
 func newConsumeCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:    "consume",
-		Short:  "not built yet",
-		Hidden: true,
-		RunE:   func(*cobra.Command, []string) error { return errors.New("consume: not built yet") },
+	var (
+		cfg         consumers.Config
+		metricsAddr string
+		generation  string
+	)
+	cmd := &cobra.Command{
+		Use:   "consume PROJECTION",
+		Short: "Run a projection daemon (analytics or search) as a Kafka consumer-group member",
+		Long: `Consumes the orders topic as a member of the projection's consumer group and
+applies each batch of events to the read model, committing offsets only after
+the read model acknowledged them (at-least-once; the sinks are idempotent).
+
+Records that are not valid events, or that the read model rejects for good,
+go to <topic>.dlq with the reason in headers (see 'orderstream dlq list').
+Read-model outages are retried with backoff until it recovers. A committed
+offset that fell out of the topic's retention stops the daemon with an
+error instead of skipping events.
+
+Serves /metrics, /healthz and /readyz on --metrics-addr. SIGINT/SIGTERM
+finishes the in-flight batch, commits and leaves the group; a second
+signal exits at once.`,
+		Example: `  orderstream consume analytics
+  orderstream consume search --group orderstream-search --metrics-addr 127.0.0.1:9466`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			p, ok := projections[name]
+			if !ok {
+				return usagef("consume: unknown projection %q: want analytics or search", name)
+			}
+			if !cmd.Flags().Changed("metrics-addr") && metricsAddr == "" {
+				metricsAddr = p.metricsAddr
+			}
+			if cfg.Group == "" {
+				cfg.Group = "orderstream-" + name
+			}
+			cfg.Brokers, cfg.Topic, cfg.Projection = g.brokers, g.topic, name
+			return runConsume(cmd.Context(), g, cfg, p.newSink, metricsAddr, generation)
+		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Group, "group", "", "consumer group id (default orderstream-<projection>)")
+	f.StringVar(&metricsAddr, "metrics-addr", "", "listen address of /metrics, /healthz, /readyz (default 127.0.0.1:9465 for analytics, 127.0.0.1:9466 for search; 'off' disables)")
+	f.StringVar(&generation, "generation", "", "read-model generation to write (default: follow the serving generation)")
+	addConsumerFlags(f, &cfg)
+	return cmd
+}
+
+// addConsumerFlags registers the batching, retry and shutdown settings.
+func addConsumerFlags(f interface {
+	IntVar(*int, string, int, string)
+	DurationVar(*time.Duration, string, time.Duration, string)
+	Int64Var(*int64, string, int64, string)
+	StringVar(*string, string, string, string)
+}, cfg *consumers.Config) {
+	f.IntVar(&cfg.BatchMaxRecords, "batch-max-records", consumers.DefaultBatchMaxRecords, "largest batch handed to the read model, in records")
+	f.IntVar(&cfg.BatchMaxBytes, "batch-max-bytes", consumers.DefaultBatchMaxBytes, "largest batch, in bytes of record values")
+	f.DurationVar(&cfg.BatchMaxWait, "batch-max-wait", consumers.DefaultBatchMaxWait, "longest time the first record of a batch waits for more")
+	f.DurationVar(&cfg.RetryInitial, "retry-initial", consumers.DefaultRetryInitial, "first backoff after a failed write")
+	f.DurationVar(&cfg.RetryMax, "retry-max", consumers.DefaultRetryMax, "largest backoff between write attempts (retries never give up)")
+	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", consumers.DefaultShutdownTimeout, "time to finish the in-flight batch after SIGTERM")
+	f.Int64Var(&cfg.ReadyLag, "ready-lag", consumers.DefaultReadyLag, "largest total lag, in records, at which /readyz answers 200")
+	f.StringVar(&cfg.DLQTopic, "dlq-topic", "", "dead-letter topic (default <topic>.dlq)")
+}
+
+// runConsume builds the sink and the consumer, serves the metrics endpoint
+// and runs until ctx is cancelled; the sink is closed after Run returned.
+func runConsume(ctx context.Context, g *globals, cfg consumers.Config,
+	newSink func(context.Context, *globals, string) (consumers.Sink, io.Closer, error),
+	metricsAddr, generation string) (err error) {
+	sink, closer, err := newSink(ctx, g, generation)
+	if err != nil {
+		return fmt.Errorf("%s sink: %w", cfg.Projection, err)
+	}
+	defer func() {
+		if closer != nil {
+			if cerr := closer.Close(); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("close %s sink: %w", cfg.Projection, cerr))
+			}
+		}
+	}()
+	c, err := consumers.New(cfg, sink, consumers.WithLogger(g.log))
+	if err != nil {
+		return usagef("%v", err)
+	}
+	defer c.Close()
+
+	eg, ctx := errgroup.WithContext(ctx)
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	if metricsAddr != "" && metricsAddr != "off" {
+		ln, err := net.Listen("tcp", metricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr %s: %w", metricsAddr, err)
+		}
+		srv := &http.Server{Handler: consumers.Handler(c, nil), ReadHeaderTimeout: 5 * time.Second}
+		eg.Go(func() error {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("metrics server: %w", err)
+			}
+			return nil
+		})
+		eg.Go(func() error {
+			<-runCtx.Done()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		})
+		g.log.Info("serving metrics and health", "addr", ln.Addr().String())
+	}
+	eg.Go(func() error {
+		defer stopRun()
+		return c.Run(runCtx)
+	})
+	return eg.Wait()
 }

@@ -1,0 +1,197 @@
+package consumers
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Defaults of Config, applied by New to zero fields.
+const (
+	DefaultBatchMaxRecords = 5000
+	DefaultBatchMaxBytes   = 16 << 20 // 16 MiB of record values
+	DefaultBatchMaxWait    = 500 * time.Millisecond
+	DefaultRetryInitial    = 200 * time.Millisecond
+	DefaultRetryMax        = 30 * time.Second
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultReadyLag        = 1000
+	DefaultMaxPollRecords  = 1000
+	DefaultLagInterval     = 5 * time.Second
+)
+
+// Config holds the settings of a Consumer. Brokers, Topic and Group are
+// required; every other zero field takes the default named on it.
+type Config struct {
+	// Brokers are the seed brokers, host:port. Required.
+	Brokers []string
+	// Topic is the topic of order events to consume. Required.
+	Topic string
+	// Group is the consumer group id; the group's committed offsets are the
+	// projection's checkpoint. Required. A new group starts at the earliest
+	// offset.
+	Group string
+	// Projection names the read model for logs and metric labels (e.g.
+	// "analytics"). Default: Group.
+	Projection string
+
+	// BatchMaxRecords bounds the records of one Sink.Write (default 5000).
+	BatchMaxRecords int
+	// BatchMaxBytes bounds the summed record value sizes of one batch, in
+	// bytes (default 16 MiB). A single record larger than the bound still
+	// makes a batch of its own.
+	BatchMaxBytes int
+	// BatchMaxWait bounds how long the first record of a batch waits for
+	// more before the batch is written (default 500ms).
+	BatchMaxWait time.Duration
+	// MaxPollRecords bounds the records taken from the client per poll
+	// (default 1000); a batch gathers several polls.
+	MaxPollRecords int
+
+	// RetryInitial and RetryMax bound the exponential backoff (factor 2,
+	// jitter ±50%) between attempts of a batch whose Write failed
+	// transiently (defaults 200ms and 30s). Retries go on until the sink
+	// recovers or ctx is cancelled.
+	RetryInitial time.Duration
+	RetryMax     time.Duration
+
+	// ShutdownTimeout bounds the graceful shutdown after ctx is cancelled:
+	// finishing the in-flight batch, committing, leaving the group
+	// (default 30s).
+	ShutdownTimeout time.Duration
+
+	// Strict makes a record that cannot be decoded or that the sink
+	// rejects stop Run with an error naming its topic, partition and offset
+	// (used by replays), instead of sending it to the DLQ.
+	Strict bool
+
+	// DLQTopic receives records that can never be written (default
+	// "<Topic>.dlq"). It is created on start when missing.
+	DLQTopic string
+
+	// ReadyLag is the largest total lag, in records, at which the consumer
+	// reports ready (default 1000).
+	ReadyLag int64
+	// LagInterval is how often the end offsets of the assigned partitions
+	// are listed to refresh the lag between fetches (default 5s).
+	LagInterval time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Projection == "" {
+		c.Projection = c.Group
+	}
+	if c.BatchMaxRecords == 0 {
+		c.BatchMaxRecords = DefaultBatchMaxRecords
+	}
+	if c.BatchMaxBytes == 0 {
+		c.BatchMaxBytes = DefaultBatchMaxBytes
+	}
+	if c.BatchMaxWait == 0 {
+		c.BatchMaxWait = DefaultBatchMaxWait
+	}
+	if c.MaxPollRecords == 0 {
+		c.MaxPollRecords = DefaultMaxPollRecords
+	}
+	if c.RetryInitial == 0 {
+		c.RetryInitial = DefaultRetryInitial
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = DefaultRetryMax
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.DLQTopic == "" && c.Topic != "" {
+		c.DLQTopic = DLQTopicFor(c.Topic)
+	}
+	if c.ReadyLag == 0 {
+		c.ReadyLag = DefaultReadyLag
+	}
+	if c.LagInterval == 0 {
+		c.LagInterval = DefaultLagInterval
+	}
+}
+
+// DLQTopicFor returns the default dead-letter topic of topic: "<topic>.dlq".
+func DLQTopicFor(topic string) string { return topic + ".dlq" }
+
+// Validate reports every problem of c at once (errors.Join); zero fields
+// that have a default are not problems.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("brokers: at least one seed broker (host:port) is required"))
+	}
+	for _, b := range c.Brokers {
+		if strings.TrimSpace(b) == "" || !strings.Contains(b, ":") {
+			errs = append(errs, fmt.Errorf("brokers: %q is not host:port", b))
+		}
+	}
+	if c.Topic == "" {
+		errs = append(errs, errors.New("topic: required"))
+	}
+	if c.Group == "" {
+		errs = append(errs, errors.New("group: required"))
+	}
+	if c.DLQTopic != "" && c.DLQTopic == c.Topic {
+		errs = append(errs, fmt.Errorf("dlq topic %q: must differ from the consumed topic", c.DLQTopic))
+	}
+	for _, n := range []struct {
+		name string
+		v    int64
+	}{
+		{"batch max records", int64(c.BatchMaxRecords)},
+		{"batch max bytes", int64(c.BatchMaxBytes)},
+		{"max poll records", int64(c.MaxPollRecords)},
+		{"ready lag", c.ReadyLag},
+	} {
+		if n.v < 0 {
+			errs = append(errs, fmt.Errorf("%s: %d is negative", n.name, n.v))
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"batch max wait", c.BatchMaxWait},
+		{"retry initial", c.RetryInitial},
+		{"retry max", c.RetryMax},
+		{"shutdown timeout", c.ShutdownTimeout},
+		{"lag interval", c.LagInterval},
+	} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s: %s is negative", d.name, d.v))
+		}
+	}
+	if c.RetryInitial > 0 && c.RetryMax > 0 && c.RetryInitial > c.RetryMax {
+		errs = append(errs, fmt.Errorf("retry initial %s exceeds retry max %s", c.RetryInitial, c.RetryMax))
+	}
+	return errors.Join(errs...)
+}
+
+// Option sets an optional collaborator of a Consumer.
+type Option func(*options)
+
+type options struct {
+	log        *slog.Logger
+	reg        prometheus.Registerer
+	clientOpts []kgo.Opt
+}
+
+// WithLogger sets the logger (default: slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithRegisterer registers the consumer's metrics with reg (default: a
+// fresh private registry, reachable through Consumer.Gatherer).
+func WithRegisterer(reg prometheus.Registerer) Option { return func(o *options) { o.reg = reg } }
+
+// WithClientOpts adds franz-go client options after the runtime's own (they
+// win on conflict); tests use it to shorten timeouts. Default: none.
+func WithClientOpts(opts ...kgo.Opt) Option {
+	return func(o *options) { o.clientOpts = append(o.clientOpts, opts...) }
+}

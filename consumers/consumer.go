@@ -1,0 +1,449 @@
+package consumers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/orderstream/orderstream/schemas"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Consumer runs one projection's consumer-group member: it polls Topic,
+// gathers batches, hands them to the Sink, sends what can never be written to
+// the DLQ and commits offsets only after both were acknowledged.
+//
+// Run may be called once. Health and the metrics are safe for concurrent use.
+type Consumer struct {
+	cfg  Config
+	sink Sink
+	log  *slog.Logger
+	val  *schemas.Validator
+	m    *metrics
+	gath prometheus.Gatherer
+
+	cl  *kgo.Client
+	adm *kadm.Client
+
+	// mu guards buf and parts. The poll loop holds it from the end of a
+	// poll until the next AllowRebalance; the group callbacks (revoke,
+	// lost, assign) take it, so they never run in the middle of a batch.
+	mu       sync.Mutex
+	buf      pending
+	bufGen   uint64 // incremented whenever a rebalance drops gathered records
+	flushing bool   // a flush is in progress (possibly waiting between attempts)
+	noFlush  bool   // a fatal error occurred: callbacks must not write or commit
+	parts    map[int32]*partState
+
+	started   atomic.Bool
+	running   atomic.Bool
+	closed    atomic.Bool
+	closeOnce sync.Once
+}
+
+// pending is the batch being gathered: records of one or more partitions,
+// each partition's in offset order.
+type pending struct {
+	recs    []*kgo.Record
+	bytes   int
+	started time.Time
+}
+
+// partState is what the consumer knows of one assigned partition, for lag.
+type partState struct {
+	hwm       int64 // high watermark last seen (fetch or listed end offset); -1 unknown
+	committed int64 // next offset to process as committed; -1 unknown
+}
+
+// New checks cfg, applies its defaults and builds the franz-go client (no
+// connection is made before Run). sink receives the batches.
+//
+// The client is a group member of cfg.Group with cooperative-sticky
+// balancing, autocommit off, rebalances blocked while a batch is in flight,
+// and no automatic offset reset: a new group starts at the earliest offset
+// and a committed offset that is out of range stops Run with an error.
+func New(cfg Config, sink Sink, opts ...Option) (*Consumer, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("consumer config: %w", err)
+	}
+	if sink == nil {
+		return nil, errors.New("consumer: sink is nil")
+	}
+	o := options{log: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	val, err := schemas.NewValidator()
+	if err != nil {
+		return nil, fmt.Errorf("consumer: %w", err)
+	}
+	c := &Consumer{
+		cfg:   cfg,
+		sink:  sink,
+		log:   o.log.With("projection", cfg.Projection, "group", cfg.Group, "topic", cfg.Topic),
+		val:   val,
+		parts: map[int32]*partState{},
+	}
+	reg := o.reg
+	if reg == nil {
+		r := prometheus.NewRegistry()
+		reg, c.gath = r, r
+	} else if g, ok := reg.(prometheus.Gatherer); ok {
+		c.gath = g
+	}
+	c.m, err = newMetrics(reg, cfg, c)
+	if err != nil {
+		return nil, fmt.Errorf("consumer metrics: %w", err)
+	}
+
+	kopts := []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.Topic),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		// Starts a new group at the earliest offset; never resets a
+		// committed offset that fell out of range (the fetch error
+		// surfaces instead, see pollErrors).
+		kgo.ConsumeStartOffset(kgo.NewOffset().AtStart()),
+		kgo.ConsumeResetOffset(kgo.NoResetOffset().AtStart()),
+		kgo.OnPartitionsAssigned(c.onAssigned),
+		kgo.OnPartitionsRevoked(c.onRevoked),
+		kgo.OnPartitionsLost(c.onLost),
+		kgo.WithLogger(kgoLogger{c.log}),
+	}
+	kopts = append(kopts, o.clientOpts...)
+	c.cl, err = kgo.NewClient(kopts...)
+	if err != nil {
+		return nil, fmt.Errorf("consumer client: %w", err)
+	}
+	c.adm = kadm.NewClient(c.cl)
+	return c, nil
+}
+
+// Config returns the consumer's configuration with defaults applied.
+func (c *Consumer) Config() Config { return c.cfg }
+
+// Gatherer returns the registry the metrics are registered with when it is
+// also a Gatherer (always, unless WithRegisterer gave a bare Registerer).
+func (c *Consumer) Gatherer() prometheus.Gatherer { return c.gath }
+
+// Run consumes until ctx is cancelled or a fatal error occurs, and closes the
+// client before it returns.
+//
+// On cancellation it stops polling, finishes the in-flight batch (write, DLQ,
+// commit) within ShutdownTimeout, leaves the group and returns nil. Fatal
+// errors: the DLQ topic cannot be created, a committed offset is out of range
+// (the error names partition, offset and log bounds), in Strict mode a record
+// that cannot be decoded or that the sink rejects (named by topic, partition
+// and offset), or the in-flight batch not written before ShutdownTimeout.
+// Transient sink errors are never returned: the batch is retried until the
+// sink recovers.
+func (c *Consumer) Run(ctx context.Context) error {
+	if !c.started.CompareAndSwap(false, true) {
+		return errors.New("consumer: Run called twice")
+	}
+	if c.closed.Load() {
+		return errors.New("consumer: Run after Close")
+	}
+	c.running.Store(true)
+	defer c.running.Store(false)
+
+	// work outlives ctx by ShutdownTimeout: the in-flight batch is finished
+	// under it after ctx is cancelled.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stopAfter := context.AfterFunc(ctx, func() {
+		time.AfterFunc(c.cfg.ShutdownTimeout, cancelWork)
+	})
+	defer stopAfter()
+
+	if !c.cfg.Strict {
+		if err := c.ensureDLQTopic(ctx); err != nil {
+			return errors.Join(err, c.Close())
+		}
+	}
+	lagDone := make(chan struct{})
+	lagCtx, stopLag := context.WithCancel(ctx)
+	go func() { defer close(lagDone); c.refreshLagLoop(lagCtx) }()
+
+	err := c.loop(ctx, work)
+	stopLag()
+	<-lagDone
+	if err != nil {
+		// Fatal: write and commit nothing more, leave at once.
+		c.mu.Lock()
+		c.noFlush = true
+		c.mu.Unlock()
+		return errors.Join(err, c.Close())
+	}
+	return c.shutdown(work)
+}
+
+// loop polls and flushes until ctx is cancelled (nil) or a fatal error.
+func (c *Consumer) loop(ctx, work context.Context) error {
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		pollCtx, cancel := ctx, context.CancelFunc(func() {})
+		c.mu.Lock()
+		room := c.cfg.BatchMaxRecords
+		if len(c.buf.recs) > 0 {
+			pollCtx, cancel = context.WithDeadline(ctx, c.buf.started.Add(c.cfg.BatchMaxWait))
+			room -= len(c.buf.recs)
+		}
+		c.mu.Unlock()
+		c.cl.AllowRebalance()
+		fetches := c.cl.PollRecords(pollCtx, max(1, min(c.cfg.MaxPollRecords, room)))
+		cancel()
+
+		c.mu.Lock()
+		err := c.absorb(fetches)
+		if err == nil {
+			err = c.gatherLocked(work, fetches)
+		}
+		if err == nil && c.dueLocked() {
+			err = c.flushLocked(work)
+		}
+		c.mu.Unlock()
+		if err != nil {
+			if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+				return nil // cancelled while retrying: shutdown finishes the batch
+			}
+			return err
+		}
+	}
+}
+
+// absorb classifies fetch errors and updates the lag state.
+func (c *Consumer) absorb(fs Fetches) error {
+	var fatal []error
+	fs.EachError(func(topic string, p int32, err error) {
+		switch {
+		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+			// our own poll deadline or shutdown
+		case errors.Is(err, kgo.ErrClientClosed):
+			fatal = append(fatal, fmt.Errorf("consumer client closed"))
+		case errors.Is(err, kerr.OffsetOutOfRange):
+			fatal = append(fatal, c.outOfRange(fs, topic, p))
+		default:
+			c.log.Warn("fetch error; the client retries", "partition", p, "err", err)
+		}
+	})
+	if len(fatal) > 0 {
+		return errors.Join(fatal...)
+	}
+	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if fp.Err != nil {
+			return
+		}
+		ps := c.partLocked(fp.Partition)
+		ps.hwm = max(ps.hwm, fp.HighWatermark)
+		if ps.committed < 0 && len(fp.Records) > 0 {
+			ps.committed = fp.Records[0].Offset // consumption started here
+		}
+		c.m.setLag(fp.Partition, ps)
+	})
+	return nil
+}
+
+// gatherLocked adds the polled records to the batch, writing the batch first
+// whenever the next record would take it over a bound.
+func (c *Consumer) gatherLocked(work context.Context, fs Fetches) error {
+	for _, r := range fs.Records() {
+		n := len(c.buf.recs)
+		if n > 0 && (n+1 > c.cfg.BatchMaxRecords || c.buf.bytes+len(r.Value) > c.cfg.BatchMaxBytes) {
+			if err := c.flushLocked(work); err != nil {
+				return err
+			}
+		}
+		if len(c.buf.recs) == 0 {
+			c.buf.started = time.Now()
+		}
+		c.buf.recs = append(c.buf.recs, r)
+		c.buf.bytes += len(r.Value)
+	}
+	return nil
+}
+
+// Fetches is kgo.Fetches; named here to keep signatures short.
+type Fetches = kgo.Fetches
+
+// outOfRange builds the fatal error for a committed offset the log no longer
+// (or not yet) holds.
+func (c *Consumer) outOfRange(fs Fetches, topic string, p int32) error {
+	var start, end int64 = -1, -1
+	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if fp.Topic == topic && fp.Partition == p {
+			start, end = fp.LogStartOffset, fp.HighWatermark
+		}
+	})
+	committed := int64(-1)
+	if eo, ok := c.cl.CommittedOffsets()[topic][p]; ok {
+		committed = eo.Offset
+	}
+	return &OffsetOutOfRangeError{Topic: topic, Partition: p, Group: c.cfg.Group, Committed: committed, LogStart: start, LogEnd: end}
+}
+
+// OffsetOutOfRangeError reports that the group's committed offset of a
+// partition lies outside the log (retention deleted it, or the topic was
+// recreated). The runtime never resets it silently: the operator decides.
+// LogStart and LogEnd are -1 when the broker did not report them; Committed
+// is -1 when the client did not know it.
+type OffsetOutOfRangeError struct {
+	Topic     string
+	Partition int32
+	Group     string
+	Committed int64
+	LogStart  int64
+	LogEnd    int64
+}
+
+func (e *OffsetOutOfRangeError) Error() string {
+	return fmt.Sprintf("topic %s partition %d: committed offset %d of group %s is out of range (log start %d, log end %d): "+
+		"events between were deleted or the topic was recreated; rebuild the read model with `orderstream replay --mode in-place` "+
+		"or move the group's offset deliberately (kafka-consumer-groups --reset-offsets)",
+		e.Topic, e.Partition, e.Committed, e.Group, e.LogStart, e.LogEnd)
+}
+
+func (c *Consumer) partLocked(p int32) *partState {
+	ps, ok := c.parts[p]
+	if !ok {
+		ps = &partState{hwm: -1, committed: -1}
+		c.parts[p] = ps
+	}
+	return ps
+}
+
+// dueLocked reports whether the gathered batch reached a bound.
+func (c *Consumer) dueLocked() bool {
+	n := len(c.buf.recs)
+	return n > 0 && (n >= c.cfg.BatchMaxRecords ||
+		c.buf.bytes >= c.cfg.BatchMaxBytes ||
+		time.Since(c.buf.started) >= c.cfg.BatchMaxWait)
+}
+
+// shutdown finishes the in-flight batch under work, leaves the group and
+// closes the client.
+func (c *Consumer) shutdown(work context.Context) error {
+	c.mu.Lock()
+	var err error
+	if len(c.buf.recs) > 0 {
+		n := len(c.buf.recs)
+		if err = c.flushLocked(work); err != nil {
+			err = fmt.Errorf("shutdown: in-flight batch of %d records not finished within %s (nothing of it committed; it is consumed again on restart): %w",
+				n, c.cfg.ShutdownTimeout, err)
+		}
+	}
+	c.mu.Unlock()
+	c.cl.AllowRebalance()
+	if lerr := c.cl.LeaveGroupContext(work); lerr != nil && !errors.Is(lerr, context.Canceled) {
+		err = errors.Join(err, fmt.Errorf("leave group %s: %w", c.cfg.Group, lerr))
+	}
+	c.log.Info("consumer stopped")
+	return errors.Join(err, c.Close())
+}
+
+// Close closes the client without finishing the in-flight batch (nothing of
+// it is committed, so it is consumed again later). It is idempotent and safe
+// to call concurrently with Run, which then returns.
+func (c *Consumer) Close() error {
+	c.closeOnce.Do(func() {
+		c.closed.Store(true)
+		c.cl.Close()
+	})
+	return nil
+}
+
+// onAssigned records newly assigned partitions.
+func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range assigned[c.cfg.Topic] {
+		c.partLocked(p)
+	}
+	c.log.Info("partitions assigned", "partitions", assigned[c.cfg.Topic])
+}
+
+// onRevoked finishes the gathered batch (write, DLQ, commit) before the
+// partitions move to another member. If the sink does not recover within
+// ShutdownTimeout the records of the revoked partitions are dropped
+// uncommitted: their new owner consumes them again from the committed offset.
+func (c *Consumer) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.buf.recs) > 0 && !c.flushing && !c.noFlush {
+		fctx, cancel := context.WithTimeout(ctx, c.cfg.ShutdownTimeout)
+		err := c.flushLocked(fctx)
+		cancel()
+		if err != nil {
+			c.log.Warn("batch not finished before partitions were revoked; their records are consumed again by the new owner",
+				"partitions", revoked[c.cfg.Topic], "err", err)
+		}
+	}
+	c.dropLocked(revoked[c.cfg.Topic])
+	if len(revoked[c.cfg.Topic]) > 0 {
+		c.log.Info("partitions revoked", "partitions", revoked[c.cfg.Topic])
+	}
+}
+
+// onLost drops the gathered records of partitions taken away without a
+// chance to commit; they are consumed again by their new owner.
+func (c *Consumer) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dropLocked(lost[c.cfg.Topic])
+	if len(lost[c.cfg.Topic]) > 0 {
+		c.log.Warn("partitions lost; uncommitted records are consumed again by their new owner", "partitions", lost[c.cfg.Topic])
+	}
+}
+
+// dropLocked forgets partitions ps: their buffered records and lag state.
+func (c *Consumer) dropLocked(ps []int32) {
+	if len(ps) == 0 {
+		return
+	}
+	gone := map[int32]bool{}
+	for _, p := range ps {
+		gone[p] = true
+		delete(c.parts, p)
+		c.m.dropPartition(p)
+	}
+	c.bufGen++
+	kept := c.buf.recs[:0]
+	bytes := 0
+	for _, r := range c.buf.recs {
+		if !gone[r.Partition] {
+			kept = append(kept, r)
+			bytes += len(r.Value)
+		}
+	}
+	clear(c.buf.recs[len(kept):])
+	c.buf.recs, c.buf.bytes = kept, bytes
+}
+
+// kgoLogger sends the client's warnings and errors to slog.
+type kgoLogger struct{ log *slog.Logger }
+
+func (l kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+
+func (l kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	switch level {
+	case kgo.LogLevelError:
+		l.log.Error(msg, keyvals...)
+	case kgo.LogLevelWarn:
+		l.log.Warn(msg, keyvals...)
+	default:
+		l.log.Debug(msg, keyvals...)
+	}
+}

@@ -1,0 +1,207 @@
+package consumers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Headers the runtime adds to a DLQ record, beside the original record's
+// headers (kept as they were). Key and value are the original's.
+const (
+	HeaderDLQError           = "dlq_error"            // why the record could not be applied
+	HeaderDLQKind            = "dlq_kind"             // "decode" (not a valid event) or "rejected" (by the sink)
+	HeaderDLQSourceTopic     = "dlq_source_topic"     // topic the record was consumed from
+	HeaderDLQSourcePartition = "dlq_source_partition" // its partition, decimal
+	HeaderDLQSourceOffset    = "dlq_source_offset"    // its offset, decimal
+	HeaderDLQAttempts        = "dlq_attempts"         // write attempts made, decimal (1 for decode failures)
+	HeaderDLQFirstFailure    = "dlq_first_failure"    // first failure, RFC 3339 UTC
+	HeaderDLQEventID         = "dlq_event_id"         // event id when known (envelope or ce_id)
+	HeaderDLQGroup           = "dlq_group"            // consumer group that gave up on it
+	HeaderDLQProjection      = "dlq_projection"       // projection of that group
+)
+
+// topicConfigs are the configs of a DLQ topic: kept forever, like the events
+// topic, so that nothing dead-lettered disappears before it is re-driven.
+func dlqTopicConfigs() map[string]*string {
+	inf := "-1"
+	del := "delete"
+	return map[string]*string{"retention.ms": &inf, "retention.bytes": &inf, "cleanup.policy": &del}
+}
+
+// ensureDLQTopic creates the DLQ topic when missing, with as many partitions
+// as the source topic (1 if the source does not exist yet) and infinite
+// retention.
+func (c *Consumer) ensureDLQTopic(ctx context.Context) error {
+	return EnsureDLQTopic(ctx, c.adm, c.cfg.Topic, c.cfg.DLQTopic)
+}
+
+// EnsureDLQTopic creates dlqTopic when it does not exist, with the partition
+// count of source (1 when source is missing), the broker's default
+// replication factor and infinite retention. An existing topic is left as it
+// is.
+func EnsureDLQTopic(ctx context.Context, adm *kadm.Client, source, dlqTopic string) error {
+	topics, err := adm.ListTopics(ctx, source, dlqTopic)
+	if err != nil {
+		return fmt.Errorf("dlq topic %s: list topics: %w", dlqTopic, err)
+	}
+	if t, ok := topics[dlqTopic]; ok && t.Err == nil {
+		return nil
+	}
+	parts := int32(1)
+	if t, ok := topics[source]; ok && t.Err == nil && len(t.Partitions) > 0 {
+		parts = int32(len(t.Partitions))
+	}
+	_, err = adm.CreateTopic(ctx, parts, -1, dlqTopicConfigs(), dlqTopic)
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("create dlq topic %s: %w", dlqTopic, err)
+	}
+	return nil
+}
+
+// dlqRecord builds the DLQ copy of f.
+func (c *Consumer) dlqRecord(f failure) *kgo.Record {
+	r := f.rec
+	hs := make([]kgo.RecordHeader, 0, len(r.Headers)+10)
+	hs = append(hs, r.Headers...)
+	add := func(k, v string) { hs = append(hs, kgo.RecordHeader{Key: k, Value: []byte(v)}) }
+	add(HeaderDLQError, f.reason.Error())
+	add(HeaderDLQKind, f.kind)
+	add(HeaderDLQSourceTopic, r.Topic)
+	add(HeaderDLQSourcePartition, strconv.FormatInt(int64(r.Partition), 10))
+	add(HeaderDLQSourceOffset, strconv.FormatInt(r.Offset, 10))
+	add(HeaderDLQAttempts, strconv.Itoa(f.attempts))
+	add(HeaderDLQFirstFailure, f.firstFail.UTC().Format(time.RFC3339))
+	if f.eventID != "" {
+		add(HeaderDLQEventID, f.eventID)
+	}
+	add(HeaderDLQGroup, c.cfg.Group)
+	add(HeaderDLQProjection, c.cfg.Projection)
+	return &kgo.Record{Topic: c.cfg.DLQTopic, Key: r.Key, Value: r.Value, Headers: hs, Timestamp: r.Timestamp}
+}
+
+// sendDLQ produces the failures to the DLQ topic and waits for the acks,
+// retrying with backoff until they are acked or ctx ends. Only then may
+// their offsets be committed.
+func (c *Consumer) sendDLQ(ctx context.Context, bad []failure) error {
+	recs := make([]*kgo.Record, len(bad))
+	for i, f := range bad {
+		recs[i] = c.dlqRecord(f)
+	}
+	bo := c.newBackoff()
+	for attempt := 1; ; attempt++ {
+		err := c.cl.ProduceSync(ctx, recs...).FirstErr()
+		if err == nil {
+			break
+		}
+		wait := bo.NextBackOff()
+		c.m.retries.Inc()
+		c.log.Warn("dlq produce failed; retrying", "records", len(recs), "attempt", attempt, "retry_in", wait.String(), "err", err)
+		if err := c.sleepUnlocked(ctx, wait); err != nil {
+			return fmt.Errorf("produce %d records to dlq %s: %w", len(recs), c.cfg.DLQTopic, err)
+		}
+		// A rebalance may have dropped some of the batch meanwhile; sending
+		// a record to the DLQ once more is harmless, so go on.
+		for i, f := range bad {
+			recs[i] = c.dlqRecord(f)
+		}
+	}
+	for _, f := range bad {
+		c.m.dlq.WithLabelValues(f.kind).Inc()
+		c.log.Warn("record sent to dlq", "partition", f.rec.Partition, "offset", f.rec.Offset, "event_id", f.eventID,
+			"order_id", string(f.rec.Key), "dlq_topic", c.cfg.DLQTopic, "reason", f.kind, "err", f.reason)
+	}
+	return nil
+}
+
+// DLQEntry is a DLQ record read back: where it came from and why it is there.
+type DLQEntry struct {
+	Offset          int64     `json:"offset"`    // offset in the DLQ topic
+	Partition       int32     `json:"partition"` // partition in the DLQ topic
+	SourceTopic     string    `json:"source_topic"`
+	SourcePartition int32     `json:"source_partition"`
+	SourceOffset    int64     `json:"source_offset"`
+	Error           string    `json:"error"`
+	Kind            string    `json:"kind"`
+	Attempts        int       `json:"attempts"`
+	FirstFailure    time.Time `json:"first_failure"`
+	EventID         string    `json:"event_id,omitempty"`
+	EventType       string    `json:"event_type,omitempty"` // from ce_type
+	OrderID         string    `json:"order_id,omitempty"`   // the record key
+	Group           string    `json:"group,omitempty"`
+	Projection      string    `json:"projection,omitempty"`
+}
+
+// ParseDLQ reads the DLQ headers of r. It fails when the source topic,
+// partition or offset header is missing or malformed (the record was not
+// written by this runtime).
+func ParseDLQ(r *kgo.Record) (DLQEntry, error) {
+	e := DLQEntry{Offset: r.Offset, Partition: r.Partition, OrderID: string(r.Key), SourcePartition: -1, SourceOffset: -1}
+	var errs []error
+	for _, h := range r.Headers {
+		v := string(h.Value)
+		switch h.Key {
+		case HeaderDLQError:
+			e.Error = v
+		case HeaderDLQKind:
+			e.Kind = v
+		case HeaderDLQSourceTopic:
+			e.SourceTopic = v
+		case HeaderDLQSourcePartition:
+			p, err := strconv.ParseInt(v, 10, 32)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("header %s=%q: %w", h.Key, v, err))
+			}
+			e.SourcePartition = int32(p)
+		case HeaderDLQSourceOffset:
+			o, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("header %s=%q: %w", h.Key, v, err))
+			}
+			e.SourceOffset = o
+		case HeaderDLQAttempts:
+			e.Attempts, _ = strconv.Atoi(v)
+		case HeaderDLQFirstFailure:
+			e.FirstFailure, _ = time.Parse(time.RFC3339, v)
+		case HeaderDLQEventID:
+			e.EventID = v
+		case HeaderDLQGroup:
+			e.Group = v
+		case HeaderDLQProjection:
+			e.Projection = v
+		case "ce_type":
+			e.EventType = v
+		case "ce_id":
+			if e.EventID == "" {
+				e.EventID = v
+			}
+		}
+	}
+	if e.SourceTopic == "" || e.SourcePartition < 0 || e.SourceOffset < 0 {
+		errs = append(errs, fmt.Errorf("missing %s, %s or %s header", HeaderDLQSourceTopic, HeaderDLQSourcePartition, HeaderDLQSourceOffset))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return e, fmt.Errorf("dlq record at %s/%d offset %d: %w", r.Topic, r.Partition, r.Offset, err)
+	}
+	return e, nil
+}
+
+// OriginalRecord returns r as it was before it was dead-lettered: the source
+// topic and partition, key, value and the original headers (every dlq_*
+// header removed). It is what `orderstream dlq replay` produces.
+func OriginalRecord(r *kgo.Record, e DLQEntry) *kgo.Record {
+	hs := make([]kgo.RecordHeader, 0, len(r.Headers))
+	for _, h := range r.Headers {
+		if !strings.HasPrefix(h.Key, "dlq_") {
+			hs = append(hs, h)
+		}
+	}
+	return &kgo.Record{Topic: e.SourceTopic, Partition: e.SourcePartition, Key: r.Key, Value: r.Value, Headers: hs}
+}

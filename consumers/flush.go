@@ -1,0 +1,300 @@
+package consumers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/google/uuid"
+	"github.com/orderstream/orderstream/schemas"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// failure is a record that goes to the DLQ (or stops a strict run).
+type failure struct {
+	rec       *kgo.Record
+	reason    error
+	kind      string // "decode" or "rejected"
+	eventID   string
+	attempts  int
+	firstFail time.Time
+}
+
+// StrictError stops a strict run at the first record that cannot be decoded
+// or that the sink rejected. Everything before it in its partition was
+// written and committed.
+type StrictError struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	EventID   string // empty when the record could not be decoded
+	Reason    error
+}
+
+func (e *StrictError) Error() string {
+	id := ""
+	if e.EventID != "" {
+		id = " (event " + e.EventID + ")"
+	}
+	return fmt.Sprintf("strict mode: topic %s partition %d offset %d%s cannot be applied: %v", e.Topic, e.Partition, e.Offset, id, e.Reason)
+}
+
+func (e *StrictError) Unwrap() error { return e.Reason }
+
+// flushLocked writes the gathered batch, sends failures to the DLQ and
+// commits, in that order. A transient sink error is retried with backoff
+// (fetching of the batch's partitions paused) until the sink recovers or ctx
+// ends; then the ctx error is returned and the batch stays gathered, nothing
+// of it committed. A commit failure is logged and counted, not returned: the
+// records are durable and are consumed again at worst. c.mu is held; it is
+// released while waiting between attempts so that rebalances can proceed.
+func (c *Consumer) flushLocked(ctx context.Context) error {
+	c.flushing = true
+	defer func() { c.flushing = false }()
+	for {
+		err := c.flushOnceLocked(ctx)
+		if !errors.Is(err, errBatchChanged) {
+			return err
+		}
+	}
+}
+
+// errBatchChanged: a rebalance dropped records of the batch while the flush
+// waited between attempts; the flush starts again on what is left.
+var errBatchChanged = errors.New("batch changed by a rebalance")
+
+func (c *Consumer) flushOnceLocked(ctx context.Context) error {
+	if len(c.buf.recs) == 0 {
+		return nil
+	}
+	start := time.Now()
+	gen := c.bufGen
+	good, idx, bad := c.decode(c.buf.recs)
+	if c.cfg.Strict && len(bad) > 0 {
+		return c.stopStrict(ctx, bad, 0)
+	}
+
+	rejected, attempts, firstFail, err := c.writeRetrying(ctx, good, gen)
+	if err != nil {
+		return err
+	}
+	for i, reason := range rejected {
+		r := idx[i]
+		bad = append(bad, failure{rec: r, reason: reason, kind: "rejected", eventID: good[i].Event.EventID.String(), attempts: attempts, firstFail: firstFail})
+	}
+	if c.cfg.Strict && len(rejected) > 0 {
+		return c.stopStrict(ctx, bad, len(good))
+	}
+	if len(bad) > 0 {
+		if err := c.sendDLQ(ctx, bad); err != nil {
+			return err
+		}
+	}
+	if len(c.buf.recs) == 0 {
+		return nil // a rebalance took every partition of the batch meanwhile
+	}
+	c.commitLocked(ctx, c.buf.recs)
+
+	written := len(good) - len(rejected)
+	c.m.processed.Add(float64(written))
+	c.m.batchSize.Observe(float64(len(c.buf.recs)))
+	c.m.batchSeconds.Observe(time.Since(start).Seconds())
+	last := c.buf.recs[len(c.buf.recs)-1]
+	c.m.lastEvent.Set(float64(last.Timestamp.UnixNano()) / 1e9)
+	c.log.Debug("batch done", "records", len(c.buf.recs), "written", written, "dlq", len(bad), "seconds", time.Since(start).Seconds())
+
+	clear(c.buf.recs)
+	c.buf = pending{recs: c.buf.recs[:0]}
+	return nil
+}
+
+// decode parses and validates every record; good[i] came from idx[i].
+func (c *Consumer) decode(recs []*kgo.Record) (good []Record, idx []*kgo.Record, bad []failure) {
+	good = make([]Record, 0, len(recs))
+	idx = make([]*kgo.Record, 0, len(recs))
+	now := time.Now().UTC()
+	for _, r := range recs {
+		env, err := schemas.ParseEnvelope(r.Value)
+		if err == nil {
+			err = c.val.Validate(r.Value)
+		}
+		if err != nil {
+			bad = append(bad, failure{rec: r, reason: err, kind: "decode", eventID: headerEventID(r, env), attempts: 1, firstFail: now})
+			continue
+		}
+		good = append(good, Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Timestamp: r.Timestamp, Event: env})
+		idx = append(idx, r)
+	}
+	return good, idx, bad
+}
+
+// headerEventID is the event id from the envelope if it decoded, else from
+// the CloudEvents ce_id header.
+func headerEventID(r *kgo.Record, env schemas.Envelope) string {
+	if env.EventID != uuid.Nil {
+		return env.EventID.String()
+	}
+	for _, h := range r.Headers {
+		if h.Key == "ce_id" {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// writeRetrying calls Sink.Write until it returns nil or a *RejectedError,
+// waiting with exponential backoff between attempts. It returns the rejected
+// records by index into good, the number of attempts made and the time of
+// the first failure (zero if none).
+func (c *Consumer) writeRetrying(ctx context.Context, good []Record, gen uint64) (map[int]error, int, time.Time, error) {
+	if len(good) == 0 {
+		return nil, 0, time.Time{}, nil
+	}
+	bo := c.newBackoff()
+	var firstFail time.Time
+	var paused map[string][]int32
+	defer func() {
+		if paused != nil {
+			c.cl.ResumeFetchPartitions(paused)
+		}
+	}()
+	for attempt := 1; ; attempt++ {
+		err := c.sink.Write(ctx, good)
+		var rej *RejectedError
+		switch {
+		case err == nil:
+			return nil, attempt, firstFail, nil
+		case errors.As(err, &rej):
+			if firstFail.IsZero() {
+				firstFail = time.Now().UTC()
+			}
+			for i := range rej.Rejected {
+				if i < 0 || i >= len(good) {
+					return nil, attempt, firstFail, fmt.Errorf("sink rejected record #%d of a batch of %d: index out of range (sink bug)", i, len(good))
+				}
+			}
+			return rej.Rejected, attempt, firstFail, nil
+		}
+		if firstFail.IsZero() {
+			firstFail = time.Now().UTC()
+		}
+		if paused == nil {
+			paused = partitionsOf(c.cfg.Topic, good)
+			c.cl.PauseFetchPartitions(paused)
+		}
+		wait := bo.NextBackOff()
+		c.m.retries.Inc()
+		c.log.Warn("sink write failed; retrying", "records", len(good), "attempt", attempt, "retry_in", wait.String(),
+			"first_offset", good[0].Offset, "partition", good[0].Partition, "err", err)
+		if err := c.sleepUnlocked(ctx, wait); err != nil {
+			return nil, attempt, firstFail, fmt.Errorf("write batch of %d records (%d attempts, failing since %s): %w", len(good), attempt, firstFail.Format(time.RFC3339), err)
+		}
+		if c.bufGen != gen {
+			return nil, attempt, firstFail, errBatchChanged
+		}
+	}
+}
+
+// newBackoff is the retry policy: exponential from RetryInitial, factor 2,
+// jitter ±50%, capped at RetryMax, never giving up by itself.
+func (c *Consumer) newBackoff() *backoff.ExponentialBackOff {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = c.cfg.RetryInitial
+	bo.MaxInterval = c.cfg.RetryMax
+	bo.Multiplier = 2
+	bo.RandomizationFactor = 0.5
+	bo.Reset()
+	return bo
+}
+
+// sleepUnlocked waits d (or until ctx ends) with c.mu released and
+// rebalances allowed, so that group callbacks can run meanwhile.
+func (c *Consumer) sleepUnlocked(ctx context.Context, d time.Duration) error {
+	c.mu.Unlock()
+	defer c.mu.Lock()
+	c.cl.AllowRebalance()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func partitionsOf(topic string, recs []Record) map[string][]int32 {
+	var ps []int32
+	for _, r := range recs {
+		if !slices.Contains(ps, r.Partition) {
+			ps = append(ps, r.Partition)
+		}
+	}
+	return map[string][]int32{topic: ps}
+}
+
+// stopStrict commits, per partition, everything below its first failure
+// (those records were written, or, for a decode failure, are written now)
+// and returns a *StrictError for the failure with the lowest offset.
+// writtenGood is the number of good records already written (0 if none).
+func (c *Consumer) stopStrict(ctx context.Context, bad []failure, writtenGood int) error {
+	first := map[int32]int64{} // partition → offset of its first failure
+	for _, f := range bad {
+		if o, ok := first[f.rec.Partition]; !ok || f.rec.Offset < o {
+			first[f.rec.Partition] = f.rec.Offset
+		}
+	}
+	var before []*kgo.Record
+	for _, r := range c.buf.recs {
+		if o, ok := first[r.Partition]; !ok || r.Offset < o {
+			before = append(before, r)
+		}
+	}
+	if writtenGood == 0 && len(before) > 0 {
+		good, _, _ := c.decode(before)
+		if _, _, _, err := c.writeRetrying(ctx, good, c.bufGen); err != nil {
+			return err
+		}
+	}
+	c.commitLocked(ctx, before)
+	worst := bad[0]
+	for _, f := range bad[1:] {
+		if f.rec.Partition < worst.rec.Partition || (f.rec.Partition == worst.rec.Partition && f.rec.Offset < worst.rec.Offset) {
+			worst = f
+		}
+	}
+	return &StrictError{Topic: worst.rec.Topic, Partition: worst.rec.Partition, Offset: worst.rec.Offset, EventID: worst.eventID, Reason: worst.reason}
+}
+
+// commitLocked commits, per partition, the offset after the last of recs.
+// Errors are logged and counted: the records are durable; if the commit is
+// lost they are consumed again (the sinks are idempotent).
+func (c *Consumer) commitLocked(ctx context.Context, recs []*kgo.Record) {
+	if len(recs) == 0 {
+		return
+	}
+	last := map[int32]*kgo.Record{}
+	for _, r := range recs {
+		if l, ok := last[r.Partition]; !ok || r.Offset > l.Offset {
+			last[r.Partition] = r
+		}
+	}
+	rs := make([]*kgo.Record, 0, len(last))
+	for _, r := range last {
+		rs = append(rs, r)
+	}
+	if err := c.cl.CommitRecords(ctx, rs...); err != nil {
+		c.m.commitFailures.Inc()
+		c.log.Warn("offset commit failed; the batch is durable and will be consumed again if no later commit succeeds", "records", len(recs), "err", err)
+		return
+	}
+	for p, r := range last {
+		if ps, ok := c.parts[p]; ok {
+			ps.committed = max(ps.committed, r.Offset+1)
+			c.m.setLag(p, ps)
+		}
+	}
+}
