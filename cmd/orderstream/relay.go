@@ -1,16 +1,106 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
 
+	"github.com/orderstream/orderstream/producer/relay"
+	"github.com/orderstream/orderstream/producer/topic"
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 )
 
 func newRelayCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:    "relay",
-		Short:  "not built yet",
-		Hidden: true,
-		RunE:   func(*cobra.Command, []string) error { return errors.New("relay: not built yet") },
+	var (
+		mode        string
+		cfg         relay.Config
+		retention   time.Duration
+		metricsAddr string
+		partitions  int32
+		replication int16
+	)
+	cmd := &cobra.Command{
+		Use:   "relay",
+		Short: "Relay the outbox to Kafka (CDC through logical replication, or polling)",
+		Long: `Copies every outbox row to the Kafka topic --topic, in commit order: key = order
+id, value = the stored envelope, CloudEvents headers, aggregate_version and
+relay_position. At least once, with duplicates after a crash skipped by
+comparing positions with the last record of each partition.
+
+--mode=wal (default) streams INSERTs through logical replication (pgoutput);
+the first run creates the publication and the slot and backfills the rows
+already in the outbox. --mode=poll reads the table in (tx_id, id) order below
+the visibility watermark, for databases without logical replication.
+
+Needs ` + "`orderstream migrate`" + ` to have run. Only one relay per slot is active; others
+wait as standbys and take over when it dies. Serves /metrics and /healthz on
+--metrics-addr. SIGINT/SIGTERM: stop reading, flush Kafka, confirm, exit 0.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.PostgresURL, cfg.Brokers, cfg.Topic = g.pgURL, g.brokers, g.topic
+			cfg.Mode = relay.Mode(mode)
+			cfg.OutboxRetention = retention
+			if retention == 0 {
+				cfg.OutboxRetention = -1
+			}
+			cfg.TopicSpec = topic.Spec{Partitions: partitions, ReplicationFactor: replication}
+			r, err := relay.New(cfg, relay.WithLogger(g.log))
+			if err != nil {
+				return usagef("%v", err)
+			}
+			defer r.Close()
+			err = runWithMetrics(cmd.Context(), metricsAddr, r.Handler(), r.Run)
+			if errors.Is(err, context.Canceled) && cmd.Context().Err() != nil {
+				return nil // stopped by a signal: a clean exit
+			}
+			return err
+		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&mode, "mode", "wal", "source of outbox rows: wal (logical replication, needs wal_level=logical) or poll (SELECT by (tx_id, id) below the visibility watermark)")
+	f.StringVar(&cfg.Slot, "slot", relay.DefaultSlot, "logical replication slot (created on the first run); also names the relay lock and the poll cursor")
+	f.StringVar(&cfg.Publication, "publication", relay.DefaultPublication, "publication of outbox INSERTs (created on the first run)")
+	f.DurationVar(&cfg.Heartbeat, "heartbeat", relay.DefaultHeartbeat, "interval of heartbeat WAL messages that let the slot advance while the outbox is idle (wal mode)")
+	f.DurationVar(&retention, "outbox-retention", relay.DefaultOutboxRetention, "delete relayed outbox rows older than this, every 5 min; 0 disables the purge")
+	f.StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:9464", "host:port serving /metrics and /healthz (200 when streaming or standby); empty disables")
+	f.BoolVar(&cfg.AllowFiniteRetention, "allow-finite-retention", false, "start even if the topic's retention or compaction may delete events (a replay from offset zero would then miss some)")
+	f.BoolVar(&cfg.CreateTopic, "create-topic", true, "create the topic with infinite retention if it does not exist")
+	f.Int32Var(&partitions, "partitions", topic.DefaultPartitions, "partitions of the topic when --create-topic creates it (verified when it exists)")
+	f.Int16Var(&replication, "replication-factor", topic.DefaultReplicationFactor, "replication factor when --create-topic creates the topic; -1 = broker default")
+	f.DurationVar(&cfg.StandbyPoll, "standby-poll", relay.DefaultStandbyPoll, "how often a standby relay retries the lock held by the active one")
+	f.IntVar(&cfg.MaxInFlight, "max-in-flight", relay.DefaultMaxInFlight, "events handed to Kafka and not yet acked, at most (bounds memory; reading pauses at the bound)")
+	f.BoolVar(&cfg.AcceptSlotReset, "accept-slot-reset", false, "after a lost or moved replication slot: re-baseline at the slot's (or the current) position deliberately; events in the gap are NOT relayed")
+	return cmd
+}
+
+// runWithMetrics runs fn and, when addr is not empty, an HTTP server of h on
+// addr until fn returns.
+func runWithMetrics(ctx context.Context, addr string, h http.Handler, fn func(context.Context) error) error {
+	if addr == "" {
+		return fn(ctx)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return usagef("--metrics-addr %s: %v", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("metrics server: %w", err)
+		}
+		return nil
+	})
+	eg.Go(func() error {
+		err := fn(ctx)
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		return err
+	})
+	return eg.Wait()
 }

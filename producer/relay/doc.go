@@ -1,0 +1,47 @@
+// Package relay is the CDC relay: it copies every row of the transactional
+// outbox to the Kafka topic of order events, in commit order.
+//
+// Two sources:
+//   - WAL (default): logical replication with pgoutput (protocol 1,
+//     messages on) from the slot's confirmed position. On the first run it
+//     creates the publication (FOR TABLE outbox WITH (publish = 'insert'))
+//     and the slot, and backfills the rows committed before the slot existed
+//     from the slot's exported snapshot.
+//   - poll: SELECT … ORDER BY (tx_id, id) below the visibility watermark
+//     pg_snapshot_xmin(pg_current_snapshot()), for databases without logical
+//     replication.
+//
+// Kafka records: key = aggregate_id, value = outbox.envelope byte for byte,
+// CloudEvents binary-mode headers (ce_id, ce_type, ce_source
+// "/orderstream/producer", ce_specversion "1.0", ce_time, ce_subject,
+// content-type), traceparent when set, aggregate_version and relay_position
+// (see Position). The partition is Kafka's default for keyed records
+// (murmur2 of the key, as Java clients compute it; kgo.StickyKeyPartitioner
+// with a nil hasher), computed by the relay so the duplicate rule knows it.
+// The producer is idempotent with acks=all and unlimited retries.
+//
+// Guarantees:
+//   - At least once: a WAL position is confirmed to PostgreSQL (and first
+//     written to relay_checkpoint) only up to the end of the last
+//     transaction that, with every earlier one, had its COMMIT seen and all
+//     its events acked by Kafka; keepalive replies carry that position too.
+//     The poll cursor moves only after the whole batch was acked.
+//   - Nearly exactly once: on start the relay reads the last record of every
+//     partition; an event whose position is at or before its partition's last
+//     position is skipped (counted in
+//     orderstream_relay_duplicates_skipped_total). Positions grow within a
+//     partition, so only events a crash left unconfirmed are redone, and
+//     those already in Kafka are skipped.
+//   - Per-order order: events of an order share a key, hence a partition,
+//     and are produced in commit order by an idempotent producer.
+//   - Bounded memory: at most Config.MaxInFlight events are in flight; the
+//     relay stops reading the slot (answering the server meanwhile) until
+//     Kafka acks. No transaction is buffered whole.
+//   - Slot loss is detected (relay_checkpoint vs pg_replication_slots) and
+//     stops the relay with ErrSlotLost instead of resuming from "now".
+//   - One active relay per slot: a session-level advisory lock; others wait
+//     as standbys and take over when the active session ends.
+//   - An idle outbox does not pin WAL: a heartbeat logical message every
+//     Config.Heartbeat moves the confirmed position.
+//   - Relayed rows older than Config.OutboxRetention are purged (see purge).
+package relay

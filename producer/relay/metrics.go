@@ -1,0 +1,60 @@
+package relay
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the relay's Prometheus metrics, on a registry of its own.
+type metrics struct {
+	reg          *prometheus.Registry
+	published    prometheus.Counter
+	duplicates   prometheus.Counter
+	inFlight     prometheus.Gauge
+	lagBytes     prometheus.Gauge
+	lagSeconds   prometheus.Gauge
+	confirmedLSN prometheus.Gauge
+	active       prometheus.Gauge
+	purged       prometheus.Counter
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "orderstream_relay_events_published_total",
+			Help: "Outbox events produced to Kafka and acked by every in-sync replica.",
+		}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "orderstream_relay_duplicates_skipped_total",
+			Help: "Events not produced because their partition already held their relay position (republished after a crash).",
+		}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "orderstream_relay_in_flight_events",
+			Help: "Events handed to the Kafka producer and not yet acked (bounded by --max-in-flight).",
+		}),
+		lagBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "orderstream_relay_lag_bytes",
+			Help: "WAL between the server's current position and the slot's confirmed position, in bytes (WAL mode).",
+		}),
+		lagSeconds: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "orderstream_relay_lag_seconds",
+			Help: "Now minus the commit time of the oldest unconfirmed transaction (or of the last confirmed one when none is open), in seconds.",
+		}),
+		confirmedLSN: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "orderstream_relay_confirmed_lsn",
+			Help: "Last WAL position confirmed to PostgreSQL, as a number (WAL mode); the poll cursor's tx_id in poll mode.",
+		}),
+		active: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "orderstream_relay_active",
+			Help: "1 while this instance holds the relay lock and relays, 0 while standby or stopped.",
+		}),
+		purged: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "orderstream_relay_outbox_purged_rows_total",
+			Help: "Outbox rows deleted by the purge (relayed and older than --outbox-retention).",
+		}),
+	}
+	m.reg.MustRegister(m.published, m.duplicates, m.inFlight, m.lagBytes, m.lagSeconds, m.confirmedLSN, m.active, m.purged,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

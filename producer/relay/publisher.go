@@ -1,0 +1,269 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Source is the ce_source header of every record.
+const Source = "/orderstream/producer"
+
+// HeaderPosition is the header carrying the relay position (see Position).
+const HeaderPosition = "relay_position"
+
+// event is one outbox row on its way to Kafka.
+type event struct {
+	pos              Position
+	eventID          string
+	aggregateID      string
+	aggregateVersion int64
+	eventType        string
+	occurredAt       time.Time
+	traceparent      string
+	envelope         []byte // the outbox.envelope text, byte for byte
+}
+
+// record builds the Kafka record of e: key = aggregate id, value = the
+// envelope, CloudEvents binary-mode headers plus aggregate_version and
+// relay_position.
+func (e *event) record(topic string) *kgo.Record {
+	h := make([]kgo.RecordHeader, 0, 10)
+	h = append(h,
+		kgo.RecordHeader{Key: "ce_id", Value: []byte(e.eventID)},
+		kgo.RecordHeader{Key: "ce_type", Value: []byte(e.eventType)},
+		kgo.RecordHeader{Key: "ce_source", Value: []byte(Source)},
+		kgo.RecordHeader{Key: "ce_specversion", Value: []byte("1.0")},
+		kgo.RecordHeader{Key: "ce_time", Value: []byte(e.occurredAt.UTC().Format(time.RFC3339Nano))},
+		kgo.RecordHeader{Key: "ce_subject", Value: []byte(e.aggregateID)},
+		kgo.RecordHeader{Key: "content-type", Value: []byte("application/json")},
+	)
+	if e.traceparent != "" {
+		h = append(h, kgo.RecordHeader{Key: "traceparent", Value: []byte(e.traceparent)})
+	}
+	h = append(h,
+		kgo.RecordHeader{Key: "aggregate_version", Value: strconv.AppendInt(nil, e.aggregateVersion, 10)},
+		kgo.RecordHeader{Key: HeaderPosition, Value: []byte(e.pos.String())},
+	)
+	return &kgo.Record{Topic: topic, Key: []byte(e.aggregateID), Value: e.envelope, Headers: h}
+}
+
+// publisher produces events in order with bounded memory and skips the ones
+// their partition already holds.
+type publisher struct {
+	client     *kgo.Client
+	topic      string
+	partitions int
+	part       kgo.TopicPartitioner
+	last       map[int32]Position // last relay position per partition at start
+	slots      chan struct{}      // one token per event in flight
+	m          *metrics
+	log        *slog.Logger
+	onInFlight func(int) // test hook: in-flight count after each acquire
+
+	inFlight atomic.Int64
+	errOnce  sync.Once
+	failed   chan struct{}
+	err      error
+}
+
+func newPublisher(client *kgo.Client, topic string, partitions, maxInFlight int, last map[int32]Position, m *metrics, log *slog.Logger) *publisher {
+	return &publisher{
+		client: client, topic: topic, partitions: partitions,
+		// Kafka's (and Java's) default for keyed records: murmur2 of the key,
+		// high bit masked, modulo the partition count. Computing it here lets
+		// the duplicate rule know the partition before producing; records are
+		// then produced to that partition explicitly.
+		part:  kgo.StickyKeyPartitioner(nil).ForTopic(topic),
+		last:  last,
+		slots: make(chan struct{}, maxInFlight),
+		m:     m, log: log, failed: make(chan struct{}),
+	}
+}
+
+// fail records the first produce error; every later publish returns it.
+func (p *publisher) fail(err error) {
+	p.errOnce.Do(func() {
+		p.err = err
+		close(p.failed)
+	})
+}
+
+// Err returns the first produce error, or nil.
+func (p *publisher) Err() error {
+	select {
+	case <-p.failed:
+		return p.err
+	default:
+		return nil
+	}
+}
+
+// publish produces e unless its partition already holds it (then it returns
+// false and counts a duplicate). before runs just before the record is
+// handed to the client (count it in flight there), acked after Kafka acked it.
+// While the in-flight bound is reached publish blocks, calling idle about
+// every second (WAL mode answers the server there). It returns the first
+// produce error of any earlier record, or ctx's error.
+func (p *publisher) publish(ctx context.Context, e *event, idle func() error, before, acked func()) (bool, error) {
+	r := e.record(p.topic)
+	partition := int32(p.part.Partition(r, p.partitions))
+	r.Partition = partition
+	if last, ok := p.last[partition]; ok && alreadyPublished(e.pos, last, true) {
+		p.m.duplicates.Inc()
+		p.log.Debug("skipping event already in its partition", "event_id", e.eventID, "order_id", e.aggregateID,
+			"partition", partition, "position", e.pos.String(), "partition_last", last.String())
+		return false, nil
+	}
+	if err := p.acquire(ctx, idle); err != nil {
+		return false, err
+	}
+	before()
+	// The produce context is not the run context: records already handed
+	// over must reach Kafka during a graceful shutdown.
+	p.client.Produce(context.WithoutCancel(ctx), r, func(_ *kgo.Record, err error) {
+		if err != nil {
+			p.fail(fmt.Errorf("produce event %s (order %s, position %s) to %s[%d]: %w", e.eventID, e.aggregateID, e.pos, p.topic, partition, err))
+			return
+		}
+		p.m.published.Inc()
+		acked()
+		p.inFlight.Add(-1)
+		p.m.inFlight.Dec()
+		<-p.slots
+	})
+	return true, nil
+}
+
+func (p *publisher) acquire(ctx context.Context, idle func() error) error {
+	select {
+	case p.slots <- struct{}{}:
+	default:
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+	wait:
+		for {
+			select {
+			case p.slots <- struct{}{}:
+				break wait
+			case <-p.failed:
+				return p.err
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-tick.C:
+				if idle != nil {
+					if err := idle(); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	if err := p.Err(); err != nil {
+		<-p.slots
+		return err
+	}
+	n := p.inFlight.Add(1)
+	p.m.inFlight.Inc()
+	if p.onInFlight != nil {
+		p.onInFlight(int(n))
+	}
+	return nil
+}
+
+// drain waits until every record handed over was acked (or one failed).
+func (p *publisher) drain(ctx context.Context) error {
+	if err := p.client.Flush(ctx); err != nil {
+		return fmt.Errorf("flush producer: %w", err)
+	}
+	return p.Err()
+}
+
+// lastPositions reads the last record of every partition of topic and
+// returns its relay position (partitions that are empty or whose last record
+// has no parsable position are absent) and the partition count.
+func lastPositions(ctx context.Context, cl *kgo.Client, topic string, log *slog.Logger) (map[int32]Position, int, error) {
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list end offsets of %s: %w", topic, err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list start offsets of %s: %w", topic, err)
+	}
+	if err := ends.Error(); err != nil {
+		return nil, 0, fmt.Errorf("end offsets of %s: %w", topic, err)
+	}
+	partitions := 0
+	want := map[int32]kgo.Offset{}
+	ends.Each(func(o kadm.ListedOffset) {
+		partitions++
+		start, _ := starts.Lookup(topic, o.Partition)
+		if o.Offset > 0 && o.Offset-1 >= start.Offset {
+			want[o.Partition] = kgo.NewOffset().At(o.Offset - 1)
+		}
+	})
+	last := map[int32]Position{}
+	if len(want) == 0 {
+		return last, partitions, nil
+	}
+	cons, err := kgo.NewClient(kgo.SeedBrokers(brokersOf(cl)...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: want}))
+	if err != nil {
+		return nil, 0, fmt.Errorf("read last records of %s: %w", topic, err)
+	}
+	defer cons.Close()
+	got := map[int32]bool{}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for len(got) < len(want) {
+		fs := cons.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, 0, fmt.Errorf("read last records of %s: got %d of %d partitions: %w", topic, len(got), len(want), err)
+		}
+		var ferr error
+		fs.EachError(func(_ string, p int32, err error) {
+			ferr = errors.Join(ferr, fmt.Errorf("partition %d: %w", p, err))
+		})
+		if ferr != nil {
+			return nil, 0, fmt.Errorf("read last records of %s: %w", topic, ferr)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if got[r.Partition] {
+				return
+			}
+			got[r.Partition] = true
+			for _, h := range r.Headers {
+				if h.Key != HeaderPosition {
+					continue
+				}
+				pos, err := ParsePosition(string(h.Value))
+				if err != nil {
+					log.Warn("last record has an unreadable relay position; its partition gets no duplicate check", "topic", topic, "partition", r.Partition, "offset", r.Offset, "error", err)
+					return
+				}
+				last[r.Partition] = pos
+			}
+		})
+	}
+	return last, partitions, nil
+}
+
+// brokersOf returns the seed brokers a client was built with.
+func brokersOf(cl *kgo.Client) []string {
+	v := cl.OptValues(kgo.SeedBrokers)
+	if len(v) == 1 {
+		if s, ok := v[0].([]string); ok {
+			return s
+		}
+	}
+	return nil
+}

@@ -1,0 +1,383 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/orderstream/orderstream/producer/topic"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+)
+
+// Defaults of Config.
+const (
+	DefaultSlot            = "orderstream_relay"
+	DefaultPublication     = "orderstream_outbox"
+	DefaultHeartbeat       = 10 * time.Second
+	DefaultOutboxRetention = 168 * time.Hour
+	DefaultPurgeInterval   = 5 * time.Minute
+	DefaultStandbyPoll     = 2 * time.Second
+	DefaultMaxInFlight     = 10000
+	DefaultPollBatch       = 5000
+	DefaultPollIdle        = 200 * time.Millisecond
+	DefaultStatusInterval  = time.Second
+	// PurgeSafetyMargin: WAL mode purges only rows recorded this long
+	// before the commit time of the last confirmed transaction.
+	PurgeSafetyMargin = time.Hour
+)
+
+// Errors of Run; test with errors.Is.
+var (
+	// ErrNotMigrated: the outbox or the relay's tables are missing.
+	ErrNotMigrated = errors.New("database not migrated")
+	// ErrSlotLost: the checkpoint says the relay streamed from a slot that
+	// no longer exists, or that was moved ahead by someone else.
+	ErrSlotLost = errors.New("replication slot lost or moved")
+)
+
+// Config is the relay's configuration. Zero durations and counts take the
+// defaults above; PostgresURL, Brokers and Topic are required.
+type Config struct {
+	PostgresURL string   // write side database; WAL mode needs wal_level=logical and the REPLICATION attribute
+	Brokers     []string // Kafka seed brokers host:port
+	Topic       string   // topic of order events
+	Mode        Mode     // ModeWAL (default) or ModePoll
+
+	Slot        string        // logical replication slot (WAL), also the lock and poll cursor name; default orderstream_relay
+	Publication string        // publication of the outbox INSERTs; default orderstream_outbox
+	Heartbeat   time.Duration // WAL: how often a heartbeat message is written to the WAL; default 10 s
+
+	OutboxRetention time.Duration // relayed rows older than this are deleted; default 168 h; negative disables the purge
+	PurgeInterval   time.Duration // how often the purge runs; default 5 min
+
+	StandbyPoll    time.Duration // how often a standby retries the relay lock; default 2 s
+	MaxInFlight    int           // events handed to Kafka and not yet acked, at most; default 10000
+	PollBatch      int           // poll mode: rows per query; default min(5000, MaxInFlight)
+	PollIdle       time.Duration // poll mode: wait after an empty poll; default 200 ms
+	StatusInterval time.Duration // WAL: how often the confirmed position is sent; default 1 s
+
+	CreateTopic          bool       // create the topic (topic.Provision) when missing
+	TopicSpec            topic.Spec // used with CreateTopic (Name is taken from Topic)
+	AllowFiniteRetention bool       // start although the topic may delete events
+	AcceptSlotReset      bool       // re-baseline deliberately after ErrSlotLost (events in between are not relayed)
+}
+
+func (c *Config) setDefaults() {
+	if c.Mode == "" {
+		c.Mode = ModeWAL
+	}
+	if c.Slot == "" {
+		c.Slot = DefaultSlot
+	}
+	if c.Publication == "" {
+		c.Publication = DefaultPublication
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = DefaultHeartbeat
+	}
+	if c.OutboxRetention == 0 {
+		c.OutboxRetention = DefaultOutboxRetention
+	}
+	if c.PurgeInterval == 0 {
+		c.PurgeInterval = DefaultPurgeInterval
+	}
+	if c.StandbyPoll == 0 {
+		c.StandbyPoll = DefaultStandbyPoll
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.PollBatch == 0 {
+		c.PollBatch = min(DefaultPollBatch, c.MaxInFlight)
+	}
+	if c.PollIdle == 0 {
+		c.PollIdle = DefaultPollIdle
+	}
+	if c.StatusInterval == 0 {
+		c.StatusInterval = DefaultStatusInterval
+	}
+	c.TopicSpec.Name = c.Topic
+}
+
+// Validate returns every problem of c at once (after defaults).
+func (c Config) Validate() error {
+	var errs []error
+	if c.PostgresURL == "" {
+		errs = append(errs, errors.New("postgres URL is empty"))
+	}
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("no Kafka brokers"))
+	}
+	if c.Topic == "" {
+		errs = append(errs, errors.New("topic is empty"))
+	}
+	if c.Mode != ModeWAL && c.Mode != ModePoll {
+		errs = append(errs, fmt.Errorf("mode %q: want wal or poll", c.Mode))
+	}
+	if !validIdent(c.Slot) {
+		errs = append(errs, fmt.Errorf("slot %q: want lower-case letters, digits and _ (at most 63)", c.Slot))
+	}
+	if !validIdent(c.Publication) {
+		errs = append(errs, fmt.Errorf("publication %q: want lower-case letters, digits and _ (at most 63)", c.Publication))
+	}
+	if c.Heartbeat < 0 || c.StandbyPoll < 0 || c.PurgeInterval < 0 || c.PollIdle < 0 || c.StatusInterval < 0 {
+		errs = append(errs, errors.New("durations must not be negative (except outbox retention)"))
+	}
+	if c.MaxInFlight < 1 {
+		errs = append(errs, fmt.Errorf("max in flight %d: want >= 1", c.MaxInFlight))
+	}
+	if c.PollBatch < 1 || c.PollBatch > c.MaxInFlight {
+		errs = append(errs, fmt.Errorf("poll batch %d: want 1..max in flight (%d)", c.PollBatch, c.MaxInFlight))
+	}
+	if c.CreateTopic {
+		if err := c.TopicSpec.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func validIdent(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// Option configures optional collaborators of a Relay.
+type Option func(*Relay)
+
+// WithLogger sets the logger; default slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(r *Relay) { r.log = l } }
+
+// WithInFlightHook calls fn with the number of events in flight each time
+// one more is handed to Kafka (tests use it to check the bound). Default none.
+func WithInFlightHook(fn func(int)) Option { return func(r *Relay) { r.onInFlight = fn } }
+
+// WithKafkaOptions adds franz-go client options after the relay's own.
+// Default none.
+func WithKafkaOptions(opts ...kgo.Opt) Option {
+	return func(r *Relay) { r.kafkaOpts = append(r.kafkaOpts, opts...) }
+}
+
+// State is what a relay is doing, as /healthz reports it.
+type State string
+
+// States of a relay.
+const (
+	StateStarting  State = "starting"
+	StateStandby   State = "standby"   // another instance holds the lock
+	StateActive    State = "active"    // holds the lock, setting up
+	StateStreaming State = "streaming" // holds the lock, relaying
+	StateStopped   State = "stopped"
+)
+
+// Relay copies outbox rows to Kafka, in commit order, at least once and
+// nearly exactly once (see the package documentation). Run it once; Close
+// is idempotent.
+type Relay struct {
+	cfg        Config
+	log        *slog.Logger
+	m          *metrics
+	onInFlight func(int)
+	kafkaOpts  []kgo.Opt
+
+	state     atomic.Value // State
+	pool      *pgxpool.Pool
+	closeOnce sync.Once
+}
+
+// New validates cfg and returns a relay; it connects to nothing yet.
+func New(cfg Config, opts ...Option) (*Relay, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("relay config: %w", err)
+	}
+	r := &Relay{cfg: cfg, log: slog.Default(), m: newMetrics()}
+	for _, o := range opts {
+		o(r)
+	}
+	r.log = r.log.With("component", "relay", "mode", string(cfg.Mode), "slot", cfg.Slot, "topic", cfg.Topic)
+	r.state.Store(StateStarting)
+	return r, nil
+}
+
+// Registry returns the relay's Prometheus registry.
+func (r *Relay) Registry() *prometheus.Registry { return r.m.reg }
+
+// State returns what the relay is doing now.
+func (r *Relay) State() State { return r.state.Load().(State) }
+
+func (r *Relay) setState(s State) {
+	r.state.Store(s)
+	if s == StateActive || s == StateStreaming {
+		r.m.active.Set(1)
+	} else {
+		r.m.active.Set(0)
+	}
+}
+
+// Handler serves /metrics (Prometheus text format) and /healthz: 200 with
+// the state ("streaming" or "standby"), 503 with the state otherwise.
+func (r *Relay) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(r.m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		s := r.State()
+		if s != StateStreaming && s != StateStandby {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		fmt.Fprintln(w, s)
+	})
+	return mux
+}
+
+// Run relays until ctx is cancelled (then it stops reading, waits for Kafka
+// to ack what is in flight, confirms it and returns ctx's error) or until a
+// fatal error: database not migrated (ErrNotMigrated), slot lost
+// (ErrSlotLost), topic missing or not replayable (topic.ErrNotFound,
+// topic.ErrNotReplayable), a produce error, or a lost connection. While
+// another instance holds the relay lock of the slot, Run waits as a standby.
+func (r *Relay) Run(ctx context.Context) error {
+	defer r.setState(StateStopped)
+	pool, err := pgxpool.New(ctx, r.cfg.PostgresURL)
+	if err != nil {
+		return fmt.Errorf("postgres URL: %w", err)
+	}
+	r.pool = pool
+	defer pool.Close()
+	if err := r.checkSchema(ctx); err != nil {
+		return err
+	}
+	lock, err := r.acquireLock(ctx)
+	if err != nil {
+		return err
+	}
+	defer lock.Close(context.Background())
+	r.setState(StateActive)
+	r.log.Info("relay lock acquired: active")
+
+	kopts := []kgo.Opt{
+		kgo.SeedBrokers(r.cfg.Brokers...),
+		kgo.DefaultProduceTopic(r.cfg.Topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotent producer (the default) requires it
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(5 * time.Millisecond),
+		kgo.ProducerBatchMaxBytes(1 << 20),
+		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()),
+		kgo.MaxBufferedRecords(r.cfg.MaxInFlight + 1),
+		// Record retries are unlimited by default: giving up on a record would lose or reorder it.
+	}
+	client, err := kgo.NewClient(append(kopts, r.kafkaOpts...)...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer client.Close()
+	if err := r.checkTopic(ctx, kadm.NewClient(client)); err != nil {
+		return err
+	}
+	last, partitions, err := lastPositions(ctx, client, r.cfg.Topic, r.log)
+	if err != nil {
+		return err
+	}
+	r.log.Info("read the last relay position of every partition", "partitions", partitions, "non_empty", len(last))
+	pub := newPublisher(client, r.cfg.Topic, partitions, r.cfg.MaxInFlight, last, r.m, r.log)
+	pub.onInFlight = r.onInFlight
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return r.watchLock(gctx, lock) })
+	if r.cfg.OutboxRetention > 0 {
+		g.Go(func() error { return r.purgeLoop(gctx) })
+	}
+	g.Go(func() error {
+		var err error
+		if r.cfg.Mode == ModeWAL {
+			err = r.runWAL(gctx, pub)
+		} else {
+			err = r.runPoll(gctx, pub)
+		}
+		if err == nil {
+			err = gctx.Err()
+		}
+		return err
+	})
+	err = g.Wait()
+	if dups := counterValue(r.m.duplicates); dups > 0 {
+		r.log.Info("duplicates skipped this run", "events", dups)
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		r.log.Info("relay stopped")
+		return ctx.Err()
+	}
+	return err
+}
+
+// Close releases nothing Run does not release itself; it exists for the
+// component contract and is idempotent.
+func (r *Relay) Close() error {
+	r.closeOnce.Do(func() { r.setState(StateStopped) })
+	return nil
+}
+
+// Stats is a snapshot of the relay's counters.
+type Stats struct {
+	Published  int64 // events acked by Kafka
+	Duplicates int64 // events skipped as already in their partition
+}
+
+// Stats returns the counters since New.
+func (r *Relay) Stats() Stats {
+	return Stats{Published: int64(counterValue(r.m.published)), Duplicates: int64(counterValue(r.m.duplicates))}
+}
+
+func (r *Relay) checkSchema(ctx context.Context) error {
+	var outbox, checkpoint bool
+	err := r.pool.QueryRow(ctx, `SELECT to_regclass('outbox') IS NOT NULL, to_regclass('relay_checkpoint') IS NOT NULL`).Scan(&outbox, &checkpoint)
+	if err != nil {
+		return fmt.Errorf("check schema: %w", err)
+	}
+	if !outbox || !checkpoint {
+		return fmt.Errorf("%w: table outbox or relay_checkpoint is missing in the database of --pg-url; run `orderstream migrate` first", ErrNotMigrated)
+	}
+	return nil
+}
+
+func (r *Relay) checkTopic(ctx context.Context, adm *kadm.Client) error {
+	var info topic.Info
+	var err error
+	if r.cfg.CreateTopic {
+		var created bool
+		info, created, err = topic.Provision(ctx, adm, r.cfg.TopicSpec)
+		if created {
+			r.log.Info("topic created", "partitions", info.Partitions)
+		}
+	} else {
+		info, err = topic.Check(ctx, adm, r.cfg.Topic)
+		if err == nil {
+			err = topic.RequireReplayable(info)
+		}
+	}
+	if errors.Is(err, topic.ErrNotReplayable) && r.cfg.AllowFiniteRetention {
+		r.log.Warn("topic may delete events; a replay from offset zero will miss them (allowed by --allow-finite-retention)", "problems", info.Problems())
+		return nil
+	}
+	if errors.Is(err, topic.ErrNotFound) {
+		return fmt.Errorf("%w; create it with `orderstream topic create` or run the relay with --create-topic", err)
+	}
+	return err
+}

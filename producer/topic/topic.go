@@ -1,0 +1,204 @@
+package topic
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Defaults of Spec.
+const (
+	DefaultPartitions        int32 = 12
+	DefaultReplicationFactor int16 = 1
+)
+
+// Errors returned by Provision and Check; test with errors.Is.
+var (
+	// ErrNotFound: the topic does not exist.
+	ErrNotFound = errors.New("topic does not exist")
+	// ErrNotReplayable: the topic's retention or cleanup policy would let
+	// Kafka delete events, so a replay from offset zero would miss some.
+	ErrNotReplayable = errors.New("topic does not keep every event forever")
+	// ErrPartitions: the topic exists with another partition count than
+	// asked for.
+	ErrPartitions = errors.New("topic has a different partition count")
+)
+
+// Spec describes the topic to provision.
+type Spec struct {
+	// Name of the topic (required).
+	Name string
+	// Partitions is the partition count; 0 means DefaultPartitions (12).
+	// Order ids are hashed onto partitions (murmur2, like Java clients), so
+	// this must never change once events were written.
+	Partitions int32
+	// ReplicationFactor is the number of replicas; 0 means
+	// DefaultReplicationFactor (1, for a local single broker); -1 takes the
+	// broker's default.replication.factor.
+	ReplicationFactor int16
+}
+
+func (s Spec) withDefaults() Spec {
+	if s.Partitions == 0 {
+		s.Partitions = DefaultPartitions
+	}
+	if s.ReplicationFactor == 0 {
+		s.ReplicationFactor = DefaultReplicationFactor
+	}
+	return s
+}
+
+// Validate returns every problem of s at once.
+func (s Spec) Validate() error {
+	var errs []error
+	if s.Name == "" {
+		errs = append(errs, errors.New("topic name is empty"))
+	}
+	if s.Partitions < 0 {
+		errs = append(errs, fmt.Errorf("partitions %d: want > 0 (0 = %d)", s.Partitions, DefaultPartitions))
+	}
+	if s.ReplicationFactor < -1 {
+		errs = append(errs, fmt.Errorf("replication factor %d: want > 0, or -1 for the broker default", s.ReplicationFactor))
+	}
+	return errors.Join(errs...)
+}
+
+// ReplayConfigs are the topic settings that keep every event forever.
+func ReplayConfigs() map[string]*string {
+	minus1, del := "-1", "delete"
+	return map[string]*string{"retention.ms": &minus1, "retention.bytes": &minus1, "cleanup.policy": &del}
+}
+
+// Info is what Check found out about a topic.
+type Info struct {
+	Name           string
+	Partitions     int
+	RetentionMs    string // "-1" = forever
+	RetentionBytes string // "-1" = unbounded
+	CleanupPolicy  string // "delete", "compact" or "compact,delete"
+}
+
+// Problems lists why the topic would not keep every event forever (empty
+// when it does): finite retention.ms or retention.bytes, or compaction.
+func (i Info) Problems() []string {
+	var p []string
+	if i.RetentionMs != "-1" {
+		p = append(p, fmt.Sprintf("retention.ms=%s (want -1: events older than that are deleted)", i.RetentionMs))
+	}
+	if i.RetentionBytes != "-1" {
+		p = append(p, fmt.Sprintf("retention.bytes=%s (want -1: the oldest events are deleted beyond that size)", i.RetentionBytes))
+	}
+	if i.CleanupPolicy != "delete" {
+		p = append(p, fmt.Sprintf("cleanup.policy=%s (want delete: compaction keeps only the last event of each order)", i.CleanupPolicy))
+	}
+	return p
+}
+
+// Check describes topic name. It returns ErrNotFound when it does not exist.
+// It does not judge the settings; see Info.Problems and RequireReplayable.
+func Check(ctx context.Context, adm *kadm.Client, name string) (Info, error) {
+	details, err := adm.ListTopics(ctx, name)
+	if err != nil {
+		return Info{}, fmt.Errorf("describe topic %s: %w", name, err)
+	}
+	d, ok := details[name]
+	if !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+		return Info{}, fmt.Errorf("topic %s: %w", name, ErrNotFound)
+	}
+	if d.Err != nil {
+		return Info{}, fmt.Errorf("describe topic %s: %w", name, d.Err)
+	}
+	info := Info{Name: name, Partitions: len(d.Partitions)}
+	rcs, err := adm.DescribeTopicConfigs(ctx, name)
+	if err != nil {
+		return Info{}, fmt.Errorf("describe configs of topic %s: %w", name, err)
+	}
+	rc, err := rcs.On(name, nil)
+	if err != nil {
+		return Info{}, fmt.Errorf("describe configs of topic %s: %w", name, err)
+	}
+	if rc.Err != nil {
+		return Info{}, fmt.Errorf("describe configs of topic %s: %w", name, rc.Err)
+	}
+	for _, c := range rc.Configs {
+		switch c.Key {
+		case "retention.ms":
+			info.RetentionMs = c.MaybeValue()
+		case "retention.bytes":
+			info.RetentionBytes = c.MaybeValue()
+		case "cleanup.policy":
+			info.CleanupPolicy = c.MaybeValue()
+		}
+	}
+	return info, nil
+}
+
+// RequireReplayable returns an error wrapping ErrNotReplayable that names
+// every problem of info, or nil.
+func RequireReplayable(info Info) error {
+	p := info.Problems()
+	if len(p) == 0 {
+		return nil
+	}
+	return fmt.Errorf("topic %s: %w: %s. Read models are rebuilt by replaying the topic from offset zero; "+
+		"with these settings a replay silently misses events. Fix it with "+
+		"`kafka-configs.sh --alter --entity-type topics --entity-name %s --add-config retention.ms=-1,retention.bytes=-1,cleanup.policy=delete`",
+		info.Name, ErrNotReplayable, strings.Join(p, "; "), info.Name)
+}
+
+// Provision creates the topic of spec with ReplayConfigs, or, when it
+// exists, verifies it: every setting of ReplayConfigs (ErrNotReplayable) and
+// the partition count (ErrPartitions). created reports whether it was
+// created now. Safe to call on every start and concurrently.
+func Provision(ctx context.Context, adm *kadm.Client, spec Spec) (info Info, created bool, err error) {
+	if err := spec.Validate(); err != nil {
+		return Info{}, false, err
+	}
+	spec = spec.withDefaults()
+	resp, err := adm.CreateTopic(ctx, spec.Partitions, spec.ReplicationFactor, ReplayConfigs(), spec.Name)
+	switch {
+	case err == nil:
+		created = true
+	case errors.Is(err, kerr.TopicAlreadyExists):
+	default:
+		msg := resp.ErrMessage
+		if msg != "" {
+			msg = " (" + msg + ")"
+		}
+		return Info{}, false, fmt.Errorf("create topic %s with %d partitions, replication factor %d: %w%s", spec.Name, spec.Partitions, spec.ReplicationFactor, err, msg)
+	}
+	info, err = checkSettled(ctx, adm, spec.Name)
+	if err != nil {
+		return Info{}, created, err
+	}
+	if err := RequireReplayable(info); err != nil {
+		return info, created, err
+	}
+	if info.Partitions != int(spec.Partitions) {
+		return info, created, fmt.Errorf("topic %s has %d partitions, asked for %d: %w (changing it would move orders to other partitions)",
+			spec.Name, info.Partitions, spec.Partitions, ErrPartitions)
+	}
+	return info, created, nil
+}
+
+// checkSettled is Check, retried for up to 15 s while a just-created topic
+// is not yet in the metadata of the broker asked.
+func checkSettled(ctx context.Context, adm *kadm.Client, name string) (Info, error) {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		info, err := Check(ctx, adm, name)
+		if (err == nil && info.Partitions > 0) || time.Now().After(deadline) || (err != nil && !errors.Is(err, ErrNotFound)) {
+			return info, err
+		}
+		select {
+		case <-ctx.Done():
+			return Info{}, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
