@@ -68,6 +68,7 @@ type publisher struct {
 	m          *metrics
 	log        *slog.Logger
 	onInFlight func(int) // test hook: in-flight count after each acquire
+	skipped    bool      // a duplicate was skipped (logged once); publish is called from one goroutine
 
 	inFlight atomic.Int64
 	errOnce  sync.Once
@@ -119,6 +120,11 @@ func (p *publisher) publish(ctx context.Context, e *event, idle func() error, be
 	r.Partition = partition
 	if last, ok := p.last[partition]; ok && alreadyPublished(e.pos, last, true) {
 		p.m.duplicates.Inc()
+		if !p.skipped {
+			p.skipped = true
+			p.log.Info("skipping events already in their partition (published before a restart)", "event_id", e.eventID,
+				"partition", partition, "position", e.pos.String(), "partition_last", last.String())
+		}
 		p.log.Debug("skipping event already in its partition", "event_id", e.eventID, "order_id", e.aggregateID,
 			"partition", partition, "position", e.pos.String(), "partition_last", last.String())
 		return false, nil
