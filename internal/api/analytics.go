@@ -1,0 +1,257 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Analytics answers the dashboard's questions from the analytics read model.
+// Implementations are the same queries `orderstream analytics` runs; the API
+// adds no arithmetic of its own to any metric.
+//
+// Every method must honour ctx (the request's deadline) and be safe for
+// concurrent use.
+type Analytics interface {
+	// Summary returns the totals of f's range and country.
+	Summary(ctx context.Context, f Filter) (Summary, error)
+	// Breakdown returns the metrics per bucket of dim: days or months in
+	// ascending order, countries in any order.
+	Breakdown(ctx context.Context, f Filter, dim Dimension) ([]Bucket, error)
+	// TopProducts returns at most limit products ranked by order.
+	TopProducts(ctx context.Context, f Filter, order ProductOrder, limit int) ([]Product, error)
+	// ReturnRate returns the return rate of f's range and country.
+	ReturnRate(ctx context.Context, f Filter) (ReturnRate, error)
+}
+
+// Filter selects the orders a query covers: placed on a Europe/London
+// calendar day in [From, To] (both inclusive; a zero bound is open) and, when
+// Country is not empty, from that country (exact match, e.g. "EIRE").
+// From and To carry only a date (midnight UTC of that calendar day).
+type Filter struct {
+	From    time.Time
+	To      time.Time
+	Country string
+}
+
+// Dimension is how Breakdown groups: "day", "month" or "country".
+type Dimension string
+
+// Dimensions of Breakdown.
+const (
+	ByDay     Dimension = "day"
+	ByMonth   Dimension = "month"
+	ByCountry Dimension = "country"
+)
+
+// ProductOrder ranks products: "revenue" (net revenue, GBP) or "quantity"
+// (net units).
+type ProductOrder string
+
+// Product rankings.
+const (
+	ByRevenue  ProductOrder = "revenue"
+	ByQuantity ProductOrder = "quantity"
+)
+
+// Metrics are the dashboard's metrics over a set of orders. Definitions
+// (owned by the analytics read model, see `orderstream analytics --help`):
+// NetRevenue Σ quantity × unit price over every line of every document;
+// GrossSales the same over sale documents; Returns over credit notes (≤ 0);
+// Orders the number of sale documents; AverageOrderValue GrossSales/Orders;
+// Customers distinct customer ids. Money in GBP.
+type Metrics struct {
+	NetRevenue        Amount `json:"net_revenue"`
+	GrossSales        Amount `json:"gross_sales"`
+	Returns           Amount `json:"returns"`
+	Orders            int64  `json:"orders"`
+	AverageOrderValue Amount `json:"average_order_value"`
+	Customers         int64  `json:"customers"`
+}
+
+// Summary is the totals of a range.
+type Summary struct {
+	Metrics
+}
+
+// Bucket is the metrics of one day ("2011-03-01"), month ("2011-03") or
+// country ("United Kingdom").
+type Bucket struct {
+	Key string `json:"key"`
+	Metrics
+}
+
+// Product is one product of a top-products ranking.
+type Product struct {
+	StockCode   string `json:"stock_code"`
+	Description string `json:"description"`
+	NetRevenue  Amount `json:"net_revenue"`
+	Quantity    int64  `json:"quantity"`
+}
+
+// ReturnRate is credit notes against sales over a range; Rate is the ratio
+// the read model defines (see `orderstream analytics return-rate --help`),
+// as an exact decimal string.
+type ReturnRate struct {
+	Rate        Amount `json:"rate"`
+	CreditNotes int64  `json:"credit_notes"`
+	Orders      int64  `json:"orders"`
+}
+
+// rangeEcho is the filter as the response repeats it.
+type rangeEcho struct {
+	From     string `json:"from,omitempty"`
+	To       string `json:"to,omitempty"`
+	Country  string `json:"country,omitempty"`
+	Currency string `json:"currency"`
+	Timezone string `json:"timezone"`
+}
+
+func echo(f Filter) rangeEcho {
+	e := rangeEcho{Country: f.Country, Currency: "GBP", Timezone: "Europe/London"}
+	if !f.From.IsZero() {
+		e.From = f.From.Format(dateLayout)
+	}
+	if !f.To.IsZero() {
+		e.To = f.To.Format(dateLayout)
+	}
+	return e
+}
+
+// filter reads from, to and country.
+func (q *query) filter() Filter {
+	from, to := q.dateRange()
+	return Filter{From: from, To: to, Country: q.str("country")}
+}
+
+// Limits of the top-products and revenue-by-country endpoints.
+const (
+	defaultTopProducts = 10
+	maxTopProducts     = 100
+	maxTopCountries    = 100
+)
+
+func (s *Server) handleSummary(w http.ResponseWriter, r *http.Request) {
+	q := newQuery(r.URL.Query())
+	f := q.filter()
+	if !q.ok() {
+		writeBadParams(w, r, q.errs)
+		return
+	}
+	sum, err := s.analytics.Summary(r.Context(), f)
+	if err != nil {
+		s.backendError(w, r, "analytics", err)
+		return
+	}
+	writeJSON(w, struct {
+		rangeEcho
+		Summary
+	}{echo(f), sum})
+}
+
+// countryRest is what revenue by country folds into "rest" beyond the top
+// N: the count of countries folded and the exact sums of the additive
+// metrics (distinct customers and averages do not add up, so they are
+// absent).
+type countryRest struct {
+	Countries  int    `json:"countries"`
+	NetRevenue Amount `json:"net_revenue"`
+	GrossSales Amount `json:"gross_sales"`
+	Returns    Amount `json:"returns"`
+	Orders     int64  `json:"orders"`
+}
+
+func (s *Server) handleRevenue(w http.ResponseWriter, r *http.Request) {
+	q := newQuery(r.URL.Query())
+	f := q.filter()
+	by := Dimension(q.oneOf("by", string(ByMonth), string(ByDay), string(ByMonth), string(ByCountry)))
+	top := q.intIn("top", 0, 0, maxTopCountries)
+	if top > 0 && by != ByCountry {
+		q.fail("top", "applies only to by=country")
+	}
+	if !q.ok() {
+		writeBadParams(w, r, q.errs)
+		return
+	}
+	rows, err := s.analytics.Breakdown(r.Context(), f, by)
+	if err != nil {
+		s.backendError(w, r, "analytics", err)
+		return
+	}
+	if rows == nil {
+		rows = []Bucket{}
+	}
+	resp := struct {
+		rangeEcho
+		By   Dimension    `json:"by"`
+		Rows []Bucket     `json:"rows"`
+		Rest *countryRest `json:"rest,omitempty"`
+	}{rangeEcho: echo(f), By: by, Rows: rows}
+	if by == ByCountry {
+		sort.SliceStable(rows, func(i, j int) bool {
+			if c := rows[i].NetRevenue.Cmp(rows[j].NetRevenue.Decimal); c != 0 {
+				return c > 0
+			}
+			return rows[i].Key < rows[j].Key
+		})
+		if top > 0 && len(rows) > top {
+			rest := &countryRest{Countries: len(rows) - top}
+			var net, gross, ret decimal.Decimal
+			for _, b := range rows[top:] {
+				net = net.Add(b.NetRevenue.Decimal)
+				gross = gross.Add(b.GrossSales.Decimal)
+				ret = ret.Add(b.Returns.Decimal)
+				rest.Orders += b.Orders
+			}
+			rest.NetRevenue, rest.GrossSales, rest.Returns = NewAmount(net), NewAmount(gross), NewAmount(ret)
+			resp.Rows, resp.Rest = rows[:top], rest
+		}
+	}
+	writeJSON(w, resp)
+}
+
+func (s *Server) handleTopProducts(w http.ResponseWriter, r *http.Request) {
+	q := newQuery(r.URL.Query())
+	f := q.filter()
+	by := ProductOrder(q.oneOf("by", string(ByRevenue), string(ByRevenue), string(ByQuantity)))
+	limit := q.intIn("limit", defaultTopProducts, 1, maxTopProducts)
+	if !q.ok() {
+		writeBadParams(w, r, q.errs)
+		return
+	}
+	rows, err := s.analytics.TopProducts(r.Context(), f, by, limit)
+	if err != nil {
+		s.backendError(w, r, "analytics", err)
+		return
+	}
+	if rows == nil {
+		rows = []Product{}
+	}
+	writeJSON(w, struct {
+		rangeEcho
+		By    ProductOrder `json:"by"`
+		Limit int          `json:"limit"`
+		Rows  []Product    `json:"rows"`
+	}{echo(f), by, limit, rows})
+}
+
+func (s *Server) handleReturnRate(w http.ResponseWriter, r *http.Request) {
+	q := newQuery(r.URL.Query())
+	f := q.filter()
+	if !q.ok() {
+		writeBadParams(w, r, q.errs)
+		return
+	}
+	rr, err := s.analytics.ReturnRate(r.Context(), f)
+	if err != nil {
+		s.backendError(w, r, "analytics", err)
+		return
+	}
+	writeJSON(w, struct {
+		rangeEcho
+		ReturnRate
+	}{echo(f), rr})
+}

@@ -1,0 +1,110 @@
+package api
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// dateLayout is the only date format the API accepts: a calendar day.
+const dateLayout = "2006-01-02"
+
+// maxTextParam bounds free-text parameters (bytes).
+const maxTextParam = 200
+
+// query reads and validates parameters of one request, collecting every
+// problem so that the client learns all of them at once.
+type query struct {
+	v    url.Values
+	errs []*paramError
+}
+
+func newQuery(v url.Values) *query { return &query{v: v} }
+
+func (q *query) fail(name, format string, args ...any) {
+	q.errs = append(q.errs, badParam(name, format, args...))
+}
+
+// str returns the parameter's value ("" when absent), rejecting repeats,
+// values longer than maxTextParam bytes and control characters.
+func (q *query) str(name string) string {
+	vals := q.v[name]
+	if len(vals) == 0 {
+		return ""
+	}
+	if len(vals) > 1 {
+		q.fail(name, "given %d times; give it once", len(vals))
+		return ""
+	}
+	s := strings.TrimSpace(vals[0])
+	if len(s) > maxTextParam {
+		q.fail(name, "is %d bytes long; at most %d", len(s), maxTextParam)
+		return ""
+	}
+	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		q.fail(name, "%q contains a control character", s)
+		return ""
+	}
+	return s
+}
+
+// date parses a YYYY-MM-DD calendar day; zero when absent.
+func (q *query) date(name string) time.Time {
+	s := q.str(name)
+	if s == "" {
+		return time.Time{}
+	}
+	d, err := time.Parse(dateLayout, s)
+	if err != nil {
+		q.fail(name, "%q is not a date YYYY-MM-DD", s)
+		return time.Time{}
+	}
+	return d
+}
+
+// oneOf returns the value if it is one of allowed, def when absent.
+func (q *query) oneOf(name, def string, allowed ...string) string {
+	s := q.str(name)
+	if s == "" {
+		return def
+	}
+	for _, a := range allowed {
+		if s == a {
+			return s
+		}
+	}
+	q.fail(name, "%q is not one of %s", s, strings.Join(allowed, ", "))
+	return def
+}
+
+// intIn parses an integer in [lo, hi]; def when absent.
+func (q *query) intIn(name string, def, lo, hi int) int {
+	s := q.str(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		q.fail(name, "%q is not an integer", s)
+		return def
+	}
+	if n < lo || n > hi {
+		q.fail(name, "%d is out of range; want %d to %d", n, lo, hi)
+		return def
+	}
+	return n
+}
+
+// dateRange reads from and to (both optional, inclusive) and checks their
+// order.
+func (q *query) dateRange() (from, to time.Time) {
+	from, to = q.date("from"), q.date("to")
+	if !from.IsZero() && !to.IsZero() && to.Before(from) {
+		q.fail("to", "%s is before from %s", to.Format(dateLayout), from.Format(dateLayout))
+	}
+	return from, to
+}
+
+func (q *query) ok() bool { return len(q.errs) == 0 }

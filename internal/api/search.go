@@ -1,0 +1,162 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Search answers order search from the search read model; implementations
+// are the same queries `orderstream search` runs. Safe for concurrent use;
+// ctx carries the request's deadline.
+type Search interface {
+	// Search returns one page of orders matching req.
+	Search(ctx context.Context, req SearchRequest) (SearchResult, error)
+	// Get returns one order with its lines, or an error wrapping
+	// ErrNotFound.
+	Get(ctx context.Context, id string) (Order, error)
+}
+
+// ErrNotFound is wrapped by Search.Get when no order has the id.
+var ErrNotFound = errors.New("not found")
+
+// SearchRequest is one page of an order search. Empty fields do not filter.
+// Text is full text over product descriptions and order number; Product a
+// stock code; From/To Europe/London calendar days, inclusive; Sort "date"
+// (newest first) or "total" (largest first); After the opaque cursor of the
+// previous page's SearchResult.Next; Size the page size, 1..MaxPageSize.
+type SearchRequest struct {
+	Text     string
+	Product  string
+	Country  string
+	Customer string
+	Kind     string
+	Status   string
+	From     time.Time
+	To       time.Time
+	Sort     string
+	After    string
+	Size     int
+}
+
+// SearchResult is one page: Total orders matching (the whole result, not
+// the page), the page's Hits, Facets counted over the whole result (keys
+// "country", "kind", "status"), and Next, the cursor of the next page (""
+// on the last page).
+type SearchResult struct {
+	Total  int64                   `json:"total"`
+	Hits   []OrderSummary          `json:"hits"`
+	Facets map[string][]FacetValue `json:"facets"`
+	Next   string                  `json:"next,omitempty"`
+}
+
+// FacetValue is one bucket of a facet.
+type FacetValue struct {
+	Value string `json:"value"`
+	Count int64  `json:"count"`
+}
+
+// OrderSummary is an order as a result row. PlacedAt is UTC; Total in GBP.
+type OrderSummary struct {
+	ID          string    `json:"id"`
+	OrderNumber string    `json:"order_number"`
+	Kind        string    `json:"kind"`
+	Status      string    `json:"status"`
+	CustomerID  string    `json:"customer_id,omitempty"`
+	Country     string    `json:"country"`
+	PlacedAt    time.Time `json:"placed_at"`
+	Total       Amount    `json:"total"`
+	LineCount   int       `json:"line_count"`
+}
+
+// Order is one order with its lines.
+type Order struct {
+	OrderSummary
+	Version int64       `json:"version"`
+	Lines   []OrderLine `json:"lines"`
+}
+
+// OrderLine is one line of an order; UnitPrice and Amount in GBP.
+type OrderLine struct {
+	LineNo      int    `json:"line_no"`
+	StockCode   string `json:"stock_code"`
+	Description string `json:"description"`
+	Quantity    int64  `json:"quantity"`
+	UnitPrice   Amount `json:"unit_price"`
+	Amount      Amount `json:"amount"`
+}
+
+// Page sizes of the search endpoint.
+const (
+	// DefaultPageSize is the page size when size is not given.
+	DefaultPageSize = 20
+	// MaxPageSize is the largest page a client may ask for.
+	MaxPageSize = 100
+	// maxCursor bounds the after cursor (bytes).
+	maxCursor = 1024
+)
+
+func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
+	q := newQuery(r.URL.Query())
+	from, to := q.dateRange()
+	req := SearchRequest{
+		Text:     q.str("q"),
+		Product:  q.str("product"),
+		Country:  q.str("country"),
+		Customer: q.str("customer"),
+		Kind:     q.oneOf("kind", "", "sale", "credit_note", "adjustment"),
+		Status:   q.oneOf("status", "", "placed", "paid", "shipped", "cancelled", "refunded"),
+		From:     from,
+		To:       to,
+		Sort:     q.oneOf("sort", "date", "date", "total"),
+		Size:     q.intIn("size", DefaultPageSize, 1, MaxPageSize),
+	}
+	if vals := q.v["after"]; len(vals) == 1 {
+		req.After = vals[0]
+		if len(req.After) > maxCursor || strings.IndexFunc(req.After, unicode.IsControl) >= 0 {
+			q.fail("after", "is not a cursor this API returned (copy it from \"next\")")
+		}
+	} else if len(vals) > 1 {
+		q.fail("after", "given %d times; give it once", len(vals))
+	}
+	if !q.ok() {
+		writeBadParams(w, r, q.errs)
+		return
+	}
+	res, err := s.search.Search(r.Context(), req)
+	if err != nil {
+		s.backendError(w, r, "search", err)
+		return
+	}
+	if res.Hits == nil {
+		res.Hits = []OrderSummary{}
+	}
+	if res.Facets == nil {
+		res.Facets = map[string][]FacetValue{}
+	}
+	writeJSON(w, res)
+}
+
+func (s *Server) handleOrder(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if id == "" || len(id) > 100 || strings.IndexFunc(id, unicode.IsControl) >= 0 {
+		writeBadParams(w, r, []*paramError{badParam("id", "is not an order id")})
+		return
+	}
+	o, err := s.search.Get(r.Context(), id)
+	if errors.Is(err, ErrNotFound) {
+		writeProblem(w, r, Problem{Status: http.StatusNotFound, Detail: "no order has id " + quote(id)})
+		return
+	}
+	if err != nil {
+		s.backendError(w, r, "search", err)
+		return
+	}
+	if o.Lines == nil {
+		o.Lines = []OrderLine{}
+	}
+	writeJSON(w, o)
+}
