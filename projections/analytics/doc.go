@@ -1,0 +1,71 @@
+// Package analytics is the ClickHouse read model of orders and the
+// dashboard queries over it.
+//
+// # Data flow
+//
+// The Sink (a consumers.Sink) turns order events into rows of three tables
+// per generation n, inserted with one batch per table per Write:
+//
+//   - order_lines_g<n>: one row per line of order.placed (order, line number,
+//     kind, customer, country, product, quantity, unit price, amount =
+//     quantity × unit price, placed time, version);
+//   - orders_g<n>: one row per order.placed (document fields and total);
+//   - order_status_g<n>: one row per event, the status it leaves the order in
+//     (placed, paid, refunded, shipped, cancelled); the highest version is the
+//     current status.
+//
+// Status changes live in their own table, joined at read time (the orders
+// view), so the Sink never reads before it writes: an order.paid needs
+// nothing of its order.placed, events of one order may land in different
+// batches, and a replay writes each event on its own.
+//
+// # Guarantees
+//
+//   - Idempotency: every table is a ReplacingMergeTree(version) keyed by
+//     (order_id, line_no) or order_id, where version is the event's
+//     aggregate_version (never a Kafka offset). A record written twice
+//     (redelivery, restart, replay from offset zero) gives identical rows
+//     that collapse at merge time, and every reader deduplicates before
+//     merges: the stable views and Queries.OnGeneration read with FINAL. FINAL
+//     rather than argMax/GROUP BY in each query: the exactness lives in one
+//     place, the views, which every reader (CLI, API, Grafana, ad-hoc SQL)
+//     goes through, and it works on ClickHouse 18.16 and current releases
+//     alike. Rows of one key share placed_at, so twins always meet in the same
+//     monthly partition (FINAL deduplicates per partition).
+//   - Exact money: Decimal(18,3) columns (unit prices have at most 3
+//     decimals; a line amount, an integer times such a price, keeps scale 3),
+//     sums are Decimal(38,3); Go values are shopspring decimal.Decimal, never
+//     float64. Money with more decimals is rejected, not rounded.
+//   - Times: DateTime('UTC'), whole seconds since the Unix epoch (sub-second
+//     parts are truncated). Days and months of the dashboards are
+//     Europe/London calendar days of placed_at.
+//   - Guests: customer_id is '' (not Nullable) for documents without a
+//     customer; customer counts skip ''.
+//   - Failures: an event that can never be projected (unknown type or
+//     version, bad payload, another currency, money beyond the columns) is
+//     returned in a *consumers.RejectedError (the runtime sends it to the
+//     DLQ); any ClickHouse error is returned as transient: the runtime retries
+//     the batch, and the connection pool redials by itself once the server
+//     is back.
+//
+// # Generations
+//
+// The physical tables carry a generation suffix; projection_generations
+// records each generation's state (building, serving, retired, dropped) and
+// the stable views order_lines, orders and order_status read the serving
+// one. Store.CreateGeneration, Cutover (views switched in one RENAME TABLE
+// statement), Rollback and DropGeneration manage them; Migrate creates
+// generation 1 as serving on first run. A Sink following the registry
+// (Config.Generation 0) writes to every generation not dropped — building
+// ones so that a rebuild misses nothing that arrives during it, retired ones
+// so that a rollback target stays current.
+//
+// # Schema
+//
+// Versioned migrations (migrations/database/*.sql and, per generation,
+// migrations/generation/*.sql) are applied by Store.Migrate, by `orderstream
+// analytics migrate` and by the Sink before its first write, and recorded in
+// schema_migrations. SQL is restricted to what ClickHouse 18.16 has (no
+// DateTime64, LowCardinality, EXCHANGE TABLES or CREATE OR REPLACE VIEW;
+// every insert is a batch with its column list).
+package analytics

@@ -1,0 +1,311 @@
+package analytics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/shopspring/decimal"
+)
+
+// Dashboard metric definitions. Every metric is computed over the lines of
+// the documents (orders) whose placed time falls in the filter's range, each
+// line counted once however often its event was delivered.
+//
+//   - Net revenue: Σ quantity × unit price over every line of every document
+//     (sales, credit notes and adjustments), GBP, exact.
+//   - Gross sales: Σ quantity × unit price over the lines of sale documents.
+//     Positive for ordinary sales (a sale may hold negative stock corrections).
+//   - Returns: Σ quantity × unit price over the lines of credit notes;
+//     NEGATIVE (credit notes have negative quantities), so that
+//     net revenue = gross sales + returns + adjustments.
+//   - Adjustments: Σ over bad-debt adjustment documents (kind adjustment).
+//   - Orders: number of sale documents.
+//   - Credit notes: number of credit-note documents.
+//   - Average order value (AOV): gross sales / orders, rounded half-even to 3
+//     decimals (GBP); 0 when there is no order.
+//   - Customers: number of distinct non-empty customer ids over documents of
+//     every kind (guest documents have none and are not counted).
+//   - Return rate (count): credit notes / orders, half-even to 6 decimals, a
+//     fraction (0.173881 = 17.3881 %); 0 when there is no order.
+//   - Return rate (value): −returns / gross sales, half-even to 6 decimals;
+//     the share of gross sales given back; 0 when gross sales are 0.
+//
+// Days and months are calendar days and months in Europe/London of the
+// order's placed time (occurred_at of its order.placed event), as
+// toDate(placed_at, 'Europe/London') computes them.
+
+// Filter restricts a query.
+//
+// From and To are calendar days, both INCLUSIVE: a document counts when the
+// Europe/London date of its placed time d satisfies From <= d <= To. Only
+// the year, month and day of each value count (read in the value's own
+// location); the zero time leaves that end open. Country, when not empty,
+// keeps the documents of exactly that country (as in the data: "United
+// Kingdom", "EIRE").
+type Filter struct {
+	From    time.Time `json:"from,omitzero"`
+	To      time.Time `json:"to,omitzero"`
+	Country string    `json:"country,omitempty"`
+}
+
+// Validate reports a range whose end precedes its start.
+func (f Filter) Validate() error {
+	if !f.From.IsZero() && !f.To.IsZero() && day(f.To) < day(f.From) {
+		return fmt.Errorf("date range %s..%s: the end precedes the start", day(f.From), day(f.To))
+	}
+	return nil
+}
+
+func day(t time.Time) string { return t.Format("2006-01-02") }
+
+// where returns the WHERE clause and its arguments for f.
+func (f Filter) where() (string, []any) {
+	var conds []string
+	var args []any
+	if !f.From.IsZero() {
+		conds = append(conds, "toDate(placed_at, 'Europe/London') >= toDate('"+day(f.From)+"')")
+	}
+	if !f.To.IsZero() {
+		conds = append(conds, "toDate(placed_at, 'Europe/London') <= toDate('"+day(f.To)+"')")
+	}
+	if f.Country != "" {
+		conds = append(conds, "country = ?")
+		args = append(args, f.Country)
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// Totals are the dashboard metrics of one group (or of the whole range).
+// Money in GBP, exact; see the metric definitions above.
+type Totals struct {
+	NetRevenue        decimal.Decimal `json:"net_revenue"`
+	GrossSales        decimal.Decimal `json:"gross_sales"`
+	Returns           decimal.Decimal `json:"returns"`
+	Adjustments       decimal.Decimal `json:"adjustments"`
+	Orders            int64           `json:"orders"`
+	CreditNotes       int64           `json:"credit_notes"`
+	Customers         int64           `json:"customers"`
+	Lines             int64           `json:"lines"`
+	AverageOrderValue decimal.Decimal `json:"average_order_value"`
+	ReturnRateCount   decimal.Decimal `json:"return_rate_count"`
+	ReturnRateValue   decimal.Decimal `json:"return_rate_value"`
+}
+
+// Group is the metrics of one day, month or country.
+//
+// Key is "YYYY-MM-DD" (day), "YYYY-MM" (month) or the country name.
+type Group struct {
+	Key string `json:"key"`
+	Totals
+}
+
+// Dimension is what Breakdown groups by.
+type Dimension string
+
+// Dimensions of Breakdown.
+const (
+	ByDay     Dimension = "day"     // Europe/London calendar day of placed time
+	ByMonth   Dimension = "month"   // Europe/London calendar month of placed time
+	ByCountry Dimension = "country" // the document's country
+)
+
+// Rank orders TopProducts.
+type Rank string
+
+// Ranks of TopProducts.
+const (
+	RankRevenue  Rank = "revenue"  // net revenue, descending
+	RankQuantity Rank = "quantity" // net quantity, descending
+)
+
+// Product is one stock code's figures over the range.
+//
+// Description is the description of the product's most recent line in the
+// range (latest placed time, ties broken by the greatest description), since
+// descriptions of a code change over time. NetRevenue and Quantity are net
+// (credit notes subtract); Orders counts distinct documents of any kind.
+type Product struct {
+	StockCode   string          `json:"stock_code"`
+	Description string          `json:"description"`
+	NetRevenue  decimal.Decimal `json:"net_revenue"`
+	Quantity    int64           `json:"quantity"`
+	Orders      int64           `json:"orders"`
+}
+
+// Queries answers the dashboard's questions from the read model. By default
+// it reads the stable views (the serving generation, following cutovers);
+// OnGeneration reads one generation's tables directly. Safe for concurrent
+// use; ctx cancellation aborts a query.
+type Queries struct {
+	conn  driver.Conn
+	db    string
+	lines string // table expression of the lines, deduplicating
+}
+
+// New returns Queries over database on conn (see Open). It panics on an
+// invalid database name, a programming error (Config.Validate reports it).
+func New(conn driver.Conn, database string) *Queries {
+	if !identRE.MatchString(database) {
+		panic(fmt.Sprintf("analytics.New: invalid database name %q", database))
+	}
+	return &Queries{conn: conn, db: database, lines: "`" + database + "`.order_lines"}
+}
+
+// OnGeneration returns a copy of q that reads generation n's tables (with
+// FINAL) instead of the serving views: to check a rebuilt generation
+// before the cutover.
+func (q *Queries) OnGeneration(n uint32) *Queries {
+	c := *q
+	c.lines = "`" + q.db + "`.`" + tableName("order_lines", n) + "` FINAL"
+	return &c
+}
+
+const totalsColumns = `sum(amount), sumIf(amount, kind = 'sale'), sumIf(amount, kind = 'credit_note'),
+	sumIf(amount, kind = 'adjustment'), uniqExactIf(order_id, kind = 'sale'), uniqExactIf(order_id, kind = 'credit_note'),
+	uniqExactIf(customer_id, customer_id != ''), count()`
+
+// Summary returns the metrics over the whole filter.
+func (q *Queries) Summary(ctx context.Context, f Filter) (Totals, error) {
+	if err := f.Validate(); err != nil {
+		return Totals{}, err
+	}
+	where, args := f.where()
+	var t Totals
+	row := q.conn.QueryRow(ctx, "SELECT "+totalsColumns+" FROM "+q.lines+where, args...)
+	if err := scanTotals(row, nil, &t); err != nil {
+		return Totals{}, fmt.Errorf("analytics summary: %w", err)
+	}
+	return t, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanTotals(r scanner, key *string, t *Totals) error {
+	var orders, credits, customers, lines uint64
+	dest := []any{&t.NetRevenue, &t.GrossSales, &t.Returns, &t.Adjustments, &orders, &credits, &customers, &lines}
+	if key != nil {
+		dest = append([]any{key}, dest...)
+	}
+	if err := r.Scan(dest...); err != nil {
+		return err
+	}
+	t.Orders, t.CreditNotes, t.Customers, t.Lines = int64(orders), int64(credits), int64(customers), int64(lines)
+	t.derive()
+	return nil
+}
+
+// derive computes the ratios from the sums and counts.
+func (t *Totals) derive() {
+	t.AverageOrderValue = DivHalfEven(t.GrossSales, decimal.NewFromInt(t.Orders), 3)
+	t.ReturnRateCount = DivHalfEven(decimal.NewFromInt(t.CreditNotes), decimal.NewFromInt(t.Orders), 6)
+	t.ReturnRateValue = DivHalfEven(t.Returns.Neg(), t.GrossSales, 6)
+}
+
+// DivHalfEven returns a / b rounded half-to-even to places decimals, exact
+// (no intermediate rounding); 0 when b is 0.
+func DivHalfEven(a, b decimal.Decimal, places int32) decimal.Decimal {
+	if b.IsZero() {
+		return decimal.New(0, -places)
+	}
+	r := new(big.Rat).Quo(a.Rat(), b.Rat())
+	scale := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(places)), nil)
+	r.Mul(r, new(big.Rat).SetInt(scale))
+	num, den := r.Num(), r.Denom()                      // den > 0
+	q, m := new(big.Int).DivMod(num, den, new(big.Int)) // floor division, 0 <= m < den
+	twice := new(big.Int).Lsh(m, 1)
+	switch c := twice.Cmp(den); {
+	case c > 0, c == 0 && q.Bit(0) == 1:
+		q.Add(q, big.NewInt(1))
+	}
+	return decimal.NewFromBigInt(q, -places)
+}
+
+// Breakdown returns the metrics per day, month or country, ordered by key.
+// Groups without any document are absent.
+func (q *Queries) Breakdown(ctx context.Context, f Filter, by Dimension) ([]Group, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	var key string
+	switch by {
+	case ByDay:
+		key = "toString(toDate(placed_at, 'Europe/London'))"
+	case ByMonth:
+		key = "substring(toString(toStartOfMonth(placed_at, 'Europe/London')), 1, 7)"
+	case ByCountry:
+		key = "country"
+	default:
+		return nil, fmt.Errorf("breakdown by %q: want day, month or country", by)
+	}
+	where, args := f.where()
+	rows, err := q.conn.Query(ctx, "SELECT "+key+" AS k, "+totalsColumns+" FROM "+q.lines+where+" GROUP BY k ORDER BY k", args...)
+	if err != nil {
+		return nil, fmt.Errorf("analytics breakdown by %s: %w", by, err)
+	}
+	defer rows.Close()
+	var out []Group
+	for rows.Next() {
+		var g Group
+		if err := scanTotals(rows, &g.Key, &g.Totals); err != nil {
+			return nil, fmt.Errorf("analytics breakdown by %s: %w", by, err)
+		}
+		out = append(out, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("analytics breakdown by %s: %w", by, err)
+	}
+	return out, nil
+}
+
+// ErrLimit is returned for a TopProducts limit outside 1..10000.
+var ErrLimit = errors.New("limit must be between 1 and 10000")
+
+// TopProducts returns the limit products ranked by net revenue or net
+// quantity (descending, ties by stock code ascending).
+func (q *Queries) TopProducts(ctx context.Context, f Filter, by Rank, limit int) ([]Product, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	if limit < 1 || limit > 10000 {
+		return nil, fmt.Errorf("top products limit %d: %w", limit, ErrLimit)
+	}
+	var order string
+	switch by {
+	case RankRevenue:
+		order = "revenue DESC, stock_code"
+	case RankQuantity:
+		order = "qty DESC, stock_code"
+	default:
+		return nil, fmt.Errorf("top products by %q: want revenue or quantity", by)
+	}
+	where, args := f.where()
+	rows, err := q.conn.Query(ctx, fmt.Sprintf(`SELECT stock_code, argMax(description, (placed_at, description)),
+		sum(amount) AS revenue, sum(quantity) AS qty, uniqExact(order_id)
+		FROM %s%s GROUP BY stock_code ORDER BY %s LIMIT %d`, q.lines, where, order, limit), args...)
+	if err != nil {
+		return nil, fmt.Errorf("analytics top products: %w", err)
+	}
+	defer rows.Close()
+	var out []Product
+	for rows.Next() {
+		var p Product
+		var orders uint64
+		if err := rows.Scan(&p.StockCode, &p.Description, &p.NetRevenue, &p.Quantity, &orders); err != nil {
+			return nil, fmt.Errorf("analytics top products: %w", err)
+		}
+		p.Orders = int64(orders)
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("analytics top products: %w", err)
+	}
+	return out, nil
+}

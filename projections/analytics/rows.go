@@ -1,0 +1,219 @@
+package analytics
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/orderstream/orderstream/schemas"
+	"github.com/shopspring/decimal"
+)
+
+// Limits of the column types (see migrations/generation/*.sql).
+var (
+	// maxMoney bounds |amount| of a Decimal(18,3) column: 10^15 GBP exclusive.
+	maxMoney = decimal.New(1, 15)
+	// DateTime('UTC') holds 1970-01-01 00:00:00 .. 2105-12-31 23:59:59; an
+	// event time outside (or at the epoch, a typical zero-value bug) is refused.
+	minTime = time.Unix(1, 0).UTC()
+	maxTime = time.Date(2105, 12, 31, 23, 59, 59, 0, time.UTC)
+)
+
+// moneyScale is the scale of every money column: unit prices have at most 3
+// decimals (shared/data/README.md), and quantity × price keeps scale 3.
+const moneyScale = 3
+
+// ErrRejected wraps every reason an event cannot be projected; the Sink
+// returns such events in a *consumers.RejectedError.
+var ErrRejected = errors.New("event rejected by the analytics projection")
+
+// LineRow is one row of order_lines_g<n>: one line of an order.placed event.
+type LineRow struct {
+	OrderID     string
+	LineNo      uint32
+	OrderNumber string
+	Kind        schemas.Kind
+	CustomerID  string // "" for a guest document
+	Country     string
+	StockCode   string
+	Description string
+	Quantity    int64
+	UnitPrice   decimal.Decimal // GBP per unit, scale ≤ 3
+	Amount      decimal.Decimal // Quantity × UnitPrice, exact, scale ≤ 3
+	PlacedAt    time.Time       // occurred_at of order.placed, UTC, whole seconds
+	Version     uint64          // aggregate_version of order.placed
+}
+
+// OrderRow is one row of orders_g<n>: the document of an order.placed event.
+type OrderRow struct {
+	OrderID     string
+	OrderNumber string
+	Kind        schemas.Kind
+	CustomerID  string
+	Country     string
+	Currency    string
+	Total       decimal.Decimal // Σ line amounts
+	Lines       uint32
+	PlacedAt    time.Time
+	Version     uint64
+}
+
+// StatusRow is one row of order_status_g<n>: the status an event leaves the
+// order in. The row of the highest Version is the current status.
+type StatusRow struct {
+	OrderID   string
+	Status    schemas.Status
+	EventType string
+	Amount    decimal.Decimal // paid or refunded amount; 0 for other events
+	UpdatedAt time.Time       // occurred_at of the event, UTC, whole seconds
+	Version   uint64
+}
+
+// Rows collects the rows of a batch of events, per table.
+type Rows struct {
+	Lines    []LineRow
+	Orders   []OrderRow
+	Statuses []StatusRow
+}
+
+// Len returns the number of rows of every table together.
+func (r *Rows) Len() int { return len(r.Lines) + len(r.Orders) + len(r.Statuses) }
+
+// Add appends the rows of event e, all or nothing. currency is the only
+// accepted currency (Config.Currency). It fails with an error wrapping
+// ErrRejected (and naming the field) for an event that can never be
+// projected: unknown type or schema version, undecodable payload, missing
+// order id, a time outside DateTime's range, a kind the model does not know,
+// another currency, money with more than 3 decimals or beyond ±10^15, a
+// line number repeated or < 1, or a total that is not the sum of its lines.
+func (r *Rows) Add(e schemas.Envelope, currency string) error {
+	if err := r.add(e, currency); err != nil {
+		return fmt.Errorf("%w: %s v%d of order %q (event %s): %w", ErrRejected, e.EventType, e.AggregateVersion, e.AggregateID, e.EventID, err)
+	}
+	return nil
+}
+
+func (r *Rows) add(e schemas.Envelope, currency string) error {
+	if e.AggregateType != schemas.AggregateOrder {
+		return fmt.Errorf("aggregate_type %q: want %q", e.AggregateType, schemas.AggregateOrder)
+	}
+	if e.AggregateID == "" {
+		return errors.New("aggregate_id is empty")
+	}
+	if e.AggregateVersion < 1 {
+		return fmt.Errorf("aggregate_version %d: want >= 1", e.AggregateVersion)
+	}
+	at, err := eventTime(e.OccurredAt)
+	if err != nil {
+		return err
+	}
+	p, err := e.Decode()
+	if err != nil {
+		return err
+	}
+	version := uint64(e.AggregateVersion)
+	status := StatusRow{OrderID: e.AggregateID, EventType: e.EventType, UpdatedAt: at, Version: version}
+	switch p := p.(type) {
+	case *schemas.OrderPlaced:
+		return r.placed(e.AggregateID, version, at, p, currency)
+	case *schemas.OrderPaid:
+		status.Status = schemas.StatusPaid
+		if status.Amount, err = money("amount", p.Amount, currency); err != nil {
+			return err
+		}
+	case *schemas.OrderRefunded:
+		status.Status = schemas.StatusRefunded
+		if status.Amount, err = money("amount", p.Amount, currency); err != nil {
+			return err
+		}
+	case *schemas.OrderShipped:
+		status.Status = schemas.StatusShipped
+	case *schemas.OrderCancelled:
+		status.Status = schemas.StatusCancelled
+	default:
+		return fmt.Errorf("%w: payload %T", schemas.ErrUnknownEvent, p)
+	}
+	r.Statuses = append(r.Statuses, status)
+	return nil
+}
+
+func (r *Rows) placed(id string, version uint64, at time.Time, p *schemas.OrderPlaced, currency string) error {
+	if p.OrderNumber == "" {
+		return errors.New("order_number is empty")
+	}
+	if !p.Kind.Valid() {
+		return fmt.Errorf("kind %q: want sale, credit_note or adjustment", p.Kind)
+	}
+	if p.Currency != currency {
+		return fmt.Errorf("currency %q: this read model holds %s only", p.Currency, currency)
+	}
+	if len(p.Lines) == 0 {
+		return errors.New("no lines")
+	}
+	lines := make([]LineRow, 0, len(p.Lines))
+	seen := make(map[int]bool, len(p.Lines))
+	total := decimal.Zero
+	for i, l := range p.Lines {
+		if l.LineNo < 1 || seen[l.LineNo] {
+			return fmt.Errorf("lines[%d].line_no %d: want unique numbers >= 1", i, l.LineNo)
+		}
+		seen[l.LineNo] = true
+		price, err := money(fmt.Sprintf("lines[%d].unit_price", i), l.UnitPrice, currency)
+		if err != nil {
+			return err
+		}
+		amount := price.Mul(decimal.NewFromInt(l.Quantity))
+		if amount.Abs().Cmp(maxMoney) >= 0 {
+			return fmt.Errorf("lines[%d]: amount %s × %s = %s exceeds ±10^15", i, price, decimal.NewFromInt(l.Quantity), amount)
+		}
+		total = total.Add(amount)
+		lines = append(lines, LineRow{
+			OrderID: id, LineNo: uint32(l.LineNo), OrderNumber: p.OrderNumber, Kind: p.Kind,
+			CustomerID: p.CustomerID, Country: p.Country, StockCode: l.StockCode, Description: l.Description,
+			Quantity: l.Quantity, UnitPrice: price, Amount: amount, PlacedAt: at, Version: version,
+		})
+	}
+	given, err := money("total", p.Total, currency)
+	if err != nil {
+		return err
+	}
+	if !given.Equal(total) {
+		return fmt.Errorf("total %s is not the sum of the line amounts %s", given, total)
+	}
+	if total.Abs().Cmp(maxMoney) >= 0 {
+		return fmt.Errorf("total %s exceeds ±10^15", total)
+	}
+	r.Lines = append(r.Lines, lines...)
+	r.Orders = append(r.Orders, OrderRow{
+		OrderID: id, OrderNumber: p.OrderNumber, Kind: p.Kind, CustomerID: p.CustomerID, Country: p.Country,
+		Currency: p.Currency, Total: total, Lines: uint32(len(lines)), PlacedAt: at, Version: version,
+	})
+	r.Statuses = append(r.Statuses, StatusRow{
+		OrderID: id, Status: schemas.StatusPlaced, EventType: schemas.TypeOrderPlaced, Amount: decimal.Zero,
+		UpdatedAt: at, Version: version,
+	})
+	return nil
+}
+
+// money checks m fits a Decimal(18,3) column in currency and returns its amount.
+func money(field string, m schemas.Money, currency string) (decimal.Decimal, error) {
+	if m.Currency != currency {
+		return decimal.Decimal{}, fmt.Errorf("%s currency %q: this read model holds %s only", field, m.Currency, currency)
+	}
+	if !m.Amount.Truncate(moneyScale).Equal(m.Amount) {
+		return decimal.Decimal{}, fmt.Errorf("%s %s has more than %d decimals", field, m.Amount, moneyScale)
+	}
+	if m.Amount.Abs().Cmp(maxMoney) >= 0 {
+		return decimal.Decimal{}, fmt.Errorf("%s %s exceeds ±10^15", field, m.Amount)
+	}
+	return m.Amount, nil
+}
+
+// eventTime returns t in UTC truncated to whole seconds (the unit of
+// DateTime), refusing what a DateTime cannot hold.
+func eventTime(t time.Time) (time.Time, error) {
+	if t.Before(minTime) || t.After(maxTime) {
+		return time.Time{}, fmt.Errorf("occurred_at %s: outside 1970-01-01T00:00:01Z..2105-12-31T23:59:59Z", t.Format(time.RFC3339))
+	}
+	return t.UTC().Truncate(time.Second), nil
+}
