@@ -77,7 +77,9 @@ type env struct {
 	kafka   *kgo.Client
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvTB(t) }
+
+func newEnvTB(t testing.TB) *env {
 	t.Helper()
 	e := &env{pgURL: testenv.NewDatabase(t), brokers: testenv.KafkaBrokers(t), topic: testenv.Name("relay"), slot: testenv.Name("slot")}
 	ctx := context.Background()

@@ -92,7 +92,6 @@ func (r *Relay) pollOnce(ctx context.Context, pub *publisher, cur pollCursor) (i
 		return 0, cur, fmt.Errorf("poll outbox after %d/%d: %w", cur.txID, cur.id, err)
 	}
 	var evs []*event
-	var oldest time.Time
 	for rows.Next() {
 		e := &event{}
 		var tx, env string
@@ -123,9 +122,6 @@ func (r *Relay) pollOnce(ctx context.Context, pub *publisher, cur pollCursor) (i
 	for _, e := range evs {
 		if _, err := pub.publish(pctx, e, nil, func() {}, func() {}); err != nil {
 			return 0, cur, err
-		}
-		if oldest.IsZero() {
-			oldest = e.occurredAt
 		}
 	}
 	dctx, cancel := context.WithTimeout(pctx, 2*time.Minute)
