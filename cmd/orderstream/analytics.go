@@ -1,16 +1,495 @@
 package main
 
 import (
-	"errors"
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
 
+	"github.com/orderstream/orderstream/projections/analytics"
 	"github.com/spf13/cobra"
 )
 
+const metricDefinitions = `Metrics (money in GBP, exact):
+  net revenue     Σ quantity × unit price over every line of every document
+                  (sales, credit notes and adjustments)
+  gross sales     Σ over the lines of sale documents
+  returns         Σ over the lines of credit notes; NEGATIVE
+  adjustments     Σ over bad-debt adjustment documents
+                  (net revenue = gross sales + returns + adjustments)
+  orders          number of sale documents
+  credit notes    number of credit-note documents
+  aov             average order value = gross sales / orders, half-even to 3 decimals
+  customers       distinct non-empty customer ids over documents of every kind
+  return rate     count: credit notes / orders; value: −returns / gross sales;
+                  fractions, half-even to 6 decimals
+  top products    per stock code: net revenue and net quantity; description of
+                  the product's latest line in the range
+
+Days and months are Europe/London calendar days of each document's placed
+time. --from and --to are calendar days, both inclusive; either may be left
+out. Every figure counts each line once, however often its event was
+delivered.`
+
+type analyticsFlags struct {
+	from, to, country, format string
+	by                        string
+	limit                     int
+}
+
 func newAnalyticsCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:    "analytics",
-		Short:  "not built yet",
-		Hidden: true,
-		RunE:   func(*cobra.Command, []string) error { return errors.New("analytics: not built yet") },
+	cmd := &cobra.Command{
+		Use:   "analytics QUERY",
+		Short: "Query the ClickHouse analytics read model, manage its schema and generations",
+		Long: "Dashboard queries over the analytics read model (ClickHouse, --clickhouse-addr,\n" +
+			"--clickhouse-database), which `orderstream consume analytics` keeps up to date.\n\n" + metricDefinitions,
+		Example: `  orderstream analytics summary
+  orderstream analytics revenue --by month --from 2011-01-01 --to 2011-12-31
+  orderstream analytics top-products --by quantity --limit 20 --country France --format csv`,
 	}
+	type metricCmd struct {
+		use, short string
+		defaultBy  string
+		columns    []string
+	}
+	metrics := []metricCmd{
+		{"summary", "Every metric over the range (optionally --by day|month|country)", "", nil},
+		{"revenue", "Net revenue, gross sales, returns and adjustments", "", []string{"net_revenue", "gross_sales", "returns", "adjustments"}},
+		{"orders", "Number of sale documents and of credit notes", "", []string{"orders", "credit_notes"}},
+		{"aov", "Average order value = gross sales / orders", "", []string{"gross_sales", "orders", "average_order_value"}},
+		{"customers", "Distinct customers (non-empty customer id)", "", []string{"customers"}},
+		{"return-rate", "Return rate by count and by value", "", []string{"orders", "credit_notes", "return_rate_count", "gross_sales", "returns", "return_rate_value"}},
+	}
+	for _, m := range metrics {
+		var fl analyticsFlags
+		c := &cobra.Command{
+			Use:   m.use,
+			Short: m.short,
+			Long:  m.short + ".\n\n" + metricDefinitions,
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				return runMetric(cmd.Context(), g, cmd.OutOrStdout(), fl, m.columns)
+			},
+		}
+		addFilterFlags(c, &fl)
+		c.Flags().StringVar(&fl.by, "by", m.defaultBy, "group by day, month or country (default: totals over the range)")
+		cmd.AddCommand(c)
+	}
+	var top analyticsFlags
+	topCmd := &cobra.Command{
+		Use:   "top-products",
+		Short: "Top N products by net revenue or net quantity",
+		Long:  "Top N products by net revenue or net quantity (descending; ties by stock code).\n\n" + metricDefinitions,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runTopProducts(cmd.Context(), g, cmd.OutOrStdout(), top)
+		},
+	}
+	addFilterFlags(topCmd, &top)
+	topCmd.Flags().StringVar(&top.by, "by", "revenue", "rank by revenue or quantity")
+	topCmd.Flags().IntVar(&top.limit, "limit", 10, "number of products, 1..10000")
+	cmd.AddCommand(topCmd, newAnalyticsMigrateCmd(g), newGenerationsCmd(g))
+	return cmd
+}
+
+func addFilterFlags(c *cobra.Command, fl *analyticsFlags) {
+	f := c.Flags()
+	f.StringVar(&fl.from, "from", "", "first calendar day (Europe/London), YYYY-MM-DD, inclusive (default: open)")
+	f.StringVar(&fl.to, "to", "", "last calendar day (Europe/London), YYYY-MM-DD, inclusive (default: open)")
+	f.StringVar(&fl.country, "country", "", "only documents of this country, exactly as in the data (e.g. \"United Kingdom\", EIRE)")
+	f.StringVar(&fl.format, "format", "table", "output format: table, csv or json")
+}
+
+func (fl analyticsFlags) filter() (analytics.Filter, error) {
+	var f analytics.Filter
+	var err error
+	if fl.from != "" {
+		if f.From, err = time.Parse(time.DateOnly, fl.from); err != nil {
+			return f, usagef("--from %q: want a date YYYY-MM-DD", fl.from)
+		}
+	}
+	if fl.to != "" {
+		if f.To, err = time.Parse(time.DateOnly, fl.to); err != nil {
+			return f, usagef("--to %q: want a date YYYY-MM-DD", fl.to)
+		}
+	}
+	if err := f.Validate(); err != nil {
+		return f, usagef("--from/--to: %v", err)
+	}
+	switch fl.format {
+	case "table", "csv", "json":
+	default:
+		return f, usagef("--format %q: want table, csv or json", fl.format)
+	}
+	f.Country = fl.country
+	return f, nil
+}
+
+// analyticsQueries opens the read model for queries; close the returned closer.
+func analyticsQueries(g *globals) (*analytics.Queries, *analytics.Store, io.Closer, error) {
+	conn, err := analytics.Open(analytics.Config{Addr: g.clickhouse, Database: g.chDatabase})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := analytics.NewStore(conn, g.chDatabase, analytics.WithStoreLogger(g.log))
+	if err != nil {
+		_ = conn.Close()
+		return nil, nil, nil, err
+	}
+	return analytics.New(conn, g.chDatabase), st, conn, nil
+}
+
+var allTotalsColumns = []string{"net_revenue", "gross_sales", "returns", "adjustments", "orders", "credit_notes",
+	"customers", "lines", "average_order_value", "return_rate_count", "return_rate_value"}
+
+func totalsValue(t analytics.Totals, col string) string {
+	switch col {
+	case "net_revenue":
+		return t.NetRevenue.StringFixed(3)
+	case "gross_sales":
+		return t.GrossSales.StringFixed(3)
+	case "returns":
+		return t.Returns.StringFixed(3)
+	case "adjustments":
+		return t.Adjustments.StringFixed(3)
+	case "orders":
+		return strconv.FormatInt(t.Orders, 10)
+	case "credit_notes":
+		return strconv.FormatInt(t.CreditNotes, 10)
+	case "customers":
+		return strconv.FormatInt(t.Customers, 10)
+	case "lines":
+		return strconv.FormatInt(t.Lines, 10)
+	case "average_order_value":
+		return t.AverageOrderValue.StringFixed(3)
+	case "return_rate_count":
+		return t.ReturnRateCount.StringFixed(6)
+	case "return_rate_value":
+		return t.ReturnRateValue.StringFixed(6)
+	}
+	return ""
+}
+
+// money columns get the currency in table output.
+var moneyColumns = map[string]bool{"net_revenue": true, "gross_sales": true, "returns": true, "adjustments": true, "average_order_value": true}
+
+func runMetric(ctx context.Context, g *globals, w io.Writer, fl analyticsFlags, columns []string) error {
+	f, err := fl.filter()
+	if err != nil {
+		return err
+	}
+	var by analytics.Dimension
+	switch fl.by {
+	case "":
+	case "day", "month", "country":
+		by = analytics.Dimension(fl.by)
+	default:
+		return usagef("--by %q: want day, month or country", fl.by)
+	}
+	q, _, closer, err := analyticsQueries(g)
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	if by == "" {
+		t, err := q.Summary(ctx, f)
+		if err != nil {
+			return err
+		}
+		if columns == nil {
+			columns = allTotalsColumns
+		}
+		if fl.format == "table" { // one metric per line, with units
+			rows := make([][]string, len(columns))
+			for i, c := range columns {
+				v := totalsValue(t, c)
+				if moneyColumns[c] {
+					v += " GBP"
+				}
+				rows[i] = []string{strings.ReplaceAll(c, "_", " "), v}
+			}
+			return writeTable(w, []string{"metric", "value"}, rows, map[int]bool{1: true})
+		}
+		if fl.format == "json" {
+			return writeJSON(w, t)
+		}
+		row := make([]string, len(columns))
+		for i, c := range columns {
+			row[i] = totalsValue(t, c)
+		}
+		return writeCSV(w, columns, [][]string{row})
+	}
+	groups, err := q.Breakdown(ctx, f, by)
+	if err != nil {
+		return err
+	}
+	if fl.format == "json" {
+		return writeJSON(w, groups)
+	}
+	if columns == nil {
+		columns = allTotalsColumns
+	}
+	header := append([]string{string(by)}, columns...)
+	rows := make([][]string, len(groups))
+	for i, gr := range groups {
+		row := []string{gr.Key}
+		for _, c := range columns {
+			row = append(row, totalsValue(gr.Totals, c))
+		}
+		rows[i] = row
+	}
+	if fl.format == "csv" {
+		return writeCSV(w, header, rows)
+	}
+	right := map[int]bool{}
+	for i := 1; i < len(header); i++ {
+		right[i] = true
+	}
+	return writeTable(w, header, rows, right)
+}
+
+func runTopProducts(ctx context.Context, g *globals, w io.Writer, fl analyticsFlags) error {
+	f, err := fl.filter()
+	if err != nil {
+		return err
+	}
+	var by analytics.Rank
+	switch fl.by {
+	case "revenue", "quantity":
+		by = analytics.Rank(fl.by)
+	default:
+		return usagef("--by %q: want revenue or quantity", fl.by)
+	}
+	if fl.limit < 1 || fl.limit > 10000 {
+		return usagef("--limit %d: want 1..10000", fl.limit)
+	}
+	q, _, closer, err := analyticsQueries(g)
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	ps, err := q.TopProducts(ctx, f, by, fl.limit)
+	if err != nil {
+		return err
+	}
+	if fl.format == "json" {
+		return writeJSON(w, ps)
+	}
+	header := []string{"rank", "stock_code", "description", "net_revenue", "quantity", "orders"}
+	rows := make([][]string, len(ps))
+	for i, p := range ps {
+		rows[i] = []string{strconv.Itoa(i + 1), p.StockCode, p.Description, p.NetRevenue.StringFixed(3),
+			strconv.FormatInt(p.Quantity, 10), strconv.FormatInt(p.Orders, 10)}
+	}
+	if fl.format == "csv" {
+		return writeCSV(w, header, rows)
+	}
+	return writeTable(w, header, rows, map[int]bool{0: true, 3: true, 4: true, 5: true})
+}
+
+func newAnalyticsMigrateCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Create or upgrade the read model's schema (idempotent; creates generation 1 on first run)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, st, closer, err := analyticsQueries(g)
+			if err != nil {
+				return err
+			}
+			defer closer.Close()
+			if err := st.Migrate(cmd.Context()); err != nil {
+				return err
+			}
+			n, err := st.Serving(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "analytics schema of %s up to date; generation %d serving\n", st.Database(), n)
+			return nil
+		},
+	}
+}
+
+func newGenerationsCmd(g *globals) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "generations",
+		Short: "List the read model's generations (building, serving, retired, dropped)",
+		Long: `Lists the generations of the analytics read model. The stable views
+(order_lines, orders, order_status) read the serving generation; a live
+'consume analytics' daemon writes to every generation not dropped.
+Subcommands create, cut over to, roll back and drop generations.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, st, closer, err := analyticsQueries(g)
+			if err != nil {
+				return err
+			}
+			defer closer.Close()
+			gens, err := st.Generations(cmd.Context())
+			if err != nil {
+				return err
+			}
+			switch format {
+			case "json":
+				return writeJSON(cmd.OutOrStdout(), gens)
+			case "table", "csv":
+			default:
+				return usagef("--format %q: want table, csv or json", format)
+			}
+			ts := func(t time.Time) string {
+				if t.IsZero() {
+					return "-"
+				}
+				return t.Format(time.RFC3339)
+			}
+			header := []string{"generation", "state", "created_at", "cutover_at", "retired_at"}
+			rows := make([][]string, len(gens))
+			for i, gen := range gens {
+				rows[i] = []string{strconv.FormatUint(uint64(gen.Number), 10), gen.State, ts(gen.CreatedAt), ts(gen.CutoverAt), ts(gen.RetiredAt)}
+			}
+			if format == "csv" {
+				return writeCSV(cmd.OutOrStdout(), header, rows)
+			}
+			return writeTable(cmd.OutOrStdout(), header, rows, map[int]bool{0: true})
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "table", "output format: table, csv or json")
+	genArg := func(args []string) (uint32, error) {
+		n, err := strconv.ParseUint(args[0], 10, 32)
+		if err != nil || n == 0 {
+			return 0, usagef("generation %q: want a number >= 1", args[0])
+		}
+		return uint32(n), nil
+	}
+	withStore := func(fn func(context.Context, *analytics.Store, []string) error) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, args []string) error {
+			_, st, closer, err := analyticsQueries(g)
+			if err != nil {
+				return err
+			}
+			defer closer.Close()
+			return fn(cmd.Context(), st, args)
+		}
+	}
+	cmd.AddCommand(
+		&cobra.Command{
+			Use: "create [N]", Short: "Create generation N (default: the next number) as building", Args: cobra.MaximumNArgs(1),
+			RunE: withStore(func(ctx context.Context, st *analytics.Store, args []string) error {
+				var n uint32
+				var err error
+				if len(args) == 1 {
+					n, err = genArg(args)
+				} else {
+					n, err = st.NextGeneration(ctx)
+				}
+				if err != nil {
+					return err
+				}
+				if err := st.CreateGeneration(ctx, n); err != nil {
+					return err
+				}
+				fmt.Printf("generation %d created (building)\n", n)
+				return nil
+			}),
+		},
+		&cobra.Command{
+			Use: "cutover N", Short: "Serve generation N: switch every reader's views at once; the old one is kept", Args: cobra.ExactArgs(1),
+			RunE: withStore(func(ctx context.Context, st *analytics.Store, args []string) error {
+				n, err := genArg(args)
+				if err != nil {
+					return err
+				}
+				if err := st.Cutover(ctx, n); err != nil {
+					return err
+				}
+				fmt.Printf("generation %d serving\n", n)
+				return nil
+			}),
+		},
+		&cobra.Command{
+			Use: "rollback", Short: "Serve again the generation the serving one replaced", Args: cobra.NoArgs,
+			RunE: withStore(func(ctx context.Context, st *analytics.Store, _ []string) error {
+				n, err := st.Rollback(ctx)
+				if err != nil {
+					return err
+				}
+				fmt.Printf("generation %d serving\n", n)
+				return nil
+			}),
+		},
+		&cobra.Command{
+			Use: "drop N", Short: "Drop generation N's tables (not the serving one)", Args: cobra.ExactArgs(1),
+			RunE: withStore(func(ctx context.Context, st *analytics.Store, args []string) error {
+				n, err := genArg(args)
+				if err != nil {
+					return err
+				}
+				if err := st.DropGeneration(ctx, n); err != nil {
+					return err
+				}
+				fmt.Printf("generation %d dropped\n", n)
+				return nil
+			}),
+		},
+	)
+	return cmd
+}
+
+// writeTable prints an aligned table; columns in right are right-aligned.
+func writeTable(w io.Writer, header []string, rows [][]string, right map[int]bool) error {
+	widths := make([]int, len(header))
+	for i, h := range header {
+		widths[i] = len(h)
+	}
+	for _, r := range rows {
+		for i, c := range r {
+			widths[i] = max(widths[i], len([]rune(c)))
+		}
+	}
+	tw := bufio.NewWriter(w)
+	line := func(cells []string) {
+		for i, c := range cells {
+			pad := strings.Repeat(" ", widths[i]-len([]rune(c)))
+			if i > 0 {
+				fmt.Fprint(tw, "  ")
+			}
+			if right[i] {
+				fmt.Fprint(tw, pad+c)
+			} else if i == len(cells)-1 {
+				fmt.Fprint(tw, c)
+			} else {
+				fmt.Fprint(tw, c+pad)
+			}
+		}
+		fmt.Fprintln(tw)
+	}
+	line(header)
+	for _, r := range rows {
+		line(r)
+	}
+	return tw.Flush()
+}
+
+func writeCSV(w io.Writer, header []string, rows [][]string) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(header); err != nil {
+		return err
+	}
+	if err := cw.WriteAll(rows); err != nil {
+		return err
+	}
+	return cw.Error()
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

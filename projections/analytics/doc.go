@@ -39,8 +39,8 @@
 //   - Times: DateTime('UTC'), whole seconds since the Unix epoch (sub-second
 //     parts are truncated). Days and months of the dashboards are
 //     Europe/London calendar days of placed_at.
-//   - Guests: customer_id is '' (not Nullable) for documents without a
-//     customer; customer counts skip ''.
+//   - Guests: customer_id is the empty string (not Nullable) for documents
+//     without a customer; customer counts skip it.
 //   - Failures: an event that can never be projected (unknown type or
 //     version, bad payload, another currency, money beyond the columns) is
 //     returned in a *consumers.RejectedError (the runtime sends it to the
