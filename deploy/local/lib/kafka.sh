@@ -1,0 +1,224 @@
+# shellcheck shell=bash
+# kafka: a single-node Apache Kafka 4.x broker in KRaft combined mode (broker + controller),
+# run from Maven Central jars resolved by deploy/local/kafka/pom.xml into $CACHE/kafka-<version>/libs.
+# Uses from services.sh: STATE, CACHE, HERE, KAFKA_PORT, KAFKA_CONTROLLER_PORT.
+# shellcheck disable=SC2153
+
+KAFKA_DIR=$STATE/kafka
+KAFKA_DATA=$KAFKA_DIR/data
+KAFKA_LOGS=$KAFKA_DIR/logs # server.log (log4j2) and stdout.log (JVM output)
+KAFKA_PROPS=$KAFKA_DIR/server.properties
+KAFKA_PIDFILE=$KAFKA_DIR/kafka.pid
+KAFKA_POM=$HERE/kafka/pom.xml
+# Versions tried in order when ORDERSTREAM_KAFKA_VERSION is not set.
+KAFKA_VERSIONS=(4.4.0 4.1.1)
+# A fixed KRaft cluster id (base64 of "orderstream-loca"): the storage is formatted once.
+KAFKA_CLUSTER_ID=b3JkZXJzdHJlYW0tbG9jYQ
+
+kafka_java() {
+  local j=${ORDERSTREAM_JAVA:-/usr/lib/jvm/java-17-openjdk-amd64/bin/java}
+  if [[ -x $j ]]; then
+    echo "$j"
+  else
+    command -v java
+  fi
+}
+
+# kafka_libs_ok DIR: DIR holds a complete copy made from the current pom.xml.
+kafka_libs_ok() {
+  [[ -f $1/.complete && $(cat "$1/.complete") == "$(sha256sum <"$KAFKA_POM" | cut -d' ' -f1)" ]]
+}
+
+# kafka_resolve VERSION: copy the broker's jars for VERSION into the cache (Maven Central).
+# Holds a lock on the cache entry: services.sh runs with other state dirs share the cache.
+# (Called in `if`/`||` context, where errexit is off: every step is checked explicitly.)
+kafka_resolve() {
+  local v=$1 dir=$CACHE/kafka-$1/libs
+  mkdir -p "$CACHE/kafka-$v" || return 1
+  (
+    flock -w 600 8 || exit 1
+    kafka_libs_ok "$dir" && exit 0
+    info "resolving Apache Kafka $v jars from Maven Central into $dir (log: $CACHE/kafka-$v/mvn.log)"
+    rm -rf "$dir" && mkdir -p "$dir" || exit 1
+    if ! mvn -B -q -Dstyle.color=never -f "$KAFKA_POM" -Dkafka.version="$v" -Dlibs.dir="$dir" \
+      dependency:copy-dependencies </dev/null >"$CACHE/kafka-$v/mvn.log" 2>&1; then
+      warn "could not resolve Kafka $v; see $CACHE/kafka-$v/mvn.log"
+      rm -rf "$dir"
+      exit 1
+    fi
+    sha256sum <"$KAFKA_POM" | cut -d' ' -f1 >"$dir/.complete"
+  ) 8>"$CACHE/kafka-$v/.lock"
+}
+
+# kafka_version: the version in use: the one the data was formatted with, else the first of
+# KAFKA_VERSIONS already cached, else (after kafka_install) the first that resolved.
+kafka_version() {
+  if [[ -n ${ORDERSTREAM_KAFKA_VERSION:-} ]]; then
+    echo "$ORDERSTREAM_KAFKA_VERSION"
+    return 0
+  fi
+  if [[ -s $KAFKA_DIR/version ]]; then
+    cat "$KAFKA_DIR/version"
+    return 0
+  fi
+  local v
+  for v in "${KAFKA_VERSIONS[@]}"; do
+    if kafka_libs_ok "$CACHE/kafka-$v/libs"; then
+      echo "$v"
+      return 0
+    fi
+  done
+  return 1
+}
+
+kafka_install() {
+  local java v
+  java=$(kafka_java) || true
+  if [[ -z $java ]] || ! "$java" -version 2>&1 | grep -q 'version "\(1[7-9]\|[2-9][0-9]\)'; then
+    apt_install openjdk-17-jre-headless
+  fi
+  if v=$(kafka_version); then
+    kafka_libs_ok "$CACHE/kafka-$v/libs" && return 0
+    need_cmd mvn maven
+    kafka_resolve "$v" || die "could not resolve Apache Kafka $v from Maven Central; see $CACHE/kafka-$v/mvn.log"
+    return 0
+  fi
+  need_cmd mvn maven
+  for v in "${KAFKA_VERSIONS[@]}"; do
+    kafka_resolve "$v" && return 0
+  done
+  die "could not resolve any of Apache Kafka ${KAFKA_VERSIONS[*]} from Maven Central; see $CACHE/kafka-*/mvn.log"
+}
+
+kafka_libs() { echo "$CACHE/kafka-$(kafka_version)/libs"; }
+
+# kafka_tool MAIN-CLASS ARGS...: run a Kafka command-line tool quietly (errors to stderr),
+# killed after KAFKA_TOOL_TIMEOUT seconds (default 60).
+kafka_tool() {
+  local main=$1
+  shift
+  timeout "${KAFKA_TOOL_TIMEOUT:-60}" "$(kafka_java)" -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
+    -Dlog4j2.configurationFile="$HERE/kafka/tools-log4j2.xml" \
+    -cp "$(kafka_libs)/*" "$main" "$@"
+}
+
+kafka_write_props() {
+  cat >"$KAFKA_PROPS" <<EOF
+# Written by deploy/local/services.sh at every start; edits are overwritten.
+node.id=1
+process.roles=broker,controller
+controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+controller.listener.names=CONTROLLER
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$KAFKA_DATA
+num.partitions=12
+auto.create.topics.enable=false
+min.insync.replicas=1
+group.initial.rebalance.delay.ms=0
+# Single node: every internal topic has one replica.
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=12
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=12
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+# Retention is left at the broker default (7 days); topics set their own.
+EOF
+}
+
+kafka_format() {
+  [[ -f $KAFKA_DATA/meta.properties ]] && return 0
+  info "formatting KRaft storage in $KAFKA_DATA (cluster id $KAFKA_CLUSTER_ID)"
+  mkdir -p "$KAFKA_DATA"
+  kafka_tool kafka.tools.StorageTool format --config "$KAFKA_PROPS" \
+    --cluster-id "$KAFKA_CLUSTER_ID" --ignore-formatted >>"$KAFKA_LOGS/format.log" 2>&1 ||
+    die "formatting Kafka storage failed; see $KAFKA_LOGS/format.log"
+  kafka_version >"$KAFKA_DIR/version"
+}
+
+kafka_pid() { pid_of "$KAFKA_PIDFILE" "kafka.Kafka $KAFKA_PROPS"; }
+
+# kafka_health: one Metadata (v1) round trip over the Kafka protocol, in bash (~10 ms, no JVM).
+# Healthy iff the reply lists broker 1 at 127.0.0.1:$KAFKA_PORT: the broker serves requests only
+# once it has started, and lists itself only once it is registered and unfenced. (A TCP connect
+# is not enough; the controller port does not answer Metadata.)
+# Request: size 16 | api_key 3 | version 1 | correlation id 42 | client id "os" | topics: [] .
+# Reply head: size | correlation id 42 | 1 broker | node_id 1 | host "127.0.0.1" | port.
+kafka_health() {
+  local reply want
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  reply=$(timeout 5 bash -c '
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    printf "\x00\x00\x00\x10\x00\x03\x00\x01\x00\x00\x00\x2a\x00\x02os\x00\x00\x00\x00" >&3
+    head -c 31 <&3 | od -An -tx1 | tr -d " \n"' _ "$KAFKA_PORT" 2>/dev/null) || return 1
+  want=0000002a000000010000000100093132372e302e302e31$(printf '%08x' "$KAFKA_PORT")
+  [[ ${reply:8} == "$want" ]]
+}
+
+kafka_start() {
+  if kafka_pid >/dev/null; then
+    info "broker running but not healthy yet; waiting"
+    return 0
+  fi
+  local v
+  v=$(kafka_version) || die "no Kafka jars; install step failed"
+  if [[ -s $KAFKA_DIR/version && $(cat "$KAFKA_DIR/version") != "$v" ]]; then
+    die "$KAFKA_DATA was formatted by Kafka $(cat "$KAFKA_DIR/version"), not $v; run: services.sh reset kafka"
+  fi
+  require_port_free "$KAFKA_PORT" "kafka broker"
+  require_port_free "$KAFKA_CONTROLLER_PORT" "kafka controller"
+  mkdir -p "$KAFKA_DATA" "$KAFKA_LOGS"
+  kafka_write_props
+  kafka_format
+  info "starting Apache Kafka $v on 127.0.0.1:$KAFKA_PORT (log: $KAFKA_LOGS/server.log)"
+  echo "--- $(date -u +%FT%TZ) start" >>"$KAFKA_LOGS/stdout.log"
+  spawn "$KAFKA_LOGS/stdout.log" "$KAFKA_PIDFILE" \
+    "$(kafka_java)" -Xms512m -Xmx1g \
+    -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
+    -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+    -Dkafka.logs.dir="$KAFKA_LOGS" -Dlog4j2.configurationFile="$HERE/kafka/log4j2.xml" \
+    -cp "$CACHE/kafka-$v/libs/*" kafka.Kafka "$KAFKA_PROPS"
+}
+
+kafka_wait() {
+  local limit=${ORDERSTREAM_KAFKA_START_TIMEOUT:-90}
+  local deadline=$(($(now_s) + limit))
+  until kafka_health; do
+    if ! kafka_pid >/dev/null; then
+      die "the broker exited during startup; see $KAFKA_LOGS/server.log and $KAFKA_LOGS/stdout.log"
+    fi
+    if (($(now_s) >= deadline)); then
+      die "the broker did not answer Metadata on 127.0.0.1:$KAFKA_PORT within ${limit}s; see $KAFKA_LOGS/server.log"
+    fi
+    sleep 0.5
+  done
+}
+
+kafka_stop() {
+  if ! kafka_pid >/dev/null; then
+    rm -f "$KAFKA_PIDFILE"
+    info "not running"
+    return 0
+  fi
+  info "stopping (SIGTERM, controlled shutdown)"
+  stop_pid "$KAFKA_PIDFILE" "kafka.Kafka $KAFKA_PROPS" 60
+}
+
+kafka_status() {
+  local pid
+  if kafka_health; then
+    echo "healthy   pid=$(kafka_pid || echo ?)  127.0.0.1:$KAFKA_PORT (controller :$KAFKA_CONTROLLER_PORT)  kafka=$(kafka_version)  log=$KAFKA_LOGS/server.log"
+    return 0
+  elif pid=$(kafka_pid); then
+    echo "UNHEALTHY pid=$pid running but not answering Metadata  log=$KAFKA_LOGS/server.log"
+  else
+    echo "down      log=$KAFKA_LOGS/server.log"
+  fi
+  return 1
+}
+
+kafka_wipe() { rm -rf "$KAFKA_DIR"; }
