@@ -492,3 +492,44 @@ func ptr(s string) *string { return &s }
 var slotSeq atomic.Int64
 
 func uniqueSlot(base string) string { return fmt.Sprintf("%s_%d", base, slotSeq.Add(1)) }
+
+// TestPurgeDeletesOnlyRelayedOldRows: rows older than the retention and
+// already relayed (recorded more than the safety margin before the last
+// confirmed commit) are deleted; recent rows stay.
+func TestPurgeDeletesOnlyRelayedOldRows(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := insertOrders(ctx, e.pool, "old", 1, 50, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pool.Exec(ctx, `UPDATE outbox SET recorded_at = now() - interval '3 hours'`); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config()
+	run := e.start(t, cfg)
+	if err := insertOrders(ctx, e.pool, "new", 1, 10, 2); err != nil {
+		t.Fatal(err)
+	}
+	e.waitRecords(t, 120)
+	if err := run.shutdown(t); err != nil {
+		t.Fatal(err)
+	}
+	cfg.OutboxRetention = time.Second
+	cfg.setDefaults()
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.pool = e.pool
+	n, err := r.purge(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if n != 100 || left != 20 {
+		t.Fatalf("purged %d, left %d; want 100 purged (old, relayed) and 20 left (recent)", n, left)
+	}
+}
