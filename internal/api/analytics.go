@@ -61,13 +61,17 @@ const (
 // (owned by the analytics read model, see `orderstream analytics --help`):
 // NetRevenue Σ quantity × unit price over every line of every document;
 // GrossSales the same over sale documents; Returns over credit notes (≤ 0);
-// Orders the number of sale documents; AverageOrderValue GrossSales/Orders;
-// Customers distinct customer ids. Money in GBP.
+// Adjustments over bad-debt adjustments; Orders the number of sale
+// documents; CreditNotes the number of credit notes; AverageOrderValue
+// GrossSales / Orders; Customers distinct non-empty customer ids. Money in
+// GBP.
 type Metrics struct {
 	NetRevenue        Amount `json:"net_revenue"`
 	GrossSales        Amount `json:"gross_sales"`
 	Returns           Amount `json:"returns"`
+	Adjustments       Amount `json:"adjustments"`
 	Orders            int64  `json:"orders"`
+	CreditNotes       int64  `json:"credit_notes"`
 	AverageOrderValue Amount `json:"average_order_value"`
 	Customers         int64  `json:"customers"`
 }
@@ -92,13 +96,17 @@ type Product struct {
 	Quantity    int64  `json:"quantity"`
 }
 
-// ReturnRate is credit notes against sales over a range; Rate is the ratio
-// the read model defines (see `orderstream analytics return-rate --help`),
-// as an exact decimal string.
+// ReturnRate is returns against sales over a range, as the read model
+// defines it (see `orderstream analytics return-rate --help`): RateCount =
+// CreditNotes / Orders, RateValue = −Returns / GrossSales, both fractions as
+// exact decimal strings.
 type ReturnRate struct {
-	Rate        Amount `json:"rate"`
+	RateCount   Amount `json:"return_rate_count"`
+	RateValue   Amount `json:"return_rate_value"`
 	CreditNotes int64  `json:"credit_notes"`
 	Orders      int64  `json:"orders"`
+	Returns     Amount `json:"returns"`
+	GrossSales  Amount `json:"gross_sales"`
 }
 
 // rangeEcho is the filter as the response repeats it.
@@ -157,11 +165,13 @@ func (s *Server) handleSummary(w http.ResponseWriter, r *http.Request) {
 // metrics (distinct customers and averages do not add up, so they are
 // absent).
 type countryRest struct {
-	Countries  int    `json:"countries"`
-	NetRevenue Amount `json:"net_revenue"`
-	GrossSales Amount `json:"gross_sales"`
-	Returns    Amount `json:"returns"`
-	Orders     int64  `json:"orders"`
+	Countries   int    `json:"countries"`
+	NetRevenue  Amount `json:"net_revenue"`
+	GrossSales  Amount `json:"gross_sales"`
+	Returns     Amount `json:"returns"`
+	Adjustments Amount `json:"adjustments"`
+	Orders      int64  `json:"orders"`
+	CreditNotes int64  `json:"credit_notes"`
 }
 
 func (s *Server) handleRevenue(w http.ResponseWriter, r *http.Request) {
@@ -199,14 +209,16 @@ func (s *Server) handleRevenue(w http.ResponseWriter, r *http.Request) {
 		})
 		if top > 0 && len(rows) > top {
 			rest := &countryRest{Countries: len(rows) - top}
-			var net, gross, ret decimal.Decimal
+			var net, gross, ret, adj decimal.Decimal
 			for _, b := range rows[top:] {
 				net = net.Add(b.NetRevenue.Decimal)
 				gross = gross.Add(b.GrossSales.Decimal)
 				ret = ret.Add(b.Returns.Decimal)
+				adj = adj.Add(b.Adjustments.Decimal)
 				rest.Orders += b.Orders
+				rest.CreditNotes += b.CreditNotes
 			}
-			rest.NetRevenue, rest.GrossSales, rest.Returns = NewAmount(net), NewAmount(gross), NewAmount(ret)
+			rest.NetRevenue, rest.GrossSales, rest.Returns, rest.Adjustments = NewAmount(net), NewAmount(gross), NewAmount(ret), NewAmount(adj)
 			resp.Rows, resp.Rest = rows[:top], rest
 		}
 	}

@@ -46,7 +46,7 @@ func (f *fakeAnalytics) ReturnRate(ctx context.Context, fl Filter) (ReturnRate, 
 	if f.ReturnRateFn != nil {
 		return f.ReturnRateFn(ctx, fl)
 	}
-	return ReturnRate{Rate: dec("0.1739"), CreditNotes: 3836, Orders: 22061}, nil
+	return ReturnRate{RateCount: dec("0.173882"), RateValue: dec("0.084251"), CreditNotes: 3836, Orders: 22061, Returns: dec("-896812.486"), GrossSales: dec("10644560.420")}, nil
 }
 
 // fakeSearch is a Search whose methods are fields.

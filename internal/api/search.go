@@ -23,10 +23,16 @@ type Search interface {
 // ErrNotFound is wrapped by Search.Get when no order has the id.
 var ErrNotFound = errors.New("not found")
 
+// ErrInvalidRequest is wrapped by Search.Search when the read model refuses
+// the request itself (a cursor of another query, say); the API answers 400
+// with the error's text.
+var ErrInvalidRequest = errors.New("invalid search request")
+
 // SearchRequest is one page of an order search. Empty fields do not filter.
 // Text is full text over product descriptions and order number; Product a
-// stock code; From/To Europe/London calendar days, inclusive; Sort "date"
-// (newest first) or "total" (largest first); After the opaque cursor of the
+// stock code; From/To Europe/London calendar days, inclusive; Sort
+// "relevance" (best text match first), "date" (newest first), "total"
+// (largest first) or "" (relevance with Text, else date); After the opaque cursor of the
 // previous page's SearchResult.Next; Size the page size, 1..MaxPageSize.
 type SearchRequest struct {
 	Text     string
@@ -59,24 +65,32 @@ type FacetValue struct {
 	Count int64  `json:"count"`
 }
 
-// OrderSummary is an order as a result row. PlacedAt is UTC; Total in GBP.
+// OrderSummary is an order as a result row. PlacedAt is UTC; Total in GBP;
+// MatchedLines counts the lines matching the text or product (0 when
+// neither was given).
 type OrderSummary struct {
-	ID          string    `json:"id"`
-	OrderNumber string    `json:"order_number"`
-	Kind        string    `json:"kind"`
-	Status      string    `json:"status"`
-	CustomerID  string    `json:"customer_id,omitempty"`
-	Country     string    `json:"country"`
-	PlacedAt    time.Time `json:"placed_at"`
-	Total       Amount    `json:"total"`
-	LineCount   int       `json:"line_count"`
+	ID           string    `json:"id"`
+	OrderNumber  string    `json:"order_number"`
+	Kind         string    `json:"kind"`
+	Status       string    `json:"status"`
+	CustomerID   string    `json:"customer_id,omitempty"`
+	Country      string    `json:"country"`
+	PlacedAt     time.Time `json:"placed_at"`
+	Total        Amount    `json:"total"`
+	LineCount    int       `json:"line_count"`
+	MatchedLines int       `json:"matched_lines,omitempty"`
 }
 
-// Order is one order with its lines.
+// Order is one order with its lines. Paid and Refunded in GBP; UpdatedAt
+// (UTC) is the time of the last event applied; Version the order's
+// aggregate version after it.
 type Order struct {
 	OrderSummary
-	Version int64       `json:"version"`
-	Lines   []OrderLine `json:"lines"`
+	Paid      Amount      `json:"paid"`
+	Refunded  Amount      `json:"refunded"`
+	UpdatedAt time.Time   `json:"updated_at"`
+	Version   int64       `json:"version"`
+	Lines     []OrderLine `json:"lines"`
 }
 
 // OrderLine is one line of an order; UnitPrice and Amount in GBP.
@@ -111,7 +125,7 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 		Status:   q.oneOf("status", "", "placed", "paid", "shipped", "cancelled", "refunded"),
 		From:     from,
 		To:       to,
-		Sort:     q.oneOf("sort", "date", "date", "total"),
+		Sort:     q.oneOf("sort", "", "relevance", "date", "total"),
 		Size:     q.intIn("size", DefaultPageSize, 1, MaxPageSize),
 	}
 	if vals := q.v["after"]; len(vals) == 1 {
@@ -127,6 +141,10 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.search.Search(r.Context(), req)
+	if errors.Is(err, ErrInvalidRequest) {
+		writeProblem(w, r, Problem{Status: http.StatusBadRequest, Title: "Invalid search request", Detail: err.Error()})
+		return
+	}
 	if err != nil {
 		s.backendError(w, r, "search", err)
 		return

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -258,11 +260,30 @@ func (s *Server) handleConfig(w http.ResponseWriter, _ *http.Request) {
 }
 
 // staticFiles serves the dashboard; files are revalidated on every load
-// (no-cache) since their names carry no hash.
+// (no-cache) since their names carry no hash. When root holds NAME.gz beside
+// NAME and the client accepts gzip, the compressed copy is sent.
 func staticFiles(root fs.FS) http.Handler {
 	files := http.FileServerFS(root)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Add("Vary", "Accept-Encoding")
+		name := strings.TrimPrefix(r.URL.Path, "/")
+		if name == "" {
+			name = "index.html"
+		}
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") && !strings.HasSuffix(name, ".gz") {
+			if b, err := fs.ReadFile(root, name+".gz"); err == nil {
+				if ct := mime.TypeByExtension(path.Ext(name)); ct != "" {
+					w.Header().Set("Content-Type", ct)
+				}
+				w.Header().Set("Content-Encoding", "gzip")
+				w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+				if r.Method != http.MethodHead {
+					_, _ = w.Write(b)
+				}
+				return
+			}
+		}
 		files.ServeHTTP(w, r)
 	})
 }

@@ -78,7 +78,7 @@ func TestBadParameters(t *testing.T) {
 		{"page size over max", "/api/v1/orders/search?size=101", "size", "out of range; want 1 to 100"},
 		{"page size zero", "/orders/search?size=0", "size", "out of range"},
 		{"bad kind", "/api/v1/orders/search?kind=refund", "kind", `"refund" is not one of sale, credit_note, adjustment`},
-		{"bad sort", "/api/v1/orders/search?sort=price", "sort", "not one of date, total"},
+		{"bad sort", "/api/v1/orders/search?sort=price", "sort", "not one of relevance, date, total"},
 		{"control char", "/api/v1/orders/search?q=a%00b", "q", "control character"},
 		{"long text", "/api/v1/orders/search?q=" + strings.Repeat("x", 201), "q", "at most 200"},
 		{"bad cursor", "/api/v1/orders/search?after=" + strings.Repeat("c", 2000), "after", "cursor"},
