@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Throughput figures against the real local services (make bench). Each
+# benchmark measures its ceiling(s) in the same run and prints the ratio;
+# nothing here asserts a time. Run on an otherwise idle machine: figures
+# from a loaded 2-core box vary by ±30 %.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+deploy/local/services.sh up
+eval "$(deploy/local/services.sh env)"
+
+bench() { # title, package, benchmark regexp
+  echo
+  echo "== $1 =="
+  go test "$2" -run '^$' -bench "$3" -benchtime=1x -count="${BENCH_COUNT:-1}" -timeout 30m
+}
+
+bench "relay: WAL -> Kafka beside raw produce and pg_recvlogical" ./producer/relay/ RelayThroughput
