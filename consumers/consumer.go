@@ -40,7 +40,11 @@ type Consumer struct {
 	bufGen   uint64 // incremented whenever a rebalance drops gathered records
 	flushing bool   // a flush is in progress (possibly waiting between attempts)
 	noFlush  bool   // a fatal error occurred: callbacks must not write or commit
-	parts    map[int32]*partState
+
+	// stateMu guards parts; it is taken after mu, never before, and never
+	// held across I/O, so Health answers while a batch is in flight.
+	stateMu sync.Mutex
+	parts   map[int32]*partState
 
 	started   atomic.Bool
 	running   atomic.Bool
@@ -216,7 +220,7 @@ func (c *Consumer) loop(ctx, work context.Context) error {
 			err = c.flushLocked(work)
 		}
 		c.mu.Unlock()
-		if err != nil {
+		if err = c.tolerate(err); err != nil {
 			if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 				return nil // cancelled while retrying: shutdown finishes the batch
 			}
@@ -243,6 +247,8 @@ func (c *Consumer) absorb(fs Fetches) error {
 	if len(fatal) > 0 {
 		return errors.Join(fatal...)
 	}
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
 	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
 		if fp.Err != nil {
 			return
@@ -257,13 +263,25 @@ func (c *Consumer) absorb(fs Fetches) error {
 	return nil
 }
 
+// tolerate logs and swallows a lone *CommitError (the batch is durable and
+// is consumed again at worst) and returns any other error.
+func (c *Consumer) tolerate(err error) error {
+	var ce *CommitError
+	var se *StrictError
+	if errors.As(err, &ce) && !errors.As(err, &se) {
+		c.log.Warn("offset commit failed", "err", err)
+		return nil
+	}
+	return err
+}
+
 // gatherLocked adds the polled records to the batch, writing the batch first
 // whenever the next record would take it over a bound.
 func (c *Consumer) gatherLocked(work context.Context, fs Fetches) error {
 	for _, r := range fs.Records() {
 		n := len(c.buf.recs)
 		if n > 0 && (n+1 > c.cfg.BatchMaxRecords || c.buf.bytes+len(r.Value) > c.cfg.BatchMaxBytes) {
-			if err := c.flushLocked(work); err != nil {
+			if err := c.tolerate(c.flushLocked(work)); err != nil {
 				return err
 			}
 		}
@@ -316,6 +334,7 @@ func (e *OffsetOutOfRangeError) Error() string {
 		e.Topic, e.Partition, e.Committed, e.Group, e.LogStart, e.LogEnd)
 }
 
+// partLocked returns the state of p, creating it; c.stateMu is held.
 func (c *Consumer) partLocked(p int32) *partState {
 	ps, ok := c.parts[p]
 	if !ok {
@@ -360,6 +379,9 @@ func (c *Consumer) shutdown(work context.Context) error {
 func (c *Consumer) Close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
+		// Rebalances are blocked while polled records are held; leaving
+		// the group must not wait for that.
+		c.cl.AllowRebalance()
 		c.cl.Close()
 	})
 	return nil
@@ -367,8 +389,8 @@ func (c *Consumer) Close() error {
 
 // onAssigned records newly assigned partitions.
 func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
 	for _, p := range assigned[c.cfg.Topic] {
 		c.partLocked(p)
 	}
@@ -414,11 +436,13 @@ func (c *Consumer) dropLocked(ps []int32) {
 		return
 	}
 	gone := map[int32]bool{}
+	c.stateMu.Lock()
 	for _, p := range ps {
 		gone[p] = true
 		delete(c.parts, p)
 		c.m.dropPartition(p)
 	}
+	c.stateMu.Unlock()
 	c.bufGen++
 	kept := c.buf.recs[:0]
 	bytes := 0

@@ -48,8 +48,8 @@ func (e *StrictError) Unwrap() error { return e.Reason }
 // commits, in that order. A transient sink error is retried with backoff
 // (fetching of the batch's partitions paused) until the sink recovers or ctx
 // ends; then the ctx error is returned and the batch stays gathered, nothing
-// of it committed. A commit failure is logged and counted, not returned: the
-// records are durable and are consumed again at worst. c.mu is held; it is
+// of it committed. A failed commit returns a *CommitError after the batch was
+// done with (written, dead-lettered, forgotten). c.mu is held; it is
 // released while waiting between attempts so that rebalances can proceed.
 func (c *Consumer) flushLocked(ctx context.Context) error {
 	c.flushing = true
@@ -96,7 +96,7 @@ func (c *Consumer) flushOnceLocked(ctx context.Context) error {
 	if len(c.buf.recs) == 0 {
 		return nil // a rebalance took every partition of the batch meanwhile
 	}
-	c.commitLocked(ctx, c.buf.recs)
+	cerr := c.commitLocked(ctx, c.buf.recs)
 
 	written := len(good) - len(rejected)
 	c.m.processed.Add(float64(written))
@@ -108,7 +108,7 @@ func (c *Consumer) flushOnceLocked(ctx context.Context) error {
 
 	clear(c.buf.recs)
 	c.buf = pending{recs: c.buf.recs[:0]}
-	return nil
+	return cerr
 }
 
 // decode parses and validates every record; good[i] came from idx[i].
@@ -259,22 +259,38 @@ func (c *Consumer) stopStrict(ctx context.Context, bad []failure, writtenGood in
 			return err
 		}
 	}
-	c.commitLocked(ctx, before)
+	cerr := c.commitLocked(ctx, before)
 	worst := bad[0]
 	for _, f := range bad[1:] {
 		if f.rec.Partition < worst.rec.Partition || (f.rec.Partition == worst.rec.Partition && f.rec.Offset < worst.rec.Offset) {
 			worst = f
 		}
 	}
-	return &StrictError{Topic: worst.rec.Topic, Partition: worst.rec.Partition, Offset: worst.rec.Offset, EventID: worst.eventID, Reason: worst.reason}
+	serr := &StrictError{Topic: worst.rec.Topic, Partition: worst.rec.Partition, Offset: worst.rec.Offset, EventID: worst.eventID, Reason: worst.reason}
+	if cerr != nil {
+		return errors.Join(serr, cerr)
+	}
+	return serr
 }
 
+// CommitError reports an offset commit that failed after the batch was
+// written. Nothing is lost: the records are consumed again (and written
+// again, idempotently) unless a later commit of the partition succeeds.
+type CommitError struct {
+	Records int
+	Err     error
+}
+
+func (e *CommitError) Error() string {
+	return fmt.Sprintf("commit offsets of a written batch of %d records (it will be consumed again unless a later commit succeeds): %v", e.Records, e.Err)
+}
+
+func (e *CommitError) Unwrap() error { return e.Err }
+
 // commitLocked commits, per partition, the offset after the last of recs.
-// Errors are logged and counted: the records are durable; if the commit is
-// lost they are consumed again (the sinks are idempotent).
-func (c *Consumer) commitLocked(ctx context.Context, recs []*kgo.Record) {
+func (c *Consumer) commitLocked(ctx context.Context, recs []*kgo.Record) error {
 	if len(recs) == 0 {
-		return
+		return nil
 	}
 	last := map[int32]*kgo.Record{}
 	for _, r := range recs {
@@ -288,13 +304,15 @@ func (c *Consumer) commitLocked(ctx context.Context, recs []*kgo.Record) {
 	}
 	if err := c.cl.CommitRecords(ctx, rs...); err != nil {
 		c.m.commitFailures.Inc()
-		c.log.Warn("offset commit failed; the batch is durable and will be consumed again if no later commit succeeds", "records", len(recs), "err", err)
-		return
+		return &CommitError{Records: len(recs), Err: err}
 	}
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
 	for p, r := range last {
 		if ps, ok := c.parts[p]; ok {
 			ps.committed = max(ps.committed, r.Offset+1)
 			c.m.setLag(p, ps)
 		}
 	}
+	return nil
 }

@@ -37,7 +37,7 @@ func (c *Consumer) Health() Health {
 	_, gen := c.cl.GroupMetadata()
 	h.Joined = gen >= 0
 	unknown := 0
-	c.mu.Lock()
+	c.stateMu.Lock()
 	for p, ps := range c.parts {
 		if ps.hwm < 0 || ps.committed < 0 {
 			h.Partitions[p] = -1
@@ -48,7 +48,7 @@ func (c *Consumer) Health() Health {
 		h.Partitions[p] = l
 		h.Lag += l
 	}
-	c.mu.Unlock()
+	c.stateMu.Unlock()
 	switch {
 	case !h.Alive:
 		h.Reason = "consumer not running"
@@ -111,14 +111,14 @@ func (c *Consumer) refreshLagLoop(ctx context.Context) {
 }
 
 func (c *Consumer) refreshLag(ctx context.Context) error {
-	c.mu.Lock()
+	c.stateMu.Lock()
 	var ps []int32
 	var needPos bool
 	for p, s := range c.parts {
 		ps = append(ps, p)
 		needPos = needPos || s.committed < 0
 	}
-	c.mu.Unlock()
+	c.stateMu.Unlock()
 	if len(ps) == 0 {
 		return nil
 	}
@@ -147,8 +147,8 @@ func (c *Consumer) refreshLag(ctx context.Context) error {
 			}
 		}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
 	for _, p := range ps {
 		s, ok := c.parts[p]
 		if !ok {
