@@ -17,7 +17,8 @@ const kpis: [string, string][] = [
   ["orders", "Orders"],
   ["average_order_value", "Average order value"],
   ["customers", "Customers"],
-  ["return_rate", "Return rate"],
+  ["return_rate_count", "Return rate (documents)"],
+  ["return_rate_value", "Return rate (value)"],
 ];
 
 export function renderAnalytics(root: HTMLElement, f: Filter, signal: AbortSignal, go: (f: Filter) => void): void {
@@ -89,10 +90,14 @@ export function renderAnalytics(root: HTMLElement, f: Filter, signal: AbortSigna
     }
     $("kpi-orders").textContent = count(s.orders);
     $("kpi-customers").textContent = count(s.customers);
-    const r = $("kpi-return_rate");
-    r.textContent = percent(rr.rate);
-    r.dataset.value = rr.rate;
-    r.title = `${count(rr.credit_notes)} credit notes / ${count(rr.orders)} orders`;
+    const rc = $("kpi-return_rate_count");
+    rc.textContent = percent(rr.return_rate_count);
+    rc.dataset.value = rr.return_rate_count;
+    rc.title = `${count(rr.credit_notes)} credit notes / ${count(rr.orders)} orders`;
+    const rv = $("kpi-return_rate_value");
+    rv.textContent = percent(rr.return_rate_value);
+    rv.dataset.value = rr.return_rate_value;
+    rv.title = `returns ${money(rr.returns)} / gross sales ${money(rr.gross_sales)}`;
   }, signal);
 
   const mp = new Panel($("p-month"));

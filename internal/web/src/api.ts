@@ -9,7 +9,9 @@ export interface Metrics {
   net_revenue: Money;
   gross_sales: Money;
   returns: Money;
+  adjustments: Money;
   orders: number;
+  credit_notes: number;
   average_order_value: Money;
   customers: number;
 }
@@ -19,17 +21,19 @@ export interface Bucket extends Metrics { key: string }
 export interface Breakdown extends RangeEcho {
   by: "day" | "month" | "country";
   rows: Bucket[];
-  rest?: { countries: number; net_revenue: Money; gross_sales: Money; returns: Money; orders: number };
+  rest?: { countries: number; net_revenue: Money; gross_sales: Money; returns: Money; adjustments: Money; orders: number; credit_notes: number };
 }
 export interface Product { stock_code: string; description: string; net_revenue: Money; quantity: number }
 export interface TopProducts extends RangeEcho { by: "revenue" | "quantity"; limit: number; rows: Product[] }
-export interface ReturnRate extends RangeEcho { rate: string; credit_notes: number; orders: number }
+export interface ReturnRate extends RangeEcho {
+  return_rate_count: string; return_rate_value: string; credit_notes: number; orders: number; returns: Money; gross_sales: Money;
+}
 export interface OrderSummary {
   id: string; order_number: string; kind: string; status: string; customer_id?: string;
-  country: string; placed_at: string; total: Money; line_count: number;
+  country: string; placed_at: string; total: Money; line_count: number; matched_lines?: number;
 }
 export interface OrderLine { line_no: number; stock_code: string; description: string; quantity: number; unit_price: Money; amount: Money }
-export interface Order extends OrderSummary { version: number; lines: OrderLine[] }
+export interface Order extends OrderSummary { paid: Money; refunded: Money; updated_at: string; version: number; lines: OrderLine[] }
 export interface FacetValue { value: string; count: number }
 export interface SearchResult { total: number; hits: OrderSummary[]; facets: Record<string, FacetValue[]>; next?: string }
 export interface DashboardConfig { auth: "oidc" | "none"; issuer?: string; client_id?: string; audience?: string; scopes?: string[] }

@@ -32,7 +32,7 @@ export function renderSearch(root: HTMLElement, s: SearchState, signal: AbortSig
   <label>Status<select id="s-status">${opt(["placed", "paid", "shipped", "cancelled", "refunded"], s.status)}</select></label>
   <label>From<input type="date" id="s-from" value="${esc(s.from)}"></label>
   <label>To<input type="date" id="s-to" value="${esc(s.to)}"></label>
-  <label>Sort<select id="s-sort"><option value="date">newest first</option><option value="total"${s.sort === "total" ? " selected" : ""}>largest total</option></select></label>
+  <label>Sort<select id="s-sort"><option value="">best match</option><option value="date"${s.sort === "date" ? " selected" : ""}>newest first</option><option value="total"${s.sort === "total" ? " selected" : ""}>largest total</option></select></label>
   <button type="submit" id="s-go">Search</button>
   <button type="button" class="secondary" id="s-clear">Clear</button>
 </form>
@@ -110,6 +110,8 @@ export function renderOrder(root: HTMLElement, id: string, signal: AbortSignal):
   <dt>Customer</dt><dd>${esc(o.customer_id ?? "guest")}</dd>
   <dt>Country</dt><dd>${esc(o.country)}</dd>
   <dt>Total</dt><dd id="o-total" data-value="${esc(o.total)}"><b>${esc(money(o.total))}</b></dd>
+  <dt>Paid</dt><dd>${esc(money(o.paid))}</dd>
+  <dt>Refunded</dt><dd>${esc(money(o.refunded))}</dd>
   <dt>Lines</dt><dd>${count(o.lines.length)}</dd>
   <dt>Order id</dt><dd>${esc(o.id)}</dd>
 </dl>
