@@ -2,6 +2,7 @@ package analytics_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,3 +79,5 @@ func writeAll(t testing.TB, s *analytics.Sink, events []schemas.Envelope, n int)
 		}
 	}
 }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
