@@ -1,0 +1,37 @@
+// Package rebuild rebuilds a projection's read model from the events topic
+// and inspects the pipeline for `orderstream status`.
+//
+// # Rebuilds
+//
+// Shadow (the default, zero downtime): a new generation N+1 is created
+// beside the serving generation N (new ClickHouse tables, a new search
+// index); from that moment the projection daemon, which writes every live
+// generation, also writes every new event to N+1. A consumer group of its
+// own (orderstream-<projection>-g<N+1>) then reads the topic from offset
+// zero in strict mode into N+1 only. When its committed offsets reach the
+// end offsets listed at the moment it first caught up, it goes on for a
+// short settle time, then Cutover switches every reader at once (one RENAME
+// TABLE of the analytics views; one _aliases call in the search engine). N
+// stays, kept current by the daemon, for Rollback; the temporary group is
+// deleted. Nothing is lost between the two groups: events before the end
+// offsets are replayed, and events after them reach N+1 through the daemon;
+// both sinks are idempotent (the order's aggregate_version is the version),
+// so the overlap changes nothing.
+//
+// Strict mode: an event that cannot be decoded or that the read model
+// rejects stops the rebuild with an error naming its topic, partition and
+// offset (consumers.StrictError); generation N+1 stays building, nothing is
+// cut over, and the daemon keeps serving N.
+//
+// In place: the projection's own group is moved back to the earliest offset
+// (or an offset or timestamp) with kafka-consumer-groups semantics, and the
+// serving generation is cleared. It refuses while the group has members,
+// naming them, and only plans unless told to execute.
+//
+// # Inspection
+//
+// InspectGroup (members, committed offsets, lag per partition),
+// TopicOffsets, ReadEventTimes (last processed and oldest pending record
+// timestamps), CountDLQ and InspectRelay (checkpoint, slot, WAL position)
+// are read-only and safe to run at any time.
+package rebuild
