@@ -103,13 +103,13 @@ deadline with the reasons.`,
 
 // Report is the JSON form of `orderstream status`.
 type Report struct {
-	Time        time.Time           `json:"time"`
-	Topic       string              `json:"topic"`
-	Healthy     bool                `json:"healthy"`
+	Time    time.Time `json:"time"`
+	Topic   string    `json:"topic"`
+	Healthy bool      `json:"healthy"`
 	// CaughtUp: every group committed up to the topic's end offsets (with
 	// --wait: those listed once the relay passed the WAL position of the
 	// wait's start).
-	CaughtUp bool `json:"caught_up"`
+	CaughtUp    bool                `json:"caught_up"`
 	Problems    []string            `json:"problems"`
 	Records     int64               `json:"kafka_records"` // records the topic holds (end − start, summed)
 	Relay       *rebuild.RelayState `json:"relay,omitempty"`
