@@ -1,0 +1,290 @@
+package csvimport_test
+
+import (
+	"bytes"
+	"compress/gzip"
+
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orderstream/orderstream/producer/csvimport"
+	"github.com/orderstream/orderstream/producer/order"
+	"github.com/orderstream/orderstream/schemas"
+	"github.com/shopspring/decimal"
+)
+
+// crafted holds one of each: a sale over two minutes with a quoted
+// description, a credit note with an exact repeat (in BST), a guest
+// adjustment with a negative price, and a guest sale with a 0.001 price whose
+// rows are split by another document.
+const crafted = `InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country
+536365,85123A,"WHITE HANGING HEART, T-LIGHT",6,2010-12-01 08:26:00,2.55,17850,United Kingdom
+536365,71053,WHITE METAL LANTERN,6,2010-12-01 08:25:00,3.39,17850,United Kingdom
+536366,POST,"POSTAGE ""EXPRESS""",3,2010-12-01 08:28:00,0.001,,Unspecified
+C536379,D,Discount,-1,2011-06-01 09:41:00,27.50,14527,United Kingdom
+C536379,D,Discount,-1,2011-06-01 09:41:00,27.50,14527,United Kingdom
+A563185,B,Adjust bad debt,1,2011-08-12 14:50:00,-11062.06,,United Kingdom
+536366,22633,HAND WARMER UNION JACK,6,2010-12-01 08:28:00,1.85,,Unspecified
+`
+
+func utc(s string) time.Time {
+	t, err := time.Parse(time.DateTime, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func TestReadDocuments(t *testing.T) {
+	t.Parallel()
+	var docs []csvimport.Document
+	err := csvimport.ReadDocuments(strings.NewReader(crafted), func(d csvimport.Document) error {
+		docs = append(docs, d)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		number, customer, country string
+		kind                      schemas.Kind
+		placed                    time.Time
+		sourceLines               []int
+		total                     string
+	}{
+		{"536365", "17850", "United Kingdom", schemas.KindSale, utc("2010-12-01 08:25:00"), []int{2, 3}, "35.64"},
+		{"536366", "", "Unspecified", schemas.KindSale, utc("2010-12-01 08:28:00"), []int{4, 8}, "11.103"},
+		{"C536379", "14527", "United Kingdom", schemas.KindCreditNote, utc("2011-06-01 08:41:00"), []int{5, 6}, "-55"},
+		{"A563185", "", "United Kingdom", schemas.KindAdjustment, utc("2011-08-12 13:50:00"), []int{7}, "-11062.06"},
+	}
+	if len(docs) != len(want) {
+		t.Fatalf("got %d documents, want %d", len(docs), len(want))
+	}
+	for i, w := range want {
+		d := docs[i]
+		if d.Number != w.number || d.Kind != w.kind || d.CustomerID != w.customer || d.Country != w.country ||
+			!d.PlacedAt.Equal(w.placed) || d.PlacedAt.Location() != time.UTC || d.Err() != nil {
+			t.Errorf("document %d = %+v, want %+v", i, d, w)
+		}
+		if !d.Total().Equal(decimal.RequireFromString(w.total)) {
+			t.Errorf("%s: total %s, want %s", d.Number, d.Total(), w.total)
+		}
+		if len(d.Lines) != len(w.sourceLines) {
+			t.Fatalf("%s: %d lines, want %d", d.Number, len(d.Lines), len(w.sourceLines))
+		}
+		for j, l := range d.Lines {
+			if l.SourceLine != w.sourceLines[j] || l.LineNo != j+1 || l.UnitPrice.Currency != schemas.CurrencyGBP {
+				t.Errorf("%s line %d = %+v, want source line %d", d.Number, j+1, l, w.sourceLines[j])
+			}
+		}
+	}
+	if got := docs[0].Lines[0].Description; got != "WHITE HANGING HEART, T-LIGHT" {
+		t.Errorf("quoted description = %q", got)
+	}
+	if got := docs[1].Lines[0].Description; got != `POSTAGE "EXPRESS"` {
+		t.Errorf("escaped quotes = %q", got)
+	}
+	// The sale's second line keeps its own time; the order is placed at the earliest.
+	if got := docs[0].Lines[0].InvoicedAt; !got.Equal(utc("2010-12-01 08:26:00")) {
+		t.Errorf("line invoiced at %s", got)
+	}
+}
+
+func TestReadDocumentsGzipAndHeader(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		give    []byte
+		want    int
+		wantErr error
+	}{
+		{name: "plain", give: []byte(crafted), want: 4},
+		{name: "gzip", give: gzipped(t, crafted), want: 4},
+		{name: "BOM", give: []byte("\uFEFF" + crafted), want: 4},
+		{name: "header only", give: []byte(strings.SplitN(crafted, "\n", 2)[0] + "\n"), want: 0},
+		{name: "empty", give: nil, wantErr: csvimport.ErrHeader},
+		{name: "wrong header", give: []byte("Invoice,Stock,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"), wantErr: csvimport.ErrHeader},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			docs, st, err := csvimport.Collect(strings.NewReader(string(tt.give)))
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if len(docs) != tt.want || st.Documents != tt.want {
+				t.Errorf("documents = %d (stats %+v), want %d", len(docs), st, tt.want)
+			}
+		})
+	}
+}
+
+const header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+
+func TestRowErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		give       string // rows after the header; the bad one is line 2
+		wantColumn string
+		wantText   string
+	}{
+		{"bad quantity", `536370,22728,ALARM CLOCK,abc,2010-12-01 08:45:00,3.75,12583,France`, "Quantity", `column Quantity: "abc" is not an integer`},
+		{"fractional quantity", `536370,22728,ALARM CLOCK,1.5,2010-12-01 08:45:00,3.75,12583,France`, "Quantity", `"1.5" is not an integer`},
+		{"bad date", `536371,22086,PAPER CHAIN,80,2010-13-01 09:00:00,2.55,13748,United Kingdom`, "InvoiceDate", `"2010-13-01 09:00:00" is not a date`},
+		{"date with zone", `536371,22086,PAPER CHAIN,80,2010-12-01T09:00:00Z,2.55,13748,United Kingdom`, "InvoiceDate", `is not a date`},
+		{"bad price", `536372,22632,HAND WARMER,6,2010-12-01 09:01:00,1.8.5,17850,United Kingdom`, "UnitPrice", `"1.8.5" is not a price`},
+		{"price with 4 decimals", `536372,22632,HAND WARMER,6,2010-12-01 09:01:00,1.8555,17850,United Kingdom`, "UnitPrice", `is not a price`},
+		{"price as exponent", `536372,22632,HAND WARMER,6,2010-12-01 09:01:00,1e2,17850,United Kingdom`, "UnitPrice", `is not a price`},
+		{"unknown prefix", `X536373,21730,GLASS STAR,6,2010-12-01 09:02:00,4.25,17850,United Kingdom`, "InvoiceNo", `"X536373" is not a document number`},
+		{"short number", `53637,21730,GLASS STAR,6,2010-12-01 09:02:00,4.25,17850,United Kingdom`, "InvoiceNo", `is not a document number`},
+		{"empty stock code", `536373,,GLASS STAR,6,2010-12-01 09:02:00,4.25,17850,United Kingdom`, "StockCode", `must have 1 to 64 characters`},
+		{"bad customer", `536373,21730,GLASS STAR,6,2010-12-01 09:02:00,4.25,17850.0,United Kingdom`, "CustomerID", `is not a customer number`},
+		{"empty country", `536373,21730,GLASS STAR,6,2010-12-01 09:02:00,4.25,17850,`, "Country", `must have 1 to 64 characters`},
+		{"wrong column count", `536374,21258,VICTORIAN SEWING BOX,32,2010-12-01 09:09:00,10.95,15100`, "", `7 columns, want 8`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			docs, st, err := csvimport.Collect(strings.NewReader(header + tt.give + "\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(docs) != 1 || len(docs[0].Errs) != 1 || st.BadRows != 1 {
+				t.Fatalf("documents %+v, stats %+v: want one document with one row error", docs, st)
+			}
+			re := docs[0].Errs[0]
+			if re.Line != 2 || re.Column != tt.wantColumn || !strings.Contains(re.Error(), tt.wantText) || !strings.HasPrefix(re.Error(), "line 2: ") {
+				t.Errorf("error = %q (column %q), want line 2, column %q, containing %q", re, re.Column, tt.wantColumn, tt.wantText)
+			}
+			if len(docs[0].Lines) != 0 {
+				t.Errorf("bad row kept as a line: %+v", docs[0].Lines)
+			}
+			if _, err := csvimport.Events(docs[0]); err == nil {
+				t.Error("Events accepted a document with a malformed row")
+			}
+		})
+	}
+}
+
+func TestDocumentConsistency(t *testing.T) {
+	t.Parallel()
+	give := header +
+		"536365,85123A,A,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n" +
+		"536365,71053,B,6,2010-12-01 08:26:00,3.39,17851,United Kingdom\n" +
+		"536365,71054,C,6,2010-12-01 08:26:00,3.39,17850,France\n"
+	docs, _, err := csvimport.Collect(strings.NewReader(give))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(docs) != 1 || len(docs[0].Errs) != 2 {
+		t.Fatalf("want 1 document with 2 errors, got %+v", docs)
+	}
+	if e := docs[0].Errs[0]; e.Line != 3 || e.Column != "CustomerID" || !strings.Contains(e.Error(), `differs from "17850" on line 2`) {
+		t.Errorf("first error = %v", e)
+	}
+	if e := docs[0].Errs[1]; e.Line != 4 || e.Column != "Country" {
+		t.Errorf("second error = %v", e)
+	}
+}
+
+func TestOrderID(t *testing.T) {
+	t.Parallel()
+	a, b := csvimport.OrderID("536365"), csvimport.OrderID("536365")
+	if a != b {
+		t.Fatalf("OrderID not deterministic: %s, %s", a, b)
+	}
+	if a == csvimport.OrderID("C536365") {
+		t.Fatal("sale and credit note of the same digits share an id")
+	}
+	if len(a) != 36 || a[14] != '5' {
+		t.Errorf("OrderID = %s, want a UUIDv5", a)
+	}
+}
+
+func TestEvents(t *testing.T) {
+	t.Parallel()
+	docs, _, err := csvimport.Collect(strings.NewReader(crafted))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := schemas.NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		number     string
+		wantTypes  []string
+		wantAmount string // of the second event
+	}{
+		{"536365", []string{schemas.TypeOrderPlaced, schemas.TypeOrderPaid}, "35.64"},
+		{"536366", []string{schemas.TypeOrderPlaced, schemas.TypeOrderPaid}, "11.103"},
+		{"C536379", []string{schemas.TypeOrderPlaced, schemas.TypeOrderRefunded}, "55"},
+		{"A563185", []string{schemas.TypeOrderPlaced}, ""},
+	}
+	for i, tt := range tests {
+		evs, err := csvimport.Events(docs[i])
+		if err != nil {
+			t.Fatalf("%s: %v", tt.number, err)
+		}
+		if len(evs) != len(tt.wantTypes) {
+			t.Fatalf("%s: %d events, want %d", tt.number, len(evs), len(tt.wantTypes))
+		}
+		for j, e := range evs {
+			if e.EventType != tt.wantTypes[j] || e.AggregateVersion != int64(j+1) || e.AggregateID != csvimport.OrderID(tt.number) ||
+				!e.OccurredAt.Equal(docs[i].PlacedAt) {
+				t.Errorf("%s event %d = %+v", tt.number, j, e)
+			}
+			if _, err := v.Marshal(e); err != nil {
+				t.Errorf("%s event %d: %v", tt.number, j, err)
+			}
+		}
+		if tt.wantAmount == "" {
+			continue
+		}
+		p, err := evs[1].Decode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var amount schemas.Money
+		switch p := p.(type) {
+		case *schemas.OrderPaid:
+			amount = p.Amount
+		case *schemas.OrderRefunded:
+			amount = p.Amount
+		}
+		if !amount.Equal(schemas.NewMoney(decimal.RequireFromString(tt.wantAmount), schemas.CurrencyGBP)) {
+			t.Errorf("%s: %s amount %s, want %s GBP", tt.number, evs[1].EventType, amount, tt.wantAmount)
+		}
+	}
+}
+
+func TestEventsRefusedByAggregate(t *testing.T) {
+	t.Parallel()
+	// A credit note with a positive quantity is well-formed CSV but the
+	// aggregate refuses it.
+	docs, _, err := csvimport.Collect(strings.NewReader(header + "C536379,D,Discount,1,2011-06-01 09:41:00,27.50,14527,United Kingdom\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = csvimport.Events(docs[0])
+	var re *order.RuleError
+	if !errors.As(err, &re) || !errors.Is(err, order.ErrInvalidArgument) {
+		t.Fatalf("err = %v, want a *order.RuleError for ErrInvalidArgument", err)
+	}
+}
+
+func gzipped(t *testing.T, s string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	if _, err := zw.Write([]byte(s)); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
