@@ -373,9 +373,11 @@ func (c *Consumer) shutdown(work context.Context) error {
 	return errors.Join(err, c.Close())
 }
 
-// Close closes the client without finishing the in-flight batch (nothing of
-// it is committed, so it is consumed again later). It is idempotent and safe
-// to call concurrently with Run, which then returns.
+// Close leaves the group and closes the client; Run then returns. Records
+// gathered but not written yet are written and committed by the revoke on
+// leaving when the sink answers within ShutdownTimeout, else they are
+// consumed again later. For a graceful stop cancel Run's context instead.
+// Close is idempotent and safe to call concurrently with Run.
 func (c *Consumer) Close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)

@@ -1,0 +1,102 @@
+package consumers
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/orderstream/orderstream/internal/testenv"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// BenchmarkConsumerNoopSink measures the runtime's own cost per event
+// (poll, decode + JSON Schema validation, batching, commit) with a sink that
+// does nothing: b.N valid events are produced first, then the clock runs
+// from Run's start until every offset is committed. Reports events/s.
+func BenchmarkConsumerNoopSink(b *testing.B) {
+	b.Run("kfake", func(b *testing.B) {
+		brokers := newFake(b, "orders", 3)
+		benchConsume(b, brokers, "orders")
+	})
+	b.Run("kafka", func(b *testing.B) {
+		if os.Getenv(testenv.EnvKafka) == "" && !testenv.InCI() {
+			b.Skip(testenv.EnvKafka + " unset")
+		}
+		brokers, topic := realTopic(b, 3)
+		benchConsume(b, brokers, topic)
+	})
+}
+
+func benchConsume(b *testing.B, brokers []string, topic string) {
+	n := max(b.N, 1000)
+	produceMany(b, brokers, topic, n)
+	var seen atomic.Int64
+	sink := &fakeSink{WriteFn: func(_ context.Context, batch []Record) error { seen.Add(int64(len(batch))); return nil }}
+	cfg := Config{Brokers: brokers, Topic: topic, Group: topic + "-bench-" + strconv.Itoa(b.N), LagInterval: time.Second}
+	c, err := New(cfg, sink, WithLogger(testLogger(b)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	stop, _ := startBench(b, c)
+	adm, closeAdm := admin(b, brokers)
+	defer closeAdm()
+	for seen.Load() < int64(n) || committedSum(b, adm, cfg.Group, topic) < int64(n) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if err := stop(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(n)/elapsed.Seconds(), "events/s")
+}
+
+func admin(b testing.TB, brokers []string) (*kadm.Client, func()) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return kadm.NewClient(cl), cl.Close
+}
+
+func committedSum(b testing.TB, adm *kadm.Client, group, topic string) int64 {
+	os, err := adm.FetchOffsets(context.Background(), group)
+	if err != nil {
+		return 0 // group not there yet
+	}
+	var n int64
+	for _, o := range os[topic] {
+		if o.Err == nil {
+			n += o.At
+		}
+	}
+	return n
+}
+
+func startBench(b *testing.B, c *Consumer) (func() error, <-chan error) { return start(b, c) }
+
+// produceMany writes n valid events in batches.
+func produceMany(b testing.TB, brokers []string, topic string, n int) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	v, _ := eventValue(b, "order-1", 1)
+	ctx := context.Background()
+	for i := 0; i < n; i += 5000 {
+		recs := make([]*kgo.Record, 0, 5000)
+		for j := i; j < min(n, i+5000); j++ {
+			recs = append(recs, &kgo.Record{Topic: topic, Key: []byte("order-" + strconv.Itoa(j)), Value: v})
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
