@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"time"
 
 	// Europe/London must convert InvoiceDate on hosts without a zoneinfo
@@ -107,6 +108,12 @@ func runImport(ctx context.Context, g *globals, opts importOptions, path string,
 		return err
 	}
 
+	if os.Getenv("GOGC") == "" {
+		// The parsed file stays live during the import (~250 B a line);
+		// collecting at 4× the live heap instead of 2× halves the GC work
+		// for some hundred MiB more memory.
+		debug.SetGCPercent(400)
+	}
 	readStart := time.Now()
 	docs, st, err := csvimport.Collect(file)
 	if err != nil {
