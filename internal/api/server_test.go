@@ -452,3 +452,41 @@ func TestScopes(t *testing.T) {
 		t.Fatalf("CSP %q does not allow the issuer for the browser's token request", csp)
 	}
 }
+
+func TestSearchInvalidRequestIs400(t *testing.T) {
+	t.Parallel()
+	s := &fakeSearch{SearchFn: func(context.Context, SearchRequest) (SearchResult, error) {
+		return SearchResult{}, fmt.Errorf("%w: after: cursor of another sort order", ErrInvalidRequest)
+	}}
+	h := newTestServer(t, &fakeAnalytics{}, s).Handler()
+	w := get(t, h, "/api/v1/orders/search?after=abc&sort=total")
+	if w.Code != 400 || !strings.Contains(decodeProblem(t, w).Detail, "cursor of another sort order") {
+		t.Fatalf("HTTP %d %s; want 400 with the read model's reason", w.Code, w.Body)
+	}
+}
+
+func TestDashboardGzip(t *testing.T) {
+	t.Parallel()
+	ui := fstest.MapFS{
+		"index.html":    {Data: []byte("<!doctype html>")},
+		"app.js":        {Data: []byte("console.log(1)")},
+		"app.js.gz":     {Data: []byte("\x1f\x8bcompressed")},
+		"sub/other.txt": {Data: []byte("x")},
+	}
+	srv, err := New(Config{Auth: AuthNone, Analytics: &fakeAnalytics{}, Search: &fakeSearch{}, UI: ui}, WithLogger(quietLog()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.Handler()
+	w := get(t, h, "/app.js", "Accept-Encoding", "gzip, br")
+	if w.Header().Get("Content-Encoding") != "gzip" || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/javascript") || w.Body.String() != "\x1f\x8bcompressed" {
+		t.Fatalf("gzip: %v %q", w.Header(), w.Body)
+	}
+	w = get(t, h, "/app.js")
+	if w.Header().Get("Content-Encoding") != "" || w.Body.String() != "console.log(1)" {
+		t.Fatalf("identity: %v %q", w.Header(), w.Body)
+	}
+	if w := get(t, h, "/../../etc/passwd", "Accept-Encoding", "gzip"); w.Code == 200 && strings.Contains(w.Body.String(), "root:") {
+		t.Fatal("path traversal")
+	}
+}

@@ -39,7 +39,7 @@ export function renderAnalytics(root: HTMLElement, f: Filter, signal: AbortSigna
   <section class="panel wide" id="p-month">
     <div class="head"><h2>Net revenue and orders by month</h2></div>
     <div class="chart" id="c-month"></div>
-    <div class="scroll"><table id="t-month"><thead><tr><th>Month</th><th class="num">Net revenue</th><th class="num">Orders</th>
+    <div><table id="t-month"><thead><tr><th>Month</th><th class="num">Net revenue</th><th class="num">Orders</th>
       <th class="num">Gross sales</th><th class="num">Returns</th><th class="num">Avg order value</th><th class="num">Customers</th></tr></thead><tbody></tbody></table></div>
   </section>
   <section class="panel wide" id="p-day">
@@ -162,7 +162,7 @@ function revenueOrders(b: Breakdown, label: (k: string) => string): Option {
     xAxis: { type: "category", data: rows.map((r) => label(r.key)) },
     yAxis: [
       { type: "value", name: "GBP", axisLabel: { formatter: compact } },
-      { type: "value", name: "orders", splitLine: { show: false } },
+      { type: "value", name: "orders", splitLine: { show: false }, alignTicks: true },
     ],
     series: [
       { name: "Net revenue (GBP)", type: "bar", data: rows.map((r) => plot(r.net_revenue)) },
@@ -178,7 +178,7 @@ function horizontalBars<R extends { label: string; value: string }>(rows: R[], t
     tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, formatter: (ps: { dataIndex: number }[]) => tip(rows[ps[0].dataIndex]) },
     xAxis: { type: "value", axisLabel: { formatter: isMoney ? compact : undefined } },
     yAxis: { type: "category", data: rows.map((r) => r.label), axisLabel: { width: 240, overflow: "truncate" } },
-    series: [{ type: "bar", data: rows.map((r) => plot(r.value)) }],
+    series: [{ type: "bar", barMaxWidth: 26, data: rows.map((r) => plot(r.value)) }],
   };
 }
 
