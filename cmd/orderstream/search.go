@@ -1,16 +1,257 @@
 package main
 
 import (
-	"errors"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
 
+	"github.com/orderstream/orderstream/projections/search"
 	"github.com/spf13/cobra"
 )
 
+// searchTimeout bounds one CLI command's requests to the engine.
+const searchTimeout = 60 * time.Second
+
 func newSearchCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:    "search",
-		Short:  "not built yet",
-		Hidden: true,
-		RunE:   func(*cobra.Command, []string) error { return errors.New("search: not built yet") },
+	var (
+		prefix   string
+		req      search.Request
+		from, to string
+		sortBy   string
+		asJSON   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "search [TEXT...]",
+		Short: "Search orders in the search read model (full text, filters, facets)",
+		Long: `Searches the serving generation of the search read model. TEXT is matched
+against the product descriptions of the order lines and the order number;
+orders whose descriptions hold every word rank first. Filters combine with
+AND. Dates are Europe/London calendar days, --to inclusive.
+
+Prints a table (order number, placed time UTC, kind, status, country,
+customer, total, lines matching TEXT or --product), the facets over every
+matching order, and the cursor of the next page (pass it to --after).`,
+		Example: `  orderstream search hanging heart
+  orderstream search --product 85123A --country "United Kingdom" --sort total
+  orderstream search --kind credit_note --from 2011-01-01 --to 2011-01-31 --json`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req.Text = strings.Join(args, " ")
+			req.Sort = search.Sort(sortBy)
+			var err error
+			if req.From, err = londonDay("--from", from, 0); err != nil {
+				return err
+			}
+			if req.To, err = londonDay("--to", to, 1); err != nil {
+				return err
+			}
+			cfg, err := searchConfig(g, prefix)
+			if err != nil {
+				return err
+			}
+			q, err := search.NewQuery(cfg)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), searchTimeout)
+			defer cancel()
+			res, err := q.Search(ctx, req)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printSearchJSON(cmd.OutOrStdout(), res)
+			}
+			printSearchTable(cmd.OutOrStdout(), res)
+			return nil
+		},
 	}
+	f := cmd.Flags()
+	cmd.PersistentFlags().StringVar(&prefix, "index-prefix", search.DefaultPrefix, "name prefix of the read model's indexes (<prefix>_v<n>) and aliases (<prefix>, <prefix>_write)")
+	f.StringVar(&req.Product, "product", "", "only orders with a line of this exact stock code, e.g. 85123A")
+	f.StringVar(&req.Country, "country", "", "only orders of this country, e.g. \"United Kingdom\"")
+	f.StringVar(&req.Customer, "customer", "", "only orders of this customer id")
+	f.StringVar(&req.Kind, "kind", "", "only orders of this kind: sale, credit_note, adjustment")
+	f.StringVar(&req.Status, "status", "", "only orders in this status: placed, paid, shipped, cancelled, refunded")
+	f.StringVar(&from, "from", "", "first day placed, YYYY-MM-DD (Europe/London)")
+	f.StringVar(&to, "to", "", "last day placed, YYYY-MM-DD (Europe/London), inclusive")
+	f.StringVar(&sortBy, "sort", "", "date or total, newest/largest first (default: relevance with TEXT, else date)")
+	f.StringVar(&req.After, "after", "", "cursor printed as 'next' by the previous page")
+	f.IntVar(&req.Size, "limit", search.DefaultSize, fmt.Sprintf("orders per page, 1..%d", search.MaxSize))
+	f.BoolVar(&asJSON, "json", false, "print the result as JSON (orders with their lines)")
+	cmd.AddCommand(newSearchAdminCmd(g, &prefix))
+	return cmd
+}
+
+// londonDay parses a YYYY-MM-DD flag as the start of that Europe/London day
+// plus addDays days; "" is the zero time.
+func londonDay(flag, v string, addDays int) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	loc, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		return time.Time{}, fmt.Errorf("time zone Europe/London: %w", err)
+	}
+	d, err := time.ParseInLocation("2006-01-02", v, loc)
+	if err != nil {
+		return time.Time{}, usagef("%s %q: want a date YYYY-MM-DD", flag, v)
+	}
+	return d.AddDate(0, 0, addDays), nil
+}
+
+func printSearchTable(w io.Writer, res search.Result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ORDER\tPLACED (UTC)\tKIND\tSTATUS\tCOUNTRY\tCUSTOMER\tTOTAL\tLINES\tMATCHING")
+	for _, o := range res.Hits {
+		cust := o.CustomerID
+		if cust == "" {
+			cust = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s %s\t%d\t%d\n", o.OrderNumber, o.PlacedAt.UTC().Format("2006-01-02 15:04"),
+			o.Kind, o.Status, o.Country, cust, o.Total.StringFixed(2), o.Currency, o.LineCount, o.MatchedLines)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\n%d orders match; showing %d\n", res.Total, len(res.Hits))
+	for _, f := range []struct {
+		name string
+		b    []search.Bucket
+	}{{"kind", res.Facets.Kind}, {"status", res.Facets.Status}, {"country", res.Facets.Country}} {
+		parts := make([]string, len(f.b))
+		for i, b := range f.b {
+			parts[i] = fmt.Sprintf("%s %d", b.Key, b.Count)
+		}
+		fmt.Fprintf(w, "%-8s %s\n", f.name+":", strings.Join(parts, ", "))
+	}
+	if res.Next != "" {
+		fmt.Fprintf(w, "next:    %s\n", res.Next)
+	}
+}
+
+// searchHitJSON is an order in --json output, with its matching line count.
+type searchHitJSON struct {
+	search.Order
+	MatchedLines int `json:"matched_lines"`
+}
+
+func printSearchJSON(w io.Writer, res search.Result) error {
+	hits := make([]searchHitJSON, len(res.Hits))
+	for i, o := range res.Hits {
+		hits[i] = searchHitJSON{Order: o, MatchedLines: o.MatchedLines}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(struct {
+		Total  int64           `json:"total"`
+		Hits   []searchHitJSON `json:"hits"`
+		Facets search.Facets   `json:"facets"`
+		Next   string          `json:"next,omitempty"`
+	}{res.Total, hits, res.Facets, res.Next})
+}
+
+func newSearchAdminCmd(g *globals, prefix *string) *cobra.Command {
+	admin := &cobra.Command{
+		Use:   "admin",
+		Short: "Manage the search read model's generations and aliases",
+		Long: `Generations are indexes <prefix>_v<n>. Queries read the alias <prefix>
+(the serving generation); the daemon writes every generation of the alias
+<prefix>_write. A rebuild creates a generation (which joins the write alias),
+fills it ('orderstream consume search --generation N' on a group of its own),
+then cuts over; the previous generation stays current for rollback until it
+is dropped.`,
+	}
+	withAdmin := func(fn func(ctx context.Context, a *search.Admin, args []string, out io.Writer) error) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, args []string) error {
+			cfg, err := searchConfig(g, *prefix)
+			if err != nil {
+				return err
+			}
+			a, err := search.NewAdmin(cfg)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), searchTimeout)
+			defer cancel()
+			return fn(ctx, a, args, cmd.OutOrStdout())
+		}
+	}
+	genArg := func(args []string) (int, error) {
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n < 1 {
+			return 0, usagef("generation %q: want a number >= 1", args[0])
+		}
+		return n, nil
+	}
+	admin.AddCommand(
+		&cobra.Command{
+			Use: "setup", Short: "Put the index template and create generation 1 if nothing serves yet", Args: cobra.NoArgs,
+			RunE: withAdmin(func(ctx context.Context, a *search.Admin, _ []string, out io.Writer) error {
+				n, err := a.Setup(ctx)
+				if err == nil {
+					fmt.Fprintf(out, "serving generation %d (%s)\n", n, a.Names().Index(n))
+				}
+				return err
+			}),
+		},
+		&cobra.Command{
+			Use: "generations", Short: "List the generations and which serve and are written", Args: cobra.NoArgs,
+			RunE: withAdmin(func(ctx context.Context, a *search.Admin, _ []string, out io.Writer) error {
+				gens, err := a.Generations(ctx)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "GENERATION\tINDEX\tSERVING\tWRITTEN")
+				for _, gen := range gens {
+					fmt.Fprintf(tw, "%d\t%s\t%t\t%t\n", gen.N, gen.Index, gen.Serving, gen.Writing)
+				}
+				return tw.Flush()
+			}),
+		},
+		&cobra.Command{
+			Use: "create-generation N", Short: "Create empty generation N; the daemon starts writing it too", Args: cobra.ExactArgs(1),
+			RunE: withAdmin(func(ctx context.Context, a *search.Admin, args []string, out io.Writer) error {
+				n, err := genArg(args)
+				if err != nil {
+					return err
+				}
+				return a.CreateGeneration(ctx, n)
+			}),
+		},
+		&cobra.Command{
+			Use: "cutover N", Short: "Serve generation N (atomic alias swap)", Args: cobra.ExactArgs(1),
+			RunE: withAdmin(func(ctx context.Context, a *search.Admin, args []string, out io.Writer) error {
+				n, err := genArg(args)
+				if err != nil {
+					return err
+				}
+				return a.Cutover(ctx, n)
+			}),
+		},
+		&cobra.Command{
+			Use: "rollback", Short: "Serve the previous generation again (atomic alias swap)", Args: cobra.NoArgs,
+			RunE: withAdmin(func(ctx context.Context, a *search.Admin, _ []string, out io.Writer) error {
+				n, err := a.Rollback(ctx)
+				if err == nil {
+					fmt.Fprintf(out, "serving generation %d\n", n)
+				}
+				return err
+			}),
+		},
+		&cobra.Command{
+			Use: "drop-generation N", Short: "Delete generation N (never the serving one)", Args: cobra.ExactArgs(1),
+			RunE: withAdmin(func(ctx context.Context, a *search.Admin, args []string, out io.Writer) error {
+				n, err := genArg(args)
+				if err != nil {
+					return err
+				}
+				return a.DropGeneration(ctx, n)
+			}),
+		},
+	)
+	return admin
 }

@@ -1,0 +1,146 @@
+package search
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/orderstream/orderstream/schemas"
+	"github.com/shopspring/decimal"
+)
+
+// Order is the search document of one order (document id = order id), as
+// stored in the index and returned by Query.
+//
+// Money is exact: Total, Paid, Refunded and Line.UnitPrice are decimal
+// strings in JSON ("139.12"), never JSON numbers. TotalMilli is a numeric
+// copy of Total for sorting and range filters only: Total × 1000 as a long
+// (thousandths of the currency unit; exact for every amount with at most
+// three decimals, which covers the whole data set; an amount with more
+// decimals is rounded half away from zero in this copy only).
+//
+// Times are UTC. PlacedAt is the occurred_at of order.placed; UpdatedAt the
+// occurred_at of the last applied event. Version is the order's
+// aggregate_version after the last applied event; it is also the document's
+// external version in the index. Deleted marks a soft-deleted order: no event
+// of schema v1 deletes an order, but a deleting event must set it (at its
+// version) instead of deleting the document, so that an older replayed event
+// can never bring the order back; Query never returns such documents.
+type Order struct {
+	OrderID      string          `json:"order_id"`
+	OrderNumber  string          `json:"order_number"`
+	Kind         schemas.Kind    `json:"kind"`
+	Status       schemas.Status  `json:"status"`
+	CustomerID   string          `json:"customer_id,omitempty"`
+	Country      string          `json:"country"`
+	Currency     string          `json:"currency"`
+	PlacedAt     time.Time       `json:"placed_at"`
+	UpdatedAt    time.Time       `json:"updated_at"`
+	Total        decimal.Decimal `json:"total"`
+	TotalMilli   int64           `json:"total_milli"`
+	Paid         decimal.Decimal `json:"paid"`
+	Refunded     decimal.Decimal `json:"refunded"`
+	LineCount    int             `json:"line_count"`
+	Lines        []Line          `json:"lines"`
+	StockCodes   []string        `json:"stock_codes"`
+	Descriptions []string        `json:"descriptions"`
+	Version      int64           `json:"version"`
+	Deleted      bool            `json:"deleted"`
+
+	// MatchedLines is filled by Query.Search only (never stored): how many
+	// lines match the request's text or product; 0 when neither was given.
+	MatchedLines int `json:"-"`
+}
+
+// Line is one order line in a search document. Quantity is in units;
+// UnitPrice is exact (decimal string in JSON), in the order's currency.
+type Line struct {
+	LineNo      int             `json:"line_no"`
+	StockCode   string          `json:"stock_code"`
+	Description string          `json:"description"`
+	Quantity    int64           `json:"quantity"`
+	UnitPrice   decimal.Decimal `json:"unit_price"`
+}
+
+var thousand = decimal.NewFromInt(1000)
+
+// milli returns d × 1000 rounded half away from zero, as a long.
+func milli(d decimal.Decimal) int64 { return d.Mul(thousand).Round(0).IntPart() }
+
+// errNoBase means an event other than order.placed arrived for an order with
+// no document: the order's order.placed was never applied.
+var errNoBase = fmt.Errorf("no document for the order: its order.placed was never applied")
+
+// apply folds one event into o (nil before order.placed) and returns the new
+// document. It mirrors the write side's aggregate (producer/order): placed
+// sets everything; paid, shipped and cancelled set the status; refunded adds
+// to Refunded and sets status refunded when the order is a credit note or is
+// refunded in full. The caller guarantees e.AggregateVersion > o.Version.
+// apply never modifies o.
+func apply(o *Order, e schemas.Envelope, p schemas.Payload) (*Order, error) {
+	if placed, ok := p.(*schemas.OrderPlaced); ok {
+		return fromPlaced(e, placed), nil
+	}
+	if o == nil {
+		return nil, errNoBase
+	}
+	n := *o
+	switch x := p.(type) {
+	case *schemas.OrderPaid:
+		n.Status, n.Paid = schemas.StatusPaid, x.Amount.Amount
+	case *schemas.OrderShipped:
+		n.Status = schemas.StatusShipped
+	case *schemas.OrderCancelled:
+		n.Status = schemas.StatusCancelled
+	case *schemas.OrderRefunded:
+		n.Refunded = n.Refunded.Add(x.Amount.Amount)
+		if n.Kind == schemas.KindCreditNote || n.Refunded.Equal(n.Paid) {
+			n.Status = schemas.StatusRefunded
+		}
+	default:
+		return nil, fmt.Errorf("event type %s: %w", e.EventType, schemas.ErrUnknownEvent)
+	}
+	n.UpdatedAt = e.OccurredAt.UTC()
+	n.Version = e.AggregateVersion
+	return &n, nil
+}
+
+func fromPlaced(e schemas.Envelope, p *schemas.OrderPlaced) *Order {
+	o := &Order{
+		OrderID:     e.AggregateID,
+		OrderNumber: p.OrderNumber,
+		Kind:        p.Kind,
+		Status:      schemas.StatusPlaced,
+		CustomerID:  p.CustomerID,
+		Country:     p.Country,
+		Currency:    p.Currency,
+		PlacedAt:    e.OccurredAt.UTC(),
+		UpdatedAt:   e.OccurredAt.UTC(),
+		Total:       p.Total.Amount,
+		TotalMilli:  milli(p.Total.Amount),
+		Paid:        decimal.Zero,
+		Refunded:    decimal.Zero,
+		LineCount:   len(p.Lines),
+		Lines:       make([]Line, len(p.Lines)),
+		Version:     e.AggregateVersion,
+	}
+	codes := make(map[string]bool, len(p.Lines))
+	descs := make(map[string]bool, len(p.Lines))
+	for i, l := range p.Lines {
+		o.Lines[i] = Line{LineNo: l.LineNo, StockCode: l.StockCode, Description: l.Description, Quantity: l.Quantity, UnitPrice: l.UnitPrice.Amount}
+		if !codes[l.StockCode] {
+			codes[l.StockCode] = true
+			o.StockCodes = append(o.StockCodes, l.StockCode)
+		}
+		if d := l.Description; d != "" && !descs[d] {
+			descs[d] = true
+			o.Descriptions = append(o.Descriptions, d)
+		}
+	}
+	if o.StockCodes == nil {
+		o.StockCodes = []string{}
+	}
+	if o.Descriptions == nil {
+		o.Descriptions = []string{}
+	}
+	return o
+}

@@ -1,0 +1,98 @@
+package search
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/elastic/go-elasticsearch/v8/esapi"
+)
+
+// elasticSearch is the Engine adapter for Elasticsearch 8/9
+// (github.com/elastic/go-elasticsearch/v8), the production target. It only
+// transports the shared JSON bodies. The client refuses servers that do not
+// answer with the header X-Elastic-Product: Elasticsearch.
+type elasticSearch struct {
+	c *elasticsearch.Client
+}
+
+func newElasticsearch(cfg EngineConfig) (*elasticSearch, error) {
+	c, err := elasticsearch.NewClient(elasticsearch.Config{
+		Addresses:    []string{cfg.URL},
+		Transport:    cfg.Transport,
+		DisableRetry: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("elasticsearch client for %s: %w", cfg.URL, err)
+	}
+	return &elasticSearch{c: c}, nil
+}
+
+func (e *elasticSearch) Name() string { return EngineElasticsearch }
+
+type esRequest interface {
+	Do(ctx context.Context, t esapi.Transport) (*esapi.Response, error)
+}
+
+func (e *elasticSearch) do(ctx context.Context, req esRequest) (Response, error) {
+	resp, err := req.Do(ctx, e.c)
+	if err != nil {
+		return Response{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return Response{}, fmt.Errorf("read response body: %w", err)
+	}
+	return Response{Status: resp.StatusCode, Body: body}, nil
+}
+
+func (e *elasticSearch) Bulk(ctx context.Context, body []byte) (Response, error) {
+	return e.do(ctx, esapi.BulkRequest{Body: bytes.NewReader(body)})
+}
+
+func (e *elasticSearch) MGet(ctx context.Context, index string, body []byte) (Response, error) {
+	return e.do(ctx, esapi.MgetRequest{Index: index, Body: bytes.NewReader(body)})
+}
+
+func (e *elasticSearch) Get(ctx context.Context, index, id string) (Response, error) {
+	return e.do(ctx, esapi.GetRequest{Index: index, DocumentID: id})
+}
+
+func (e *elasticSearch) Search(ctx context.Context, index string, body []byte) (Response, error) {
+	return e.do(ctx, esapi.SearchRequest{Index: []string{index}, Body: bytes.NewReader(body)})
+}
+
+func (e *elasticSearch) PutIndexTemplate(ctx context.Context, name string, body []byte) (Response, error) {
+	return e.do(ctx, esapi.IndicesPutIndexTemplateRequest{Name: name, Body: bytes.NewReader(body)})
+}
+
+func (e *elasticSearch) DeleteIndexTemplate(ctx context.Context, name string) (Response, error) {
+	return e.do(ctx, esapi.IndicesDeleteIndexTemplateRequest{Name: name})
+}
+
+func (e *elasticSearch) CreateIndex(ctx context.Context, index string, body []byte) (Response, error) {
+	req := esapi.IndicesCreateRequest{Index: index}
+	if body != nil {
+		req.Body = bytes.NewReader(body)
+	}
+	return e.do(ctx, req)
+}
+
+func (e *elasticSearch) DeleteIndex(ctx context.Context, index string) (Response, error) {
+	return e.do(ctx, esapi.IndicesDeleteRequest{Index: []string{index}})
+}
+
+func (e *elasticSearch) Aliases(ctx context.Context, pattern string) (Response, error) {
+	return e.do(ctx, esapi.IndicesGetAliasRequest{Index: []string{pattern}})
+}
+
+func (e *elasticSearch) UpdateAliases(ctx context.Context, body []byte) (Response, error) {
+	return e.do(ctx, esapi.IndicesUpdateAliasesRequest{Body: bytes.NewReader(body)})
+}
+
+func (e *elasticSearch) Refresh(ctx context.Context, index string) (Response, error) {
+	return e.do(ctx, esapi.IndicesRefreshRequest{Index: []string{index}})
+}

@@ -1,0 +1,159 @@
+package search
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// Engine kinds accepted by NewEngine (and by the --search-engine flag).
+const (
+	EngineOpenSearch    = "opensearch"
+	EngineElasticsearch = "elasticsearch"
+)
+
+// Response is an engine's answer to one request: the HTTP status and the
+// whole body (JSON). A non-2xx status is not an error of the Engine method;
+// callers classify it (see statusError).
+type Response struct {
+	Status int
+	Body   []byte
+}
+
+// OK reports whether the status is 2xx.
+func (r Response) OK() bool { return r.Status >= 200 && r.Status < 300 }
+
+// Engine transports the JSON bodies this package builds to one search
+// engine. Every method sends exactly one HTTP request, without retries, and
+// returns an error only when no HTTP response arrived (connection refused,
+// timeout, ctx cancelled); an engine-side failure is a Response with a
+// non-2xx Status. Both adapters send the same bodies: Elasticsearch 8/9 and
+// OpenSearch 2.x agree on every API used here. Implementations are safe for
+// concurrent use.
+type Engine interface {
+	// Name returns the engine kind, EngineOpenSearch or EngineElasticsearch.
+	Name() string
+	// Bulk sends an NDJSON body to POST /_bulk (every action names its _index).
+	Bulk(ctx context.Context, body []byte) (Response, error)
+	// MGet sends POST /<index>/_mget (realtime).
+	MGet(ctx context.Context, index string, body []byte) (Response, error)
+	// Get sends GET /<index>/_doc/<id> (realtime).
+	Get(ctx context.Context, index, id string) (Response, error)
+	// Search sends POST /<index>/_search.
+	Search(ctx context.Context, index string, body []byte) (Response, error)
+	// PutIndexTemplate sends PUT /_index_template/<name> (composable template).
+	PutIndexTemplate(ctx context.Context, name string, body []byte) (Response, error)
+	// DeleteIndexTemplate sends DELETE /_index_template/<name>.
+	DeleteIndexTemplate(ctx context.Context, name string) (Response, error)
+	// CreateIndex sends PUT /<index> with settings/aliases in body (may be nil).
+	CreateIndex(ctx context.Context, index string, body []byte) (Response, error)
+	// DeleteIndex sends DELETE /<index>.
+	DeleteIndex(ctx context.Context, index string) (Response, error)
+	// Aliases sends GET /<pattern>/_alias: every index matching pattern
+	// (wildcards allowed) with its aliases.
+	Aliases(ctx context.Context, pattern string) (Response, error)
+	// UpdateAliases sends POST /_aliases (one atomic list of actions).
+	UpdateAliases(ctx context.Context, body []byte) (Response, error)
+	// Refresh sends POST /<index>/_refresh.
+	Refresh(ctx context.Context, index string) (Response, error)
+}
+
+// EngineConfig selects and reaches a search engine.
+type EngineConfig struct {
+	// Kind is EngineOpenSearch or EngineElasticsearch. Required.
+	Kind string
+	// URL is the engine's base URL, e.g. http://127.0.0.1:59200. Required.
+	URL string
+	// Transport carries the HTTP requests; nil means http.DefaultTransport.
+	Transport http.RoundTripper
+}
+
+// Validate reports every problem of c at once.
+func (c EngineConfig) Validate() error {
+	var errs []error
+	switch c.Kind {
+	case EngineOpenSearch, EngineElasticsearch:
+	case "":
+		errs = append(errs, errors.New("search engine kind is empty: want opensearch or elasticsearch"))
+	default:
+		errs = append(errs, fmt.Errorf("search engine kind %q: want opensearch or elasticsearch", c.Kind))
+	}
+	if c.URL == "" {
+		errs = append(errs, errors.New("search engine URL is empty"))
+	} else if !strings.HasPrefix(c.URL, "http://") && !strings.HasPrefix(c.URL, "https://") {
+		errs = append(errs, fmt.Errorf("search engine URL %q: want http:// or https://", c.URL))
+	}
+	return errors.Join(errs...)
+}
+
+// NewEngine returns the adapter of cfg.Kind. Neither adapter retries by
+// itself: retries are the caller's (the Sink backs off on 429/5xx).
+func NewEngine(cfg EngineConfig) (Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Kind == EngineElasticsearch {
+		return newElasticsearch(cfg)
+	}
+	return newOpenSearch(cfg)
+}
+
+// EngineError is a non-2xx answer of the engine, with its error type and
+// reason when the body has them.
+type EngineError struct {
+	Op     string // what was asked, e.g. "search orders"
+	Status int    // HTTP status
+	Type   string // error.type, e.g. "version_conflict_engine_exception"
+	Reason string // error.reason
+}
+
+func (e *EngineError) Error() string {
+	if e.Type == "" {
+		return fmt.Sprintf("%s: HTTP %d", e.Op, e.Status)
+	}
+	return fmt.Sprintf("%s: HTTP %d %s: %s", e.Op, e.Status, e.Type, e.Reason)
+}
+
+// Retryable reports whether sending the same request again may succeed:
+// 429 (rejected execution, circuit breaker) and every 5xx.
+func (e *EngineError) Retryable() bool { return retryableStatus(e.Status) }
+
+func retryableStatus(s int) bool { return s == http.StatusTooManyRequests || s >= 500 }
+
+// ErrNotFound is returned by Query.Get for an order with no (or a
+// soft-deleted) document, and by admin calls for a missing generation.
+var ErrNotFound = errors.New("not found")
+
+// check turns a non-2xx response into an *EngineError.
+func check(op string, r Response) error {
+	if r.OK() {
+		return nil
+	}
+	return errorOf(op, r)
+}
+
+func errorOf(op string, r Response) *EngineError {
+	e := &EngineError{Op: op, Status: r.Status}
+	var body struct {
+		Error struct {
+			Type   string `json:"type"`
+			Reason string `json:"reason"`
+		} `json:"error"`
+	}
+	if unmarshal(r.Body, &body) == nil {
+		e.Type, e.Reason = body.Error.Type, body.Error.Reason
+	}
+	if e.Type == "" && len(r.Body) > 0 {
+		e.Reason = truncate(string(r.Body), 300)
+	}
+	return e
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,373 @@
+package search
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/orderstream/orderstream/schemas"
+)
+
+// Sort orders of Request.Sort. Every order ends with a tiebreaker on the
+// order id, so pages never overlap or skip.
+type Sort string
+
+const (
+	// SortRelevance: best text match first (the default when Text is set).
+	SortRelevance Sort = "relevance"
+	// SortDate: newest placed_at first (the default without Text).
+	SortDate Sort = "date"
+	// SortTotal: largest total first (credit notes, negative, last).
+	SortTotal Sort = "total"
+)
+
+// Size limits of Request.Size.
+const (
+	DefaultSize = 20
+	MaxSize     = 100
+)
+
+// FacetSize is the number of buckets asked for per facet: more than the 38
+// countries of the data set, so every country is counted.
+const FacetSize = 250
+
+// ErrInvalidRequest wraps every error about a Request's fields (an API
+// answers it with 400).
+var ErrInvalidRequest = errors.New("invalid search request")
+
+// Request is one search. Every field is optional; filters combine with AND.
+type Request struct {
+	// Text is searched in the product descriptions of the order's lines and
+	// in the order number (an exact order number ranks first). Documents
+	// with every word rank above documents with some.
+	Text string
+	// Product keeps orders with a line of exactly this stock code
+	// ("85123A"; case-sensitive, as in the source).
+	Product string
+	// Country, Customer, Kind and Status keep orders with exactly this
+	// value (Kind: sale, credit_note, adjustment; Status: placed, paid,
+	// shipped, cancelled, refunded).
+	Country  string
+	Customer string
+	Kind     string
+	Status   string
+	// From and To bound placed_at: From ≤ placed_at < To. Zero = unbounded.
+	From, To time.Time
+	// Sort: "" means SortRelevance when Text is set, else SortDate.
+	Sort Sort
+	// After is the Next cursor of the previous page of the same request.
+	After string
+	// Size is the page size: default 20 (when 0), at most 100.
+	Size int
+}
+
+// Bucket is one facet value and the number of matching orders that have it.
+type Bucket struct {
+	Key   string `json:"key"`
+	Count int64  `json:"count"`
+}
+
+// Facets count the orders matching the request (all pages) per value.
+type Facets struct {
+	Country []Bucket `json:"country"`
+	Kind    []Bucket `json:"kind"`
+	Status  []Bucket `json:"status"`
+}
+
+// Result is one page of a search.
+type Result struct {
+	// Total is the number of matching orders (exact).
+	Total int64
+	// Hits are this page's orders, with their lines; MatchedLines is set.
+	Hits []Order
+	// Facets are computed over every matching order.
+	Facets Facets
+	// Next is the cursor of the next page, "" on the last page.
+	Next string
+}
+
+// Query answers searches and order lookups from the serving generation
+// (the read alias). Safe for concurrent use.
+type Query struct {
+	eng   Engine
+	names Names
+}
+
+// NewQuery returns a Query for cfg's read model. It sends no request.
+func NewQuery(cfg Config) (*Query, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Query{eng: cfg.Engine, names: cfg.Names()}, nil
+}
+
+// Get returns the order with id from the serving generation; an error
+// wrapping ErrNotFound when there is none or it is soft-deleted.
+func (q *Query) Get(ctx context.Context, orderID string) (Order, error) {
+	if orderID == "" {
+		return Order{}, fmt.Errorf("%w: order id is empty", ErrInvalidRequest)
+	}
+	r, err := q.eng.Get(ctx, q.names.ReadAlias(), orderID)
+	if err != nil {
+		return Order{}, fmt.Errorf("get order %s: %w", orderID, err)
+	}
+	if r.Status == http.StatusNotFound {
+		return Order{}, fmt.Errorf("order %s: %w", orderID, ErrNotFound)
+	}
+	if err := check("get order "+orderID, r); err != nil {
+		return Order{}, err
+	}
+	var doc struct {
+		Found  bool  `json:"found"`
+		Source Order `json:"_source"`
+	}
+	if err := json.Unmarshal(r.Body, &doc); err != nil {
+		return Order{}, fmt.Errorf("get order %s: decode: %w", orderID, err)
+	}
+	if !doc.Found || doc.Source.Deleted {
+		return Order{}, fmt.Errorf("order %s: %w", orderID, ErrNotFound)
+	}
+	return doc.Source, nil
+}
+
+// Search runs req against the serving generation. Errors: ErrInvalidRequest
+// (wrapped) for a bad field or cursor, *EngineError for an engine refusal,
+// or the transport's error when the engine does not answer.
+func (q *Query) Search(ctx context.Context, req Request) (Result, error) {
+	body, size, err := searchBody(req)
+	if err != nil {
+		return Result{}, err
+	}
+	r, err := q.eng.Search(ctx, q.names.ReadAlias(), body)
+	if err != nil {
+		return Result{}, fmt.Errorf("search %s: %w", q.names.ReadAlias(), err)
+	}
+	if err := check("search "+q.names.ReadAlias(), r); err != nil {
+		return Result{}, err
+	}
+	return parseResult(r.Body, size, req.sort())
+}
+
+func (r Request) sort() Sort {
+	if r.Sort != "" {
+		return r.Sort
+	}
+	if strings.TrimSpace(r.Text) != "" {
+		return SortRelevance
+	}
+	return SortDate
+}
+
+// cursor is the decoded form of Result.Next: the sort order it belongs to
+// and the engine's sort values of the last hit, kept verbatim.
+type cursor struct {
+	Sort   Sort              `json:"s"`
+	Values []json.RawMessage `json:"v"`
+}
+
+func encodeCursor(c cursor) string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string, want Sort) ([]json.RawMessage, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	var c cursor
+	if err == nil {
+		err = json.Unmarshal(b, &c)
+	}
+	if err != nil || len(c.Values) != 2 {
+		return nil, fmt.Errorf("%w: cursor %q is not a Next value of this API", ErrInvalidRequest, s)
+	}
+	if c.Sort != want {
+		return nil, fmt.Errorf("%w: cursor was made for sort %q, the request sorts by %q", ErrInvalidRequest, c.Sort, want)
+	}
+	return c.Values, nil
+}
+
+// searchBody builds the search JSON of req (shared by both engines) and
+// returns it with the page size.
+func searchBody(req Request) ([]byte, int, error) {
+	var errs []error
+	size := req.Size
+	switch {
+	case size == 0:
+		size = DefaultSize
+	case size < 0 || size > MaxSize:
+		errs = append(errs, fmt.Errorf("%w: size %d: want 1..%d", ErrInvalidRequest, size, MaxSize))
+	}
+	sort := req.sort()
+	text := strings.TrimSpace(req.Text)
+	var sortJSON []any
+	switch sort {
+	case SortRelevance:
+		if text == "" {
+			errs = append(errs, fmt.Errorf("%w: sort %q needs a text", ErrInvalidRequest, sort))
+		}
+		sortJSON = []any{obj("_score", "desc"), obj("order_id", "asc")}
+	case SortDate:
+		sortJSON = []any{obj("placed_at", "desc"), obj("order_id", "desc")}
+	case SortTotal:
+		sortJSON = []any{obj("total_milli", "desc"), obj("order_id", "desc")}
+	default:
+		errs = append(errs, fmt.Errorf("%w: sort %q: want date, total or relevance", ErrInvalidRequest, req.Sort))
+	}
+	if req.Kind != "" && !schemas.Kind(req.Kind).Valid() {
+		errs = append(errs, fmt.Errorf("%w: kind %q: want sale, credit_note or adjustment", ErrInvalidRequest, req.Kind))
+	}
+	switch schemas.Status(req.Status) {
+	case "", schemas.StatusPlaced, schemas.StatusPaid, schemas.StatusShipped, schemas.StatusCancelled, schemas.StatusRefunded:
+	default:
+		errs = append(errs, fmt.Errorf("%w: status %q: want placed, paid, shipped, cancelled or refunded", ErrInvalidRequest, req.Status))
+	}
+	if !req.From.IsZero() && !req.To.IsZero() && !req.From.Before(req.To) {
+		errs = append(errs, fmt.Errorf("%w: from %s is not before to %s", ErrInvalidRequest, req.From.Format(time.RFC3339), req.To.Format(time.RFC3339)))
+	}
+	var after []json.RawMessage
+	if req.After != "" {
+		var err error
+		if after, err = decodeCursor(req.After, sort); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, 0, err
+	}
+
+	filter := []any{}
+	for _, f := range []struct{ field, value string }{
+		{"stock_codes", req.Product}, {"country", req.Country}, {"customer_id", req.Customer},
+		{"kind", req.Kind}, {"status", req.Status},
+	} {
+		if f.value != "" {
+			filter = append(filter, obj("term", obj(f.field, f.value)))
+		}
+	}
+	if !req.From.IsZero() || !req.To.IsZero() {
+		rng := map[string]any{}
+		if !req.From.IsZero() {
+			rng["gte"] = req.From.UTC().Format(time.RFC3339Nano)
+		}
+		if !req.To.IsZero() {
+			rng["lt"] = req.To.UTC().Format(time.RFC3339Nano)
+		}
+		filter = append(filter, obj("range", obj("placed_at", rng)))
+	}
+	boolQ := map[string]any{
+		"filter":               filter,
+		"must_not":             []any{obj("term", obj("deleted", true))},
+		"minimum_should_match": 0,
+	}
+	var should []any
+	if text != "" {
+		boolQ["must"] = []any{obj("multi_match", map[string]any{
+			"query":  text,
+			"fields": []string{"descriptions", "order_number^20"},
+			"type":   "best_fields",
+		})}
+		should = append(should,
+			// Every word present ranks above some words present.
+			obj("match", obj("descriptions", map[string]any{"query": text, "operator": "and", "boost": 3})),
+			// The words side by side, in order, rank higher still.
+			obj("match_phrase", obj("descriptions", map[string]any{"query": text, "boost": 2})),
+		)
+	}
+	if text != "" || req.Product != "" {
+		// Counts the matching lines (inner_hits total) without scoring.
+		var lineQ []any
+		if text != "" {
+			lineQ = append(lineQ, obj("match", obj("lines.description", map[string]any{"query": text, "operator": "and"})))
+		}
+		if req.Product != "" {
+			lineQ = append(lineQ, obj("term", obj("lines.stock_code", req.Product)))
+		}
+		should = append(should, obj("nested", map[string]any{
+			"path":       "lines",
+			"score_mode": "none",
+			"query":      obj("bool", map[string]any{"should": lineQ, "minimum_should_match": 1}),
+			"inner_hits": map[string]any{"name": "matched", "size": 0, "_source": false},
+		}))
+	}
+	if len(should) > 0 {
+		boolQ["should"] = should
+	}
+	terms := func(field string) any { return obj("terms", map[string]any{"field": field, "size": FacetSize}) }
+	body := map[string]any{
+		"size":             size + 1, // one more tells whether a next page exists
+		"track_total_hits": true,
+		"query":            obj("bool", boolQ),
+		"sort":             sortJSON,
+		"aggs": map[string]any{
+			"country": terms("country"),
+			"kind":    terms("kind"),
+			"status":  terms("status"),
+		},
+	}
+	if after != nil {
+		body["search_after"] = after
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, 0, fmt.Errorf("encode search: %w", err)
+	}
+	return b, size, nil
+}
+
+func obj(k string, v any) map[string]any { return map[string]any{k: v} }
+
+// parseResult decodes a search response of a body built by searchBody.
+func parseResult(b []byte, size int, sort Sort) (Result, error) {
+	type buckets struct {
+		Buckets []struct {
+			Key      string `json:"key"`
+			DocCount int64  `json:"doc_count"`
+		} `json:"buckets"`
+	}
+	var resp struct {
+		Hits struct {
+			Total struct {
+				Value int64 `json:"value"`
+			} `json:"total"`
+			Hits []struct {
+				Source    Order             `json:"_source"`
+				Sort      []json.RawMessage `json:"sort"`
+				InnerHits map[string]struct {
+					Hits struct {
+						Total struct {
+							Value int `json:"value"`
+						} `json:"total"`
+					} `json:"hits"`
+				} `json:"inner_hits"`
+			} `json:"hits"`
+		} `json:"hits"`
+		Aggregations map[string]buckets `json:"aggregations"`
+	}
+	if err := json.Unmarshal(b, &resp); err != nil {
+		return Result{}, fmt.Errorf("decode search response: %w", err)
+	}
+	res := Result{Total: resp.Hits.Total.Value, Hits: make([]Order, 0, min(size, len(resp.Hits.Hits)))}
+	for i, h := range resp.Hits.Hits {
+		if i == size {
+			res.Next = encodeCursor(cursor{Sort: sort, Values: resp.Hits.Hits[i-1].Sort})
+			break
+		}
+		o := h.Source
+		o.MatchedLines = h.InnerHits["matched"].Hits.Total.Value
+		res.Hits = append(res.Hits, o)
+	}
+	conv := func(name string) []Bucket {
+		out := []Bucket{}
+		for _, bk := range resp.Aggregations[name].Buckets {
+			out = append(out, Bucket{Key: bk.Key, Count: bk.DocCount})
+		}
+		return out
+	}
+	res.Facets = Facets{Country: conv("country"), Kind: conv("kind"), Status: conv("status")}
+	return res, nil
+}
