@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/orderstream/orderstream/producer/order"
 	"github.com/orderstream/orderstream/schemas"
@@ -142,8 +143,8 @@ func writeState(ctx context.Context, tx pgx.Tx, persisted int64, s order.State) 
 		tag, err := tx.Exec(ctx, `INSERT INTO orders (order_id, order_number, kind, status, customer_id, country,
 			currency, total, paid, refunded, placed_at, version)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
-			s.ID, s.Number, s.Kind, s.Status, customer, s.Country, s.Currency, s.Total.Amount, s.Paid,
-			s.Refunded, s.PlacedAt, s.Version)
+			s.ID, s.Number, s.Kind, s.Status, customer, s.Country, s.Currency, numeric(s.Total.Amount), numeric(s.Paid),
+			numeric(s.Refunded), s.PlacedAt, s.Version)
 		if err != nil {
 			return classify(err)
 		}
@@ -165,7 +166,7 @@ func writeState(ctx context.Context, tx pgx.Tx, persisted int64, s order.State) 
 				if l.SourceLine > 0 {
 					src = &l.SourceLine
 				}
-				return []any{s.ID, l.LineNo, src, l.StockCode, l.Description, l.Quantity, l.UnitPrice.Amount, l.InvoicedAt}, nil
+				return []any{s.ID, l.LineNo, src, l.StockCode, l.Description, l.Quantity, numeric(l.UnitPrice.Amount), l.InvoicedAt}, nil
 			}))
 		if err != nil {
 			return fmt.Errorf("write lines: %w", err)
@@ -173,7 +174,7 @@ func writeState(ctx context.Context, tx pgx.Tx, persisted int64, s order.State) 
 		return nil
 	}
 	tag, err := tx.Exec(ctx, `UPDATE orders SET status = $2, paid = $3, refunded = $4, version = $5, updated_at = now()
-		WHERE order_id = $1 AND version = $6`, s.ID, s.Status, s.Paid, s.Refunded, s.Version, persisted)
+		WHERE order_id = $1 AND version = $6`, s.ID, s.Status, numeric(s.Paid), numeric(s.Refunded), s.Version, persisted)
 	if err != nil {
 		return classify(err)
 	}
@@ -181,6 +182,13 @@ func writeState(ctx context.Context, tx pgx.Tx, persisted int64, s order.State) 
 		return ErrConflict
 	}
 	return nil
+}
+
+// numeric converts d to pgx's numeric type exactly (coefficient and
+// exponent), which encodes in binary without the text round trip a
+// driver.Valuer would take — it matters at half a million lines per import.
+func numeric(d decimal.Decimal) pgtype.Numeric {
+	return pgtype.Numeric{Int: d.Coefficient(), Exp: d.Exponent(), Valid: true}
 }
 
 // classify maps a unique violation on the outbox's (aggregate_id,

@@ -1,0 +1,55 @@
+package schemas_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/orderstream/orderstream/schemas"
+	"github.com/shopspring/decimal"
+)
+
+// placedEvent returns a serialized order.placed envelope with n lines (the
+// real file averages 21 lines per document).
+func placedEvent(b *testing.B, n int) []byte {
+	b.Helper()
+	at := time.Date(2011, 3, 1, 9, 30, 0, 0, time.UTC)
+	p := &schemas.OrderPlaced{OrderNumber: "536365", Kind: schemas.KindSale, CustomerID: "17850",
+		Country: "United Kingdom", Currency: schemas.CurrencyGBP}
+	total := decimal.Zero
+	for i := 1; i <= n; i++ {
+		l := schemas.Line{LineNo: i, SourceLine: i + 1, StockCode: fmt.Sprintf("85%03dA", i),
+			Description: "WHITE HANGING HEART T-LIGHT HOLDER", Quantity: 6,
+			UnitPrice: schemas.NewMoney(decimal.RequireFromString("2.55"), schemas.CurrencyGBP), InvoicedAt: at}
+		p.Lines = append(p.Lines, l)
+		total = total.Add(l.Amount().Amount)
+	}
+	p.Total = schemas.NewMoney(total, schemas.CurrencyGBP)
+	env, err := schemas.NewEnvelope("0c4f3d2e-1111-5222-8333-444455556666", 1, at, p, schemas.Metadata{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := json.Marshal(env)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return raw
+}
+
+// BenchmarkValidate measures JSON Schema validation of one order.placed
+// event of 21 lines, the cost the write side pays per event.
+func BenchmarkValidate(b *testing.B) {
+	v, err := schemas.NewValidator()
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw := placedEvent(b, 21)
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := v.Validate(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
