@@ -253,7 +253,10 @@ func (c *Consumer) absorb(fs Fetches) error {
 		if fp.Err != nil {
 			return
 		}
-		ps := c.partLocked(fp.Partition)
+		ps, ok := c.parts[fp.Partition]
+		if !ok {
+			return // revoked since the fetch
+		}
 		ps.hwm = max(ps.hwm, fp.HighWatermark)
 		if ps.committed < 0 && len(fp.Records) > 0 {
 			ps.committed = fp.Records[0].Offset // consumption started here
@@ -261,6 +264,14 @@ func (c *Consumer) absorb(fs Fetches) error {
 		c.m.setLag(fp.Partition, ps)
 	})
 	return nil
+}
+
+// owned reports whether partition p is assigned to this member.
+func (c *Consumer) owned(p int32) bool {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	_, ok := c.parts[p]
+	return ok
 }
 
 // tolerate logs and swallows a lone *CommitError (the batch is durable and
@@ -279,6 +290,9 @@ func (c *Consumer) tolerate(err error) error {
 // whenever the next record would take it over a bound.
 func (c *Consumer) gatherLocked(work context.Context, fs Fetches) error {
 	for _, r := range fs.Records() {
+		if !c.owned(r.Partition) {
+			continue // revoked while an earlier batch of this poll was written
+		}
 		n := len(c.buf.recs)
 		if n > 0 && (n+1 > c.cfg.BatchMaxRecords || c.buf.bytes+len(r.Value) > c.cfg.BatchMaxBytes) {
 			if err := c.tolerate(c.flushLocked(work)); err != nil {

@@ -57,9 +57,13 @@ func TestTransientFailuresRetriedNoCommitBefore(t *testing.T) {
 	cfg := testConfig(brokers, topic)
 	var calls atomic.Int64
 	var committedDuringFailures atomic.Int64
+	var c *Consumer
 	sink := &fakeSink{WriteFn: func(_ context.Context, b []Record) error {
-		if calls.Add(1) <= 4 {
+		if n := calls.Add(1); n <= 4 {
 			committedDuringFailures.Add(sum(committed(t, brokers, cfg.Group, topic)))
+			if n > 1 && len(c.cl.PauseFetchPartitions(nil)[topic]) == 0 {
+				t.Errorf("attempt %d: fetching not paused while retrying", n)
+			}
 			return errors.New("clickhouse: connection refused")
 		}
 		rec.record(b)
