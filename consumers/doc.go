@@ -1,6 +1,43 @@
 // Package consumers is the consumer-group runtime every projection runs on
-// (franz-go): at-least-once delivery with offsets committed only after the
-// sink wrote durably, per-partition ordered batches, cooperative-sticky
-// rebalancing, retries with backoff while a partition is paused, and a
-// dead-letter queue (<topic>.dlq) for records that can never be written.
+// (franz-go): a Consumer polls the orders topic as a member of the
+// projection's group and hands batches of decoded events to a Sink.
+//
+// Guarantees, and where they are enforced:
+//
+//   - At-least-once: offsets are committed explicitly (autocommit off), per
+//     partition, only after Sink.Write returned nil for the batch and every
+//     record of it that goes to the DLQ was acknowledged by the broker
+//     (flush.go). A crash between write and commit redelivers the batch; the
+//     sinks are idempotent, so a redelivery changes no answer.
+//   - Order: the records of one partition reach the sink in offset order;
+//     a batch may hold several partitions.
+//   - Batches are bounded by records, bytes of record values and time
+//     (Config.BatchMaxRecords/BatchMaxBytes/BatchMaxWait); gathering spans
+//     polls.
+//   - Rebalances: cooperative-sticky; polls block rebalances until the
+//     polled records are gathered, and a revoke writes and commits the
+//     gathered batch before the partitions move (bounded by ShutdownTimeout;
+//     past it the records are left uncommitted for the new owner).
+//   - Read-model outages: a transient Write error is retried with
+//     exponential backoff and jitter, forever, while fetching of the batch's
+//     partitions is paused and the group membership stays alive (franz-go
+//     heartbeats in the background); when the read model recovers the
+//     consumer goes on by itself.
+//   - Poison records: a record that is not a valid event (schemas.ParseEnvelope
+//     and the JSON Schema validator) or that the sink rejects
+//     (*RejectedError) is copied to <topic>.dlq with headers naming its
+//     origin and the reason (HeaderDLQ*), then skipped. In Strict mode
+//     (replays) it stops Run with a *StrictError naming topic, partition
+//     and offset instead; everything before it is committed.
+//   - Offsets: a new group starts at the earliest offset; a committed
+//     offset outside the log is never reset silently: Run stops with an
+//     *OffsetOutOfRangeError.
+//   - Shutdown: cancelling Run's context stops polling, finishes the
+//     in-flight batch (write, DLQ, commit) within ShutdownTimeout, leaves
+//     the group and returns nil.
+//
+// Observability: Prometheus metrics orderstream_consumer_* (lag per
+// partition, events processed, DLQ'd, batch size and duration, retries,
+// commit failures, last event time, up, ready) and Health for /healthz and
+// /readyz, all served by Handler.
 package consumers
