@@ -55,7 +55,7 @@ func serverDistribution(t testing.TB, url string) string {
 // (testenv.SearchURL: the local OpenSearch node, or an Elasticsearch 8
 // container where Docker runs). The suite is engine-agnostic: every test
 // runs once per adapter.
-func testEngines(t *testing.T) map[string]Engine {
+func testEngines(t testing.TB) map[string]Engine {
 	t.Helper()
 	url := testenv.SearchURL(t)
 	var esTransport http.RoundTripper
