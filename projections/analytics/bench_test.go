@@ -1,0 +1,155 @@
+package analytics_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/orderstream/orderstream/consumers"
+	"github.com/orderstream/orderstream/internal/testenv"
+	"github.com/orderstream/orderstream/internal/testfixture"
+	"github.com/orderstream/orderstream/projections/analytics"
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+// BenchmarkKafkaToClickHouse measures the real file's 51,797 events from a
+// Kafka topic into ClickHouse through the consumer runtime and the Sink
+// (from the daemon's start until the group has committed every offset),
+// beside a raw clickhouse-go batch insert of the same rows (built
+// beforehand, one batch per table per 5,000 events, into a fresh database),
+// in the same run. It prints both rates and their ratio and reports them as
+// metrics (events/s, raw_events/s, ratio_%). Run it once:
+//
+//	go test -run '^$' -bench BenchmarkKafkaToClickHouse -benchtime 1x -count 1 -timeout 30m ./projections/analytics/
+func BenchmarkKafkaToClickHouse(b *testing.B) {
+	events := testfixture.RealEvents(b)
+	brokers := testenv.KafkaBrokers(b)
+	topic := testfixture.ProduceTopic(b, brokers, events)
+	adm := admin(b, brokers)
+	deleteTopicAtCleanup(b, adm, consumers.DLQTopicFor(topic))
+	var rows analytics.Rows
+	chunks := []int{0}
+	for i, e := range events {
+		if err := rows.Add(e, "GBP"); err != nil {
+			b.Fatal(err)
+		}
+		if (i+1)%5000 == 0 {
+			chunks = append(chunks, i+1)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		// Pipeline: runtime + sink.
+		cfg := testConfig(b)
+		group := testenv.Name("bench")
+		start := time.Now()
+		d := startDaemon(b, consumers.Config{Brokers: brokers, Topic: topic, Group: group, Projection: "analytics"}, newSink(b, cfg))
+		drain(b, adm, group, topic)
+		pipeline := time.Since(start)
+		if err := d.stop(); err != nil {
+			b.Fatal(err)
+		}
+		q, _ := newQueries(b, cfg)
+		sum, err := q.Summary(context.Background(), analytics.Filter{})
+		if err != nil || sum.NetRevenue.String() != testfixture.RealNetGBP {
+			b.Fatalf("after the pipeline: net revenue %s, %v", sum.NetRevenue, err)
+		}
+
+		// Raw: the same rows, batch inserts only.
+		raw := rawInsert(b, rows, len(events))
+
+		pr := float64(len(events)) / pipeline.Seconds()
+		rr := float64(len(events)) / raw.Seconds()
+		fmt.Printf("analytics: %d events Kafka → runtime → sink → ClickHouse in %s = %.0f events/s; raw clickhouse-go batch insert of the same %d rows in %s = %.0f events/s; ratio %.1f%%\n",
+			len(events), pipeline.Round(time.Millisecond), pr, rows.Len(), raw.Round(time.Millisecond), rr, 100*pr/rr)
+		b.ReportMetric(pr, "events/s")
+		b.ReportMetric(rr, "raw_events/s")
+		b.ReportMetric(100*pr/rr, "ratio_%")
+	}
+}
+
+// drain polls the group's committed offsets every 20 ms until it is at the
+// end of every partition.
+func drain(b *testing.B, adm *kadm.Client, group, topic string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for ctx.Err() == nil {
+		committed, err := adm.FetchOffsets(ctx, group)
+		if err == nil {
+			done := true
+			ends.Each(func(o kadm.ListedOffset) {
+				if c, ok := committed.Lookup(topic, o.Partition); !ok || c.At < o.Offset {
+					done = false
+				}
+			})
+			if done {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.Fatalf("group %s did not drain %s", group, topic)
+}
+
+// rawInsert inserts rows into a fresh database's generation 1 with plain
+// clickhouse-go batches (chunks of about 5,000 events' rows per table) and
+// returns the time the inserts took.
+func rawInsert(b *testing.B, rows analytics.Rows, events int) time.Duration {
+	cfg := testConfig(b)
+	conn, err := analytics.Open(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	st, err := analytics.NewStore(conn, cfg.Database)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := st.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	n := (events + 4999) / 5000
+	send := func(table, cols string, total int, appendRow func(batchAppender, int) error) {
+		per := (total + n - 1) / n
+		for lo := 0; lo < total; lo += per {
+			bt, err := conn.PrepareBatch(ctx, "INSERT INTO `"+cfg.Database+"`."+table+" "+cols)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := lo; i < min(lo+per, total); i++ {
+				if err := appendRow(bt, i); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := bt.Send(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	start := time.Now()
+	send("order_lines_g1", "(order_id, line_no, order_number, kind, customer_id, country, stock_code, description, quantity, unit_price, amount, placed_at, version)",
+		len(rows.Lines), func(bt batchAppender, i int) error {
+			r := &rows.Lines[i]
+			return bt.Append(r.OrderID, r.LineNo, r.OrderNumber, string(r.Kind), r.CustomerID, r.Country, r.StockCode,
+				r.Description, r.Quantity, r.UnitPrice, r.Amount, r.PlacedAt, r.Version)
+		})
+	send("orders_g1", "(order_id, order_number, kind, customer_id, country, currency, total, line_count, placed_at, version)",
+		len(rows.Orders), func(bt batchAppender, i int) error {
+			r := &rows.Orders[i]
+			return bt.Append(r.OrderID, r.OrderNumber, string(r.Kind), r.CustomerID, r.Country, r.Currency, r.Total, r.Lines, r.PlacedAt, r.Version)
+		})
+	send("order_status_g1", "(order_id, status, event_type, amount, updated_at, version)",
+		len(rows.Statuses), func(bt batchAppender, i int) error {
+			r := &rows.Statuses[i]
+			return bt.Append(r.OrderID, string(r.Status), r.EventType, r.Amount, r.UpdatedAt, r.Version)
+		})
+	return time.Since(start)
+}
+
+type batchAppender interface{ Append(v ...any) error }
