@@ -1,16 +1,318 @@
 package main
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
 
+	"github.com/orderstream/orderstream/internal/rebuild"
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
 )
 
+// replayFlags are the settings of `orderstream replay`.
+type replayFlags struct {
+	mode     string
+	from     string
+	execute  bool
+	group    string
+	keep     int
+	settle   time.Duration
+	progress string
+	asJSON   bool
+	batch    int
+}
+
 func newReplayCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:    "replay",
-		Short:  "not built yet",
-		Hidden: true,
-		RunE:   func(*cobra.Command, []string) error { return errors.New("replay: not built yet") },
+	var fl replayFlags
+	cmd := &cobra.Command{
+		Use:   "replay PROJECTION",
+		Short: "Rebuild a read model (analytics, search or all) from offset zero, without downtime by default",
+		Long: `--mode shadow (default): builds generation N+1 (new ClickHouse tables, a new
+search index) beside the serving generation N with a consumer group of its
+own, orderstream-<projection>-g<N+1>, reading the topic from offset zero in
+strict mode: an event that cannot be applied stops the rebuild and names its
+partition and offset (the daemons send such events to the DLQ instead).
+Readers keep getting answers from N meanwhile. The running daemon ('orderstream
+consume', generation following) writes new events to N+1 too, so nothing
+arriving during the rebuild is missed. Once the group reached the end offsets
+listed --settle after N+1 was created, every reader is switched at once
+(analytics: the stable views in one RENAME TABLE, which Grafana and the API
+query; search: one atomic alias swap), N is kept current for
+'orderstream rollback PROJECTION', generations older than the --keep newest
+previous ones are dropped, and the temporary group is deleted. No daemon
+restart is needed. A failed or interrupted rebuild drops N+1 and its group;
+N keeps serving.
+
+--mode in-place: resets the projection's own group (--group, default
+orderstream-<projection>) to the earliest offset, or to --from, with
+kafka-consumer-groups semantics, and (full replays) clears the serving
+generation. It refuses while the group has active members and names them
+(stop the daemons first); the read model is empty or partial until the
+daemon, restarted, catches up. Without --execute it only prints the plan
+(partition: current → new).
+
+--from OFFSET|TIMESTAMP replays a suffix (in-place only: both sinks are
+idempotent, so applying events again is safe; a shadow generation starts
+empty and needs every event, so shadow mode refuses --from).
+
+PROJECTION 'all' rebuilds both read models at the same time.`,
+		Example: `  orderstream replay analytics                      # shadow rebuild, then cutover
+  orderstream replay all --keep 2                   # both, keep two previous generations
+  orderstream replay search --mode in-place         # dry run: print the offset plan
+  orderstream replay search --mode in-place --execute
+  orderstream replay analytics --mode in-place --from 2011-12-01T00:00:00Z --execute
+  orderstream rollback analytics                    # serve the previous generation again`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			names, err := projectionArgs(args[0])
+			if err != nil {
+				return err
+			}
+			from, err := rebuild.ParseFrom(fl.from)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			switch fl.mode {
+			case "shadow":
+				if cmd.Flags().Changed("from") {
+					return usagef("--from %s: a shadow rebuild fills an empty generation and needs every event from offset zero; replay a suffix into the serving generation with --mode in-place --from %s", fl.from, fl.from)
+				}
+				if fl.execute || fl.group != "" {
+					return usagef("--execute and --group belong to --mode in-place; a shadow rebuild always applies and uses a group of its own")
+				}
+				return runShadow(cmd.Context(), g, fl, names, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			case "in-place":
+				if fl.group != "" && len(names) > 1 {
+					return usagef("--group names one projection's group: replay one projection at a time with it")
+				}
+				return runInPlace(cmd.Context(), g, fl, names, from, cmd.OutOrStdout())
+			default:
+				return usagef("--mode %q: want shadow or in-place", fl.mode)
+			}
+		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&fl.mode, "mode", "shadow", "shadow (new generation beside the serving one, then cutover) or in-place (reset the group, clear the read model)")
+	f.StringVar(&fl.from, "from", "", "in-place: start at this offset (every partition) or RFC 3339 time / YYYY-MM-DD instead of the earliest offset; no clearing then")
+	f.BoolVar(&fl.execute, "execute", false, "in-place: apply the plan (default: dry run, print it)")
+	f.StringVar(&fl.group, "group", "", "in-place: the projection daemon's consumer group (default orderstream-<projection>)")
+	f.IntVar(&fl.keep, "keep", rebuild.DefaultKeep, "shadow: previous generations kept for rollback after the cutover (≥ 1); older ones are dropped (-1 keeps all)")
+	f.DurationVar(&fl.settle, "settle", rebuild.DefaultSettle, "shadow: earliest time after creating the new generation at which the end offsets to reach are listed (at least the daemons' generation refresh, 5 s)")
+	f.StringVar(&fl.progress, "progress", "auto", "progress on stderr: auto (one updating line on a terminal, else a line per projection every 5 s and per phase), never")
+	f.BoolVar(&fl.asJSON, "json", false, "print the result (shadow) or the plan (in-place) as JSON")
+	f.IntVar(&fl.batch, "batch-max-records", rebuild.DefaultRebuildBatchRecords, "shadow: records per write to the read model")
+	return cmd
+}
+
+// projectionArgs expands "all" and checks the name.
+func projectionArgs(arg string) ([]string, error) {
+	switch arg {
+	case "all":
+		return []string{"analytics", "search"}, nil
+	case "analytics", "search":
+		return []string{arg}, nil
+	default:
+		return nil, usagef("unknown projection %q: want analytics, search or all", arg)
+	}
+}
+
+func runShadow(ctx context.Context, g *globals, fl replayFlags, names []string, out, errw io.Writer) error {
+	if fl.progress != "auto" && fl.progress != "never" {
+		return usagef("--progress %q: want auto or never", fl.progress)
+	}
+	if fl.keep == 0 || fl.keep < -1 {
+		return usagef("--keep %d: want 1 or more previous generations kept for rollback, or -1 to keep all (drop one deliberately with `orderstream generations drop PROJECTION N`)", fl.keep)
+	}
+	pr := newProgressPrinter(errw, fl.progress)
+	results := make([]rebuild.Result, len(names))
+	eg, ectx := errgroup.WithContext(ctx)
+	for i, name := range names {
+		eg.Go(func() error {
+			p, err := openProjection(g, name)
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			res, err := rebuild.Shadow(ectx, p, rebuild.ShadowConfig{
+				Brokers: g.brokers, Topic: g.topic, Keep: fl.keep, Settle: fl.settle,
+				BatchMaxRecords: fl.batch, Progress: pr.update,
+			}, g.log)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			results[i] = res
+			return nil
+		})
+	}
+	err := eg.Wait()
+	pr.finish()
+	if err != nil {
+		return err
+	}
+	if fl.asJSON {
+		return writeJSON(out, results)
+	}
+	for _, r := range results {
+		fmt.Fprintf(out, "%s: generation %d serving; %d events replayed from offset zero in %s (%.0f events/s)\n",
+			r.Projection, r.Generation, r.Events, r.Duration.Round(time.Millisecond), r.Rate())
+		if r.Previous != 0 {
+			fmt.Fprintf(out, "  generation %d kept for rollback: orderstream rollback %s\n", r.Previous, r.Projection)
+		}
+		if len(r.Dropped) > 0 {
+			fmt.Fprintf(out, "  dropped by --keep %d: generation(s) %s\n", fl.keep, gensStr(r.Dropped))
+		}
+	}
+	return nil
+}
+
+func runInPlace(ctx context.Context, g *globals, fl replayFlags, names []string, from rebuild.From, out io.Writer) error {
+	kcl, err := kgo.NewClient(kgo.SeedBrokers(g.brokers...))
+	if err != nil {
+		return usagef("--kafka-brokers: %v", err)
+	}
+	defer kcl.Close()
+	adm := kadm.NewClient(kcl)
+	var plans []rebuild.Plan
+	for _, name := range names {
+		p, err := openProjection(g, name)
+		if err != nil {
+			return err
+		}
+		group := fl.group
+		if group == "" {
+			group = "orderstream-" + name
+		}
+		plan, err := rebuild.PlanInPlace(ctx, adm, p, g.topic, group, from)
+		if err == nil && fl.execute {
+			err = rebuild.ExecuteInPlace(ctx, adm, p, plan)
+		}
+		_ = p.Close()
+		if err != nil {
+			return fmt.Errorf("in-place replay of %s: %w", name, err)
+		}
+		plans = append(plans, plan)
+	}
+	if fl.asJSON {
+		return writeJSON(out, plans)
+	}
+	for _, plan := range plans {
+		verb := "would reset"
+		if fl.execute {
+			verb = "reset"
+		}
+		fmt.Fprintf(out, "%s: %s the offsets of group %s on topic %s to %s:\n", plan.Projection, verb, plan.Group, plan.Topic, plan.From)
+		for _, e := range plan.Partitions {
+			cur := "-"
+			if e.Current >= 0 {
+				cur = strconv.FormatInt(e.Current, 10)
+			}
+			fmt.Fprintf(out, "  partition %d: %s → %d\n", e.Partition, cur, e.New)
+		}
+		switch {
+		case plan.Clear && fl.execute:
+			fmt.Fprintf(out, "  generation %d cleared; start `orderstream consume %s` to rebuild it\n", plan.Generation, plan.Projection)
+		case plan.Clear:
+			fmt.Fprintf(out, "  and would clear generation %d (serving) before the daemon replays into it\n", plan.Generation)
+		case fl.execute:
+			fmt.Fprintf(out, "  generation %d kept as it is (partial replay; the sink is idempotent); start `orderstream consume %s`\n", plan.Generation, plan.Projection)
+		}
+	}
+	if !fl.execute {
+		fmt.Fprintln(out, "dry run: nothing changed; add --execute to apply")
+	}
+	return nil
+}
+
+// progressPrinter shows the progress of one or more rebuilds: one line
+// rewritten in place on a terminal, else a line per rebuild every 5 s and
+// on each phase change. Safe for concurrent use.
+type progressPrinter struct {
+	w     io.Writer
+	tty   bool
+	off   bool
+	mu    sync.Mutex
+	last  map[string]rebuild.Progress
+	shown map[string]time.Time
+	order []string
+}
+
+func newProgressPrinter(w io.Writer, mode string) *progressPrinter {
+	return &progressPrinter{w: w, tty: isTTY(w), off: mode == "never",
+		last: map[string]rebuild.Progress{}, shown: map[string]time.Time{}}
+}
+
+func (p *progressPrinter) update(pg rebuild.Progress) {
+	if p.off {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	prev, seen := p.last[pg.Projection]
+	if !seen {
+		p.order = append(p.order, pg.Projection)
+	}
+	p.last[pg.Projection] = pg
+	if p.tty {
+		parts := make([]string, 0, len(p.order))
+		for _, name := range p.order {
+			parts = append(parts, progressLine(p.last[name], false))
+		}
+		fmt.Fprintf(p.w, "\r\033[K%s", strings.Join(parts, " | "))
+		return
+	}
+	if seen && prev.Phase == pg.Phase && time.Since(p.shown[pg.Projection]) < 5*time.Second {
+		return
+	}
+	p.shown[pg.Projection] = time.Now()
+	fmt.Fprintln(p.w, progressLine(pg, true))
+}
+
+func (p *progressPrinter) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tty && len(p.order) > 0 {
+		fmt.Fprintln(p.w)
+	}
+}
+
+// progressLine formats one rebuild's progress; long adds the lag of every
+// partition.
+func progressLine(pg rebuild.Progress, long bool) string {
+	pct := 100.0
+	if pg.Total > 0 {
+		pct = 100 * float64(pg.Processed) / float64(pg.Total)
+	}
+	eta := "-"
+	if pg.ETA > 0 {
+		eta = pg.ETA.Round(time.Second).String()
+	}
+	s := fmt.Sprintf("%s g%d %s %5.1f%% %d/%d events %.0f events/s ETA %s", pg.Projection, pg.Generation, pg.Phase,
+		pct, pg.Processed, pg.Total, pg.Rate, eta)
+	if !long {
+		var worst rebuild.PartitionLag
+		for _, pl := range pg.Partitions {
+			if pl.Lag > worst.Lag {
+				worst = pl
+			}
+		}
+		if worst.Lag > 0 {
+			s += fmt.Sprintf(" (max lag p%d=%d)", worst.Partition, worst.Lag)
+		}
+		return s
+	}
+	if len(pg.Partitions) > 0 {
+		lags := make([]string, len(pg.Partitions))
+		for i, pl := range pg.Partitions {
+			lags[i] = fmt.Sprintf("%d:%d", pl.Partition, pl.Lag)
+		}
+		s += " lag " + strings.Join(lags, " ")
+	}
+	return s
 }

@@ -1,0 +1,142 @@
+package rebuild
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/orderstream/orderstream/consumers"
+	"github.com/orderstream/orderstream/internal/testfixture"
+	"github.com/orderstream/orderstream/schemas"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// testLog logs warnings and errors to the test's output.
+func testLog(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// admin returns a kadm client of brokers, closed at cleanup.
+func admin(t testing.TB, brokers []string) *kadm.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
+}
+
+// startDaemon runs a consumer of group over topic into sink, as `orderstream
+// consume` does, until the test ends; the group is deleted at cleanup.
+func startDaemon(t testing.TB, brokers []string, topic, group string, sink consumers.Sink) {
+	t.Helper()
+	c, err := consumers.New(consumers.Config{Brokers: brokers, Topic: topic, Group: group, Projection: group,
+		DLQTopic: topic + ".dlq", LagInterval: time.Second}, sink, consumers.WithLogger(testLog(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("daemon %s: %v", group, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		adm := admin(t, brokers)
+		_ = DeleteGroup(ctx, adm, group)
+		_, _ = adm.DeleteTopic(ctx, topic+".dlq")
+	})
+}
+
+// waitCaughtUp polls until group committed up to the topic's end offsets.
+func waitCaughtUp(t testing.TB, adm *kadm.Client, topic, group string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		g, err := InspectGroup(ctx, adm, topic, group)
+		cancel()
+		if err == nil && g.Exists() && g.Lag == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s not caught up on %s after %s: lag %d, err %v", group, topic, within, g.Lag, err)
+		}
+		time.Sleep(200 * time.Millisecond) // polling interval, not a wait for an event
+	}
+}
+
+// eventually polls cond every 200 ms until it holds or within passes.
+func eventually(t testing.TB, within time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not true after %s: %v", what, within, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// produce writes events to topic (acks=all) with the relay's record shape.
+func produce(t testing.TB, brokers []string, topic string, events ...schemas.Envelope) {
+	t.Helper()
+	v, err := schemas.NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	for _, e := range events {
+		r, err := testfixture.Record(v, topic, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("produce to %s: %v", topic, err)
+	}
+}
+
+// newOrder returns a copy of the first order.placed of a sale in events as
+// the first event of a new order (fresh aggregate id and event id).
+func newOrder(t testing.TB, events []schemas.Envelope) schemas.Envelope {
+	t.Helper()
+	for _, e := range events {
+		if e.EventType != schemas.TypeOrderPlaced {
+			continue
+		}
+		e.AggregateID = uuid.NewString()
+		e.EventID = uuid.Must(uuid.NewV7())
+		e.AggregateVersion = 1
+		return e
+	}
+	t.Fatal("no order.placed among the events")
+	return schemas.Envelope{}
+}
+
+// strictError returns the *consumers.StrictError in err's chain.
+func strictError(err error) (*consumers.StrictError, bool) {
+	var se *consumers.StrictError
+	ok := errors.As(err, &se)
+	return se, ok
+}

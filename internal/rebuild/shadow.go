@@ -1,0 +1,410 @@
+package rebuild
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/orderstream/orderstream/consumers"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Defaults of ShadowConfig.
+const (
+	// DefaultSettle is how long after creating the new generation the end
+	// offsets to reach are listed, at the earliest: twice the analytics
+	// sink's generation refresh (5 s), so that every event a daemon wrote
+	// before it noticed the new generation lies below those offsets.
+	DefaultSettle           = 10 * time.Second
+	DefaultProgressInterval = time.Second
+	DefaultKeep             = 1
+	// DefaultRebuildBatchRecords is larger than the daemon's batch: a
+	// rebuild reads a backlog, and ClickHouse prefers large inserts.
+	DefaultRebuildBatchRecords = 20000
+)
+
+// ShadowConfig configures a shadow rebuild. Brokers and Topic are required.
+type ShadowConfig struct {
+	// Brokers are the Kafka seed brokers, host:port. Required.
+	Brokers []string
+	// Topic is the topic of order events. Required.
+	Topic string
+	// Group names the rebuild's consumer group; "" means
+	// GroupName(projection, generation). It must not have committed
+	// offsets (it is deleted first when it has no members).
+	Group string
+	// Settle is the earliest time after the new generation exists at which
+	// the end offsets to reach are listed (default DefaultSettle, 10 s).
+	// Must be at least the daemons' generation refresh.
+	Settle time.Duration
+	// Keep is how many previous generations stay after the cutover for
+	// Rollback (0 means the default, 1); older ones are dropped. Negative
+	// keeps all.
+	Keep int
+	// BatchMaxRecords, BatchMaxBytes and BatchMaxWait tune the rebuild's
+	// batches (defaults DefaultRebuildBatchRecords, the runtime's 16 MiB and
+	// 500 ms).
+	BatchMaxRecords int
+	BatchMaxBytes   int
+	BatchMaxWait    time.Duration
+	// ProgressInterval is how often Progress is called (default 1 s).
+	ProgressInterval time.Duration
+	// Progress, when set, receives the rebuild's progress every
+	// ProgressInterval and once per phase change, from one goroutine.
+	Progress func(Progress)
+	// ClientOpts are added to the rebuild consumer's client (tests).
+	ClientOpts []kgo.Opt
+}
+
+func (c *ShadowConfig) setDefaults() {
+	if c.Settle == 0 {
+		c.Settle = DefaultSettle
+	}
+	if c.Keep == 0 {
+		c.Keep = DefaultKeep
+	}
+	if c.BatchMaxRecords == 0 {
+		c.BatchMaxRecords = DefaultRebuildBatchRecords
+	}
+	if c.ProgressInterval == 0 {
+		c.ProgressInterval = DefaultProgressInterval
+	}
+}
+
+// Validate reports every problem of c at once.
+func (c ShadowConfig) Validate() error {
+	var errs []error
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("brokers: at least one seed broker is required"))
+	}
+	if c.Topic == "" {
+		errs = append(errs, errors.New("topic: required"))
+	}
+	if c.Settle < 0 || c.BatchMaxWait < 0 || c.ProgressInterval < 0 {
+		errs = append(errs, errors.New("settle, batch max wait and progress interval must not be negative"))
+	}
+	if c.BatchMaxRecords < 0 || c.BatchMaxBytes < 0 {
+		errs = append(errs, errors.New("batch bounds must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// GroupName is the consumer group of a rebuild of generation n of
+// projection: orderstream-<projection>-g<n>.
+func GroupName(projection string, n uint32) string {
+	return "orderstream-" + projection + "-g" + strconv.FormatUint(uint64(n), 10)
+}
+
+// Phases of a rebuild, in order.
+const (
+	PhaseReplaying = "replaying" // reading the topic into the new generation
+	PhaseCatching  = "catching"  // ends listed; reaching them
+	PhaseCutover   = "cutover"   // switching readers
+	PhaseDone      = "done"
+)
+
+// Progress is a snapshot of a running rebuild.
+type Progress struct {
+	Projection string
+	Generation uint32
+	Group      string
+	Phase      string
+	Elapsed    time.Duration
+	// Processed is the records committed by the rebuild's group, Total the
+	// records to reach (the topic's current ends, or the listed target
+	// ends once caught up).
+	Processed, Total int64
+	// Rate is Processed / Elapsed, in events per second.
+	Rate float64
+	// ETA estimates the time left from the rate of the last interval; 0
+	// when unknown.
+	ETA        time.Duration
+	Partitions []PartitionLag
+}
+
+// Result is what a finished shadow rebuild did.
+type Result struct {
+	Projection string        `json:"projection"`
+	Generation uint32        `json:"generation"`          // serving now
+	Previous   uint32        `json:"previous_generation"` // kept for rollback (0: none)
+	Group      string        `json:"group"`               // deleted
+	Events     int64         `json:"events"`              // records replayed up to the target ends
+	Duration   time.Duration `json:"duration_ns"`
+	Dropped    []uint32      `json:"dropped_generations"` // by the Keep retention
+}
+
+// Rate returns Events per second of Duration.
+func (r Result) Rate() float64 {
+	if r.Duration <= 0 {
+		return 0
+	}
+	return float64(r.Events) / r.Duration.Seconds()
+}
+
+// BusyError reports a generation already being built.
+type BusyError struct {
+	Projection string
+	Generation uint32
+	Group      string
+	Members    []Member // members of the rebuild's group: a rebuild is running
+}
+
+func (e *BusyError) Error() string {
+	if len(e.Members) > 0 {
+		return fmt.Sprintf("%s generation %d is being rebuilt right now by group %s (%s); wait for it or stop it",
+			e.Projection, e.Generation, e.Group, Group{Members: e.Members}.MembersString())
+	}
+	return fmt.Sprintf("%s generation %d is building but no rebuild runs (an earlier rebuild was killed): drop it first with `orderstream generations drop %s %d`",
+		e.Projection, e.Generation, e.Projection, e.Generation)
+}
+
+// Shadow rebuilds p into a new generation from offset zero while the
+// serving generation keeps answering, then cuts over (see the package doc).
+//
+// It fails with a *BusyError when a generation is already building, with a
+// *consumers.StrictError (wrapped) when an event cannot be applied, or with
+// the error of any step; on failure or ctx cancellation the new generation
+// and the rebuild's group are dropped (the serving generation was never
+// touched) and the error says so. log receives the steps.
+func Shadow(ctx context.Context, p Projection, cfg ShadowConfig, log *slog.Logger) (Result, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return Result{}, fmt.Errorf("shadow rebuild config: %w", err)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	res := Result{Projection: p.Name()}
+	kcl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.ClientOpts...)...)
+	if err != nil {
+		return res, fmt.Errorf("kafka client: %w", err)
+	}
+	defer kcl.Close()
+	adm := kadm.NewClient(kcl)
+
+	gens, err := p.Generations(ctx)
+	if err != nil {
+		return res, err
+	}
+	if b := Building(gens); len(b) > 0 {
+		busy := &BusyError{Projection: p.Name(), Generation: b[0], Group: GroupName(p.Name(), b[0])}
+		if g, err := InspectGroup(ctx, adm, cfg.Topic, busy.Group); err == nil {
+			busy.Members = g.Members
+		}
+		return res, busy
+	}
+	if _, _, err := TopicOffsets(ctx, adm, cfg.Topic); err != nil {
+		return res, err
+	}
+	n, err := p.NextGeneration(ctx)
+	if err != nil {
+		return res, err
+	}
+	group := cfg.Group
+	if group == "" {
+		group = GroupName(p.Name(), n)
+	}
+	res.Generation, res.Group = n, group
+	if g, err := InspectGroup(ctx, adm, cfg.Topic, group); err != nil {
+		return res, err
+	} else if len(g.Members) > 0 {
+		return res, fmt.Errorf("rebuild group %s has members (%s): another rebuild is running", group, g.MembersString())
+	} else if g.Exists() {
+		if err := DeleteGroup(ctx, adm, group); err != nil {
+			return res, err
+		}
+	}
+
+	start := time.Now()
+	if err := p.CreateGeneration(ctx, n); err != nil {
+		return res, fmt.Errorf("create %s generation %d: %w", p.Name(), n, err)
+	}
+	log.Info("rebuild started", "projection", p.Name(), "generation", n, "group", group, "topic", cfg.Topic)
+	created := time.Now()
+
+	fail := func(err error) (Result, error) {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		cleanup := errors.Join(p.DropGeneration(cctx, n), DeleteGroup(cctx, adm, group))
+		if cleanup != nil {
+			return res, fmt.Errorf("rebuild of %s generation %d stopped: %w (cleaning up failed too: %v; drop it with `orderstream generations drop %s %d`)",
+				p.Name(), n, err, cleanup, p.Name(), n)
+		}
+		return res, fmt.Errorf("rebuild of %s generation %d stopped, generation %d dropped, generation %d still serving: %w",
+			p.Name(), n, n, Serving(gens), err)
+	}
+
+	sink, closeSink, err := p.Sink(ctx, n)
+	if err != nil {
+		return fail(err)
+	}
+	ccfg := consumers.Config{
+		Brokers: cfg.Brokers, Topic: cfg.Topic, Group: group, Projection: p.Name(), Strict: true,
+		BatchMaxRecords: cfg.BatchMaxRecords, BatchMaxBytes: cfg.BatchMaxBytes, BatchMaxWait: cfg.BatchMaxWait,
+		MaxPollRecords: cfg.BatchMaxRecords,
+	}
+	cons, err := consumers.New(ccfg, sink, consumers.WithLogger(log), consumers.WithClientOpts(cfg.ClientOpts...))
+	if err != nil {
+		_ = closeSink()
+		return fail(err)
+	}
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	var runResult error
+	runDone := make(chan struct{})
+	go func() { runResult = cons.Run(runCtx); close(runDone) }()
+	stop := func() error {
+		stopRun()
+		<-runDone
+		return errors.Join(runResult, closeSink())
+	}
+
+	events, err := follow(ctx, adm, cfg, p.Name(), n, group, start, created, runDone)
+	if err != nil {
+		serr := stop()
+		if errors.Is(err, errRunEnded) {
+			err = serr
+			if err == nil {
+				err = errors.New("the rebuild consumer stopped before catching up")
+			}
+		}
+		return fail(err)
+	}
+	if err := stop(); err != nil {
+		return fail(fmt.Errorf("stop the rebuild consumer: %w", err))
+	}
+	res.Events = events
+
+	report(cfg, Progress{Projection: p.Name(), Generation: n, Group: group, Phase: PhaseCutover, Elapsed: time.Since(start), Processed: events, Total: events})
+	if err := p.Cutover(ctx, n); err != nil {
+		return fail(fmt.Errorf("cutover: %w", err))
+	}
+	res.Previous = Serving(gens)
+	res.Duration = time.Since(start)
+	log.Info("cutover done", "projection", p.Name(), "generation", n, "previous", res.Previous, "events", events,
+		"seconds", res.Duration.Seconds())
+	// From here on the rebuild succeeded: what is left is housekeeping.
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := DeleteGroup(hctx, adm, group); err != nil {
+		log.Warn("could not delete the rebuild group; delete it by hand", "group", group, "err", err)
+	}
+	dropped, err := Retain(hctx, p, cfg.Keep)
+	res.Dropped = dropped
+	if err != nil {
+		log.Warn("retention: could not drop old generations", "projection", p.Name(), "err", err)
+	}
+	report(cfg, Progress{Projection: p.Name(), Generation: n, Group: group, Phase: PhaseDone, Elapsed: res.Duration, Processed: events, Total: events, Rate: res.Rate()})
+	return res, nil
+}
+
+var errRunEnded = errors.New("rebuild consumer ended")
+
+func report(cfg ShadowConfig, p Progress) {
+	if cfg.Progress != nil {
+		cfg.Progress(p)
+	}
+}
+
+// follow watches the rebuild's group until it reached the target ends: the
+// topic's end offsets listed once Settle has passed since created. It
+// returns the records replayed up to them.
+func follow(ctx context.Context, adm *kadm.Client, cfg ShadowConfig, name string, n uint32, group string,
+	start, created time.Time, runDone <-chan struct{}) (int64, error) {
+	var target map[int32]int64
+	var lastProcessed int64
+	lastAt := start
+	tick := time.NewTicker(cfg.ProgressInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-runDone: // Run ended on its own; stop returns its error
+			return 0, errRunEnded
+		case <-tick.C:
+		}
+		ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		g, err := InspectGroup(ictx, adm, cfg.Topic, group)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
+			continue // a broker hiccup: the next tick retries
+		}
+		phase := PhaseReplaying
+		if target == nil && time.Since(created) >= cfg.Settle {
+			target = map[int32]int64{}
+			for _, pl := range g.Partitions {
+				target[pl.Partition] = pl.End
+			}
+		}
+		ends := target
+		if ends == nil {
+			ends = map[int32]int64{}
+			for _, pl := range g.Partitions {
+				ends[pl.Partition] = pl.End
+			}
+		} else {
+			phase = PhaseCatching
+		}
+		var processed, total int64
+		for _, pl := range g.Partitions {
+			processed += min(pl.Position(), ends[pl.Partition]) - pl.Start
+			total += ends[pl.Partition] - pl.Start
+		}
+		now := time.Now()
+		p := Progress{Projection: name, Generation: n, Group: group, Phase: phase, Elapsed: now.Sub(start),
+			Processed: processed, Total: total, Partitions: g.Partitions}
+		if s := p.Elapsed.Seconds(); s > 0 {
+			p.Rate = float64(processed) / s
+		}
+		if d := now.Sub(lastAt).Seconds(); d > 0 && processed > lastProcessed {
+			recent := float64(processed-lastProcessed) / d
+			p.ETA = time.Duration(float64(total-processed) / recent * float64(time.Second))
+		}
+		lastProcessed, lastAt = processed, now
+		report(cfg, p)
+		if target != nil && g.CaughtUp(target) {
+			return processed, nil
+		}
+	}
+}
+
+// Retain drops the generations older than the serving one beyond the keep
+// newest (keep < 0 keeps all) and returns their numbers, ascending.
+func Retain(ctx context.Context, p Projection, keep int) ([]uint32, error) {
+	if keep < 0 {
+		return nil, nil
+	}
+	gens, err := p.Generations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	serving := Serving(gens)
+	var older []uint32
+	for _, g := range gens {
+		if g.Number < serving && g.State != StateServing {
+			older = append(older, g.Number)
+		}
+	}
+	slices.Sort(older)
+	if len(older) <= keep {
+		return nil, nil
+	}
+	drop := older[:len(older)-keep]
+	var dropped []uint32
+	for _, n := range drop {
+		if err := p.DropGeneration(ctx, n); err != nil {
+			return dropped, fmt.Errorf("drop %s generation %d: %w", p.Name(), n, err)
+		}
+		dropped = append(dropped, n)
+	}
+	return dropped, nil
+}

@@ -1,0 +1,365 @@
+package rebuild
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/orderstream/orderstream/consumers"
+	"github.com/orderstream/orderstream/internal/testenv"
+	"github.com/orderstream/orderstream/internal/testfixture"
+	"github.com/orderstream/orderstream/projections/analytics"
+	"github.com/orderstream/orderstream/projections/search"
+	"github.com/orderstream/orderstream/schemas"
+	"github.com/shopspring/decimal"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// model is one read model under test: its adapter, the daemon's sink
+// (following every live generation) and the reader's question.
+type model struct {
+	p      Projection
+	daemon consumers.Sink
+	// answer asks the serving generation the reader's question and returns
+	// the answer in a comparable form.
+	answer func(ctx context.Context) (string, error)
+	// visible makes every write so far visible to answer (search refresh).
+	visible func(ctx context.Context) error
+	// checkBase verifies the first answer against the real file.
+	checkBase func(t *testing.T, answer string)
+}
+
+func analyticsModel(t *testing.T) model {
+	t.Helper()
+	cfg := analytics.Config{Addr: testenv.ClickHouseAddr(t), Database: testenv.Name("rebuild"), GenerationRefresh: time.Second}
+	p, err := NewAnalytics(cfg, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := p.conn.Exec(ctx, "DROP DATABASE IF EXISTS `"+cfg.Database+"`"); err != nil {
+			t.Logf("drop database %s: %v", cfg.Database, err)
+		}
+		_ = p.Close()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := p.Store().Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sink, err := analytics.NewSink(cfg, analytics.WithLogger(testLog(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sink.Close() })
+	q := p.Queries()
+	return model{
+		p: p, daemon: sink,
+		answer: func(ctx context.Context) (string, error) {
+			tot, err := q.Summary(ctx, analytics.Filter{})
+			if err != nil {
+				return "", err
+			}
+			b, err := json.Marshal(tot)
+			return string(b), err
+		},
+		visible: func(context.Context) error { return nil },
+		checkBase: func(t *testing.T, answer string) {
+			var tot analytics.Totals
+			if err := json.Unmarshal([]byte(answer), &tot); err != nil {
+				t.Fatal(err)
+			}
+			if want := decimal.RequireFromString("9747747.934"); !tot.NetRevenue.Equal(want) {
+				t.Fatalf("net revenue before the rebuild = %s, want %s", tot.NetRevenue, want)
+			}
+		},
+	}
+}
+
+func searchModel(t *testing.T) model {
+	t.Helper()
+	eng, err := search.NewEngine(search.EngineConfig{Kind: search.EngineOpenSearch, URL: testenv.SearchURL(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := search.Config{Engine: eng, Prefix: testenv.Name("rebuild")}
+	p, err := NewSearch(cfg, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := p.Admin().Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := p.Admin().DropAll(ctx); err != nil {
+			t.Logf("drop search read model %s: %v", cfg.Prefix, err)
+		}
+	})
+	sink, err := search.NewSink(search.SinkConfig{Config: cfg}, search.WithLogger(testLog(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := search.NewQuery(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return model{
+		p: p, daemon: sink,
+		answer: func(ctx context.Context) (string, error) {
+			res, err := q.Search(ctx, search.Request{Size: 1})
+			if err != nil {
+				return "", err
+			}
+			b, err := json.Marshal(struct {
+				Total  int64
+				Facets search.Facets
+			}{res.Total, res.Facets})
+			return string(b), err
+		},
+		visible: p.Admin().Refresh,
+		checkBase: func(t *testing.T, answer string) {
+			var a struct{ Total int64 }
+			if err := json.Unmarshal([]byte(answer), &a); err != nil {
+				t.Fatal(err)
+			}
+			if a.Total != 25900 {
+				t.Fatalf("orders before the rebuild = %d, want 25900 (one per document)", a.Total)
+			}
+		},
+	}
+}
+
+// TestShadowRebuild rebuilds each read model from offset zero over the real
+// file's events while its daemon runs and a reader asks the same question in
+// a loop: the reader never sees an error or an answer that differs from the
+// one before the rebuild; after the cutover the answer is the same, the
+// daemon writes new events to the new generation without a restart, and a
+// rollback serves the previous generation, kept current by the daemon.
+func TestShadowRebuild(t *testing.T) {
+	brokers := testenv.KafkaBrokers(t)
+	events := testfixture.RealEvents(t)
+	topic := testfixture.ProduceTopic(t, brokers, events)
+	for _, tc := range []struct {
+		name  string
+		model func(*testing.T) model
+	}{
+		{"analytics", analyticsModel},
+		{"search", searchModel},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := tc.model(t)
+			testShadow(t, m, brokers, topic, events)
+		})
+	}
+}
+
+func testShadow(t *testing.T, m model, brokers []string, topic string, events []schemas.Envelope) {
+	adm := admin(t, brokers)
+	daemonGroup := testenv.Name("daemon")
+	startDaemon(t, brokers, topic, daemonGroup, m.daemon)
+	waitCaughtUp(t, adm, topic, daemonGroup, 5*time.Minute)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if err := m.visible(ctx); err != nil {
+		t.Fatal(err)
+	}
+	base, err := m.answer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.checkBase(t, base)
+
+	// The reader: same question in a loop for the whole rebuild.
+	var (
+		mu        sync.Mutex
+		queries   int
+		failures  []string
+		readerEnd = make(chan struct{})
+		readerWG  sync.WaitGroup
+	)
+	readerWG.Add(1)
+	go func() {
+		defer readerWG.Done()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-readerEnd:
+				return
+			case <-tick.C:
+			}
+			got, err := m.answer(ctx)
+			mu.Lock()
+			queries++
+			switch {
+			case err != nil:
+				failures = append(failures, fmt.Sprintf("query %d: error %v", queries, err))
+			case got != base:
+				failures = append(failures, fmt.Sprintf("query %d: answer %s, want %s", queries, got, base))
+			}
+			mu.Unlock()
+		}
+	}()
+
+	var phases []string
+	res, err := Shadow(ctx, m.p, ShadowConfig{
+		Brokers: brokers, Topic: topic, Settle: 3 * time.Second, ProgressInterval: 500 * time.Millisecond,
+		Progress: func(p Progress) {
+			if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
+				phases = append(phases, p.Phase)
+				t.Logf("%s generation %d: %s at %s, %d/%d events, %.0f events/s", p.Projection, p.Generation, p.Phase,
+					p.Elapsed.Round(time.Millisecond), p.Processed, p.Total, p.Rate)
+			}
+		},
+	}, testLog(t))
+	// Keep reading a little after the cutover: still the same answer.
+	if err == nil {
+		_ = m.visible(ctx)
+		afterCutover := queriesNow(&mu, &queries) + 10
+		eventually(t, time.Minute, "10 more queries after the cutover", func() error {
+			if n := queriesNow(&mu, &queries); n < afterCutover {
+				return fmt.Errorf("%d queries", n)
+			}
+			return nil
+		})
+	}
+	close(readerEnd)
+	readerWG.Wait()
+	if err != nil {
+		t.Fatalf("shadow rebuild: %v", err)
+	}
+	t.Logf("%s: generation %d rebuilt from offset zero: %d events in %s (%.0f events/s); reader asked %d times; phases %v",
+		res.Projection, res.Generation, res.Events, res.Duration.Round(time.Millisecond), res.Rate(), queries, phases)
+	if len(failures) > 0 {
+		t.Fatalf("the reader saw %d bad answer(s) during the rebuild, e.g. %s", len(failures), failures[0])
+	}
+	if queries < 10 {
+		t.Fatalf("the reader asked only %d times during the rebuild", queries)
+	}
+	if res.Generation != 2 || res.Previous != 1 || res.Events != int64(len(events)) {
+		t.Fatalf("result = %+v, want generation 2, previous 1, %d events", res, len(events))
+	}
+	gens, err := m.p.Generations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if Serving(gens) != 2 {
+		t.Fatalf("generations after the rebuild = %v, want 2 serving", gens)
+	}
+	if got, err := m.answer(ctx); err != nil || got != base {
+		t.Fatalf("answer after the cutover = %s, %v; want %s", got, err, base)
+	}
+	if g, err := InspectGroup(ctx, adm, topic, res.Group); err != nil || g.Exists() {
+		t.Fatalf("rebuild group %s after the rebuild: exists %v, err %v", res.Group, g.Exists(), err)
+	}
+
+	// The daemon follows the cutover: a new order reaches generation 2.
+	produce(t, brokers, topic, newOrder(t, events))
+	var withNew string
+	eventually(t, time.Minute, "the new order in the serving generation", func() error {
+		if err := m.visible(ctx); err != nil {
+			return err
+		}
+		got, err := m.answer(ctx)
+		if err != nil {
+			return err
+		}
+		if got == base {
+			return errors.New("answer unchanged")
+		}
+		withNew = got
+		return nil
+	})
+
+	// Rollback: generation 1 serves again, kept current by the daemon.
+	n, err := m.p.Rollback(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("rollback = %d, %v; want 1", n, err)
+	}
+	gens, err = m.p.Generations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if Serving(gens) != 1 {
+		t.Fatalf("generations after the rollback = %v, want 1 serving", gens)
+	}
+	eventually(t, time.Minute, "the answer after the rollback equals the one before it", func() error {
+		if err := m.visible(ctx); err != nil {
+			return err
+		}
+		got, err := m.answer(ctx)
+		if err != nil {
+			return err
+		}
+		if got != withNew {
+			return fmt.Errorf("answer %s, want %s", got, withNew)
+		}
+		return nil
+	})
+}
+
+func queriesNow(mu *sync.Mutex, n *int) int {
+	mu.Lock()
+	defer mu.Unlock()
+	return *n
+}
+
+// TestShadowStrict: a poison record in the topic stops the rebuild with its
+// partition and offset named; the new generation is dropped and the serving
+// one is untouched.
+func TestShadowStrict(t *testing.T) {
+	brokers := testenv.KafkaBrokers(t)
+	events := testfixture.RealEvents(t)[:500]
+	topic := testfixture.ProduceTopic(t, brokers, events)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	poison, err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte("poison-order"), Value: []byte(`{"event_type": "order.placed", not json`)}).First()
+	if err != nil {
+		t.Fatal(err)
+	}
+	produce(t, brokers, topic, events[500-10:]...) // valid events after it
+
+	m := analyticsModel(t)
+	base, err := m.answer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Shadow(ctx, m.p, ShadowConfig{Brokers: brokers, Topic: topic, Settle: time.Second, ProgressInterval: 200 * time.Millisecond}, testLog(t))
+	se, ok := strictError(err)
+	if !ok {
+		t.Fatalf("Shadow error = %v, want a strict-mode error", err)
+	}
+	if se.Partition != poison.Partition || se.Offset != poison.Offset {
+		t.Fatalf("strict error names partition %d offset %d, want the poison at %d/%d (%v)", se.Partition, se.Offset, poison.Partition, poison.Offset, err)
+	}
+	t.Logf("rebuild stopped: %v", err)
+	gens, err := m.p.Generations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gens) != 1 || Serving(gens) != 1 {
+		t.Fatalf("generations after the failed rebuild = %v, want only 1, serving", gens)
+	}
+	if got, err := m.answer(ctx); err != nil || got != base {
+		t.Fatalf("answer after the failed rebuild = %s, %v; want %s", got, err, base)
+	}
+	if g, err := InspectGroup(ctx, admin(t, brokers), topic, GroupName("analytics", 2)); err != nil || g.Exists() {
+		t.Fatalf("rebuild group after the failure: exists %v, err %v", g.Exists(), err)
+	}
+}
