@@ -1,16 +1,163 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"time"
 
+	"os"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/orderstream/orderstream/consumers"
+	"github.com/orderstream/orderstream/internal/api"
+	"github.com/orderstream/orderstream/producer/csvimport"
+	"github.com/orderstream/orderstream/producer/relay"
+	"github.com/orderstream/orderstream/producer/store"
+	"github.com/orderstream/orderstream/producer/topic"
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
 )
 
 func newDevCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:    "dev",
-		Short:  "not built yet",
-		Hidden: true,
-		RunE:   func(*cobra.Command, []string) error { return errors.New("dev: not built yet") },
+	var (
+		partitions int32
+		file       string
+		apiFlags   apiFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run relay, both projections and the API in one process on an in-process Kafka",
+		Long: `For a quick look on a laptop: starts an in-process Kafka cluster (franz-go's
+kfake: nothing is persisted, and it is gone when the process exits), then the
+relay, the analytics and search projection daemons and the API with
+--auth=none on loopback, all in this process. PostgreSQL, ClickHouse and the
+search engine are the real ones of --pg-url, --clickhouse-addr and
+--search-url (deploy/local/services.sh up postgres clickhouse opensearch).
+
+With --import FILE it also imports an Online Retail CSV through the write side
+once everything runs. The relay's slot is a throwaway one (orderstream_dev) so
+the production slot is never touched; it is dropped at exit.
+
+Not for production: kfake is a test double of Kafka.`,
+		Example: `  orderstream dev --import ../shared/data/online_retail.csv.gz`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDev(cmd.Context(), g, partitions, file, apiFlags)
+		},
+	}
+	f := cmd.Flags()
+	f.Int32Var(&partitions, "partitions", topic.DefaultPartitions, "partitions of the in-process orders topic")
+	f.StringVar(&file, "import", "", "an Online Retail CSV / CSV.gz to import once everything runs")
+	f.StringVar(&apiFlags.listen, "listen", api.DefaultListen, "host:port of the API and dashboard (loopback only)")
+	return cmd
+}
+
+func runDev(ctx context.Context, g *globals, partitions int32, file string, fl apiFlags) error {
+	pool, err := pgxpool.New(ctx, g.pgURL)
+	if err != nil {
+		return fmt.Errorf("--pg-url: %w", err)
+	}
+	defer pool.Close()
+	if _, err = store.Migrate(ctx, pool, g.log); err != nil {
+		return err
+	}
+	// The in-process Kafka starts empty, so every run starts the dev slot
+	// afresh: the relay's first run backfills the whole outbox.
+	if err := dropDevSlot(ctx, pool); err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := dropDevSlot(ctx, pool); err != nil {
+			g.log.Warn("drop the dev replication slot", "slot", devSlot, "err", err)
+		}
+	}()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(int(partitions)))
+	if err != nil {
+		return fmt.Errorf("in-process Kafka: %w", err)
+	}
+	defer cluster.Close()
+	g.brokers = cluster.ListenAddrs()
+	g.log.Warn("dev mode: Kafka is in-process and forgets everything at exit", "brokers", g.brokers)
+
+	r, err := relay.New(relay.Config{
+		PostgresURL: g.pgURL, Brokers: g.brokers, Topic: g.topic, Mode: relay.ModeWAL,
+		Slot: devSlot, Publication: relay.DefaultPublication, CreateTopic: true,
+		TopicSpec: topic.Spec{Partitions: partitions, ReplicationFactor: 1},
+	}, relay.WithLogger(g.log))
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+
+	fl.auth = string(api.AuthNone)
+	fl.requestTimeout = api.DefaultRequestTimeout
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.Go(func() error { return r.Run(ctx) })
+	for _, name := range []string{"analytics", "search"} {
+		p := projections[name]
+		cfg := consumers.Config{Brokers: g.brokers, Topic: g.topic, Group: "orderstream-dev-" + name, Projection: name}
+		eg.Go(func() error {
+			// The relay creates the topic; wait for it rather than race it.
+			if err := waitTopic(ctx, g); err != nil {
+				return err
+			}
+			return runConsume(ctx, g, cfg, p.newSink, "off", "")
+		})
+	}
+	eg.Go(func() error { return runAPI(ctx, g, fl) })
+	if file != "" {
+		eg.Go(func() error {
+			if err := waitTopic(ctx, g); err != nil {
+				return err
+			}
+			return runImport(ctx, g, importOptions{workers: csvimport.DefaultWorkers, progress: "auto"}, file, os.Stdout, os.Stderr)
+		})
+	}
+	err = eg.Wait()
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// devSlot is the replication slot of `orderstream dev`, never the production one.
+const devSlot = "orderstream_dev"
+
+// dropDevSlot drops the dev slot and its checkpoint, if present.
+func dropDevSlot(ctx context.Context, pool *pgxpool.Pool) error {
+	_, err := pool.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`, devSlot)
+	if err == nil {
+		_, err = pool.Exec(ctx, `DELETE FROM relay_checkpoint WHERE slot_name = $1`, devSlot)
+	}
+	if err != nil {
+		return fmt.Errorf("reset dev slot %s: %w", devSlot, err)
+	}
+	return nil
+}
+
+// waitTopic polls until the orders topic exists.
+func waitTopic(ctx context.Context, g *globals) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(g.brokers...))
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for {
+		details, err := adm.ListTopics(ctx, g.topic)
+		if err == nil && details.Has(g.topic) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }
