@@ -78,6 +78,8 @@ func newRootCmd() *cobra.Command {
 		newReplayCmd(g),
 		newRollbackCmd(g),
 		newStatusCmd(g),
+		newProjectionGenerationsCmd(g),
+		newDocsCmd(g),
 		newDevCmd(g),
 	)
 	return root
