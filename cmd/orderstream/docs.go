@@ -112,7 +112,7 @@ func envName(flag string) string {
 	return "ORDERSTREAM_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
-// cell escapes the Markdown table separators of s.
+// cell escapes what Markdown would take for table separators or HTML tags.
 func cell(s string) string {
-	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
+	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;").Replace(s)
 }

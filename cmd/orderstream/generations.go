@@ -12,6 +12,7 @@ import (
 // of both read models in one place, and the explicit drop.
 func newProjectionGenerationsCmd(g *globals) *cobra.Command {
 	var asJSON bool
+	var prefix string
 	cmd := &cobra.Command{
 		Use:   "generations [PROJECTION]",
 		Short: "List the generations of the read models (serving, building, retired); drop one",
@@ -41,7 +42,7 @@ generations after each cutover.`,
 			var out []entry
 			var rows [][]string
 			for _, name := range names {
-				p, err := openProjection(g, name)
+				p, err := openProjection(g, name, prefix)
 				if err != nil {
 					return err
 				}
@@ -62,6 +63,7 @@ generations after each cutover.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	addIndexPrefixFlag(cmd.PersistentFlags(), &prefix)
 	cmd.AddCommand(&cobra.Command{
 		Use:     "drop PROJECTION N",
 		Short:   "Delete generation N of a read model (its tables or index); never the serving one",
@@ -75,7 +77,7 @@ generations after each cutover.`,
 			if err != nil || n == 0 {
 				return usagef("generation %q: want a number >= 1", args[1])
 			}
-			p, err := openProjection(g, args[0])
+			p, err := openProjection(g, args[0], prefix)
 			if err != nil {
 				return err
 			}

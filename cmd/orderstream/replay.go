@@ -27,6 +27,7 @@ type replayFlags struct {
 	progress string
 	asJSON   bool
 	batch    int
+	prefix   string
 }
 
 func newReplayCmd(g *globals) *cobra.Command {
@@ -108,6 +109,7 @@ PROJECTION 'all' rebuilds both read models at the same time.`,
 	f.StringVar(&fl.progress, "progress", "auto", "progress on stderr: auto (one updating line on a terminal, else a line per projection every 5 s and per phase), never")
 	f.BoolVar(&fl.asJSON, "json", false, "print the result (shadow) or the plan (in-place) as JSON")
 	f.IntVar(&fl.batch, "batch-max-records", rebuild.DefaultRebuildBatchRecords, "shadow: records per write to the read model")
+	addIndexPrefixFlag(f, &fl.prefix)
 	return cmd
 }
 
@@ -135,7 +137,7 @@ func runShadow(ctx context.Context, g *globals, fl replayFlags, names []string, 
 	eg, ectx := errgroup.WithContext(ctx)
 	for i, name := range names {
 		eg.Go(func() error {
-			p, err := openProjection(g, name)
+			p, err := openProjection(g, name, fl.prefix)
 			if err != nil {
 				return err
 			}
@@ -181,7 +183,7 @@ func runInPlace(ctx context.Context, g *globals, fl replayFlags, names []string,
 	adm := kadm.NewClient(kcl)
 	var plans []rebuild.Plan
 	for _, name := range names {
-		p, err := openProjection(g, name)
+		p, err := openProjection(g, name, fl.prefix)
 		if err != nil {
 			return err
 		}

@@ -9,7 +9,8 @@ import (
 )
 
 func newRollbackCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var prefix string
+	cmd := &cobra.Command{
 		Use:   "rollback PROJECTION",
 		Short: "Serve again the generation the last cutover replaced (analytics, search or all)",
 		Long: `Points every reader of the projection back at the previous generation, the
@@ -31,7 +32,7 @@ rebuild happened yet).`,
 				return err
 			}
 			for _, name := range names {
-				p, err := openProjection(g, name)
+				p, err := openProjection(g, name, prefix)
 				if err != nil {
 					return err
 				}
@@ -50,4 +51,6 @@ rebuild happened yet).`,
 			return nil
 		},
 	}
+	addIndexPrefixFlag(cmd.Flags(), &prefix)
+	return cmd
 }

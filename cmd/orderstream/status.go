@@ -17,6 +17,7 @@ import (
 	"github.com/orderstream/orderstream/projections/analytics"
 	"github.com/orderstream/orderstream/projections/search"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/term"
@@ -36,6 +37,7 @@ type statusFlags struct {
 	maxStaleness    time.Duration
 	maxSlotLagBytes int64
 	timeout         time.Duration
+	indexPrefix     string
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -98,6 +100,7 @@ deadline with the reasons.`,
 	f.DurationVar(&fl.maxStaleness, "max-staleness", 5*time.Minute, "largest healthy age of the oldest unprocessed event")
 	f.Int64Var(&fl.maxSlotLagBytes, "max-slot-lag-bytes", 1<<30, "largest healthy WAL, in bytes, the relay's slot may pin")
 	f.DurationVar(&fl.timeout, "timeout", 10*time.Second, "bound of each service's checks per report")
+	addIndexPrefixFlag(f, &fl.indexPrefix)
 	return cmd
 }
 
@@ -236,7 +239,7 @@ func newStatusEnv(ctx context.Context, g *globals, fl statusFlags) (*statusEnv, 
 		}
 	}
 	for _, name := range fl.projections {
-		p, err := openProjection(g, name)
+		p, err := openProjection(g, name, fl.indexPrefix)
 		if err != nil {
 			env.close()
 			return nil, err
@@ -259,17 +262,18 @@ func (e *statusEnv) close() {
 }
 
 // openProjection returns the rebuild adapter of the named read model,
-// configured by the global flags.
-func openProjection(g *globals, name string) (rebuild.Projection, error) {
+// configured by the global flags; indexPrefix names the search read model's
+// indexes and aliases.
+func openProjection(g *globals, name, indexPrefix string) (rebuild.Projection, error) {
 	switch name {
 	case "analytics":
 		return rebuild.NewAnalytics(analytics.Config{Addr: g.clickhouse, Database: g.chDatabase}, g.log)
 	case "search":
-		eng, err := search.NewEngine(search.EngineConfig{Kind: g.searchEngine, URL: g.searchURL})
+		cfg, err := searchConfig(g, indexPrefix)
 		if err != nil {
-			return nil, usagef("--search-engine/--search-url: %v", err)
+			return nil, err
 		}
-		return rebuild.NewSearch(search.Config{Engine: eng}, g.log)
+		return rebuild.NewSearch(cfg, g.log)
 	default:
 		return nil, usagef("unknown projection %q: want analytics or search", name)
 	}
@@ -583,4 +587,9 @@ func bytesHuman(n int64) string {
 func isTTY(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// addIndexPrefixFlag registers --index-prefix as 'orderstream search' has it.
+func addIndexPrefixFlag(f *pflag.FlagSet, p *string) {
+	f.StringVar(p, "index-prefix", search.DefaultPrefix, "name prefix of the read model's indexes (<prefix>_v<n>) and aliases (<prefix>, <prefix>_write)")
 }
