@@ -80,6 +80,7 @@ func newRootCmd() *cobra.Command {
 		newStatusCmd(g),
 		newProjectionGenerationsCmd(g),
 		newDocsCmd(g),
+		newHealthcheckCmd(g),
 		newDevCmd(g),
 	)
 	return root
