@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/orderstream/orderstream/schemas"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -25,7 +24,6 @@ type Consumer struct {
 	cfg  Config
 	sink Sink
 	log  *slog.Logger
-	val  *schemas.Validator
 	m    *metrics
 	gath prometheus.Gatherer
 
@@ -85,15 +83,10 @@ func New(cfg Config, sink Sink, opts ...Option) (*Consumer, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	val, err := schemas.NewValidator()
-	if err != nil {
-		return nil, fmt.Errorf("consumer: %w", err)
-	}
 	c := &Consumer{
 		cfg:   cfg,
 		sink:  sink,
 		log:   o.log.With("projection", cfg.Projection, "group", cfg.Group, "topic", cfg.Topic),
-		val:   val,
 		parts: map[int32]*partState{},
 	}
 	reg := o.reg
@@ -103,6 +96,7 @@ func New(cfg Config, sink Sink, opts ...Option) (*Consumer, error) {
 	} else if g, ok := reg.(prometheus.Gatherer); ok {
 		c.gath = g
 	}
+	var err error
 	c.m, err = newMetrics(reg, cfg, c)
 	if err != nil {
 		return nil, fmt.Errorf("consumer metrics: %w", err)

@@ -23,8 +23,9 @@
 //     partitions is paused and the group membership stays alive (franz-go
 //     heartbeats in the background); when the read model recovers the
 //     consumer goes on by itself.
-//   - Poison records: a record that is not a valid event (schemas.ParseEnvelope
-//     and the JSON Schema validator) or that the sink rejects
+//   - Poison records: a record that is not a valid event envelope
+//     (schemas.ParseEnvelope, strict) or that the sink rejects (a payload
+//     that does not decode or breaks the read model's rules,
 //     (*RejectedError) is copied to <topic>.dlq with headers naming its
 //     origin and the reason (HeaderDLQ*), then skipped. In Strict mode
 //     (replays) it stops Run with a *StrictError naming topic, partition

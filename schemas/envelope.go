@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -102,21 +103,39 @@ func (e Envelope) Decode() (Payload, error) {
 	default:
 		return nil, fmt.Errorf("event %s: %w: %s v%d", e.EventID, ErrUnknownEvent, e.EventType, e.SchemaVersion)
 	}
-	if err := json.Unmarshal(e.Payload, p); err != nil {
-		return nil, fmt.Errorf("decode %s v%d payload of event %s: %w", e.EventType, e.SchemaVersion, e.EventID, err)
+	if err := strictUnmarshal(e.Payload, p); err != nil {
+		return nil, fmt.Errorf("decode %s v%d payload of event %s: %w: %v", e.EventType, e.SchemaVersion, e.EventID, ErrInvalidEvent, err)
 	}
 	return p, nil
 }
 
+// strictUnmarshal decodes one JSON value into v, refusing unknown fields and
+// trailing data: a payload that drifted from its schema version is poison,
+// not something to half-read.
+func strictUnmarshal(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return fmt.Errorf("trailing data after the JSON value")
+	}
+	return nil
+}
+
 // ParseEnvelope decodes a serialized envelope (a Kafka record value or an
-// outbox row). It checks the JSON shape only.
+// outbox row) strictly: unknown fields are refused, and event_id,
+// event_type, schema_version >= 1, aggregate_id and aggregate_version >= 1
+// are required. The payload stays raw (see Decode). It is the consumers'
+// cheap check; the full JSON Schema check (Validator) runs on the write side.
 func ParseEnvelope(b []byte) (Envelope, error) {
 	var e Envelope
-	if err := json.Unmarshal(b, &e); err != nil {
-		return Envelope{}, fmt.Errorf("decode event envelope: %w", err)
+	if err := strictUnmarshal(b, &e); err != nil {
+		return Envelope{}, fmt.Errorf("decode event envelope: %w: %v", ErrInvalidEvent, err)
 	}
-	if e.EventType == "" || e.AggregateID == "" || e.AggregateVersion < 1 {
-		return Envelope{}, fmt.Errorf("decode event envelope: %w: event_type, aggregate_id and aggregate_version >= 1 are required", ErrInvalidEvent)
+	if e.EventID == uuid.Nil || e.EventType == "" || e.SchemaVersion < 1 || e.AggregateID == "" || e.AggregateVersion < 1 || len(e.Payload) == 0 {
+		return Envelope{}, fmt.Errorf("decode event envelope: %w: event_id, event_type, schema_version >= 1, aggregate_id, aggregate_version >= 1 and payload are required", ErrInvalidEvent)
 	}
 	return e, nil
 }
