@@ -31,10 +31,13 @@ status:
 	$(SERVICES) status
 
 ## test: start every service the tests need, then run all tests against them.
+## The outage tests stop a shared server, so they run alone, after the rest.
 test: vet
 	$(SERVICES) up
 	deploy/local/browser.sh
-	eval "$$($(SERVICES) env)"; CI=$${CI:-true} $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -p 2 ./...
+	eval "$$($(SERVICES) env)"; export CI=$${CI:-true}; \
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -p 2 ./... && \
+	ORDERSTREAM_TEST_OUTAGE=1 $(GO) test -count=1 -timeout 20m -p 1 -run 'Outage' ./projections/...
 
 ## test-unit: the tests that need no service (integration tests skip outside CI).
 test-unit:

@@ -16,3 +16,4 @@ bench() { # title, package, benchmark regexp
 }
 
 bench "relay: WAL -> Kafka beside raw produce and pg_recvlogical" ./producer/relay/ RelayThroughput
+bench "analytics: Kafka -> runtime -> ClickHouse beside a raw batch insert" ./projections/analytics/ BenchmarkKafkaToClickHouse
