@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,8 +33,9 @@ func admin(t testing.TB, brokers []string) *kadm.Client {
 }
 
 // startDaemon runs a consumer of group over topic into sink, as `orderstream
-// consume` does, until the test ends; the group is deleted at cleanup.
-func startDaemon(t testing.TB, brokers []string, topic, group string, sink consumers.Sink) {
+// consume` does, until stop is called or the test ends; the group is deleted
+// at cleanup. stop may be called more than once.
+func startDaemon(t testing.TB, brokers []string, topic, group string, sink consumers.Sink) (stop func()) {
 	t.Helper()
 	c, err := consumers.New(consumers.Config{Brokers: brokers, Topic: topic, Group: group, Projection: group,
 		DLQTopic: topic + ".dlq", LagInterval: time.Second}, sink, consumers.WithLogger(testLog(t)))
@@ -43,17 +45,24 @@ func startDaemon(t testing.TB, brokers []string, topic, group string, sink consu
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("daemon %s: %v", group, err)
+			}
+		})
+	}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon %s: %v", group, err)
-		}
+		stop()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		adm := admin(t, brokers)
 		_ = DeleteGroup(ctx, adm, group)
 		_, _ = adm.DeleteTopic(ctx, topic+".dlq")
 	})
+	return stop
 }
 
 // waitCaughtUp polls until group committed up to the topic's end offsets.

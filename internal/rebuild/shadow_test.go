@@ -30,10 +30,10 @@ type model struct {
 	// visible makes every write so far visible to answer (search refresh).
 	visible func(ctx context.Context) error
 	// checkBase verifies the first answer against the real file.
-	checkBase func(t *testing.T, answer string)
+	checkBase func(t testing.TB, answer string)
 }
 
-func analyticsModel(t *testing.T) model {
+func analyticsModel(t testing.TB) model {
 	t.Helper()
 	cfg := analytics.Config{Addr: testenv.ClickHouseAddr(t), Database: testenv.Name("rebuild"), GenerationRefresh: time.Second}
 	p, err := NewAnalytics(cfg, testLog(t))
@@ -70,7 +70,7 @@ func analyticsModel(t *testing.T) model {
 			return string(b), err
 		},
 		visible: func(context.Context) error { return nil },
-		checkBase: func(t *testing.T, answer string) {
+		checkBase: func(t testing.TB, answer string) {
 			var tot analytics.Totals
 			if err := json.Unmarshal([]byte(answer), &tot); err != nil {
 				t.Fatal(err)
@@ -82,7 +82,7 @@ func analyticsModel(t *testing.T) model {
 	}
 }
 
-func searchModel(t *testing.T) model {
+func searchModel(t testing.TB) model {
 	t.Helper()
 	eng, err := search.NewEngine(search.EngineConfig{Kind: search.EngineOpenSearch, URL: testenv.SearchURL(t)})
 	if err != nil {
@@ -127,7 +127,7 @@ func searchModel(t *testing.T) model {
 			return string(b), err
 		},
 		visible: p.Admin().Refresh,
-		checkBase: func(t *testing.T, answer string) {
+		checkBase: func(t testing.TB, answer string) {
 			var a struct{ Total int64 }
 			if err := json.Unmarshal([]byte(answer), &a); err != nil {
 				t.Fatal(err)
@@ -151,7 +151,7 @@ func TestShadowRebuild(t *testing.T) {
 	topic := testfixture.ProduceTopic(t, brokers, events)
 	for _, tc := range []struct {
 		name  string
-		model func(*testing.T) model
+		model func(testing.TB) model
 	}{
 		{"analytics", analyticsModel},
 		{"search", searchModel},
