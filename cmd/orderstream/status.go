@@ -162,6 +162,7 @@ func runStatus(ctx context.Context, g *globals, fl statusFlags, out, errw io.Wri
 	deadline := time.Now().Add(fl.wait)
 	w := &waitState{}
 	tty := isTTY(errw)
+	var lastLine time.Time
 	for {
 		r := env.report(ctx, w)
 		if r.CaughtUp && r.Healthy {
@@ -175,10 +176,12 @@ func runStatus(ctx context.Context, g *globals, fl statusFlags, out, errw io.Wri
 			return fmt.Errorf("not caught up and healthy after %s: %s", fl.wait, strings.Join(waitReasons(r), "; "))
 		}
 		line := fmt.Sprintf("waiting (%s left): %s", time.Until(deadline).Round(time.Second), strings.Join(waitReasons(r), "; "))
-		if tty {
+		switch {
+		case tty:
 			fmt.Fprintf(errw, "\r\033[K%s", line)
-		} else {
+		case time.Since(lastLine) >= 10*time.Second: // a log line every 10 s
 			fmt.Fprintln(errw, line)
+			lastLine = time.Now()
 		}
 		select {
 		case <-ctx.Done():

@@ -112,7 +112,7 @@ func (g Group) MembersString() string {
 // returned with State "Dead", no members and Committed -1 everywhere. The
 // topic must exist.
 func InspectGroup(ctx context.Context, adm *kadm.Client, topic, group string) (Group, error) {
-	g := Group{Group: group}
+	g := Group{Group: group, Members: []Member{}, Partitions: []PartitionLag{}}
 	described, err := adm.DescribeGroups(ctx, group)
 	if err != nil {
 		return g, fmt.Errorf("describe group %s: %w", group, err)
