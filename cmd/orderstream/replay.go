@@ -27,6 +27,7 @@ type replayFlags struct {
 	progress string
 	asJSON   bool
 	batch    int
+	members  int
 	prefix   string
 }
 
@@ -109,6 +110,7 @@ PROJECTION 'all' rebuilds both read models at the same time.`,
 	f.StringVar(&fl.progress, "progress", "auto", "progress on stderr: auto (one updating line on a terminal, else a line per projection every 5 s and per phase), never")
 	f.BoolVar(&fl.asJSON, "json", false, "print the result (shadow) or the plan (in-place) as JSON")
 	f.IntVar(&fl.batch, "batch-max-records", rebuild.DefaultRebuildBatchRecords, "shadow: records per write to the read model")
+	f.IntVar(&fl.members, "members", rebuild.DefaultMembers, "shadow: consumers in the rebuild's group, each writing its share of the partitions (1..64)")
 	addIndexPrefixFlag(f, &fl.prefix)
 	return cmd
 }
@@ -144,7 +146,7 @@ func runShadow(ctx context.Context, g *globals, fl replayFlags, names []string, 
 			defer p.Close()
 			res, err := rebuild.Shadow(ectx, p, rebuild.ShadowConfig{
 				Brokers: g.brokers, Topic: g.topic, Keep: fl.keep, Settle: fl.settle,
-				BatchMaxRecords: fl.batch, Progress: pr.update,
+				BatchMaxRecords: fl.batch, Members: fl.members, Progress: pr.update,
 			}, g.log)
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)

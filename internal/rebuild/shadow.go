@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/orderstream/orderstream/consumers"
@@ -26,6 +27,9 @@ const (
 	// DefaultRebuildBatchRecords is larger than the daemon's batch: a
 	// rebuild reads a backlog, and ClickHouse prefers large inserts.
 	DefaultRebuildBatchRecords = 20000
+	// DefaultMembers consumers share a rebuild's partitions, so that one
+	// waits on the read model while another decodes and sends.
+	DefaultMembers = 2
 )
 
 // ShadowConfig configures a shadow rebuild. Brokers and Topic are required.
@@ -46,6 +50,10 @@ type ShadowConfig struct {
 	// Rollback (0 means the default, 1); older ones are dropped. Negative
 	// keeps all.
 	Keep int
+	// Members is the number of consumers of the rebuild's group, each with
+	// a sink of its own, writing their shares of the partitions at the same
+	// time (default DefaultMembers, 2).
+	Members int
 	// BatchMaxRecords, BatchMaxBytes and BatchMaxWait tune the rebuild's
 	// batches (defaults DefaultRebuildBatchRecords, the runtime's 16 MiB and
 	// 500 ms).
@@ -71,6 +79,9 @@ func (c *ShadowConfig) setDefaults() {
 	if c.BatchMaxRecords == 0 {
 		c.BatchMaxRecords = DefaultRebuildBatchRecords
 	}
+	if c.Members == 0 {
+		c.Members = DefaultMembers
+	}
 	if c.ProgressInterval == 0 {
 		c.ProgressInterval = DefaultProgressInterval
 	}
@@ -87,6 +98,9 @@ func (c ShadowConfig) Validate() error {
 	}
 	if c.Settle < 0 || c.BatchMaxWait < 0 || c.ProgressInterval < 0 {
 		errs = append(errs, errors.New("settle, batch max wait and progress interval must not be negative"))
+	}
+	if c.Members < 0 || c.Members > 64 {
+		errs = append(errs, fmt.Errorf("members %d: want 1..64", c.Members))
 	}
 	if c.BatchMaxRecords < 0 || c.BatchMaxBytes < 0 {
 		errs = append(errs, errors.New("batch bounds must not be negative"))
@@ -239,29 +253,63 @@ func Shadow(ctx context.Context, p Projection, cfg ShadowConfig, log *slog.Logge
 			p.Name(), n, n, Serving(gens), err)
 	}
 
-	sink, closeSink, err := p.Sink(ctx, n)
-	if err != nil {
-		return fail(err)
-	}
 	ccfg := consumers.Config{
 		Brokers: cfg.Brokers, Topic: cfg.Topic, Group: group, Projection: p.Name(), Strict: true,
 		BatchMaxRecords: cfg.BatchMaxRecords, BatchMaxBytes: cfg.BatchMaxBytes, BatchMaxWait: cfg.BatchMaxWait,
 		MaxPollRecords: cfg.BatchMaxRecords,
 	}
-	cons, err := consumers.New(ccfg, sink, consumers.WithLogger(log), consumers.WithClientOpts(cfg.ClientOpts...))
-	if err != nil {
-		_ = closeSink()
-		return fail(err)
+	var (
+		members []*consumers.Consumer
+		closers []func() error
+	)
+	closeSinks := func() error {
+		var errs []error
+		for _, c := range closers {
+			errs = append(errs, c())
+		}
+		return errors.Join(errs...)
 	}
+	for range cfg.Members {
+		sink, closeSink, err := p.Sink(ctx, n)
+		if err != nil {
+			return fail(errors.Join(err, closeSinks()))
+		}
+		closers = append(closers, closeSink)
+		cons, err := consumers.New(ccfg, sink, consumers.WithLogger(log), consumers.WithClientOpts(cfg.ClientOpts...))
+		if err != nil {
+			return fail(errors.Join(err, closeSinks()))
+		}
+		members = append(members, cons)
+	}
+	// The members run until stopped; the first that fails (strict mode)
+	// stops the others.
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
-	var runResult error
+	var (
+		runMu   sync.Mutex
+		runErrs []error
+		wg      sync.WaitGroup
+	)
+	for _, cons := range members {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := cons.Run(runCtx); err != nil {
+				runMu.Lock()
+				runErrs = append(runErrs, err)
+				runMu.Unlock()
+				stopRun()
+			}
+		}()
+	}
 	runDone := make(chan struct{})
-	go func() { runResult = cons.Run(runCtx); close(runDone) }()
+	go func() { wg.Wait(); close(runDone) }()
 	stop := func() error {
 		stopRun()
 		<-runDone
-		return errors.Join(runResult, closeSink())
+		runMu.Lock()
+		defer runMu.Unlock()
+		return errors.Join(errors.Join(runErrs...), closeSinks())
 	}
 
 	events, err := follow(ctx, adm, cfg, p.Name(), n, group, start, created, runDone)
