@@ -145,13 +145,20 @@ export function renderAnalytics(root: HTMLElement, f: Filter, signal: AbortSigna
   void loadProducts();
 }
 
-/** Bars of net revenue and a line of orders per bucket, on two axes. */
+/**
+ * Net revenue (bars, top) and orders (bars, bottom) per bucket: two grids on
+ * one category axis, so that neither scale distorts the other.
+ */
 function revenueOrders(b: Breakdown, label: (k: string) => string): Option {
   const rows = b.rows;
+  const keys = rows.map((r) => label(r.key));
   return {
     color: palette,
-    grid: { left: 80, right: 60, top: 36, bottom: 28 },
-    legend: { top: 0, data: ["Net revenue (GBP)", "Orders"] },
+    grid: [
+      { left: 80, right: 24, top: 28, height: "52%" },
+      { left: 80, right: 24, top: "72%", bottom: 26 },
+    ],
+    axisPointer: { link: [{ xAxisIndex: "all" }] },
     tooltip: {
       trigger: "axis",
       formatter: (ps: { dataIndex: number }[]) => {
@@ -159,14 +166,17 @@ function revenueOrders(b: Breakdown, label: (k: string) => string): Option {
         return `<b>${esc(label(r.key))}</b><br>Net revenue <b>${esc(money(r.net_revenue))}</b><br>Orders ${count(r.orders)}`;
       },
     },
-    xAxis: { type: "category", data: rows.map((r) => label(r.key)) },
+    xAxis: [
+      { type: "category", gridIndex: 0, data: keys, axisLabel: { show: false }, axisTick: { show: false } },
+      { type: "category", gridIndex: 1, data: keys },
+    ],
     yAxis: [
-      { type: "value", name: "GBP", axisLabel: { formatter: compact } },
-      { type: "value", name: "orders", splitLine: { show: false }, alignTicks: true },
+      { type: "value", gridIndex: 0, name: "Net revenue (GBP)", nameTextStyle: { align: "left" }, axisLabel: { formatter: compact } },
+      { type: "value", gridIndex: 1, name: "Orders", nameTextStyle: { align: "left" }, splitNumber: 2, minInterval: 1 },
     ],
     series: [
-      { name: "Net revenue (GBP)", type: "bar", data: rows.map((r) => plot(r.net_revenue)) },
-      { name: "Orders", type: "line", yAxisIndex: 1, symbolSize: 4, data: rows.map((r) => r.orders) },
+      { name: "Net revenue (GBP)", type: "bar", xAxisIndex: 0, yAxisIndex: 0, data: rows.map((r) => plot(r.net_revenue)) },
+      { name: "Orders", type: "bar", xAxisIndex: 1, yAxisIndex: 1, itemStyle: { color: palette[1] }, data: rows.map((r) => r.orders) },
     ],
   };
 }

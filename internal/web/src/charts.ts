@@ -10,20 +10,26 @@ echarts.use([BarChart, LineChart, GridComponent, LegendComponent, TooltipCompone
 export type Chart = echarts.ECharts;
 export type Option = echarts.EChartsCoreOption;
 
-const live = new Set<Chart>();
+const live = new Map<Chart, ResizeObserver>();
 
-/** A chart in el; disposed by disposeAll when the page changes. */
+/**
+ * A chart in el, resized whenever el's size changes; disposed by disposeAll
+ * when the page changes.
+ */
 export function chart(el: HTMLElement): Chart {
   const c = echarts.init(el, undefined, { renderer: "canvas" });
-  live.add(c);
+  const ro = new ResizeObserver(() => c.resize());
+  ro.observe(el);
+  live.set(c, ro);
   return c;
 }
 
 export function disposeAll(): void {
-  for (const c of live) c.dispose();
+  for (const [c, ro] of live) {
+    ro.disconnect();
+    c.dispose();
+  }
   live.clear();
 }
-
-addEventListener("resize", () => { for (const c of live) c.resize(); });
 
 export const palette = ["#2f6fdf", "#e8871e", "#1e7b34", "#b3261e", "#7b4dd6", "#0f8b8d"];
