@@ -7,8 +7,9 @@
 // beside the serving generation N (new ClickHouse tables, a new search
 // index); from that moment the projection daemon, which writes every live
 // generation, also writes every new event to N+1. A consumer group of its
-// own (orderstream-<projection>-g<N+1>) then reads the topic from offset
-// zero in strict mode into N+1 only. When its committed offsets reach the
+// own (orderstream-<projection>-g<N+1>; ShadowConfig.Members consumers,
+// default 2, sharing the partitions) then reads the topic from offset zero
+// in strict mode into N+1 only. When its committed offsets reach the
 // end offsets listed at the moment it first caught up, it goes on for a
 // short settle time, then Cutover switches every reader at once (one RENAME
 // TABLE of the analytics views; one _aliases call in the search engine). N

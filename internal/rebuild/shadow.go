@@ -328,7 +328,9 @@ func Shadow(ctx context.Context, p Projection, cfg ShadowConfig, log *slog.Logge
 	}
 	res.Events = events
 
-	report(cfg, Progress{Projection: p.Name(), Generation: n, Group: group, Phase: PhaseCutover, Elapsed: time.Since(start), Processed: events, Total: events})
+	elapsed := time.Since(start)
+	report(cfg, Progress{Projection: p.Name(), Generation: n, Group: group, Phase: PhaseCutover, Elapsed: elapsed,
+		Processed: events, Total: events, Rate: float64(events) / max(elapsed.Seconds(), 1e-9)})
 	if err := p.Cutover(ctx, n); err != nil {
 		return fail(fmt.Errorf("cutover: %w", err))
 	}
