@@ -56,7 +56,7 @@ wait_ready() { # name url deadline_s
   done
 }
 
-[[ -x $bin ]] || go build -o "$bin" ./cmd/orderstream
+go build -o "$bin" ./cmd/orderstream
 deploy/local/services.sh up
 eval "$(deploy/local/services.sh env)"
 stop_daemons
@@ -73,9 +73,7 @@ wait_ready relay http://127.0.0.1:9464/healthz 60
 "$bin" import "$file"
 
 echo "waiting for the relay and both read models to catch up ..."
-wait_ready consume-analytics http://127.0.0.1:9465/readyz 300
-wait_ready consume-search http://127.0.0.1:9466/readyz 300
-"$bin" status || true
+"$bin" status --wait 10m
 echo "main job: $((SECONDS - start)) s from migrate to both read models caught up"
 
 echo; echo "== one Kafka event per outbox event, per-order versions contiguous =="
