@@ -17,3 +17,9 @@ bench() { # title, package, benchmark regexp
 
 bench "relay: WAL -> Kafka beside raw produce and pg_recvlogical" ./producer/relay/ RelayThroughput
 bench "analytics: Kafka -> runtime -> ClickHouse beside a raw batch insert" ./projections/analytics/ BenchmarkKafkaToClickHouse
+bench "search: Kafka events -> sink -> OpenSearch beside a raw bulk of the same documents" ./projections/search/ BenchmarkIndexing
+bench "consumer runtime overhead (no-op sink)" ./consumers/ BenchmarkConsumerNoopSink
+bench "rebuild from offset zero: each read model and both together" ./internal/rebuild/ BenchmarkRebuild
+echo
+echo "== event validation (JSON Schema, per order.placed event of 21 lines) =="
+go test ./schemas/ -run '^$' -bench Validate -count 3
