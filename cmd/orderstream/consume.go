@@ -5,13 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/orderstream/orderstream/consumers"
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 )
 
 // projections maps each projection name to its sink builder and default
@@ -112,32 +109,8 @@ func runConsume(ctx context.Context, g *globals, cfg consumers.Config,
 	}
 	defer c.Close()
 
-	eg, ctx := errgroup.WithContext(ctx)
-	runCtx, stopRun := context.WithCancel(ctx)
-	defer stopRun()
-	if metricsAddr != "" && metricsAddr != "off" {
-		ln, err := net.Listen("tcp", metricsAddr)
-		if err != nil {
-			return fmt.Errorf("--metrics-addr %s: %w", metricsAddr, err)
-		}
-		srv := &http.Server{Handler: consumers.Handler(c, nil), ReadHeaderTimeout: 5 * time.Second}
-		eg.Go(func() error {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("metrics server: %w", err)
-			}
-			return nil
-		})
-		eg.Go(func() error {
-			<-runCtx.Done()
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			return srv.Shutdown(sctx)
-		})
-		g.log.Info("serving metrics and health", "addr", ln.Addr().String())
+	if metricsAddr == "off" {
+		metricsAddr = ""
 	}
-	eg.Go(func() error {
-		defer stopRun()
-		return c.Run(runCtx)
-	})
-	return eg.Wait()
+	return runWithMetrics(ctx, metricsAddr, consumers.Handler(c, nil), c.Run)
 }
