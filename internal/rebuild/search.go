@@ -99,8 +99,22 @@ func (s *Search) Sink(_ context.Context, n uint32) (consumers.Sink, func() error
 	return sk, sk.Close, nil
 }
 
-// Cutover implements Projection: one atomic _aliases call.
-func (s *Search) Cutover(ctx context.Context, n uint32) error { return s.admin.Cutover(ctx, int(n)) }
+// Cutover implements Projection: a refresh of generation n, then one atomic
+// _aliases call. The refresh makes every write acknowledged so far visible
+// to search; without it the first searches after the swap may miss the
+// documents of the rebuild's last bulk requests (the engines refresh by
+// themselves only every second).
+func (s *Search) Cutover(ctx context.Context, n uint32) error {
+	index := s.cfg.Names().Index(int(n))
+	r, err := s.cfg.Engine.Refresh(ctx, index)
+	if err != nil {
+		return fmt.Errorf("cutover to search generation %d: refresh %s: %w", n, index, err)
+	}
+	if !r.OK() {
+		return fmt.Errorf("cutover to search generation %d: refresh %s: status %d: %s", n, index, r.Status, r.Body)
+	}
+	return s.admin.Cutover(ctx, int(n))
+}
 
 // Rollback implements Projection.
 func (s *Search) Rollback(ctx context.Context) (uint32, error) {
