@@ -83,7 +83,36 @@ func newRootCmd() *cobra.Command {
 		newHealthcheckCmd(g),
 		newDevCmd(g),
 	)
+	strictArgs(root)
 	return root
+}
+
+// strictArgs makes every argument mistake a usage error (exit 2): a wrong
+// number of arguments, and an unknown subcommand — which cobra would
+// otherwise answer with the parent's help and exit 0.
+func strictArgs(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		strictArgs(sub)
+	}
+	if c.HasSubCommands() && !c.Runnable() {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
+			}
+			return nil
+		}
+		c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	}
+	if c.Args == nil {
+		return
+	}
+	validate := c.Args
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if err := validate(cmd, args); err != nil {
+			return usagef("%v\nRun '%s --help' for usage.", err, cmd.CommandPath())
+		}
+		return nil
+	}
 }
 
 // bindConfig fills every flag of cmd that was not set on the command line
