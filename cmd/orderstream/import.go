@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/orderstream/orderstream/producer/csvimport"
+	"github.com/orderstream/orderstream/producer/order"
 	"github.com/orderstream/orderstream/producer/store"
 	"github.com/orderstream/orderstream/schemas"
 	"github.com/schollz/progressbar/v3"
@@ -147,7 +149,12 @@ func runImport(ctx context.Context, g *globals, opts importOptions, path string,
 	}
 	for _, p := range sum.Problems {
 		if len(p.Rows) == 0 {
-			fmt.Fprintf(stderr, "%s:%d: document %s not imported: %v\n", path, p.FirstLine, p.Number, p.Err)
+			reason := p.Err
+			var re *order.RuleError
+			if errors.As(p.Err, &re) {
+				reason = re // Build's wrapping repeats the document and line this line already names
+			}
+			fmt.Fprintf(stderr, "%s:%d: document %s not imported: %v\n", path, p.FirstLine, p.Number, reason)
 			continue
 		}
 		for _, r := range p.Rows {

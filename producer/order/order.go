@@ -33,7 +33,11 @@ type RuleError struct {
 }
 
 func (e *RuleError) Error() string {
-	msg := fmt.Sprintf("%s order %s (status %s): %v", e.Command, e.OrderID, e.Status, e.Rule)
+	status := string(e.Status)
+	if status == "" {
+		status = "not placed yet"
+	}
+	msg := fmt.Sprintf("%s order %s (status %s): %v", e.Command, e.OrderID, status, e.Rule)
 	if e.Detail != "" {
 		msg += ": " + e.Detail
 	}
@@ -162,13 +166,13 @@ func (o *Order) Place(in PlaceInput) error {
 	total := schemas.Money{Amount: decimal.Zero, Currency: in.Currency}
 	for i, l := range in.Lines {
 		if l.UnitPrice.Currency != in.Currency {
-			return o.refuse(cmd, ErrInvalidArgument, fmt.Sprintf("line %d: currency %s differs from order currency %s", i+1, l.UnitPrice.Currency, in.Currency))
+			return o.refuse(cmd, ErrInvalidArgument, fmt.Sprintf("%s: currency %s differs from order currency %s", lineName(i, l), l.UnitPrice.Currency, in.Currency))
 		}
 		if in.Kind == schemas.KindCreditNote && l.Quantity > 0 {
-			return o.refuse(cmd, ErrInvalidArgument, fmt.Sprintf("line %d: credit note with positive quantity %d", i+1, l.Quantity))
+			return o.refuse(cmd, ErrInvalidArgument, fmt.Sprintf("%s: credit note with positive quantity %d", lineName(i, l), l.Quantity))
 		}
 		if l.StockCode == "" {
-			return o.refuse(cmd, ErrInvalidArgument, fmt.Sprintf("line %d: stock code is empty", i+1))
+			return o.refuse(cmd, ErrInvalidArgument, fmt.Sprintf("%s: stock code is empty", lineName(i, l)))
 		}
 		l.LineNo = i + 1
 		if l.InvoicedAt.IsZero() {
@@ -200,7 +204,9 @@ func (o *Order) Pay(at time.Time, amount schemas.Money, reference string) error 
 		return o.refuse(cmd, ErrCancelled, "")
 	case o.status != schemas.StatusPlaced:
 		return o.refuse(cmd, ErrAlreadyPaid, "")
-	case !amount.Equal(o.total) || amount.Amount.IsNegative():
+	case o.total.Amount.IsNegative():
+		return o.refuse(cmd, ErrInvalidArgument, fmt.Sprintf("the sale's total %s is negative and cannot be paid (money going back to a customer is a credit note)", o.total))
+	case !amount.Equal(o.total):
 		return o.refuse(cmd, ErrAmountMismatch, fmt.Sprintf("paid %s, total %s", amount, o.total))
 	}
 	o.record(at, &schemas.OrderPaid{Amount: amount, Reference: reference})
@@ -281,6 +287,15 @@ func (o *Order) Refund(at time.Time, amount schemas.Money, reason string) error 
 	}
 	o.record(at, &schemas.OrderRefunded{Amount: amount, Reason: reason})
 	return nil
+}
+
+// lineName names line i of a PlaceInput: by its line in the imported file
+// when it has one, else by its position in the order.
+func lineName(i int, l schemas.Line) string {
+	if l.SourceLine > 0 {
+		return fmt.Sprintf("file line %d", l.SourceLine)
+	}
+	return fmt.Sprintf("line %d of the order", i+1)
 }
 
 func (o *Order) mustBePlaced(cmd string) error {
