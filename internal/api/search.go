@@ -25,8 +25,48 @@ var ErrNotFound = errors.New("not found")
 
 // ErrInvalidRequest is wrapped by Search.Search when the read model refuses
 // the request itself (a cursor of another query, say); the API answers 400
-// with the error's text.
+// with the error's text, and with invalid_params when the error is (or
+// joins) *ParamError values.
 var ErrInvalidRequest = errors.New("invalid search request")
+
+// ParamError is a refused query parameter of a search (Name: "after",
+// "country", "sort", "size", "kind", "status", "from" or "to"); it wraps
+// ErrInvalidRequest.
+type ParamError struct {
+	Name   string
+	Reason string
+}
+
+// Error returns "<name>: <reason>".
+func (e *ParamError) Error() string { return e.Name + ": " + e.Reason }
+
+// Unwrap returns ErrInvalidRequest.
+func (e *ParamError) Unwrap() error { return ErrInvalidRequest }
+
+// paramErrors returns the *ParamError values in err's tree (errors.Join
+// included), in order.
+func paramErrors(err error) []*paramError {
+	var out []*paramError
+	var walk func(error)
+	walk = func(err error) {
+		if pe, ok := err.(*ParamError); ok {
+			out = append(out, badParam(pe.Name, "%s", pe.Reason))
+			return
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			if e := u.Unwrap(); e != nil {
+				walk(e)
+			}
+		}
+	}
+	walk(err)
+	return out
+}
 
 // SearchRequest is one page of an order search. Empty fields do not filter.
 // Text is full text over product descriptions and order number; Product a
@@ -142,6 +182,10 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.search.Search(r.Context(), req)
 	if errors.Is(err, ErrInvalidRequest) {
+		if perrs := paramErrors(err); len(perrs) > 0 {
+			writeBadParams(w, r, perrs)
+			return
+		}
 		writeProblem(w, r, Problem{Status: http.StatusBadRequest, Title: "Invalid search request", Detail: err.Error()})
 		return
 	}
@@ -166,7 +210,8 @@ func (s *Server) handleOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	o, err := s.search.Get(r.Context(), id)
 	if errors.Is(err, ErrNotFound) {
-		writeProblem(w, r, Problem{Status: http.StatusNotFound, Detail: "no order has id " + quote(id)})
+		writeProblem(w, r, Problem{Status: http.StatusNotFound, Detail: "no order has id or order number " + quote(id) +
+			" (give an order id, a UUID, or an order number such as 581538 or C536379)"})
 		return
 	}
 	if err != nil {

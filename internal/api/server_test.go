@@ -490,3 +490,55 @@ func TestDashboardGzip(t *testing.T) {
 		t.Fatal("path traversal")
 	}
 }
+
+func TestUnknownCountryIs400(t *testing.T) {
+	t.Parallel()
+	unknown := func(f Filter) error {
+		if f.Country != "France" {
+			return fmt.Errorf("country %q: %w", f.Country, ErrUnknownCountry)
+		}
+		return nil
+	}
+	a := &fakeAnalytics{
+		SummaryFn: func(_ context.Context, f Filter) (Summary, error) { return Summary{}, unknown(f) },
+		BreakdownFn: func(_ context.Context, f Filter, _ Dimension) ([]Bucket, error) {
+			return nil, unknown(f)
+		},
+		TopProductsFn: func(_ context.Context, f Filter, _ ProductOrder, _ int) ([]Product, error) {
+			return nil, unknown(f)
+		},
+		ReturnRateFn: func(_ context.Context, f Filter) (ReturnRate, error) { return ReturnRate{}, unknown(f) },
+	}
+	h := newTestServer(t, a, &fakeSearch{}).Handler()
+	for _, path := range []string{"summary", "revenue", "top-products", "return-rate"} {
+		w := get(t, h, "/api/v1/analytics/"+path+"?country=Frnace")
+		if w.Code != 400 {
+			t.Fatalf("%s: HTTP %d %s; want 400", path, w.Code, w.Body)
+		}
+		p := decodeProblem(t, w)
+		want := `"Frnace": no such country in the read model (countries are as in the data, case-sensitive, e.g. "France", "EIRE", "United Kingdom")`
+		if len(p.InvalidParams) != 1 || p.InvalidParams[0].Name != "country" || p.InvalidParams[0].Reason != want {
+			t.Fatalf("%s: invalid params %+v; want country: %s", path, p.InvalidParams, want)
+		}
+		if w := get(t, h, "/api/v1/analytics/"+path+"?country=France"); w.Code != 200 {
+			t.Fatalf("%s: known country: HTTP %d %s", path, w.Code, w.Body)
+		}
+	}
+}
+
+func TestSearchParamErrorNamesParam(t *testing.T) {
+	t.Parallel()
+	s := &fakeSearch{SearchFn: func(context.Context, SearchRequest) (SearchResult, error) {
+		return SearchResult{}, errors.Join(&ParamError{Name: "after", Reason: `cursor "garbage" is not a Next value of this API`},
+			&ParamError{Name: "country", Reason: `country "Frnace" is in no order`})
+	}}
+	h := newTestServer(t, &fakeAnalytics{}, s).Handler()
+	w := get(t, h, "/api/v1/orders/search?after=garbage&country=Frnace")
+	p := decodeProblem(t, w)
+	if w.Code != 400 || len(p.InvalidParams) != 2 || p.InvalidParams[0].Name != "after" || p.InvalidParams[1].Name != "country" {
+		t.Fatalf("HTTP %d %s; want 400 with invalid_params after and country", w.Code, w.Body)
+	}
+	if strings.Count(p.Detail, "invalid search request") > 0 || !strings.Contains(p.Detail, `"garbage"`) {
+		t.Fatalf("detail %q; want the reasons without the error prefix", p.Detail)
+	}
+}

@@ -40,6 +40,24 @@ const FacetSize = 250
 // answers it with 400).
 var ErrInvalidRequest = errors.New("invalid search request")
 
+// RequestError is a bad field of a Request (or an unknown Country); it
+// wraps ErrInvalidRequest. Field is the Request field in lower case: size,
+// sort, kind, status, from, to, after or country.
+type RequestError struct {
+	Field  string
+	Reason string
+}
+
+// Error returns "invalid search request: " and the reason.
+func (e *RequestError) Error() string { return ErrInvalidRequest.Error() + ": " + e.Reason }
+
+// Unwrap returns ErrInvalidRequest.
+func (e *RequestError) Unwrap() error { return ErrInvalidRequest }
+
+func reqErr(field, format string, args ...any) *RequestError {
+	return &RequestError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
 // Request is one search. Every field is optional; filters combine with AND.
 type Request struct {
 	// Text is searched in the product descriptions of the order's lines and
@@ -107,12 +125,51 @@ func NewQuery(cfg Config) (*Query, error) {
 	return &Query{eng: cfg.Engine, names: cfg.Names()}, nil
 }
 
-// Get returns the order with id from the serving generation; an error
-// wrapping ErrNotFound when there is none or it is soft-deleted.
+// Get returns the order with id orderID from the serving generation or,
+// when no order has that id, the order whose order number is orderID
+// (case-insensitive, e.g. "581538" or "c536379"); an error wrapping
+// ErrNotFound when there is none or it is soft-deleted.
 func (q *Query) Get(ctx context.Context, orderID string) (Order, error) {
 	if orderID == "" {
 		return Order{}, fmt.Errorf("%w: order id is empty", ErrInvalidRequest)
 	}
+	o, err := q.getByID(ctx, orderID)
+	if !errors.Is(err, ErrNotFound) {
+		return o, err
+	}
+	return q.getByNumber(ctx, orderID)
+}
+
+// getByNumber returns the live order whose order number is number.
+func (q *Query) getByNumber(ctx context.Context, number string) (Order, error) {
+	body, err := json.Marshal(map[string]any{
+		"size": 1,
+		"query": obj("bool", map[string]any{
+			"filter":   []any{obj("term", obj("order_number", number))},
+			"must_not": []any{obj("term", obj("deleted", true))},
+		}),
+	})
+	if err != nil {
+		return Order{}, fmt.Errorf("encode order number query: %w", err)
+	}
+	r, err := q.eng.Search(ctx, q.names.ReadAlias(), body)
+	if err != nil {
+		return Order{}, fmt.Errorf("get order number %s: %w", number, err)
+	}
+	if err := check("get order number "+number, r); err != nil {
+		return Order{}, err
+	}
+	res, err := parseResult(r.Body, 1, SortDate)
+	if err != nil {
+		return Order{}, err
+	}
+	if len(res.Hits) == 0 {
+		return Order{}, fmt.Errorf("order %s: %w", number, ErrNotFound)
+	}
+	return res.Hits[0], nil
+}
+
+func (q *Query) getByID(ctx context.Context, orderID string) (Order, error) {
 	r, err := q.eng.Get(ctx, q.names.ReadAlias(), orderID)
 	if err != nil {
 		return Order{}, fmt.Errorf("get order %s: %w", orderID, err)
@@ -136,8 +193,10 @@ func (q *Query) Get(ctx context.Context, orderID string) (Order, error) {
 	return doc.Source, nil
 }
 
-// Search runs req against the serving generation. Errors: ErrInvalidRequest
-// (wrapped) for a bad field or cursor, *EngineError for an engine refusal,
+// Search runs req against the serving generation. Errors: a *RequestError
+// (wrapping ErrInvalidRequest) for a bad field or cursor, or for a Country
+// that no order has (checked with one more request, only when a search
+// with a Country filter has no hit), *EngineError for an engine refusal,
 // or the transport's error when the engine does not answer.
 func (q *Query) Search(ctx context.Context, req Request) (Result, error) {
 	body, size, err := searchBody(req)
@@ -151,7 +210,52 @@ func (q *Query) Search(ctx context.Context, req Request) (Result, error) {
 	if err := check("search "+q.names.ReadAlias(), r); err != nil {
 		return Result{}, err
 	}
-	return parseResult(r.Body, size, req.sort())
+	res, err := parseResult(r.Body, size, req.sort())
+	if err != nil || res.Total > 0 || req.Country == "" {
+		return res, err
+	}
+	// No hit with a country filter: a misspelt country is the usual cause.
+	if err := q.checkCountry(ctx, req.Country); err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// checkCountry returns a *RequestError for country when no live order has
+// it (one size-0 aggregation over the whole read model).
+func (q *Query) checkCountry(ctx context.Context, country string) error {
+	body, err := json.Marshal(map[string]any{
+		"size":  0,
+		"query": obj("bool", obj("must_not", []any{obj("term", obj("deleted", true))})),
+		"aggs":  obj("country", obj("terms", map[string]any{"field": "country", "size": FacetSize})),
+	})
+	if err != nil {
+		return fmt.Errorf("encode country facet: %w", err)
+	}
+	r, err := q.eng.Search(ctx, q.names.ReadAlias(), body)
+	if err != nil {
+		return fmt.Errorf("country facet %s: %w", q.names.ReadAlias(), err)
+	}
+	if err := check("country facet "+q.names.ReadAlias(), r); err != nil {
+		return err
+	}
+	res, err := parseResult(r.Body, 0, SortDate)
+	if err != nil {
+		return err
+	}
+	if len(res.Facets.Country) == 0 {
+		return nil // an empty read model: nothing to compare with
+	}
+	hint := ""
+	for _, b := range res.Facets.Country {
+		if b.Key == country {
+			return nil
+		}
+		if strings.EqualFold(b.Key, country) {
+			hint = fmt.Sprintf(" (did you mean %q?)", b.Key)
+		}
+	}
+	return reqErr("country", "country %q is in no order%s; countries are as in the data, case-sensitive, e.g. \"France\", \"EIRE\", \"United Kingdom\"", country, hint)
 }
 
 func (r Request) sort() Sort {
@@ -183,10 +287,10 @@ func decodeCursor(s string, want Sort) ([]json.RawMessage, error) {
 		err = json.Unmarshal(b, &c)
 	}
 	if err != nil || len(c.Values) != 2 {
-		return nil, fmt.Errorf("%w: cursor %q is not a Next value of this API", ErrInvalidRequest, s)
+		return nil, reqErr("after", "cursor %q is not a Next value of this API", s)
 	}
 	if c.Sort != want {
-		return nil, fmt.Errorf("%w: cursor was made for sort %q, the request sorts by %q", ErrInvalidRequest, c.Sort, want)
+		return nil, reqErr("after", "cursor was made for sort %q, the request sorts by %q", c.Sort, want)
 	}
 	return c.Values, nil
 }
@@ -200,7 +304,7 @@ func searchBody(req Request) ([]byte, int, error) {
 	case size == 0:
 		size = DefaultSize
 	case size < 0 || size > MaxSize:
-		errs = append(errs, fmt.Errorf("%w: size %d: want 1..%d", ErrInvalidRequest, size, MaxSize))
+		errs = append(errs, reqErr("size", "size %d: want 1..%d", size, MaxSize))
 	}
 	sort := req.sort()
 	text := strings.TrimSpace(req.Text)
@@ -208,7 +312,7 @@ func searchBody(req Request) ([]byte, int, error) {
 	switch sort {
 	case SortRelevance:
 		if text == "" {
-			errs = append(errs, fmt.Errorf("%w: sort %q needs a text", ErrInvalidRequest, sort))
+			errs = append(errs, reqErr("sort", "sort %q needs a text", sort))
 		}
 		sortJSON = []any{obj("_score", "desc"), obj("order_id", "asc")}
 	case SortDate:
@@ -216,18 +320,18 @@ func searchBody(req Request) ([]byte, int, error) {
 	case SortTotal:
 		sortJSON = []any{obj("total_milli", "desc"), obj("order_id", "desc")}
 	default:
-		errs = append(errs, fmt.Errorf("%w: sort %q: want date, total or relevance", ErrInvalidRequest, req.Sort))
+		errs = append(errs, reqErr("sort", "sort %q: want date, total or relevance", req.Sort))
 	}
 	if req.Kind != "" && !schemas.Kind(req.Kind).Valid() {
-		errs = append(errs, fmt.Errorf("%w: kind %q: want sale, credit_note or adjustment", ErrInvalidRequest, req.Kind))
+		errs = append(errs, reqErr("kind", "kind %q: want sale, credit_note or adjustment", req.Kind))
 	}
 	switch schemas.Status(req.Status) {
 	case "", schemas.StatusPlaced, schemas.StatusPaid, schemas.StatusShipped, schemas.StatusCancelled, schemas.StatusRefunded:
 	default:
-		errs = append(errs, fmt.Errorf("%w: status %q: want placed, paid, shipped, cancelled or refunded", ErrInvalidRequest, req.Status))
+		errs = append(errs, reqErr("status", "status %q: want placed, paid, shipped, cancelled or refunded", req.Status))
 	}
 	if !req.From.IsZero() && !req.To.IsZero() && !req.From.Before(req.To) {
-		errs = append(errs, fmt.Errorf("%w: from %s is not before to %s", ErrInvalidRequest, req.From.Format(time.RFC3339), req.To.Format(time.RFC3339)))
+		errs = append(errs, reqErr("to", "from %s is not before to %s", req.From.Format(time.RFC3339), req.To.Format(time.RFC3339)))
 	}
 	var after []json.RawMessage
 	if req.After != "" {

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -158,5 +159,50 @@ func TestParseResult(t *testing.T) {
 	res, err = parseResult([]byte(body), 2, SortDate)
 	if err != nil || res.Next != "" || len(res.Hits) != 2 {
 		t.Errorf("last page: next %q, %d hits, %v", res.Next, len(res.Hits), err)
+	}
+}
+
+func TestSearchUnknownCountry(t *testing.T) {
+	t.Parallel()
+	const empty = `{"hits":{"total":{"value":0},"hits":[]},"aggregations":{"country":{"buckets":[]}}}`
+	const facet = `{"hits":{"total":{"value":25900},"hits":[]},"aggregations":{"country":{"buckets":[{"key":"United Kingdom","doc_count":23494},{"key":"France","doc_count":461}]}}}`
+	tests := []struct {
+		name      string
+		give      Request
+		wantCalls int
+		wantErr   string
+	}{
+		{"wrong case", Request{Country: "france"}, 2, `did you mean "France"`},
+		{"misspelt", Request{Country: "Frnace"}, 2, `country "Frnace" is in no order`},
+		{"known country without hits", Request{Country: "France", Kind: "adjustment"}, 2, ""},
+		{"no country filter", Request{Kind: "adjustment"}, 1, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			calls := 0
+			eng := &fakeEngine{SearchFn: func(_ string, body []byte) (Response, error) {
+				calls++
+				if strings.Contains(string(body), `"size":0`) {
+					return Response{Status: 200, Body: []byte(facet)}, nil
+				}
+				return Response{Status: 200, Body: []byte(empty)}, nil
+			}}
+			q, err := NewQuery(Config{Engine: eng})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = q.Search(context.Background(), tt.give)
+			if calls != tt.wantCalls {
+				t.Errorf("%d engine searches, want %d", calls, tt.wantCalls)
+			}
+			var re *RequestError
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("err = %v, want none", err)
+			case tt.wantErr != "" && (!errors.As(err, &re) || re.Field != "country" || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("err = %v, want a RequestError on country mentioning %q", err, tt.wantErr)
+			}
+		})
 	}
 }

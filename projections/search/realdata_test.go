@@ -3,6 +3,7 @@ package search
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"maps"
 	"slices"
 	"strings"
@@ -351,6 +352,16 @@ func checkGet(t *testing.T, q *Query, recs []consumers.Record) {
 		if w := placed.Lines[i]; l.StockCode != w.StockCode || l.Quantity != w.Quantity || !l.UnitPrice.Equal(w.UnitPrice.Amount) {
 			t.Errorf("line %d: %+v, want %+v", i, l, w)
 		}
+	}
+	if byNumber, err := q.Get(ctx, placed.OrderNumber); err != nil || byNumber.OrderID != e.AggregateID {
+		t.Errorf("get by order number %s: %s, %v; want order %s", placed.OrderNumber, byNumber.OrderID, err, e.AggregateID)
+	}
+	var re *RequestError
+	if _, err := q.Search(ctx, Request{Country: "france"}); !errors.As(err, &re) || re.Field != "country" || !strings.Contains(err.Error(), `"France"`) {
+		t.Errorf("search of country \"france\": %v; want a RequestError on country suggesting \"France\"", err)
+	}
+	if res, err := q.Search(ctx, Request{Country: "France", Kind: "adjustment"}); err != nil || res.Total != 0 {
+		t.Errorf("search of a known country without hits: %d hits, %v; want 0 and no error", res.Total, err)
 	}
 	if _, err := q.Get(ctx, "no-such-order"); err == nil || !strings.Contains(err.Error(), ErrNotFound.Error()) {
 		t.Errorf("get of a missing order: %v, want ErrNotFound", err)

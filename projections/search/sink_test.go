@@ -22,6 +22,7 @@ type fakeEngine struct {
 	BulkFn    func(body []byte) (Response, error)
 	MGetFn    func(index string, body []byte) (Response, error)
 	AliasesFn func(pattern string) (Response, error)
+	SearchFn  func(index string, body []byte) (Response, error)
 }
 
 var okEmpty = Response{Status: 200, Body: []byte(`{}`)}
@@ -37,7 +38,12 @@ func (f *fakeEngine) MGet(_ context.Context, index string, b []byte) (Response, 
 	return f.MGetFn(index, b)
 }
 func (f *fakeEngine) Get(context.Context, string, string) (Response, error)    { return okEmpty, nil }
-func (f *fakeEngine) Search(context.Context, string, []byte) (Response, error) { return okEmpty, nil }
+func (f *fakeEngine) Search(_ context.Context, index string, b []byte) (Response, error) {
+	if f.SearchFn == nil {
+		return okEmpty, nil
+	}
+	return f.SearchFn(index, b)
+}
 func (f *fakeEngine) PutIndexTemplate(context.Context, string, []byte) (Response, error) {
 	return okEmpty, nil
 }

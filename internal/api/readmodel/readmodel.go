@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	_ "time/tzdata" // Europe/London even without system zoneinfo
 
@@ -23,8 +24,21 @@ var (
 // and does no arithmetic.
 type Analytics struct{ Q *analytics.Queries }
 
-func analyticsFilter(f api.Filter) analytics.Filter {
-	return analytics.Filter{From: f.From, To: f.To, Country: f.Country}
+// filter converts f, first checking that its country (when given) is one of
+// the read model's; an unknown one wraps api.ErrUnknownCountry.
+func (a Analytics) filter(ctx context.Context, f api.Filter) (analytics.Filter, error) {
+	af := analytics.Filter{From: f.From, To: f.To, Country: f.Country}
+	if f.Country == "" {
+		return af, nil
+	}
+	ok, err := a.Q.HasCountry(ctx, f.Country)
+	if err != nil {
+		return af, err
+	}
+	if !ok {
+		return af, fmt.Errorf("country %q: %w", f.Country, api.ErrUnknownCountry)
+	}
+	return af, nil
 }
 
 func apiMetrics(t analytics.Totals) api.Metrics {
@@ -42,7 +56,11 @@ func apiMetrics(t analytics.Totals) api.Metrics {
 
 // Summary implements api.Analytics.
 func (a Analytics) Summary(ctx context.Context, f api.Filter) (api.Summary, error) {
-	t, err := a.Q.Summary(ctx, analyticsFilter(f))
+	af, err := a.filter(ctx, f)
+	if err != nil {
+		return api.Summary{}, err
+	}
+	t, err := a.Q.Summary(ctx, af)
 	if err != nil {
 		return api.Summary{}, err
 	}
@@ -51,7 +69,11 @@ func (a Analytics) Summary(ctx context.Context, f api.Filter) (api.Summary, erro
 
 // Breakdown implements api.Analytics.
 func (a Analytics) Breakdown(ctx context.Context, f api.Filter, dim api.Dimension) ([]api.Bucket, error) {
-	groups, err := a.Q.Breakdown(ctx, analyticsFilter(f), analytics.Dimension(dim))
+	af, err := a.filter(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	groups, err := a.Q.Breakdown(ctx, af, analytics.Dimension(dim))
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +86,11 @@ func (a Analytics) Breakdown(ctx context.Context, f api.Filter, dim api.Dimensio
 
 // TopProducts implements api.Analytics.
 func (a Analytics) TopProducts(ctx context.Context, f api.Filter, order api.ProductOrder, limit int) ([]api.Product, error) {
-	ps, err := a.Q.TopProducts(ctx, analyticsFilter(f), analytics.Rank(order), limit)
+	af, err := a.filter(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := a.Q.TopProducts(ctx, af, analytics.Rank(order), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +103,11 @@ func (a Analytics) TopProducts(ctx context.Context, f api.Filter, order api.Prod
 
 // ReturnRate implements api.Analytics: the return rates of Summary.
 func (a Analytics) ReturnRate(ctx context.Context, f api.Filter) (api.ReturnRate, error) {
-	t, err := a.Q.Summary(ctx, analyticsFilter(f))
+	af, err := a.filter(ctx, f)
+	if err != nil {
+		return api.ReturnRate{}, err
+	}
+	t, err := a.Q.Summary(ctx, af)
 	if err != nil {
 		return api.ReturnRate{}, err
 	}
@@ -124,7 +154,7 @@ func (s Search) Search(ctx context.Context, req api.SearchRequest) (api.SearchRe
 		Sort: search.Sort(req.Sort), After: req.After, Size: req.Size,
 	})
 	if errors.Is(err, search.ErrInvalidRequest) {
-		return api.SearchResult{}, fmt.Errorf("%w: %v", api.ErrInvalidRequest, err)
+		return api.SearchResult{}, apiInvalid(err)
 	}
 	if err != nil {
 		return api.SearchResult{}, err
@@ -137,6 +167,28 @@ func (s Search) Search(ctx context.Context, req api.SearchRequest) (api.SearchRe
 		out.Hits[i] = orderSummary(o)
 	}
 	return out, nil
+}
+
+// apiInvalid turns a search.ErrInvalidRequest error into the API's: each
+// *search.RequestError becomes an *api.ParamError naming its parameter
+// (size, sort, kind, status, to, after, country: as the API spells them).
+func apiInvalid(err error) error {
+	var errs []error
+	var walk func(error)
+	walk = func(err error) {
+		var re *search.RequestError
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+		} else if errors.As(err, &re) {
+			errs = append(errs, &api.ParamError{Name: re.Field, Reason: re.Reason})
+		} else {
+			errs = append(errs, fmt.Errorf("%w: %s", api.ErrInvalidRequest, strings.TrimPrefix(err.Error(), search.ErrInvalidRequest.Error()+": ")))
+		}
+	}
+	walk(err)
+	return errors.Join(errs...)
 }
 
 func facet(bs []search.Bucket) []api.FacetValue {

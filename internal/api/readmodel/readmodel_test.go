@@ -1,8 +1,13 @@
 package readmodel
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/orderstream/orderstream/internal/api"
+	"github.com/orderstream/orderstream/projections/search"
 )
 
 func TestPlacedBounds(t *testing.T) {
@@ -37,5 +42,21 @@ func TestPlacedBounds(t *testing.T) {
 				t.Fatalf("placedBounds = %s, %s; want %s, %s", str(f), str(to), tt.wantFrom, tt.wantTo)
 			}
 		})
+	}
+}
+
+func TestAPIInvalid(t *testing.T) {
+	t.Parallel()
+	err := apiInvalid(errors.Join(&search.RequestError{Field: "after", Reason: "cursor \"x\" is not a Next value of this API"},
+		&search.RequestError{Field: "sort", Reason: "sort \"foo\": want date, total or relevance"}))
+	if !errors.Is(err, api.ErrInvalidRequest) {
+		t.Fatalf("%v does not wrap api.ErrInvalidRequest", err)
+	}
+	var pe *api.ParamError
+	if !errors.As(err, &pe) || pe.Name != "after" {
+		t.Fatalf("%v: first ParamError %+v, want after", err, pe)
+	}
+	if n := strings.Count(err.Error(), search.ErrInvalidRequest.Error()); n != 0 {
+		t.Fatalf("%q repeats the prefix %d times", err, n)
 	}
 }
