@@ -144,6 +144,22 @@ func analyticsQueries(g *globals) (*analytics.Queries, *analytics.Store, io.Clos
 	return analytics.New(conn, g.chDatabase), st, conn, nil
 }
 
+// checkCountry rejects (exit 2) a --country that no line of the read model
+// has, so that a misspelling does not pass for a country without sales.
+func checkCountry(ctx context.Context, q *analytics.Queries, country string) error {
+	if country == "" {
+		return nil
+	}
+	ok, err := q.HasCountry(ctx, country)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return usagef("--country %q: no such country in the read model (countries are as in the data, case-sensitive, e.g. \"France\", \"EIRE\", \"United Kingdom\")", country)
+	}
+	return nil
+}
+
 var allTotalsColumns = []string{"net_revenue", "gross_sales", "returns", "adjustments", "orders", "credit_notes",
 	"customers", "lines", "average_order_value", "return_rate_count", "return_rate_value"}
 
@@ -196,6 +212,9 @@ func runMetric(ctx context.Context, g *globals, w io.Writer, fl analyticsFlags, 
 		return err
 	}
 	defer closer.Close()
+	if err := checkCountry(ctx, q, f.Country); err != nil {
+		return err
+	}
 	if by == "" {
 		t, err := q.Summary(ctx, f)
 		if err != nil {
@@ -273,6 +292,9 @@ func runTopProducts(ctx context.Context, g *globals, w io.Writer, fl analyticsFl
 		return err
 	}
 	defer closer.Close()
+	if err := checkCountry(ctx, q, f.Country); err != nil {
+		return err
+	}
 	ps, err := q.TopProducts(ctx, f, by, fl.limit)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sort"
 	"time"
@@ -16,6 +17,9 @@ import (
 // Every method must honour ctx (the request's deadline) and be safe for
 // concurrent use.
 type Analytics interface {
+	// Every method wraps ErrUnknownCountry when f.Country is not empty and
+	// no order of the read model has that country.
+	//
 	// Summary returns the totals of f's range and country.
 	Summary(ctx context.Context, f Filter) (Summary, error)
 	// Breakdown returns the metrics per bucket of dim: days or months in
@@ -25,6 +29,21 @@ type Analytics interface {
 	TopProducts(ctx context.Context, f Filter, order ProductOrder, limit int) ([]Product, error)
 	// ReturnRate returns the return rate of f's range and country.
 	ReturnRate(ctx context.Context, f Filter) (ReturnRate, error)
+}
+
+// ErrUnknownCountry is wrapped by an Analytics method when the filter's
+// Country is not a country of the read model (a misspelling or the wrong
+// case); the API answers 400 naming the country parameter.
+var ErrUnknownCountry = errors.New("no such country in the read model (countries are as in the data, case-sensitive, e.g. \"France\", \"EIRE\", \"United Kingdom\")")
+
+// analyticsError answers a failed analytics query: 400 for an unknown
+// country, otherwise as backendError does.
+func (s *Server) analyticsError(w http.ResponseWriter, r *http.Request, f Filter, err error) {
+	if errors.Is(err, ErrUnknownCountry) {
+		writeBadParams(w, r, []*paramError{badParam("country", "%q: %v", f.Country, ErrUnknownCountry)})
+		return
+	}
+	s.backendError(w, r, "analytics", err)
 }
 
 // Filter selects the orders a query covers: placed on a Europe/London
@@ -151,7 +170,7 @@ func (s *Server) handleSummary(w http.ResponseWriter, r *http.Request) {
 	}
 	sum, err := s.analytics.Summary(r.Context(), f)
 	if err != nil {
-		s.backendError(w, r, "analytics", err)
+		s.analyticsError(w, r, f, err)
 		return
 	}
 	writeJSON(w, struct {
@@ -188,7 +207,7 @@ func (s *Server) handleRevenue(w http.ResponseWriter, r *http.Request) {
 	}
 	rows, err := s.analytics.Breakdown(r.Context(), f, by)
 	if err != nil {
-		s.backendError(w, r, "analytics", err)
+		s.analyticsError(w, r, f, err)
 		return
 	}
 	if rows == nil {
@@ -236,7 +255,7 @@ func (s *Server) handleTopProducts(w http.ResponseWriter, r *http.Request) {
 	}
 	rows, err := s.analytics.TopProducts(r.Context(), f, by, limit)
 	if err != nil {
-		s.backendError(w, r, "analytics", err)
+		s.analyticsError(w, r, f, err)
 		return
 	}
 	if rows == nil {
@@ -259,7 +278,7 @@ func (s *Server) handleReturnRate(w http.ResponseWriter, r *http.Request) {
 	}
 	rr, err := s.analytics.ReturnRate(r.Context(), f)
 	if err != nil {
-		s.backendError(w, r, "analytics", err)
+		s.analyticsError(w, r, f, err)
 		return
 	}
 	writeJSON(w, struct {

@@ -186,6 +186,19 @@ func (q *Queries) Summary(ctx context.Context, f Filter) (Totals, error) {
 	return t, nil
 }
 
+// HasCountry reports whether any line of the read model (the serving
+// generation, or q's generation after OnGeneration) has exactly this
+// country (case-sensitive, as in the data: "France", "EIRE"). Callers check
+// a country filter with it to tell a misspelt country from one without
+// documents in the range, which Summary and the others answer with zeros.
+func (q *Queries) HasCountry(ctx context.Context, country string) (bool, error) {
+	var n uint64
+	if err := q.conn.QueryRow(ctx, "SELECT count() FROM "+q.lines+" WHERE country = ?", country).Scan(&n); err != nil {
+		return false, fmt.Errorf("country query: %w", err)
+	}
+	return n > 0, nil
+}
+
 type scanner interface{ Scan(dest ...any) error }
 
 func scanTotals(r scanner, key *string, t *Totals) error {
