@@ -65,8 +65,13 @@ func writeConfigTable(w io.Writer, root *cobra.Command) error {
 				continue
 			}
 			path := strings.TrimPrefix(sub.CommandPath(), root.Name()+" ")
-			sub.LocalNonPersistentFlags().VisitAll(func(fl *pflag.Flag) { add(path, fl, false) })
-			sub.PersistentFlags().VisitAll(func(fl *pflag.Flag) { add(path, fl, false) })
+			visit := func(fl *pflag.Flag) {
+				if isSetting(sub, fl) {
+					add(path, fl, false)
+				}
+			}
+			sub.LocalNonPersistentFlags().VisitAll(visit)
+			sub.PersistentFlags().VisitAll(visit)
 			walk(sub)
 		}
 	}

@@ -115,8 +115,31 @@ func strictArgs(c *cobra.Command) {
 	}
 }
 
-// bindConfig fills every flag of cmd that was not set on the command line
-// from ORDERSTREAM_<NAME>, then from the YAML file.
+// daemonCommands are the commands whose own flags are settings as well:
+// they also come from the environment and the YAML file. The flags of the
+// other commands (queries, import, replay …) are per-invocation arguments and
+// come from the command line only, so that a setting meant for one command
+// (say ORDERSTREAM_FROM) never changes what another one answers.
+var daemonCommands = map[string]bool{"relay": true, "consume": true, "api": true, "dev": true}
+
+// isSetting reports whether fl, a flag of cmd, is also read from the
+// environment and the YAML file: the root's persistent flags, and the flags
+// of the daemon commands.
+func isSetting(cmd *cobra.Command, fl *pflag.Flag) bool {
+	if cmd.Root().PersistentFlags().Lookup(fl.Name) == fl {
+		return true
+	}
+	for c := cmd; c != nil && c.HasParent(); c = c.Parent() {
+		if c.Parent() == c.Root() {
+			return daemonCommands[c.Name()]
+		}
+	}
+	return false
+}
+
+// bindConfig fills every setting of cmd that was not set on the command
+// line from ORDERSTREAM_<NAME> (an empty variable counts as unset), then
+// from the YAML file.
 func bindConfig(cmd *cobra.Command, file string) error {
 	if file == "" {
 		file = os.Getenv("ORDERSTREAM_CONFIG")
@@ -128,20 +151,18 @@ func bindConfig(cmd *cobra.Command, file string) error {
 			return usagef("--config: %v", err)
 		}
 		if err := yaml.Unmarshal(b, &fileVals); err != nil {
-			return usagef("--config %s: not a YAML map of flag names to values: %v", file, err)
+			return usagef("--config %s: not a YAML map of setting names to values: %v", file, err)
 		}
 	}
-	known := map[string]bool{}
 	var errs []string
 	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
-		known[fl.Name] = true
-		if fl.Changed || fl.Name == "help" || fl.Name == "config" {
+		if fl.Changed || fl.Name == "help" || fl.Name == "config" || !isSetting(cmd, fl) {
 			return
 		}
 		env := "ORDERSTREAM_" + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
 		val, ok := os.LookupEnv(env)
 		src := env
-		if !ok {
+		if !ok || val == "" {
 			v, inFile := fileVals[fl.Name]
 			if !inFile {
 				return
@@ -152,10 +173,11 @@ func bindConfig(cmd *cobra.Command, file string) error {
 			errs = append(errs, fmt.Sprintf("%s=%q: %v", src, val, err))
 		}
 	})
-	allFlags(cmd.Root(), known)
+	known := map[string]bool{}
+	allSettings(cmd.Root(), known)
 	for k := range fileVals {
 		if !known[k] {
-			errs = append(errs, fmt.Sprintf("%s: unknown setting %q (no command has a flag --%s)", file, k, k))
+			errs = append(errs, fmt.Sprintf("%s: unknown setting %q (settings are the global flags and those of %s; see 'orderstream docs config')", file, k, "relay, consume, api and dev"))
 		}
 	}
 	if len(errs) > 0 {
@@ -177,11 +199,14 @@ func yamlString(v any) string {
 	}
 }
 
-// allFlags adds the names of every flag of c and its subcommands to names.
-func allFlags(c *cobra.Command, names map[string]bool) {
-	c.Flags().VisitAll(func(fl *pflag.Flag) { names[fl.Name] = true })
-	c.PersistentFlags().VisitAll(func(fl *pflag.Flag) { names[fl.Name] = true })
+// allSettings adds the names of every setting of c and its subcommands.
+func allSettings(c *cobra.Command, names map[string]bool) {
+	c.Flags().VisitAll(func(fl *pflag.Flag) {
+		if isSetting(c, fl) {
+			names[fl.Name] = true
+		}
+	})
 	for _, sub := range c.Commands() {
-		allFlags(sub, names)
+		allSettings(sub, names)
 	}
 }
