@@ -16,7 +16,6 @@ func newDocsCmd(_ *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:    "docs",
 		Short:  "Print reference documentation generated from the commands",
-		Hidden: true,
 		Args:   cobra.NoArgs,
 	}
 	cmd.AddCommand(&cobra.Command{
