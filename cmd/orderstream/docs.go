@@ -14,9 +14,9 @@ import (
 // generated from the command tree.
 func newDocsCmd(_ *globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:    "docs",
-		Short:  "Print reference documentation generated from the commands",
-		Args:   cobra.NoArgs,
+		Use:   "docs",
+		Short: "Print reference documentation generated from the commands",
+		Args:  cobra.NoArgs,
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "config",
