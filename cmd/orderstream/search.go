@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/orderstream/orderstream/projections/search"
+	"github.com/orderstream/orderstream/schemas"
 	"github.com/spf13/cobra"
 )
 
@@ -49,6 +51,9 @@ matching order, and the cursor of the next page (pass it to --after).`,
 			if req.To, err = londonDay("--to", to, 1); err != nil {
 				return err
 			}
+			if err := checkSearchFlags(req, from, to); err != nil {
+				return err
+			}
 			cfg, err := searchConfig(g, prefix)
 			if err != nil {
 				return err
@@ -60,6 +65,9 @@ matching order, and the cursor of the next page (pass it to --after).`,
 			ctx, cancel := context.WithTimeout(cmd.Context(), searchTimeout)
 			defer cancel()
 			res, err := q.Search(ctx, req)
+			if errors.Is(err, search.ErrInvalidRequest) {
+				return searchUsage(err)
+			}
 			if err != nil {
 				return err
 			}
@@ -73,18 +81,66 @@ matching order, and the cursor of the next page (pass it to --after).`,
 	f := cmd.Flags()
 	cmd.PersistentFlags().StringVar(&prefix, "index-prefix", search.DefaultPrefix, "name prefix of the read model's indexes (<prefix>_v<n>) and aliases (<prefix>, <prefix>_write)")
 	f.StringVar(&req.Product, "product", "", "only orders with a line of this exact stock code, e.g. 85123A")
-	f.StringVar(&req.Country, "country", "", "only orders of this country, e.g. \"United Kingdom\"")
+	f.StringVar(&req.Country, "country", "", "only orders of this country, as in the data (case-sensitive), e.g. \"United Kingdom\", \"France\", \"EIRE\"")
 	f.StringVar(&req.Customer, "customer", "", "only orders of this customer id")
 	f.StringVar(&req.Kind, "kind", "", "only orders of this kind: sale, credit_note, adjustment")
 	f.StringVar(&req.Status, "status", "", "only orders in this status: placed, paid, shipped, cancelled, refunded")
 	f.StringVar(&from, "from", "", "first day placed, YYYY-MM-DD (Europe/London)")
 	f.StringVar(&to, "to", "", "last day placed, YYYY-MM-DD (Europe/London), inclusive")
-	f.StringVar(&sortBy, "sort", "", "date or total, newest/largest first (default: relevance with TEXT, else date)")
+	f.StringVar(&sortBy, "sort", "", "relevance (best TEXT match first; needs TEXT), date (newest first) or total (largest first); default: relevance with TEXT, else date")
 	f.StringVar(&req.After, "after", "", "cursor printed as 'next' by the previous page")
 	f.IntVar(&req.Size, "limit", search.DefaultSize, fmt.Sprintf("orders per page, 1..%d", search.MaxSize))
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON (orders with their lines)")
 	cmd.AddCommand(newSearchAdminCmd(g, &prefix))
 	return cmd
+}
+
+// checkSearchFlags refuses bad flag values before any request, in the
+// flags' terms (from and to are the raw --from/--to values).
+func checkSearchFlags(req search.Request, from, to string) error {
+	switch req.Sort {
+	case "", search.SortDate, search.SortTotal:
+	case search.SortRelevance:
+		if strings.TrimSpace(req.Text) == "" {
+			return usagef("--sort relevance needs a TEXT to search for")
+		}
+	default:
+		return usagef("--sort %q: want relevance, date or total", req.Sort)
+	}
+	if req.Size < 1 || req.Size > search.MaxSize {
+		return usagef("--limit %d: want 1..%d", req.Size, search.MaxSize)
+	}
+	if req.Kind != "" && !schemas.Kind(req.Kind).Valid() {
+		return usagef("--kind %q: want sale, credit_note or adjustment", req.Kind)
+	}
+	switch schemas.Status(req.Status) {
+	case "", schemas.StatusPlaced, schemas.StatusPaid, schemas.StatusShipped, schemas.StatusCancelled, schemas.StatusRefunded:
+	default:
+		return usagef("--status %q: want placed, paid, shipped, cancelled or refunded", req.Status)
+	}
+	if from != "" && to != "" && !req.From.Before(req.To) {
+		return usagef("--to %s is before --from %s", to, from)
+	}
+	return nil
+}
+
+// searchFlags maps a search.RequestError field to its flag.
+var searchFlags = map[string]string{"size": "--limit", "after": "--after", "from": "--from", "to": "--to"}
+
+// searchUsage turns a refused request into a usage error naming the flag.
+func searchUsage(err error) error {
+	var re *search.RequestError
+	if !errors.As(err, &re) {
+		return usagef("%v", err)
+	}
+	flag, ok := searchFlags[re.Field]
+	if !ok {
+		flag = "--" + re.Field
+	}
+	if re.Field == "after" {
+		return usagef("--after: %s; pass the 'next' value printed by the previous page of the same search", re.Reason)
+	}
+	return usagef("%s: %s", flag, re.Reason)
 }
 
 // londonDay parses a YYYY-MM-DD flag as the start of that Europe/London day
