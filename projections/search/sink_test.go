@@ -37,7 +37,7 @@ func (f *fakeEngine) MGet(_ context.Context, index string, b []byte) (Response, 
 	}
 	return f.MGetFn(index, b)
 }
-func (f *fakeEngine) Get(context.Context, string, string) (Response, error)    { return okEmpty, nil }
+func (f *fakeEngine) Get(context.Context, string, string) (Response, error) { return okEmpty, nil }
 func (f *fakeEngine) Search(_ context.Context, index string, b []byte) (Response, error) {
 	if f.SearchFn == nil {
 		return okEmpty, nil
