@@ -28,8 +28,9 @@ const metricDefinitions = `Metrics (money in GBP, exact):
   customers       distinct non-empty customer ids over documents of every kind
   return rate     count: credit notes / orders; value: −returns / gross sales;
                   fractions, half-even to 6 decimals
-  top products    per stock code: net revenue and net quantity; description of
-                  the product's latest line in the range
+  top products    per stock code: net revenue, net quantity and documents
+                  (sales, credit notes, adjustments) with this product;
+                  description of the product's latest line in the range
 
 Days and months are Europe/London calendar days of each document's placed
 time. --from and --to are calendar days, both inclusive; either may be left
@@ -302,11 +303,11 @@ func runTopProducts(ctx context.Context, g *globals, w io.Writer, fl analyticsFl
 	if fl.format == "json" {
 		return writeJSON(w, ps)
 	}
-	header := []string{"rank", "stock_code", "description", "net_revenue", "quantity", "orders"}
+	header := []string{"rank", "stock_code", "description", "net_revenue", "quantity", "documents"}
 	rows := make([][]string, len(ps))
 	for i, p := range ps {
 		rows[i] = []string{strconv.Itoa(i + 1), p.StockCode, p.Description, p.NetRevenue.StringFixed(3),
-			strconv.FormatInt(p.Quantity, 10), strconv.FormatInt(p.Orders, 10)}
+			strconv.FormatInt(p.Quantity, 10), strconv.FormatInt(p.Documents, 10)}
 	}
 	if fl.format == "csv" {
 		return writeCSV(w, header, rows)

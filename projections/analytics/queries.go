@@ -131,13 +131,14 @@ const (
 // Description is the description of the product's most recent line in the
 // range (latest placed time, ties broken by the greatest description), since
 // descriptions of a code change over time. NetRevenue and Quantity are net
-// (credit notes subtract); Orders counts distinct documents of any kind.
+// (credit notes subtract); Documents counts the distinct documents of any
+// kind (sales, credit notes, adjustments) with a line of this product.
 type Product struct {
 	StockCode   string          `json:"stock_code"`
 	Description string          `json:"description"`
 	NetRevenue  decimal.Decimal `json:"net_revenue"`
 	Quantity    int64           `json:"quantity"`
-	Orders      int64           `json:"orders"`
+	Documents   int64           `json:"documents"`
 }
 
 // Queries answers the dashboard's questions from the read model. By default
@@ -310,11 +311,11 @@ func (q *Queries) TopProducts(ctx context.Context, f Filter, by Rank, limit int)
 	var out []Product
 	for rows.Next() {
 		var p Product
-		var orders uint64
-		if err := rows.Scan(&p.StockCode, &p.Description, &p.NetRevenue, &p.Quantity, &orders); err != nil {
+		var docs uint64
+		if err := rows.Scan(&p.StockCode, &p.Description, &p.NetRevenue, &p.Quantity, &docs); err != nil {
 			return nil, fmt.Errorf("analytics top products: %w", err)
 		}
-		p.Orders = int64(orders)
+		p.Documents = int64(docs)
 		out = append(out, p)
 	}
 	if err := rows.Err(); err != nil {

@@ -94,9 +94,9 @@ func checkAll(t *testing.T, q *analytics.Queries, exp *testfixture.Expected) {
 		}
 		for i, p := range got {
 			w := tc.want[i]
-			if p.StockCode != w.StockCode || !p.NetRevenue.Equal(w.Net) || p.Quantity != w.Quantity || p.Orders != int64(len(w.Documents)) {
+			if p.StockCode != w.StockCode || !p.NetRevenue.Equal(w.Net) || p.Quantity != w.Quantity || p.Documents != int64(len(w.Documents)) {
 				t.Errorf("TopProducts(%s) #%d = %s %s qty %d in %d docs, want %s %s qty %d in %d docs", tc.by, i+1,
-					p.StockCode, p.NetRevenue, p.Quantity, p.Orders, w.StockCode, w.Net, w.Quantity, len(w.Documents))
+					p.StockCode, p.NetRevenue, p.Quantity, p.Documents, w.StockCode, w.Net, w.Quantity, len(w.Documents))
 			}
 			if p.Description == "" {
 				t.Errorf("TopProducts(%s) #%d %s: empty description", tc.by, i+1, p.StockCode)
