@@ -35,7 +35,7 @@ against the product descriptions of the order lines and the order number;
 orders whose descriptions hold every word rank first. Filters combine with
 AND. Dates are Europe/London calendar days, --to inclusive.
 
-Prints a table (order number, placed time UTC, kind, status, country,
+Prints a table (order number, placed time in Europe/London time, kind, status, country,
 customer, total, lines matching TEXT or --product), the facets over every
 matching order, and the cursor of the next page (pass it to --after).`,
 		Example: `  orderstream search hanging heart
@@ -74,8 +74,7 @@ matching order, and the cursor of the next page (pass it to --after).`,
 			if asJSON {
 				return printSearchJSON(cmd.OutOrStdout(), res)
 			}
-			printSearchTable(cmd.OutOrStdout(), res)
-			return nil
+			return printSearchTable(cmd.OutOrStdout(), res)
 		},
 	}
 	f := cmd.Flags()
@@ -160,23 +159,36 @@ func londonDay(flag, v string, addDays int) (time.Time, error) {
 	return d.AddDate(0, 0, addDays), nil
 }
 
-func printSearchTable(w io.Writer, res search.Result) {
+// printSearchTable prints res as a table, placed times in Europe/London
+// time (the days of --from/--to), then the non-empty facets and the cursor.
+func printSearchTable(w io.Writer, res search.Result) error {
+	loc, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		return fmt.Errorf("time zone Europe/London: %w", err)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ORDER\tPLACED (UTC)\tKIND\tSTATUS\tCOUNTRY\tCUSTOMER\tTOTAL\tLINES\tMATCHING")
+	fmt.Fprintln(tw, "ORDER\tPLACED (London)\tKIND\tSTATUS\tCOUNTRY\tCUSTOMER\tTOTAL\tLINES\tMATCHING")
 	for _, o := range res.Hits {
 		cust := o.CustomerID
 		if cust == "" {
 			cust = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s %s\t%d\t%d\n", o.OrderNumber, o.PlacedAt.UTC().Format("2006-01-02 15:04"),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s %s\t%d\t%d\n", o.OrderNumber, o.PlacedAt.In(loc).Format("2006-01-02 15:04"),
 			o.Kind, o.Status, o.Country, cust, o.Total.StringFixed(2), o.Currency, o.LineCount, o.MatchedLines)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\n%d orders match; showing %d\n", res.Total, len(res.Hits))
+	noun := "orders match"
+	if res.Total == 1 {
+		noun = "order matches"
+	}
+	fmt.Fprintf(w, "\n%d %s; showing %d\n", res.Total, noun, len(res.Hits))
 	for _, f := range []struct {
 		name string
 		b    []search.Bucket
 	}{{"kind", res.Facets.Kind}, {"status", res.Facets.Status}, {"country", res.Facets.Country}} {
+		if len(f.b) == 0 {
+			continue
+		}
 		parts := make([]string, len(f.b))
 		for i, b := range f.b {
 			parts[i] = fmt.Sprintf("%s %d", b.Key, b.Count)
@@ -186,6 +198,7 @@ func printSearchTable(w io.Writer, res search.Result) {
 	if res.Next != "" {
 		fmt.Fprintf(w, "next:    %s\n", res.Next)
 	}
+	return nil
 }
 
 // searchHitJSON is an order in --json output, with its matching line count.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orderstream/orderstream/projections/search"
 )
@@ -61,5 +62,32 @@ func TestSearchUsage(t *testing.T) {
 	err = searchUsage(&search.RequestError{Field: "country", Reason: `country "Frnace" is in no order`})
 	if !errors.As(err, &ue) || !strings.HasPrefix(err.Error(), "--country: ") {
 		t.Fatalf("err = %v, want a usage error naming --country", err)
+	}
+}
+
+func TestPrintSearchTable(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	// 2011-06-01 12:30 UTC is 13:30 in London (BST).
+	res := search.Result{Total: 1, Hits: []search.Order{{OrderNumber: "555000", PlacedAt: time.Date(2011, 6, 1, 12, 30, 0, 0, time.UTC), Kind: "sale", Status: "paid", Country: "France"}},
+		Facets: search.Facets{Kind: []search.Bucket{{Key: "sale", Count: 1}}}}
+	if err := printSearchTable(&b, res); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"PLACED (London)", "2011-06-01 13:30", "1 order matches; showing 1", "kind:    sale 1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "status:") || strings.Contains(out, "country:") {
+		t.Errorf("output prints empty facets:\n%s", out)
+	}
+	b.Reset()
+	if err := printSearchTable(&b, search.Result{}); err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); !strings.Contains(out, "0 orders match") || strings.Contains(out, "kind:") {
+		t.Errorf("empty result:\n%s", out)
 	}
 }
