@@ -192,6 +192,58 @@ func totalsValue(t analytics.Totals, col string) string {
 	return ""
 }
 
+// countColumns are integers; JSON prints them as numbers, every other
+// metric as an exact decimal string with the fixed scale of totalsValue.
+var countColumns = map[string]bool{"orders": true, "credit_notes": true, "customers": true, "lines": true}
+
+// jsonField is one member of a jsonObject.
+type jsonField struct {
+	name  string
+	value any
+}
+
+// jsonObject is a JSON object whose members keep their order (the order of
+// the table and CSV columns).
+type jsonObject []jsonField
+
+// MarshalJSON implements json.Marshaler.
+func (o jsonObject) MarshalJSON() ([]byte, error) {
+	buf := []byte{'{'}
+	for i, f := range o {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		k, err := json.Marshal(f.name)
+		if err != nil {
+			return nil, err
+		}
+		v, err := json.Marshal(f.value)
+		if err != nil {
+			return nil, err
+		}
+		buf = append(append(append(buf, k...), ':'), v...)
+	}
+	return append(buf, '}'), nil
+}
+
+// totalsObject is the JSON of t's columns (after "key" when key is not
+// nil): counts as numbers, money (3 decimals) and rates (6) as strings.
+func totalsObject(key *string, t analytics.Totals, columns []string) jsonObject {
+	var o jsonObject
+	if key != nil {
+		o = append(o, jsonField{"key", *key})
+	}
+	for _, c := range columns {
+		v := totalsValue(t, c)
+		if countColumns[c] {
+			o = append(o, jsonField{c, json.Number(v)})
+		} else {
+			o = append(o, jsonField{c, v})
+		}
+	}
+	return o
+}
+
 // money columns get the currency in table output.
 var moneyColumns = map[string]bool{"net_revenue": true, "gross_sales": true, "returns": true, "adjustments": true, "average_order_value": true}
 
@@ -236,7 +288,7 @@ func runMetric(ctx context.Context, g *globals, w io.Writer, fl analyticsFlags, 
 			return writeTable(w, []string{"metric", "value"}, rows, map[int]bool{1: true})
 		}
 		if fl.format == "json" {
-			return writeJSON(w, t)
+			return writeJSON(w, totalsObject(nil, t, columns))
 		}
 		row := make([]string, len(columns))
 		for i, c := range columns {
@@ -248,11 +300,16 @@ func runMetric(ctx context.Context, g *globals, w io.Writer, fl analyticsFlags, 
 	if err != nil {
 		return err
 	}
-	if fl.format == "json" {
-		return writeJSON(w, groups)
-	}
 	if columns == nil {
 		columns = allTotalsColumns
+	}
+	if fl.format == "json" {
+		objs := make([]jsonObject, len(groups))
+		for i, gr := range groups {
+			key := gr.Key
+			objs[i] = totalsObject(&key, gr.Totals, columns)
+		}
+		return writeJSON(w, objs)
 	}
 	header := append([]string{string(by)}, columns...)
 	rows := make([][]string, len(groups))
@@ -301,7 +358,12 @@ func runTopProducts(ctx context.Context, g *globals, w io.Writer, fl analyticsFl
 		return err
 	}
 	if fl.format == "json" {
-		return writeJSON(w, ps)
+		objs := make([]jsonObject, len(ps))
+		for i, p := range ps {
+			objs[i] = jsonObject{{"rank", i + 1}, {"stock_code", p.StockCode}, {"description", p.Description},
+				{"net_revenue", p.NetRevenue.StringFixed(3)}, {"quantity", p.Quantity}, {"documents", p.Documents}}
+		}
+		return writeJSON(w, objs)
 	}
 	header := []string{"rank", "stock_code", "description", "net_revenue", "quantity", "documents"}
 	rows := make([][]string, len(ps))
