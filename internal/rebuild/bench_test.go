@@ -33,8 +33,10 @@ func BenchmarkRebuild(b *testing.B) {
 			results := make([]Result, len(models))
 			var eg errgroup.Group
 			for i, m := range models {
+				c := cfg
+				c.Group = testenv.Name("rebuild_" + m.p.Name()) // not the production name: other runs share the cluster
 				eg.Go(func() error {
-					res, err := Shadow(ctx, m.p, cfg, testLog(b))
+					res, err := Shadow(ctx, m.p, c, testLog(b))
 					results[i] = res
 					return err
 				})

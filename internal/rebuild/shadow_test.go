@@ -215,7 +215,7 @@ func testShadow(t *testing.T, m model, brokers []string, topic string, events []
 
 	var phases []string
 	res, err := Shadow(ctx, m.p, ShadowConfig{
-		Brokers: brokers, Topic: topic, Settle: 3 * time.Second, ProgressInterval: 500 * time.Millisecond,
+		Brokers: brokers, Topic: topic, Group: testenv.Name("rebuild"), Settle: 3 * time.Second, ProgressInterval: 500 * time.Millisecond,
 		Progress: func(p Progress) {
 			if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
 				phases = append(phases, p.Phase)
@@ -341,7 +341,8 @@ func TestShadowStrict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Shadow(ctx, m.p, ShadowConfig{Brokers: brokers, Topic: topic, Settle: time.Second, ProgressInterval: 200 * time.Millisecond}, testLog(t))
+	group := testenv.Name("rebuild")
+	_, err = Shadow(ctx, m.p, ShadowConfig{Brokers: brokers, Topic: topic, Group: group, Settle: time.Second, ProgressInterval: 200 * time.Millisecond}, testLog(t))
 	se, ok := strictError(err)
 	if !ok {
 		t.Fatalf("Shadow error = %v, want a strict-mode error", err)
@@ -360,7 +361,7 @@ func TestShadowStrict(t *testing.T) {
 	if got, err := m.answer(ctx); err != nil || got != base {
 		t.Fatalf("answer after the failed rebuild = %s, %v; want %s", got, err, base)
 	}
-	if g, err := InspectGroup(ctx, admin(t, brokers), topic, GroupName("analytics", 2)); err != nil || g.Exists() {
+	if g, err := InspectGroup(ctx, admin(t, brokers), topic, group); err != nil || g.Exists() {
 		t.Fatalf("rebuild group after the failure: exists %v, err %v", g.Exists(), err)
 	}
 }
