@@ -74,7 +74,7 @@ func newAnalyticsCmd(g *globals) *cobra.Command {
 			Long:  m.short + ".\n\n" + metricDefinitions,
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				return runMetric(cmd.Context(), g, cmd.OutOrStdout(), fl, m.columns)
+				return runMetric(cmd.Context(), g, cmd.OutOrStdout(), m.use, fl, m.columns)
 			},
 		}
 		addFilterFlags(c, &fl)
@@ -147,13 +147,13 @@ func analyticsQueries(g *globals) (*analytics.Queries, *analytics.Store, io.Clos
 
 // checkCountry rejects (exit 2) a --country that no line of the read model
 // has, so that a misspelling does not pass for a country without sales.
-func checkCountry(ctx context.Context, q *analytics.Queries, country string) error {
+func checkCountry(ctx context.Context, g *globals, subcommand string, q *analytics.Queries, country string) error {
 	if country == "" {
 		return nil
 	}
 	ok, err := q.HasCountry(ctx, country)
 	if err != nil {
-		return err
+		return clickHouseError(g, subcommand, err)
 	}
 	if !ok {
 		return usagef("--country %q: no such country in the read model (countries are as in the data, case-sensitive, e.g. \"France\", \"EIRE\", \"United Kingdom\")", country)
@@ -247,7 +247,13 @@ func totalsObject(key *string, t analytics.Totals, columns []string) jsonObject 
 // money columns get the currency in table output.
 var moneyColumns = map[string]bool{"net_revenue": true, "gross_sales": true, "returns": true, "adjustments": true, "average_order_value": true}
 
-func runMetric(ctx context.Context, g *globals, w io.Writer, fl analyticsFlags, columns []string) error {
+// clickHouseError names the subcommand and the ClickHouse server in a
+// query's error: "analytics aov: ClickHouse at 127.0.0.1:59000: ...".
+func clickHouseError(g *globals, subcommand string, err error) error {
+	return fmt.Errorf("analytics %s: ClickHouse at %s: %w", subcommand, g.clickhouse, err)
+}
+
+func runMetric(ctx context.Context, g *globals, w io.Writer, name string, fl analyticsFlags, columns []string) error {
 	f, err := fl.filter()
 	if err != nil {
 		return err
@@ -262,16 +268,16 @@ func runMetric(ctx context.Context, g *globals, w io.Writer, fl analyticsFlags, 
 	}
 	q, _, closer, err := analyticsQueries(g)
 	if err != nil {
-		return err
+		return clickHouseError(g, name, err)
 	}
 	defer closer.Close()
-	if err := checkCountry(ctx, q, f.Country); err != nil {
+	if err := checkCountry(ctx, g, name, q, f.Country); err != nil {
 		return err
 	}
 	if by == "" {
 		t, err := q.Summary(ctx, f)
 		if err != nil {
-			return err
+			return clickHouseError(g, name, err)
 		}
 		if columns == nil {
 			columns = allTotalsColumns
@@ -298,7 +304,7 @@ func runMetric(ctx context.Context, g *globals, w io.Writer, fl analyticsFlags, 
 	}
 	groups, err := q.Breakdown(ctx, f, by)
 	if err != nil {
-		return err
+		return clickHouseError(g, name, err)
 	}
 	if columns == nil {
 		columns = allTotalsColumns
@@ -347,15 +353,15 @@ func runTopProducts(ctx context.Context, g *globals, w io.Writer, fl analyticsFl
 	}
 	q, _, closer, err := analyticsQueries(g)
 	if err != nil {
-		return err
+		return clickHouseError(g, "top-products", err)
 	}
 	defer closer.Close()
-	if err := checkCountry(ctx, q, f.Country); err != nil {
+	if err := checkCountry(ctx, g, "top-products", q, f.Country); err != nil {
 		return err
 	}
 	ps, err := q.TopProducts(ctx, f, by, fl.limit)
 	if err != nil {
-		return err
+		return clickHouseError(g, "top-products", err)
 	}
 	if fl.format == "json" {
 		objs := make([]jsonObject, len(ps))

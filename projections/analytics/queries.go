@@ -182,7 +182,7 @@ func (q *Queries) Summary(ctx context.Context, f Filter) (Totals, error) {
 	var t Totals
 	row := q.conn.QueryRow(ctx, "SELECT "+totalsColumns+" FROM "+q.lines+where, args...)
 	if err := scanTotals(row, nil, &t); err != nil {
-		return Totals{}, fmt.Errorf("analytics summary: %w", err)
+		return Totals{}, fmt.Errorf("totals query: %w", err)
 	}
 	return t, nil
 }
@@ -262,19 +262,19 @@ func (q *Queries) Breakdown(ctx context.Context, f Filter, by Dimension) ([]Grou
 	where, args := f.where()
 	rows, err := q.conn.Query(ctx, "SELECT "+key+" AS k, "+totalsColumns+" FROM "+q.lines+where+" GROUP BY k ORDER BY k", args...)
 	if err != nil {
-		return nil, fmt.Errorf("analytics breakdown by %s: %w", by, err)
+		return nil, fmt.Errorf("breakdown query by %s: %w", by, err)
 	}
 	defer rows.Close()
 	var out []Group
 	for rows.Next() {
 		var g Group
 		if err := scanTotals(rows, &g.Key, &g.Totals); err != nil {
-			return nil, fmt.Errorf("analytics breakdown by %s: %w", by, err)
+			return nil, fmt.Errorf("breakdown query by %s: %w", by, err)
 		}
 		out = append(out, g)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("analytics breakdown by %s: %w", by, err)
+		return nil, fmt.Errorf("breakdown query by %s: %w", by, err)
 	}
 	return out, nil
 }
@@ -305,7 +305,7 @@ func (q *Queries) TopProducts(ctx context.Context, f Filter, by Rank, limit int)
 		sum(amount) AS revenue, sum(quantity) AS qty, uniqExact(order_id)
 		FROM %s%s GROUP BY stock_code ORDER BY %s LIMIT %d`, q.lines, where, order, limit), args...)
 	if err != nil {
-		return nil, fmt.Errorf("analytics top products: %w", err)
+		return nil, fmt.Errorf("top products query: %w", err)
 	}
 	defer rows.Close()
 	var out []Product
@@ -313,13 +313,13 @@ func (q *Queries) TopProducts(ctx context.Context, f Filter, by Rank, limit int)
 		var p Product
 		var docs uint64
 		if err := rows.Scan(&p.StockCode, &p.Description, &p.NetRevenue, &p.Quantity, &docs); err != nil {
-			return nil, fmt.Errorf("analytics top products: %w", err)
+			return nil, fmt.Errorf("top products query: %w", err)
 		}
 		p.Documents = int64(docs)
 		out = append(out, p)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("analytics top products: %w", err)
+		return nil, fmt.Errorf("top products query: %w", err)
 	}
 	return out, nil
 }
