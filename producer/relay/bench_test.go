@@ -146,11 +146,12 @@ func BenchmarkRelayThroughput(b *testing.B) {
 		relay, withStart, relaySecs-streamSecs, kafka, wal, 100*relay/ceiling)
 }
 
-func waitState(b *testing.B, r *Relay, s State) {
+func waitState(tb testing.TB, r *Relay, s State) {
+	tb.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for r.State() != s {
 		if time.Now().After(deadline) {
-			b.Fatalf("relay not %s after a minute", s)
+			tb.Fatalf("relay not %s after a minute", s)
 		}
 		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
 	}

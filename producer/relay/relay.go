@@ -255,9 +255,17 @@ func (r *Relay) Handler() http.Handler {
 // another instance holds the relay lock of the slot, Run waits as a standby.
 func (r *Relay) Run(ctx context.Context) error {
 	defer r.setState(StateStopped)
-	pool, err := pgxpool.New(ctx, r.cfg.PostgresURL)
+	pcfg, err := pgxpool.ParseConfig(r.cfg.PostgresURL)
 	if err != nil {
 		return fmt.Errorf("postgres URL: %w", err)
+	}
+	// Sized for the relay's own concurrent users (stream checkpoints,
+	// heartbeats, lag, purge, setup) instead of pgxpool's max(4, NumCPU),
+	// so they never queue behind each other for a connection.
+	pcfg.MaxConns = poolMaxConns
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return fmt.Errorf("postgres pool: %w", err)
 	}
 	r.pool = pool
 	defer pool.Close()

@@ -71,6 +71,9 @@ func TestEveryOutboxRowOnce(t *testing.T) {
 	e := newEnv(t)
 	placeSales(t, e, "A", 100) // before the slot exists: backfilled
 	run := e.start(t, e.config())
+	// Wait until the slot exists and the backfill is done, so the B rows are
+	// committed after the slot's consistent point and come through it.
+	waitState(t, run.r, StateStreaming)
 	placeSales(t, e, "B", 200) // streamed
 	e.waitRecords(t, 600)
 	if err := run.shutdown(t); err != nil {
@@ -276,6 +279,17 @@ func TestSlotLossDetected(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	// The walsender of the stopped relay may outlive its connection briefly.
+	deadline := time.Now().Add(time.Minute)
+	for active := true; active; {
+		if err := e.pool.QueryRow(ctx, `SELECT active FROM pg_replication_slots WHERE slot_name = $1`, e.slot).Scan(&active); err != nil {
+			t.Fatal(err)
+		}
+		if active && time.Now().After(deadline) {
+			t.Fatal("slot still active a minute after the relay stopped")
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
+	}
 	if _, err := e.pool.Exec(ctx, `SELECT pg_drop_replication_slot($1)`, e.slot); err != nil {
 		t.Fatal(err)
 	}

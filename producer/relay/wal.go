@@ -85,10 +85,32 @@ func parsePgTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("timestamp %q: not in ISO output format", s)
 }
 
+// poolMaxConns is the size of the relay's connection pool; the advisory
+// lock and the replication stream use connections of their own.
+const poolMaxConns = 8
+
+// setupStepTimeout bounds each short setup query (publication, checkpoint,
+// slot lookup, snapshot import), so a stalled step fails Run with an error
+// instead of hanging it.
+const setupStepTimeout = 30 * time.Second
+
+// step runs one setup step under setupStepTimeout.
+func (r *Relay) step(ctx context.Context, f func(context.Context) error) error {
+	sctx, cancel := context.WithTimeout(ctx, setupStepTimeout)
+	defer cancel()
+	if err := f(sctx); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return fmt.Errorf("relay setup stalled for %s: %w", setupStepTimeout, err)
+		}
+		return err
+	}
+	return nil
+}
+
 // runWAL sets up the publication and slot, backfills on the first run and
 // streams.
 func (r *Relay) runWAL(ctx context.Context, pub *publisher) error {
-	if err := r.ensurePublication(ctx); err != nil {
+	if err := r.step(ctx, r.ensurePublication); err != nil {
 		return err
 	}
 	rcfg, err := pgconn.ParseConfig(r.cfg.PostgresURL)
@@ -105,11 +127,16 @@ func (r *Relay) runWAL(ctx context.Context, pub *publisher) error {
 	}
 	defer repl.Close(context.Background())
 
-	cp, err := r.loadCheckpoint(ctx)
-	if err != nil {
+	var cp checkpoint
+	var slot slotInfo
+	err = r.step(ctx, func(ctx context.Context) error {
+		var err error
+		if cp, err = r.loadCheckpoint(ctx); err != nil {
+			return err
+		}
+		slot, err = r.loadSlot(ctx)
 		return err
-	}
-	slot, err := r.loadSlot(ctx)
+	})
 	if err != nil {
 		return err
 	}
@@ -148,7 +175,12 @@ func (r *Relay) runWAL(ctx context.Context, pub *publisher) error {
 			}
 		}
 	}
-	if cp, err = r.loadCheckpoint(ctx); err != nil {
+	err = r.step(ctx, func(ctx context.Context) error {
+		var err error
+		cp, err = r.loadCheckpoint(ctx)
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	if cp.state == stateBackfill {
@@ -210,17 +242,23 @@ func (r *Relay) createSlot(ctx context.Context, repl *pgconn.PgConn, backfill bo
 	if !backfill {
 		return r.setCheckpoint(ctx, stateStreaming, lsn, time.Now(), "")
 	}
+	// The exported snapshot lives only while the replication connection
+	// stays idle: bound the import and the checkpoint write, so a stall
+	// becomes an error (the checkpoint stays "creating" and the next run
+	// recreates the slot) instead of a relay that hangs before the backfill.
+	sctx, cancel := context.WithTimeout(ctx, setupStepTimeout)
+	defer cancel()
 	var snap string
-	err = pgx.BeginTxFunc(ctx, r.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET TRANSACTION SNAPSHOT `+quoteLiteral(res.SnapshotName)); err != nil {
+	err = pgx.BeginTxFunc(sctx, r.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(sctx, `SET TRANSACTION SNAPSHOT `+quoteLiteral(res.SnapshotName)); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `SELECT pg_current_snapshot()::text`).Scan(&snap)
+		return tx.QueryRow(sctx, `SELECT pg_current_snapshot()::text`).Scan(&snap)
 	})
 	if err != nil {
-		return fmt.Errorf("import the snapshot of slot %s: %w", r.cfg.Slot, err)
+		return fmt.Errorf("import the snapshot of slot %s (within %s): %w", r.cfg.Slot, setupStepTimeout, err)
 	}
-	return r.setCheckpoint(ctx, stateBackfill, lsn, time.Now(), snap)
+	return r.setCheckpoint(sctx, stateBackfill, lsn, time.Now(), snap)
 }
 
 func quoteLiteral(s string) string {
