@@ -167,6 +167,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 	if !c.cfg.Strict {
 		if err := c.ensureDLQTopic(ctx); err != nil {
+			if ctx.Err() != nil {
+				return c.Close() // stopped while starting: a clean exit, nothing was consumed
+			}
 			return errors.Join(err, c.Close())
 		}
 	}
