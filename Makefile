@@ -52,5 +52,10 @@ bench: build
 	$(SERVICES) up
 	deploy/local/bench.sh
 
+## web: rebuild the dashboard's embedded bundle (internal/web/dist, committed) from its npm sources.
+web:
+	npm --prefix internal/web ci
+	npm --prefix internal/web run build
+
 clean:
 	rm -rf bin
