@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/orderstream/orderstream/consumers"
+	"github.com/orderstream/orderstream/producer/topic"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -33,45 +34,18 @@ func CountDLQ(ctx context.Context, adm *kadm.Client, seeds []string, dlqTopic st
 	if err != nil {
 		return out, err
 	}
-	from := map[int32]kgo.Offset{}
-	remaining := map[int32]int64{}
-	for p, end := range ends {
-		if end > starts[p] {
-			from[p] = kgo.NewOffset().At(starts[p])
-			remaining[p] = end
+	err = topic.ReadRange(ctx, seeds, dlqTopic, starts, ends, func(r *kgo.Record) {
+		group := ""
+		for _, h := range r.Headers {
+			if h.Key == consumers.HeaderDLQGroup {
+				group = string(h.Value)
+			}
 		}
-	}
-	if len(from) == 0 {
-		return out, nil
-	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{dlqTopic: from})}, opts...)...)
+		out.Total++
+		out.ByGroup[group]++
+	}, opts...)
 	if err != nil {
-		return out, fmt.Errorf("dlq %s: %w", dlqTopic, err)
-	}
-	defer cl.Close()
-	for len(remaining) > 0 {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return out, fmt.Errorf("read dlq %s: %w", dlqTopic, err)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			end, open := remaining[r.Partition]
-			if !open || r.Offset >= end {
-				return
-			}
-			if r.Offset+1 >= end {
-				delete(remaining, r.Partition)
-			}
-			group := ""
-			for _, h := range r.Headers {
-				if h.Key == consumers.HeaderDLQGroup {
-					group = string(h.Value)
-				}
-			}
-			out.Total++
-			out.ByGroup[group]++
-		})
+		return out, fmt.Errorf("dlq: %w", err)
 	}
 	return out, nil
 }

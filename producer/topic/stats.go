@@ -99,15 +99,11 @@ func ReadStats(ctx context.Context, cl *kgo.Client, seeds []string, topic string
 		return nil, fmt.Errorf("offsets of %s: %w", topic, err)
 	}
 	s := &Stats{Topic: topic, EventsByType: map[string]int64{}, eventIDs: map[string]int{}}
-	from := map[int32]kgo.Offset{}
-	remaining := map[int32]int64{} // partition → end offset still to reach
+	startAt, endAt := map[int32]int64{}, map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) {
 		st, _ := starts.Lookup(topic, o.Partition)
 		s.Partitions = append(s.Partitions, PartitionStats{Partition: o.Partition, StartOffset: st.Offset, EndOffset: o.Offset})
-		if o.Offset > st.Offset {
-			from[o.Partition] = kgo.NewOffset().At(st.Offset)
-			remaining[o.Partition] = o.Offset
-		}
+		startAt[o.Partition], endAt[o.Partition] = st.Offset, o.Offset
 	})
 	sort.Slice(s.Partitions, func(i, j int) bool { return s.Partitions[i].Partition < s.Partitions[j].Partition })
 	index := map[int32]int{}
@@ -117,71 +113,47 @@ func ReadStats(ctx context.Context, cl *kgo.Client, seeds []string, topic string
 	orders := map[string]*orderState{}
 	var versionProblems, idProblems []string
 	brokenOrders := 0
-	if len(from) > 0 {
-		cons, err := kgo.NewClient(kgo.SeedBrokers(seeds...),
-			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
-			kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(16<<20))
-		if err != nil {
-			return nil, fmt.Errorf("consume %s: %w", topic, err)
-		}
-		defer cons.Close()
-		for len(remaining) > 0 {
-			fs := cons.PollFetches(ctx)
-			if err := ctx.Err(); err != nil {
-				return nil, fmt.Errorf("read %s: %w", topic, err)
+	err = ReadRange(ctx, seeds, topic, startAt, endAt, func(r *kgo.Record) {
+		s.Partitions[index[r.Partition]].Records++
+		s.Events++
+		var id, typ, ver string
+		for _, h := range r.Headers {
+			switch h.Key {
+			case "ce_id":
+				id = string(h.Value)
+			case "ce_type":
+				typ = string(h.Value)
+			case "aggregate_version":
+				ver = string(h.Value)
 			}
-			var ferr error
-			fs.EachError(func(_ string, p int32, err error) { ferr = errors.Join(ferr, fmt.Errorf("partition %d: %w", p, err)) })
-			if ferr != nil {
-				return nil, fmt.Errorf("read %s: %w", topic, ferr)
-			}
-			fs.EachRecord(func(r *kgo.Record) {
-				end, open := remaining[r.Partition]
-				if !open || r.Offset >= end {
-					return
-				}
-				if r.Offset+1 >= end {
-					delete(remaining, r.Partition)
-				}
-				s.Partitions[index[r.Partition]].Records++
-				s.Events++
-				var id, typ, ver string
-				for _, h := range r.Headers {
-					switch h.Key {
-					case "ce_id":
-						id = string(h.Value)
-					case "ce_type":
-						typ = string(h.Value)
-					case "aggregate_version":
-						ver = string(h.Value)
-					}
-				}
-				s.EventsByType[typ]++
-				s.eventIDs[id]++
-				if s.eventIDs[id] == 2 && len(idProblems) < maxExamples {
-					idProblems = append(idProblems, fmt.Sprintf("event %s again at partition %d offset %d", id, r.Partition, r.Offset))
-				}
-				key := string(r.Key)
-				o := orders[key]
-				if o == nil {
-					o = &orderState{}
-					orders[key] = o
-				}
-				v, err := strconv.ParseInt(ver, 10, 64)
-				if err != nil || v != o.last+1 {
-					if !o.broken {
-						brokenOrders++
-						o.broken = true
-						if len(versionProblems) < maxExamples {
-							versionProblems = append(versionProblems, fmt.Sprintf("order %s: version %q after %d at partition %d offset %d", key, ver, o.last, r.Partition, r.Offset))
-						}
-					}
-				}
-				if err == nil && v > o.last {
-					o.last = v
-				}
-			})
 		}
+		s.EventsByType[typ]++
+		s.eventIDs[id]++
+		if s.eventIDs[id] == 2 && len(idProblems) < maxExamples {
+			idProblems = append(idProblems, fmt.Sprintf("event %s again at partition %d offset %d", id, r.Partition, r.Offset))
+		}
+		key := string(r.Key)
+		o := orders[key]
+		if o == nil {
+			o = &orderState{}
+			orders[key] = o
+		}
+		v, err := strconv.ParseInt(ver, 10, 64)
+		if err != nil || v != o.last+1 {
+			if !o.broken {
+				brokenOrders++
+				o.broken = true
+				if len(versionProblems) < maxExamples {
+					versionProblems = append(versionProblems, fmt.Sprintf("order %s: version %q after %d at partition %d offset %d", key, ver, o.last, r.Partition, r.Offset))
+				}
+			}
+		}
+		if err == nil && v > o.last {
+			o.last = v
+		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	s.Orders = len(orders)
 	dups := s.Duplicates()
