@@ -1,12 +1,15 @@
 package schemas
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
 )
 
 // AggregateOrder is the aggregate_type of every order event.
@@ -109,19 +112,64 @@ func (e Envelope) Decode() (Payload, error) {
 	return p, nil
 }
 
-// strictUnmarshal decodes one JSON value into v, refusing unknown fields and
-// trailing data: a payload that drifted from its schema version is poison,
-// not something to half-read.
+// strictUnmarshal decodes one JSON value into v, refusing unknown fields,
+// duplicate member names, invalid UTF-8 and trailing data: a payload that
+// drifted from its schema version is poison, not something to half-read.
+// Member names match exactly (case-sensitive), as the JSON Schemas name them.
+// It uses the JSON v2 decoder (github.com/go-json-experiment/json, the
+// prototype of encoding/json/v2): about twice as fast as encoding/json with a
+// third of the allocations, which consumers pay on every record.
 func strictUnmarshal(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	return jsonv2.Unmarshal(b, v, strictOptions)
+}
+
+var strictOptions = jsonv2.JoinOptions(
+	jsonv2.RejectUnknownMembers(true),
+	jsonv2.WithUnmarshalers(jsonv2.UnmarshalFromFunc(unmarshalDecimal)),
+)
+
+// unmarshalDecimal reads a decimal string ("-12.345") into d: the shape every
+// amount has in the schemas (pattern ^-?[0-9]+(\.[0-9]+)?$). A JSON number,
+// an exponent or any other character is refused.
+func unmarshalDecimal(dec *jsontext.Decoder, d *decimal.Decimal) error {
+	if k := dec.PeekKind(); k != '"' {
+		return fmt.Errorf("decimal amount: want a JSON string, got %s", k)
+	}
+	tok, err := dec.ReadToken()
+	if err != nil {
 		return err
 	}
-	if dec.More() {
-		return fmt.Errorf("trailing data after the JSON value")
+	s := tok.String()
+	if !isDecimalString(s) {
+		return fmt.Errorf("decimal amount %q: want digits with an optional sign and fraction", s)
 	}
+	v, err := decimal.NewFromString(s)
+	if err != nil {
+		return fmt.Errorf("decimal amount %q: %w", s, err)
+	}
+	*d = v
 	return nil
+}
+
+// isDecimalString reports whether s matches ^-?[0-9]+(\.[0-9]+)?$.
+func isDecimalString(s string) bool {
+	if len(s) > 0 && s[0] == '-' {
+		s = s[1:]
+	}
+	intPart, frac, dot := strings.Cut(s, ".")
+	return allDigits(intPart) && (!dot || allDigits(frac))
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // ParseEnvelope decodes a serialized envelope (a Kafka record value or an

@@ -290,3 +290,50 @@ func TestKindValid(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeStrict checks what the consumers' decoder (ParseEnvelope, then
+// Decode) refuses without the JSON Schema pass: drift that would otherwise be
+// half-read.
+func TestDecodeStrict(t *testing.T) {
+	t.Parallel()
+	placedJSON, err := json.Marshal(envelope(t, placed()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		give []byte
+	}{
+		{"extra envelope field", mutate(t, placedJSON, func(m map[string]any) { m["partition"] = 3 })},
+		{"extra payload field", mutate(t, placedJSON, func(m map[string]any) { obj(m, "payload")["discount"] = "1.00" })},
+		{"extra line field", mutate(t, placedJSON, func(m map[string]any) { obj(m, "payload", "lines", 0)["vat"] = "0.20" })},
+		{"amount as a JSON number", mutate(t, placedJSON, func(m map[string]any) { obj(m, "payload", "total")["amount"] = json.Number("15.303") })},
+		{"amount in exponent form", mutate(t, placedJSON, func(m map[string]any) { obj(m, "payload", "total")["amount"] = "1.5303e1" })},
+		{"amount with a plus sign", mutate(t, placedJSON, func(m map[string]any) { obj(m, "payload", "total")["amount"] = "+15.303" })},
+		{"amount ending in a dot", mutate(t, placedJSON, func(m map[string]any) { obj(m, "payload", "total")["amount"] = "15." })},
+		{"member name in another case", bytes.Replace(placedJSON, []byte(`"order_number"`), []byte(`"Order_Number"`), 1)},
+		{"duplicate member", bytes.Replace(placedJSON, []byte(`"kind":`), []byte(`"kind":"sale","kind":`), 1)},
+		{"trailing data", append(append([]byte{}, placedJSON...), []byte(` {}`)...)},
+		{"invalid UTF-8", bytes.Replace(placedJSON, []byte(`"United Kingdom"`), []byte("\"United \xff\""), 1)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e, err := schemas.ParseEnvelope(tt.give)
+			if err == nil {
+				_, err = e.Decode()
+			}
+			if !errors.Is(err, schemas.ErrInvalidEvent) {
+				t.Errorf("err = %v, want ErrInvalidEvent", err)
+			}
+		})
+	}
+	// The unchanged event decodes: the cases above fail for their change.
+	e, err := schemas.ParseEnvelope(placedJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Decode(); err != nil {
+		t.Fatal(err)
+	}
+}
