@@ -35,9 +35,11 @@ type Consumer struct {
 	// lost, assign) take it, so they never run in the middle of a batch.
 	mu       sync.Mutex
 	buf      pending
-	bufGen   uint64 // incremented whenever a rebalance drops gathered records
-	flushing bool   // a flush is in progress (possibly waiting between attempts)
-	noFlush  bool   // a fatal error occurred: callbacks must not write or commit
+	ahead    pending // records polled after buf (during its write, or past its bounds)
+	aheadErr error   // fatal fetch error met while reading ahead
+	bufGen   uint64  // incremented whenever a rebalance drops gathered records
+	flushing bool    // a flush is in progress (possibly waiting between attempts)
+	noFlush  bool    // a fatal error occurred: callbacks must not write or commit
 
 	// stateMu guards parts; it is taken after mu, never before, and never
 	// held across I/O, so Health answers while a batch is in flight.
@@ -56,6 +58,17 @@ type pending struct {
 	recs    []*kgo.Record
 	bytes   int
 	started time.Time
+	dec     *decoded // recs decoded and prepared; nil until then, reset when recs change
+}
+
+// add appends r.
+func (p *pending) add(r *kgo.Record) {
+	if len(p.recs) == 0 {
+		p.started = time.Now()
+	}
+	p.recs = append(p.recs, r)
+	p.bytes += len(r.Value)
+	p.dec = nil
 }
 
 // partState is what the consumer knows of one assigned partition, for lag.
@@ -211,10 +224,10 @@ func (c *Consumer) loop(ctx, work context.Context) error {
 		c.mu.Lock()
 		err := c.absorb(fetches)
 		if err == nil {
-			err = c.gatherLocked(work, fetches)
+			c.gatherLocked(fetches)
 		}
-		if err == nil && c.dueLocked() {
-			err = c.flushLocked(work)
+		for err == nil && c.dueLocked() {
+			err = c.tolerate(c.flushLocked(work, ctx))
 		}
 		c.mu.Unlock()
 		if err = c.tolerate(err); err != nil {
@@ -283,26 +296,20 @@ func (c *Consumer) tolerate(err error) error {
 	return err
 }
 
-// gatherLocked adds the polled records to the batch, writing the batch first
-// whenever the next record would take it over a bound.
-func (c *Consumer) gatherLocked(work context.Context, fs Fetches) error {
+// gatherLocked adds the polled records to the batch while they fit its
+// bounds, the rest (in order) to c.ahead.
+func (c *Consumer) gatherLocked(fs Fetches) {
 	for _, r := range fs.Records() {
 		if !c.owned(r.Partition) {
-			continue // revoked while an earlier batch of this poll was written
+			continue // revoked since the fetch
 		}
 		n := len(c.buf.recs)
-		if n > 0 && (n+1 > c.cfg.BatchMaxRecords || c.buf.bytes+len(r.Value) > c.cfg.BatchMaxBytes) {
-			if err := c.tolerate(c.flushLocked(work)); err != nil {
-				return err
-			}
+		if len(c.ahead.recs) > 0 || (n > 0 && (n+1 > c.cfg.BatchMaxRecords || c.buf.bytes+len(r.Value) > c.cfg.BatchMaxBytes)) {
+			c.ahead.add(r)
+			continue
 		}
-		if len(c.buf.recs) == 0 {
-			c.buf.started = time.Now()
-		}
-		c.buf.recs = append(c.buf.recs, r)
-		c.buf.bytes += len(r.Value)
+		c.buf.add(r)
 	}
-	return nil
 }
 
 // Fetches is kgo.Fetches; named here to keep signatures short.
@@ -355,25 +362,23 @@ func (c *Consumer) partLocked(p int32) *partState {
 	return ps
 }
 
-// dueLocked reports whether the gathered batch reached a bound.
+// dueLocked reports whether the gathered batch reached a bound (or records
+// wait behind it).
 func (c *Consumer) dueLocked() bool {
 	n := len(c.buf.recs)
-	return n > 0 && (n >= c.cfg.BatchMaxRecords ||
+	return n > 0 && (n >= c.cfg.BatchMaxRecords || len(c.ahead.recs) > 0 ||
 		c.buf.bytes >= c.cfg.BatchMaxBytes ||
 		time.Since(c.buf.started) >= c.cfg.BatchMaxWait)
 }
 
-// shutdown finishes the in-flight batch under work, leaves the group and
-// closes the client.
+// shutdown finishes the in-flight batch (and what was read ahead) under
+// work, leaves the group and closes the client.
 func (c *Consumer) shutdown(work context.Context) error {
 	c.mu.Lock()
-	var err error
-	if len(c.buf.recs) > 0 {
-		n := len(c.buf.recs)
-		if err = c.flushLocked(work); err != nil {
-			err = fmt.Errorf("shutdown: in-flight batch of %d records not finished within %s (nothing of it committed; it is consumed again on restart): %w",
-				n, c.cfg.ShutdownTimeout, err)
-		}
+	err := c.flushAllLocked(work)
+	if err != nil {
+		err = fmt.Errorf("shutdown: in-flight batch not finished within %s (nothing of it committed; it is consumed again on restart): %w",
+			c.cfg.ShutdownTimeout, err)
 	}
 	c.mu.Unlock()
 	c.cl.AllowRebalance()
@@ -410,6 +415,17 @@ func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[str
 	c.log.Info("partitions assigned", "partitions", assigned[c.cfg.Topic])
 }
 
+// flushAllLocked flushes the batch and then what was read ahead, without
+// reading further, until nothing is gathered or a flush fails.
+func (c *Consumer) flushAllLocked(ctx context.Context) error {
+	for len(c.buf.recs) > 0 {
+		if err := c.tolerate(c.flushLocked(ctx, nil)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // onRevoked finishes the gathered batch (write, DLQ, commit) before the
 // partitions move to another member. If the sink does not recover within
 // ShutdownTimeout the records of the revoked partitions are dropped
@@ -419,7 +435,7 @@ func (c *Consumer) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[str
 	defer c.mu.Unlock()
 	if len(c.buf.recs) > 0 && !c.flushing && !c.noFlush {
 		fctx, cancel := context.WithTimeout(ctx, c.cfg.ShutdownTimeout)
-		err := c.flushLocked(fctx)
+		err := c.flushAllLocked(fctx)
 		cancel()
 		if err != nil {
 			c.log.Warn("batch not finished before partitions were revoked; their records are consumed again by the new owner",
@@ -457,16 +473,25 @@ func (c *Consumer) dropLocked(ps []int32) {
 	}
 	c.stateMu.Unlock()
 	c.bufGen++
-	kept := c.buf.recs[:0]
+	c.buf.drop(gone)
+	c.ahead.drop(gone)
+}
+
+// drop removes the records of the partitions in gone.
+func (p *pending) drop(gone map[int32]bool) {
+	kept := p.recs[:0]
 	bytes := 0
-	for _, r := range c.buf.recs {
+	for _, r := range p.recs {
 		if !gone[r.Partition] {
 			kept = append(kept, r)
 			bytes += len(r.Value)
 		}
 	}
-	clear(c.buf.recs[len(kept):])
-	c.buf.recs, c.buf.bytes = kept, bytes
+	if len(kept) != len(p.recs) {
+		p.dec = nil
+	}
+	clear(p.recs[len(kept):])
+	p.recs, p.bytes = kept, bytes
 }
 
 // kgoLogger sends the client's warnings and errors to slog.

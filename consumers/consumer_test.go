@@ -24,13 +24,7 @@ func TestDeliversAndCommits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop, _ := start(t, c)
-	eventually(t, 15*time.Second, "all records committed", func() bool {
-		return sum(committed(t, brokers, cfg.Group, topic)) == int64(len(ids))
-	})
-	if err := stop(); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	runUntilCommitted(t, c, brokers, topic, len(ids), 15*time.Second)
 	if got := rec.distinct(); got != len(ids) {
 		t.Fatalf("distinct events written = %d, want %d", got, len(ids))
 	}
@@ -39,13 +33,7 @@ func TestDeliversAndCommits(t *testing.T) {
 			t.Errorf("batch of %d records exceeds BatchMaxRecords %d", n, cfg.BatchMaxRecords)
 		}
 	}
-	for p, offs := range rec.order {
-		for i := 1; i < len(offs); i++ {
-			if offs[i] <= offs[i-1] {
-				t.Fatalf("partition %d: offset %d written after %d", p, offs[i], offs[i-1])
-			}
-		}
-	}
+	rec.checkOrdered(t)
 }
 
 func TestTransientFailuresRetriedNoCommitBefore(t *testing.T) {

@@ -14,6 +14,9 @@
 //   - Batches are bounded by records, bytes of record values and time
 //     (Config.BatchMaxRecords/BatchMaxBytes/BatchMaxWait); gathering spans
 //     polls.
+//   - Pipelining: while a batch is written, the next one is polled, its
+//     envelopes parsed and, for a Preparer sink, prepared (flush.go,
+//     readAhead); writes stay sequential, commits follow them.
 //   - Rebalances: cooperative-sticky; polls block rebalances until the
 //     polled records are gathered, and a revoke writes and commits the
 //     gathered batch before the partitions move (bounded by ShutdownTimeout;

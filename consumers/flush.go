@@ -9,6 +9,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
+	"github.com/orderstream/orderstream/internal/parallel"
 	"github.com/orderstream/orderstream/schemas"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -51,11 +52,16 @@ func (e *StrictError) Unwrap() error { return e.Reason }
 // of it committed. A failed commit returns a *CommitError after the batch was
 // done with (written, dead-lettered, forgotten). c.mu is held; it is
 // released while waiting between attempts so that rebalances can proceed.
-func (c *Consumer) flushLocked(ctx context.Context) error {
+//
+// With a non-nil pollCtx (the poll loop's context; never from a group
+// callback or the shutdown) the records that follow are polled, decoded and
+// prepared (see readAhead) while the first write attempt is in flight. After
+// a successful flush the batch is replaced by what was read ahead.
+func (c *Consumer) flushLocked(ctx, pollCtx context.Context) error {
 	c.flushing = true
 	defer func() { c.flushing = false }()
 	for {
-		err := c.flushOnceLocked(ctx)
+		err := c.flushOnceLocked(ctx, pollCtx)
 		if !errors.Is(err, errBatchChanged) {
 			return err
 		}
@@ -66,27 +72,31 @@ func (c *Consumer) flushLocked(ctx context.Context) error {
 // waited between attempts; the flush starts again on what is left.
 var errBatchChanged = errors.New("batch changed by a rebalance")
 
-func (c *Consumer) flushOnceLocked(ctx context.Context) error {
+func (c *Consumer) flushOnceLocked(ctx, pollCtx context.Context) error {
 	if len(c.buf.recs) == 0 {
 		return nil
 	}
 	start := time.Now()
 	gen := c.bufGen
-	good, idx, bad := c.decode(c.buf.recs)
+	if c.buf.dec == nil {
+		c.buf.dec = c.decode(c.buf.recs)
+	}
+	d := c.buf.dec
+	bad := d.bad
 	if c.cfg.Strict && len(bad) > 0 {
 		return c.stopStrict(ctx, bad, 0)
 	}
 
-	rejected, attempts, firstFail, err := c.writeRetrying(ctx, good, gen)
+	rejected, attempts, firstFail, err := c.writeRetrying(ctx, pollCtx, d, gen)
 	if err != nil {
 		return err
 	}
 	for i, reason := range rejected {
-		r := idx[i]
-		bad = append(bad, failure{rec: r, reason: reason, kind: "rejected", eventID: good[i].Event.EventID.String(), attempts: attempts, firstFail: firstFail})
+		r := d.idx[i]
+		bad = append(bad, failure{rec: r, reason: reason, kind: "rejected", eventID: d.good[i].Event.EventID.String(), attempts: attempts, firstFail: firstFail})
 	}
 	if c.cfg.Strict && len(rejected) > 0 {
-		return c.stopStrict(ctx, bad, len(good))
+		return c.stopStrict(ctx, bad, len(d.good))
 	}
 	if len(bad) > 0 {
 		if err := c.sendDLQ(ctx, bad); err != nil {
@@ -98,7 +108,7 @@ func (c *Consumer) flushOnceLocked(ctx context.Context) error {
 	}
 	cerr := c.commitLocked(ctx, c.buf.recs)
 
-	written := len(good) - len(rejected)
+	written := len(d.good) - len(rejected)
 	c.m.processed.Add(float64(written))
 	c.m.batchSize.Observe(float64(len(c.buf.recs)))
 	c.m.batchSeconds.Observe(time.Since(start).Seconds())
@@ -108,28 +118,142 @@ func (c *Consumer) flushOnceLocked(ctx context.Context) error {
 
 	clear(c.buf.recs)
 	c.buf = pending{recs: c.buf.recs[:0]}
+	c.promoteLocked()
+	if c.aheadErr != nil {
+		err := c.aheadErr
+		c.aheadErr = nil
+		return errors.Join(err, cerr)
+	}
 	return cerr
 }
 
+// decoded is a batch ready to write: the records whose envelope decoded
+// (good, from idx), those that did not (bad), and the sink's prepared write
+// of good (nil unless the sink is a Preparer).
+type decoded struct {
+	n    int // records of the batch it was made from
+	good []Record
+	idx  []*kgo.Record
+	bad  []failure
+	prep Prepared
+}
+
 // decode parses every record's envelope (strictly: unknown fields, a
-// missing id, type or version make it poison); good[i] came from idx[i].
+// missing id, type or version make it poison) and prepares the sink's write.
 // The payload is decoded by the sink, which rejects a bad one. The write
 // side validated every event against its JSON Schema before it entered the
-// outbox, so the runtime does not pay for schema validation again.
-func (c *Consumer) decode(recs []*kgo.Record) (good []Record, idx []*kgo.Record, bad []failure) {
-	good = make([]Record, 0, len(recs))
-	idx = make([]*kgo.Record, 0, len(recs))
+// outbox, so the runtime does not pay for schema validation again. Large
+// batches are parsed on GOMAXPROCS goroutines.
+func (c *Consumer) decode(recs []*kgo.Record) *decoded {
+	envs := make([]schemas.Envelope, len(recs))
+	errs := make([]error, len(recs))
+	parallel.Chunks(len(recs), parallelDecodeMin, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			envs[i], errs[i] = schemas.ParseEnvelope(recs[i].Value)
+		}
+	})
+	d := &decoded{n: len(recs), good: make([]Record, 0, len(recs)), idx: make([]*kgo.Record, 0, len(recs))}
 	now := time.Now().UTC()
-	for _, r := range recs {
-		env, err := schemas.ParseEnvelope(r.Value)
-		if err != nil {
-			bad = append(bad, failure{rec: r, reason: err, kind: "decode", eventID: headerEventID(r, env), attempts: 1, firstFail: now})
+	for i, r := range recs {
+		if errs[i] != nil {
+			d.bad = append(d.bad, failure{rec: r, reason: errs[i], kind: "decode", eventID: headerEventID(r, envs[i]), attempts: 1, firstFail: now})
 			continue
 		}
-		good = append(good, Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Timestamp: r.Timestamp, Event: env})
-		idx = append(idx, r)
+		d.good = append(d.good, Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Timestamp: r.Timestamp, Event: envs[i]})
+		d.idx = append(d.idx, r)
 	}
-	return good, idx, bad
+	if p, ok := c.sink.(Preparer); ok && len(d.good) > 0 {
+		d.prep = p.Prepare(d.good)
+	}
+	return d
+}
+
+// parallelDecodeMin is the batch size from which envelopes are parsed on
+// several goroutines.
+const parallelDecodeMin = 512
+
+// write makes one attempt to write d.
+func (c *Consumer) write(ctx context.Context, d *decoded) error {
+	if d.prep != nil {
+		return d.prep.Write(ctx)
+	}
+	return c.sink.Write(ctx, d.good)
+}
+
+// writeReadingAhead makes one attempt to write d in a goroutine and reads
+// ahead (readAhead) until it returns.
+func (c *Consumer) writeReadingAhead(ctx, pollCtx context.Context, d *decoded) error {
+	aheadCtx, stop := context.WithCancel(pollCtx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() {
+		err := c.write(ctx, d)
+		stop()
+		done <- err
+	}()
+	c.readAhead(aheadCtx)
+	return <-done
+}
+
+// readAhead polls the records that follow the batch being written into
+// c.ahead, up to one batch (BatchMaxRecords, BatchMaxBytes), until ctx ends;
+// once it holds a whole batch, that batch is decoded and prepared. It never
+// allows a rebalance: the group callbacks wait until the flush is over, as
+// for any batch. A fatal fetch error is kept in c.aheadErr for the flush to
+// return after its commit. c.mu is held.
+func (c *Consumer) readAhead(ctx context.Context) {
+	for ctx.Err() == nil && c.aheadErr == nil {
+		room := c.cfg.BatchMaxRecords - len(c.ahead.recs)
+		if room <= 0 || c.ahead.bytes >= c.cfg.BatchMaxBytes {
+			if c.ahead.dec == nil {
+				c.ahead.dec = c.decode(c.ahead.recs)
+			}
+			<-ctx.Done()
+			return
+		}
+		fs := c.cl.PollRecords(ctx, min(c.cfg.MaxPollRecords, room))
+		if err := c.absorb(fs); err != nil {
+			c.aheadErr = err
+			return
+		}
+		for _, r := range fs.Records() {
+			if c.owned(r.Partition) {
+				c.ahead.add(r)
+			}
+		}
+	}
+}
+
+// promoteLocked moves what was read ahead into the (empty) batch: the
+// records that fit its bounds, with their decoded form when it covers
+// exactly those. The rest stays ahead.
+func (c *Consumer) promoteLocked() {
+	n, bytes := 0, 0
+	for _, r := range c.ahead.recs {
+		if n > 0 && (n+1 > c.cfg.BatchMaxRecords || bytes+len(r.Value) > c.cfg.BatchMaxBytes) {
+			break
+		}
+		n++
+		bytes += len(r.Value)
+	}
+	if n == 0 {
+		return
+	}
+	started := c.ahead.started
+	if n == len(c.ahead.recs) {
+		c.buf, c.ahead = c.ahead, pending{recs: c.buf.recs[:0]}
+		if c.buf.dec != nil && c.buf.dec.n != n {
+			c.buf.dec = nil
+		}
+		return
+	}
+	c.buf.recs = append(c.buf.recs[:0], c.ahead.recs[:n]...)
+	c.buf.bytes, c.buf.started, c.buf.dec = bytes, started, nil
+	rest := c.ahead.recs[n:]
+	c.ahead = pending{recs: append(make([]*kgo.Record, 0, len(rest)), rest...), started: time.Now()}
+	for _, r := range rest {
+		c.ahead.bytes += len(r.Value)
+	}
 }
 
 // headerEventID is the event id from the envelope if it decoded, else from
@@ -146,11 +270,13 @@ func headerEventID(r *kgo.Record, env schemas.Envelope) string {
 	return ""
 }
 
-// writeRetrying calls Sink.Write until it returns nil or a *RejectedError,
-// waiting with exponential backoff between attempts. It returns the rejected
-// records by index into good, the number of attempts made and the time of
-// the first failure (zero if none).
-func (c *Consumer) writeRetrying(ctx context.Context, good []Record, gen uint64) (map[int]error, int, time.Time, error) {
+// writeRetrying writes d until the sink returns nil or a *RejectedError,
+// waiting with exponential backoff between attempts; the first attempt reads
+// ahead when pollCtx is not nil. It returns the rejected records by index
+// into d.good, the number of attempts made and the time of the first failure
+// (zero if none).
+func (c *Consumer) writeRetrying(ctx, pollCtx context.Context, d *decoded, gen uint64) (map[int]error, int, time.Time, error) {
+	good := d.good
 	if len(good) == 0 {
 		return nil, 0, time.Time{}, nil
 	}
@@ -163,7 +289,12 @@ func (c *Consumer) writeRetrying(ctx context.Context, good []Record, gen uint64)
 		}
 	}()
 	for attempt := 1; ; attempt++ {
-		err := c.sink.Write(ctx, good)
+		var err error
+		if attempt == 1 && pollCtx != nil {
+			err = c.writeReadingAhead(ctx, pollCtx, d)
+		} else {
+			err = c.write(ctx, d)
+		}
 		var rej *RejectedError
 		switch {
 		case err == nil:
@@ -255,8 +386,7 @@ func (c *Consumer) stopStrict(ctx context.Context, bad []failure, writtenGood in
 		}
 	}
 	if writtenGood == 0 && len(before) > 0 {
-		good, _, _ := c.decode(before)
-		if _, _, _, err := c.writeRetrying(ctx, good, c.bufGen); err != nil {
+		if _, _, _, err := c.writeRetrying(ctx, nil, c.decode(before), c.bufGen); err != nil {
 			return err
 		}
 	}

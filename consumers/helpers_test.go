@@ -48,6 +48,21 @@ func (r *recorder) record(batch []Record) {
 	}
 }
 
+// checkOrdered fails t unless every partition's records were written in
+// increasing offset order.
+func (r *recorder) checkOrdered(t testing.TB) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for p, offs := range r.order {
+		for i := 1; i < len(offs); i++ {
+			if offs[i] <= offs[i-1] {
+				t.Fatalf("partition %d: offset %d written after %d", p, offs[i], offs[i-1])
+			}
+		}
+	}
+}
+
 func (r *recorder) distinct() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -232,6 +247,19 @@ func start(t testing.TB, c *Consumer) (stop func() error, done <-chan error) {
 		})
 		return err
 	}, ch
+}
+
+// runUntilCommitted runs c until the group has committed n records of
+// topic (within d), then stops it and checks Run returned nil.
+func runUntilCommitted(t testing.TB, c *Consumer, brokers []string, topic string, n int, d time.Duration) {
+	t.Helper()
+	stop, _ := start(t, c)
+	eventually(t, d, "all records committed", func() bool {
+		return sum(committed(t, brokers, c.cfg.Group, topic)) == int64(n)
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
 }
 
 // readAll reads n records of topic from the start.

@@ -37,6 +37,27 @@ type Sink interface {
 	Write(ctx context.Context, batch []Record) error
 }
 
+// Preparer is implemented by a Sink whose Write splits into CPU work without
+// side effects (decoding payloads, building rows or documents) and the write
+// itself. The runtime then prepares the next batch while the current one is
+// being written, so that decoding overlaps the read model's I/O; without it
+// only polling and envelope decoding overlap.
+//
+// Prepare may run concurrently with the Write of an earlier prepared batch
+// (never with another Prepare); it must not block on I/O. For a Preparer,
+// Write(ctx, batch) must behave as Prepare(batch).Write(ctx).
+type Preparer interface {
+	Sink
+	Prepare(batch []Record) Prepared
+}
+
+// Prepared is a batch made ready by Preparer.Prepare. Write has the contract
+// of Sink.Write for that batch (errors included) and is called again after a
+// transient error.
+type Prepared interface {
+	Write(ctx context.Context) error
+}
+
 // RejectedError lists the records of a batch that a Sink rejected
 // permanently, by index in the batch, with the reason for each.
 type RejectedError struct {
