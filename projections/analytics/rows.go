@@ -217,3 +217,83 @@ func eventTime(t time.Time) (time.Time, error) {
 	}
 	return t.UTC().Truncate(time.Second), nil
 }
+
+// table is the insert of one table's rows: its column list (in the order of
+// values; PrepareBatch needs the list on 18.16) and one slice per column.
+type table struct {
+	base    string // table name without the generation suffix
+	columns string
+	n       int
+	values  []any // []string, []uint32, []int64, []decimal.Decimal, []time.Time, []uint64
+}
+
+// tables returns the rows as columns, one table per element: order_lines,
+// orders, order_status.
+func (r *Rows) tables() [3]table {
+	return [3]table{lineTable(r.Lines), orderTable(r.Orders), statusTable(r.Statuses)}
+}
+
+func lineTable(rows []LineRow) table {
+	n := len(rows)
+	var (
+		orderID, orderNumber, kind, customer, country, stock, desc = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		lineNo                                                     = make([]uint32, n)
+		qty                                                        = make([]int64, n)
+		price, amount                                              = make([]decimal.Decimal, n), make([]decimal.Decimal, n)
+		placed                                                     = make([]time.Time, n)
+		version                                                    = make([]uint64, n)
+	)
+	for i := range rows {
+		r := &rows[i]
+		orderID[i], lineNo[i], orderNumber[i], kind[i], customer[i], country[i] = r.OrderID, r.LineNo, r.OrderNumber, string(r.Kind), r.CustomerID, r.Country
+		stock[i], desc[i], qty[i], price[i], amount[i], placed[i], version[i] = r.StockCode, r.Description, r.Quantity, r.UnitPrice, r.Amount, r.PlacedAt, r.Version
+	}
+	return table{
+		base:    "order_lines",
+		columns: "(order_id, line_no, order_number, kind, customer_id, country, stock_code, description, quantity, unit_price, amount, placed_at, version)",
+		n:       n,
+		values:  []any{orderID, lineNo, orderNumber, kind, customer, country, stock, desc, qty, price, amount, placed, version},
+	}
+}
+
+func orderTable(rows []OrderRow) table {
+	n := len(rows)
+	var (
+		orderID, orderNumber, kind, customer, country, currency = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		total                                                   = make([]decimal.Decimal, n)
+		lines                                                   = make([]uint32, n)
+		placed                                                  = make([]time.Time, n)
+		version                                                 = make([]uint64, n)
+	)
+	for i := range rows {
+		r := &rows[i]
+		orderID[i], orderNumber[i], kind[i], customer[i], country[i], currency[i] = r.OrderID, r.OrderNumber, string(r.Kind), r.CustomerID, r.Country, r.Currency
+		total[i], lines[i], placed[i], version[i] = r.Total, r.Lines, r.PlacedAt, r.Version
+	}
+	return table{
+		base:    "orders",
+		columns: "(order_id, order_number, kind, customer_id, country, currency, total, line_count, placed_at, version)",
+		n:       n,
+		values:  []any{orderID, orderNumber, kind, customer, country, currency, total, lines, placed, version},
+	}
+}
+
+func statusTable(rows []StatusRow) table {
+	n := len(rows)
+	var (
+		orderID, status, eventType = make([]string, n), make([]string, n), make([]string, n)
+		amount                     = make([]decimal.Decimal, n)
+		updated                    = make([]time.Time, n)
+		version                    = make([]uint64, n)
+	)
+	for i := range rows {
+		r := &rows[i]
+		orderID[i], status[i], eventType[i], amount[i], updated[i], version[i] = r.OrderID, string(r.Status), r.EventType, r.Amount, r.UpdatedAt, r.Version
+	}
+	return table{
+		base:    "order_status",
+		columns: "(order_id, status, event_type, amount, updated_at, version)",
+		n:       n,
+		values:  []any{orderID, status, eventType, amount, updated, version},
+	}
+}

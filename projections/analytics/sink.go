@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/orderstream/orderstream/consumers"
+	"github.com/orderstream/orderstream/internal/parallel"
 )
 
 // Sink projects order events into the ClickHouse read model; it implements
@@ -20,7 +22,8 @@ import (
 // ReplacingMergeTree keyed by the order (and line), every reader
 // deduplicates with FINAL.
 //
-// Write is called from one goroutine at a time (the runtime's contract);
+// Write (or a prepared Write) is called from one goroutine at a time, and
+// Prepare may run beside it (the runtime's contract, consumers.Preparer);
 // Close may be called from any goroutine, more than once.
 type Sink struct {
 	cfg   Config
@@ -76,10 +79,31 @@ func (s *Sink) Store() *Store { return s.store }
 // transient error (server unreachable, insert failed) after which the whole
 // batch may be written again. ctx cancellation aborts the inserts not yet
 // sent and returns the context's error; rows already sent are written again
-// harmlessly on redelivery.
+// harmlessly on redelivery. Write is Prepare(batch).Write(ctx).
 func (s *Sink) Write(ctx context.Context, batch []consumers.Record) error {
+	return s.Prepare(batch).Write(ctx)
+}
+
+// Prepare decodes the payloads of batch and builds its rows (the CPU work of
+// Write, on GOMAXPROCS goroutines for large batches) without touching the
+// server; the runtime runs it while the previous batch is inserted. The
+// result's Write inserts the rows, with Write's contract.
+func (s *Sink) Prepare(batch []consumers.Record) consumers.Prepared {
 	rows, rejected := buildRows(batch, s.cfg.Currency)
-	if rows.Len() > 0 {
+	return &preparedRows{s: s, n: len(batch), rows: rows, rejected: rejected}
+}
+
+// preparedRows is a batch's rows, ready to insert.
+type preparedRows struct {
+	s        *Sink
+	n        int // records of the batch
+	rows     Rows
+	rejected map[int]error
+}
+
+func (p *preparedRows) Write(ctx context.Context) error {
+	s := p.s
+	if p.rows.Len() > 0 {
 		if err := s.ensureReady(ctx); err != nil {
 			return err
 		}
@@ -88,14 +112,14 @@ func (s *Sink) Write(ctx context.Context, batch []consumers.Record) error {
 			return err
 		}
 		for _, g := range gens {
-			if err := s.insert(ctx, g, &rows); err != nil {
+			if err := s.insert(ctx, g, &p.rows); err != nil {
 				s.invalidateTargets()
-				return fmt.Errorf("analytics write of %d record(s) to generation %d: %w", len(batch), g, err)
+				return fmt.Errorf("analytics write of %d record(s) to generation %d: %w", p.n, g, err)
 			}
 		}
 	}
-	if len(rejected) > 0 {
-		return &consumers.RejectedError{Rejected: rejected}
+	if len(p.rejected) > 0 {
+		return &consumers.RejectedError{Rejected: p.rejected}
 	}
 	return nil
 }
@@ -107,40 +131,35 @@ const parallelMin = 512
 // by index. Payload decoding dominates the sink's CPU time, so large batches
 // are split in contiguous chunks decoded on GOMAXPROCS goroutines.
 func buildRows(batch []consumers.Record, currency string) (Rows, map[int]error) {
-	workers := runtime.GOMAXPROCS(0)
-	if len(batch) < parallelMin || workers < 2 {
-		workers = 1
+	type part struct {
+		lo      int
+		rows    Rows
+		rejects map[int]error
 	}
-	size := (len(batch) + workers - 1) / workers
-	parts := make([]Rows, workers)
-	rejects := make([]map[int]error, workers)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		lo, hi := min(w*size, len(batch)), min((w+1)*size, len(batch))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rejects[w] = map[int]error{}
-			for i := lo; i < hi; i++ {
-				if err := parts[w].Add(batch[i].Event, currency); err != nil {
-					rejects[w][i] = err
-				}
+	var mu sync.Mutex
+	var parts []part
+	parallel.Chunks(len(batch), parallelMin, func(lo, hi int) {
+		p := part{lo: lo, rejects: map[int]error{}}
+		for i := lo; i < hi; i++ {
+			if err := p.rows.Add(batch[i].Event, currency); err != nil {
+				p.rejects[i] = err
 			}
-		}()
+		}
+		mu.Lock()
+		parts = append(parts, p)
+		mu.Unlock()
+	})
+	if len(parts) == 1 {
+		return parts[0].rows, parts[0].rejects
 	}
-	wg.Wait()
-	if workers == 1 {
-		return parts[0], rejects[0]
-	}
+	slices.SortFunc(parts, func(a, b part) int { return a.lo - b.lo })
 	var rows Rows
 	rejected := map[int]error{}
-	for w := range parts {
-		rows.Lines = append(rows.Lines, parts[w].Lines...)
-		rows.Orders = append(rows.Orders, parts[w].Orders...)
-		rows.Statuses = append(rows.Statuses, parts[w].Statuses...)
-		for i, err := range rejects[w] {
-			rejected[i] = err
-		}
+	for _, p := range parts {
+		rows.Lines = append(rows.Lines, p.rows.Lines...)
+		rows.Orders = append(rows.Orders, p.rows.Orders...)
+		rows.Statuses = append(rows.Statuses, p.rows.Statuses...)
+		maps.Copy(rejected, p.rejects)
 	}
 	return rows, rejected
 }
@@ -206,56 +225,29 @@ func equalGens(a, b []uint32) bool {
 	return true
 }
 
-// Column lists of the inserts (PrepareBatch needs them on 18.16).
-const (
-	lineColumns   = "(order_id, line_no, order_number, kind, customer_id, country, stock_code, description, quantity, unit_price, amount, placed_at, version)"
-	orderColumns  = "(order_id, order_number, kind, customer_id, country, currency, total, line_count, placed_at, version)"
-	statusColumns = "(order_id, status, event_type, amount, updated_at, version)"
-)
-
-// insert writes rows into generation g: one batch per table.
+// insert writes rows into generation g: one batch per table, appended
+// column by column (no per-row boxing of the values).
 func (s *Sink) insert(ctx context.Context, g uint32, rows *Rows) error {
-	if len(rows.Lines) > 0 {
-		err := s.batch(ctx, tableName("order_lines", g), lineColumns, len(rows.Lines), func(b driver.Batch, i int) error {
-			r := &rows.Lines[i]
-			return b.Append(r.OrderID, r.LineNo, r.OrderNumber, string(r.Kind), r.CustomerID, r.Country, r.StockCode,
-				r.Description, r.Quantity, r.UnitPrice, r.Amount, r.PlacedAt, r.Version)
-		})
-		if err != nil {
-			return err
+	for _, t := range rows.tables() {
+		if t.n == 0 {
+			continue
 		}
-	}
-	if len(rows.Orders) > 0 {
-		err := s.batch(ctx, tableName("orders", g), orderColumns, len(rows.Orders), func(b driver.Batch, i int) error {
-			r := &rows.Orders[i]
-			return b.Append(r.OrderID, r.OrderNumber, string(r.Kind), r.CustomerID, r.Country, r.Currency, r.Total,
-				r.Lines, r.PlacedAt, r.Version)
-		})
-		if err != nil {
-			return err
-		}
-	}
-	if len(rows.Statuses) > 0 {
-		err := s.batch(ctx, tableName("order_status", g), statusColumns, len(rows.Statuses), func(b driver.Batch, i int) error {
-			r := &rows.Statuses[i]
-			return b.Append(r.OrderID, string(r.Status), r.EventType, r.Amount, r.UpdatedAt, r.Version)
-		})
-		if err != nil {
+		if err := s.batch(ctx, tableName(t.base, g), t.columns, t.n, t.values); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *Sink) batch(ctx context.Context, table, columns string, n int, appendRow func(driver.Batch, int) error) error {
+func (s *Sink) batch(ctx context.Context, table, columns string, n int, values []any) error {
 	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.store.table(table)+" "+columns)
 	if err != nil {
 		return fmt.Errorf("prepare insert into %s: %w", table, err)
 	}
-	for i := 0; i < n; i++ {
-		if err := appendRow(b, i); err != nil {
+	for i, v := range values {
+		if err := b.Column(i).Append(v); err != nil {
 			_ = b.Abort()
-			return fmt.Errorf("insert into %s, row %d: %w", table, i, err)
+			return fmt.Errorf("insert into %s, column %d: %w", table, i, err)
 		}
 	}
 	if err := b.Send(); err != nil {

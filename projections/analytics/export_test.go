@@ -1,0 +1,11 @@
+package analytics
+
+// InsertColumns exposes the column-wise insert data of rows to the external
+// benchmark: per table its name (without generation), column list, row
+// count and one slice per column.
+func InsertColumns(r *Rows) (names, columns []string, counts []int, values [][]any) {
+	for _, t := range r.tables() {
+		names, columns, counts, values = append(names, t.base), append(columns, t.columns), append(counts, t.n), append(values, t.values)
+	}
+	return names, columns, counts, values
+}
