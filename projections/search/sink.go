@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -189,38 +190,58 @@ type target struct {
 // them, a document the engine refuses with a 4xx), and a transient error
 // when the engine stayed unavailable (429, 5xx, no answer) for RetryTimeout.
 func (s *Sink) Write(ctx context.Context, batch []consumers.Record) error {
-	rejected := map[int]error{}
-	byOrder := map[string][]event{}
-	var ids []string
+	return s.Prepare(batch).Write(ctx)
+}
+
+// Prepare decodes the payloads of batch and groups its events by order in
+// version order (the CPU work of Write) without touching the search engine;
+// the runtime runs it while the previous batch is written. The result's
+// Write has Write's contract.
+func (s *Sink) Prepare(batch []consumers.Record) consumers.Prepared {
+	p := &preparedEvents{s: s, rejected: map[int]error{}, byOrder: map[string][]event{}}
 	for i, r := range batch {
 		e := r.Event
 		if e.AggregateType != "" && e.AggregateType != schemas.AggregateOrder {
-			rejected[i] = fmt.Errorf("aggregate type %q: the search projection reads orders only", e.AggregateType)
+			p.rejected[i] = fmt.Errorf("aggregate type %q: the search projection reads orders only", e.AggregateType)
 			continue
 		}
-		p, err := e.Decode()
+		pl, err := e.Decode()
 		if err != nil {
-			rejected[i] = err
+			p.rejected[i] = err
 			continue
 		}
-		if _, ok := byOrder[e.AggregateID]; !ok {
-			ids = append(ids, e.AggregateID)
+		if _, ok := p.byOrder[e.AggregateID]; !ok {
+			p.ids = append(p.ids, e.AggregateID)
 		}
-		byOrder[e.AggregateID] = append(byOrder[e.AggregateID], event{idx: i, env: e, p: p})
+		p.byOrder[e.AggregateID] = append(p.byOrder[e.AggregateID], event{idx: i, env: e, p: pl})
 	}
-	for _, id := range ids {
-		evs := byOrder[id]
+	for _, id := range p.ids {
+		evs := p.byOrder[id]
 		slices.SortStableFunc(evs, func(a, b event) int { return cmp.Compare(a.env.AggregateVersion, b.env.AggregateVersion) })
 		// The same version twice (a redelivery within the batch): keep the first.
-		byOrder[id] = slices.CompactFunc(evs, func(a, b event) bool { return a.env.AggregateVersion == b.env.AggregateVersion })
+		p.byOrder[id] = slices.CompactFunc(evs, func(a, b event) bool { return a.env.AggregateVersion == b.env.AggregateVersion })
 	}
-	if len(ids) > 0 {
+	return p
+}
+
+// preparedEvents is a batch's events by order, ready to write.
+type preparedEvents struct {
+	s        *Sink
+	ids      []string           // orders in first-seen order
+	byOrder  map[string][]event // events of each order, by version, no repeats
+	rejected map[int]error      // records that did not decode, by batch index
+}
+
+func (p *preparedEvents) Write(ctx context.Context) error {
+	s := p.s
+	rejected := maps.Clone(p.rejected) // an attempt adds the engine's rejections
+	if len(p.ids) > 0 {
 		targets, err := s.targets(ctx)
 		if err != nil {
 			return err
 		}
 		for _, t := range targets {
-			if err := s.writeTarget(ctx, t, ids, byOrder, rejected); err != nil {
+			if err := s.writeTarget(ctx, t, p.ids, p.byOrder, rejected); err != nil {
 				return err
 			}
 		}
