@@ -1,9 +1,9 @@
 package schemas
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -135,41 +135,60 @@ func unmarshalDecimal(dec *jsontext.Decoder, d *decimal.Decimal) error {
 	if k := dec.PeekKind(); k != '"' {
 		return fmt.Errorf("decimal amount: want a JSON string, got %s", k)
 	}
-	tok, err := dec.ReadToken()
+	raw, err := dec.ReadValue()
 	if err != nil {
 		return err
 	}
-	s := tok.String()
-	if !isDecimalString(s) {
-		return fmt.Errorf("decimal amount %q: want digits with an optional sign and fraction", s)
+	s := []byte(raw[1 : len(raw)-1])
+	if bytes.IndexByte(s, '\\') >= 0 {
+		if s, err = jsontext.AppendUnquote(nil, raw); err != nil {
+			return err
+		}
 	}
-	v, err := decimal.NewFromString(s)
-	if err != nil {
-		return fmt.Errorf("decimal amount %q: %w", s, err)
+	v, ok := parseDecimal(s)
+	if !ok {
+		return fmt.Errorf("decimal amount %s: want digits with an optional sign and fraction", raw)
 	}
 	*d = v
 	return nil
 }
 
-// isDecimalString reports whether s matches ^-?[0-9]+(\.[0-9]+)?$.
-func isDecimalString(s string) bool {
-	if len(s) > 0 && s[0] == '-' {
-		s = s[1:]
+// parseDecimal parses s (the unescaped content of a JSON string) when it matches ^-?[0-9]+(\.[0-9]+)?$. Up to 18 digits it
+// builds the coefficient itself (no string, one big.Int); longer amounts go
+// through decimal.NewFromString.
+func parseDecimal(s []byte) (decimal.Decimal, bool) {
+	digits := s
+	neg := len(digits) > 0 && digits[0] == '-'
+	if neg {
+		digits = digits[1:]
 	}
-	intPart, frac, dot := strings.Cut(s, ".")
-	return allDigits(intPart) && (!dot || allDigits(frac))
-}
-
-func allDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
+	var coef int64
+	n, frac, dot := 0, 0, false
+	for i, c := range digits {
+		switch {
+		case c >= '0' && c <= '9':
+			coef = coef*10 + int64(c-'0') // wraps past 18 digits: unused then
+			n++
+			if dot {
+				frac++
+			}
+		case c == '.' && !dot && i > 0 && i < len(digits)-1:
+			dot = true
+		default:
+			return decimal.Decimal{}, false
 		}
 	}
-	return true
+	if n == 0 {
+		return decimal.Decimal{}, false
+	}
+	if n > 18 {
+		v, err := decimal.NewFromString(string(s))
+		return v, err == nil
+	}
+	if neg {
+		coef = -coef
+	}
+	return decimal.New(coef, int32(-frac)), true
 }
 
 // ParseEnvelope decodes a serialized envelope (a Kafka record value or an

@@ -336,4 +336,19 @@ func TestDecodeStrict(t *testing.T) {
 	if _, err := e.Decode(); err != nil {
 		t.Fatal(err)
 	}
+	// An amount written with JSON escapes is the same string.
+	escaped := bytes.Replace(placedJSON, []byte(`"amount":"15.303"`), []byte(`"amount":"\u0031\u0035.303"`), 1)
+	if bytes.Equal(escaped, placedJSON) {
+		t.Fatal("test event has no total of 15.303")
+	}
+	if e, err = schemas.ParseEnvelope(escaped); err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.Decode()
+	if err != nil {
+		t.Fatalf("escaped amount: %v", err)
+	}
+	if got := p.(*schemas.OrderPlaced).Total.Amount.String(); got != "15.303" {
+		t.Errorf("escaped total = %s, want 15.303", got)
+	}
 }

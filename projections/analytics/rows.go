@@ -10,9 +10,13 @@ import (
 )
 
 // Limits of the column types (see migrations/generation/*.sql).
+const (
+	// maxMilli bounds |amount| of a Decimal(18,3) column in thousandths:
+	// 10^15 GBP exclusive.
+	maxMilli = 1_000_000_000_000_000_000
+)
+
 var (
-	// maxMoney bounds |amount| of a Decimal(18,3) column: 10^15 GBP exclusive.
-	maxMoney = decimal.New(1, 15)
 	// DateTime('UTC') holds 1970-01-01 00:00:00 .. 2105-12-31 23:59:59; an
 	// event time outside (or at the epoch, a typical zero-value bug) is refused.
 	minTime = time.Unix(1, 0).UTC()
@@ -118,14 +122,16 @@ func (r *Rows) add(e schemas.Envelope, currency string) error {
 		return r.placed(e.AggregateID, version, at, p, currency)
 	case *schemas.OrderPaid:
 		status.Status = schemas.StatusPaid
-		if status.Amount, err = money("amount", p.Amount, currency); err != nil {
-			return err
+		if _, err = money(p.Amount, currency); err != nil {
+			return fmt.Errorf("amount %w", err)
 		}
+		status.Amount = p.Amount.Amount
 	case *schemas.OrderRefunded:
 		status.Status = schemas.StatusRefunded
-		if status.Amount, err = money("amount", p.Amount, currency); err != nil {
-			return err
+		if _, err = money(p.Amount, currency); err != nil {
+			return fmt.Errorf("amount %w", err)
 		}
+		status.Amount = p.Amount.Amount
 	case *schemas.OrderShipped:
 		status.Status = schemas.StatusShipped
 	case *schemas.OrderCancelled:
@@ -151,42 +157,55 @@ func (r *Rows) placed(id string, version uint64, at time.Time, p *schemas.OrderP
 		return errors.New("no lines")
 	}
 	lines := make([]LineRow, 0, len(p.Lines))
-	seen := make(map[int]bool, len(p.Lines))
-	total := decimal.Zero
+	seen := make([]bool, len(p.Lines)+1) // line numbers 1..len(lines); others in seenMore
+	var seenMore map[int]bool
+	var total int64 // thousandths; |total| < maxMilli after every line
 	for i, l := range p.Lines {
-		if l.LineNo < 1 || seen[l.LineNo] {
+		if l.LineNo < 1 {
 			return fmt.Errorf("lines[%d].line_no %d: want unique numbers >= 1", i, l.LineNo)
 		}
-		seen[l.LineNo] = true
-		price, err := money(fmt.Sprintf("lines[%d].unit_price", i), l.UnitPrice, currency)
+		if l.LineNo < len(seen) {
+			if seen[l.LineNo] {
+				return fmt.Errorf("lines[%d].line_no %d: want unique numbers >= 1", i, l.LineNo)
+			}
+			seen[l.LineNo] = true
+		} else {
+			if seenMore[l.LineNo] {
+				return fmt.Errorf("lines[%d].line_no %d: want unique numbers >= 1", i, l.LineNo)
+			}
+			if seenMore == nil {
+				seenMore = map[int]bool{}
+			}
+			seenMore[l.LineNo] = true
+		}
+		price, err := money(l.UnitPrice, currency)
 		if err != nil {
-			return err
+			return fmt.Errorf("lines[%d].unit_price %w", i, err)
 		}
-		amount := price.Mul(decimal.NewFromInt(l.Quantity))
-		if amount.Abs().Cmp(maxMoney) >= 0 {
-			return fmt.Errorf("lines[%d]: amount %s × %s = %s exceeds ±10^15", i, price, decimal.NewFromInt(l.Quantity), amount)
+		amount, ok := mulMilli(price, l.Quantity)
+		if !ok {
+			return fmt.Errorf("lines[%d]: amount %s × %d exceeds ±10^15", i, l.UnitPrice.Amount, l.Quantity)
 		}
-		total = total.Add(amount)
+		if total += amount; total <= -maxMilli || total >= maxMilli {
+			return fmt.Errorf("lines[%d]: running total exceeds ±10^15", i)
+		}
 		lines = append(lines, LineRow{
 			OrderID: id, LineNo: uint32(l.LineNo), OrderNumber: p.OrderNumber, Kind: p.Kind,
 			CustomerID: p.CustomerID, Country: p.Country, StockCode: l.StockCode, Description: l.Description,
-			Quantity: l.Quantity, UnitPrice: price, Amount: amount, PlacedAt: at, Version: version,
+			Quantity: l.Quantity, UnitPrice: l.UnitPrice.Amount, Amount: decimal.New(amount, -moneyScale), PlacedAt: at, Version: version,
 		})
 	}
-	given, err := money("total", p.Total, currency)
+	given, err := money(p.Total, currency)
 	if err != nil {
-		return err
+		return fmt.Errorf("total %w", err)
 	}
-	if !given.Equal(total) {
-		return fmt.Errorf("total %s is not the sum of the line amounts %s", given, total)
-	}
-	if total.Abs().Cmp(maxMoney) >= 0 {
-		return fmt.Errorf("total %s exceeds ±10^15", total)
+	if given != total {
+		return fmt.Errorf("total %s is not the sum of the line amounts %s", p.Total.Amount, decimal.New(total, -moneyScale))
 	}
 	r.Lines = append(r.Lines, lines...)
 	r.Orders = append(r.Orders, OrderRow{
 		OrderID: id, OrderNumber: p.OrderNumber, Kind: p.Kind, CustomerID: p.CustomerID, Country: p.Country,
-		Currency: p.Currency, Total: total, Lines: uint32(len(lines)), PlacedAt: at, Version: version,
+		Currency: p.Currency, Total: p.Total.Amount, Lines: uint32(len(lines)), PlacedAt: at, Version: version,
 	})
 	r.Statuses = append(r.Statuses, StatusRow{
 		OrderID: id, Status: schemas.StatusPlaced, EventType: schemas.TypeOrderPlaced, Amount: decimal.Zero,
@@ -195,18 +214,88 @@ func (r *Rows) placed(id string, version uint64, at time.Time, p *schemas.OrderP
 	return nil
 }
 
-// money checks m fits a Decimal(18,3) column in currency and returns its amount.
-func money(field string, m schemas.Money, currency string) (decimal.Decimal, error) {
+// money checks m fits a Decimal(18,3) column in currency and returns its
+// amount in thousandths. The error starts with the amount, for the caller
+// to prefix with the field's name.
+func money(m schemas.Money, currency string) (int64, error) {
 	if m.Currency != currency {
-		return decimal.Decimal{}, fmt.Errorf("%s currency %q: this read model holds %s only", field, m.Currency, currency)
+		return 0, fmt.Errorf("currency %q: this read model holds %s only", m.Currency, currency)
 	}
-	if !m.Amount.Truncate(moneyScale).Equal(m.Amount) {
-		return decimal.Decimal{}, fmt.Errorf("%s %s has more than %d decimals", field, m.Amount, moneyScale)
+	v, err := milli(m.Amount)
+	if err != nil {
+		return 0, fmt.Errorf("%s %w", m.Amount, err)
 	}
-	if m.Amount.Abs().Cmp(maxMoney) >= 0 {
-		return decimal.Decimal{}, fmt.Errorf("%s %s exceeds ±10^15", field, m.Amount)
+	return v, nil
+}
+
+var (
+	errTooBig   = errors.New("exceeds ±10^15")
+	errDecimals = fmt.Errorf("has more than %d decimals", moneyScale)
+)
+
+// pow10 holds 10^0 .. 10^18.
+var pow10 = func() (p [19]int64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
 	}
-	return m.Amount, nil
+	return p
+}()
+
+// milli returns d in thousandths (d × 10^moneyScale) without allocating,
+// failing for more than 3 decimals or |d| ≥ 10^15.
+func milli(d decimal.Decimal) (int64, error) {
+	if d.NumDigits() > 18 { // rare: the coefficient may not fit an int64
+		if !d.Truncate(moneyScale).Equal(d) {
+			return 0, errDecimals
+		}
+		return 0, errTooBig // ≤ 3 decimals and > 18 digits: ≥ 10^15
+	}
+	coef, exp := d.CoefficientInt64(), int(d.Exponent())
+	var v int64
+	switch {
+	case exp >= -moneyScale:
+		shift := exp + moneyScale // v = coef × 10^shift
+		if shift > 18 || (coef != 0 && abs(coef) > (maxMilli-1)/pow10[shift]) {
+			return 0, errTooBig
+		}
+		v = coef * pow10[shift]
+	default:
+		shift := -exp - moneyScale // v = coef / 10^shift, exactly
+		if shift > 18 {
+			if coef != 0 {
+				return 0, errDecimals
+			}
+			return 0, nil
+		}
+		if coef%pow10[shift] != 0 {
+			return 0, errDecimals
+		}
+		v = coef / pow10[shift]
+	}
+	if v <= -maxMilli || v >= maxMilli {
+		return 0, errTooBig
+	}
+	return v, nil
+}
+
+// mulMilli returns price × quantity (price in thousandths) when |result| <
+// maxMilli.
+func mulMilli(price, quantity int64) (int64, bool) {
+	if price == 0 || quantity == 0 {
+		return 0, true
+	}
+	if abs(quantity) > (maxMilli-1)/abs(price) {
+		return 0, false
+	}
+	return price * quantity, true
+}
+
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
 
 // eventTime returns t in UTC truncated to whole seconds (the unit of

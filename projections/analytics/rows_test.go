@@ -289,3 +289,58 @@ func TestStatements(t *testing.T) {
 		}
 	}
 }
+
+func TestMilli(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		give    string
+		want    int64
+		wantErr error
+	}{
+		{"2.55", 2550, nil},
+		{"0.001", 1, nil},
+		{"-1.5", -1500, nil},
+		{"2.5500000", 2550, nil}, // trailing zeros past 3 decimals
+		{"1e3", 1_000_000, nil},
+		{"0", 0, nil},
+		{"-0.000000000000000000000", 0, nil},
+		{"999999999999999.999", 999_999_999_999_999_999, nil},
+		{"-999999999999999.999", -999_999_999_999_999_999, nil},
+		{"1000000000000000", 0, errTooBig},
+		{"-1000000000000000.000", 0, errTooBig},
+		{"1e15", 0, errTooBig},
+		{"12345678901234567890.5", 0, errTooBig}, // 21 digits, 1 decimal
+		{"2.5551", 0, errDecimals},
+		{"0.0000000000000000000001", 0, errDecimals},
+		{"1.2345678901234567890123", 0, errDecimals}, // 23 digits
+	}
+	for _, tt := range tests {
+		got, err := milli(decimal.RequireFromString(tt.give))
+		if got != tt.want || !errors.Is(err, tt.wantErr) {
+			t.Errorf("milli(%s) = %d, %v; want %d, %v", tt.give, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestMulMilli(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		price, qty int64
+		want       int64
+		ok         bool
+	}{
+		{2550, 6, 15300, true},
+		{2550, -6, -15300, true},
+		{0, 1 << 62, 0, true},
+		{1, maxMilli - 1, maxMilli - 1, true},
+		{1, maxMilli, 0, false},
+		{-1_000_000, 1_000_000_000_000, 0, false}, // -10^18 milli = -10^15 GBP
+		{999_999, 1_000_000_000_000, 999_999_000_000_000_000, true},
+	}
+	for _, tt := range tests {
+		got, ok := mulMilli(tt.price, tt.qty)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("mulMilli(%d, %d) = %d, %v; want %d, %v", tt.price, tt.qty, got, ok, tt.want, tt.ok)
+		}
+	}
+}
