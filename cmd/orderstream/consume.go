@@ -8,13 +8,25 @@ import (
 	"time"
 
 	"github.com/orderstream/orderstream/consumers"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 )
+
+// sinkParams are the settings of a projection daemon's sink beyond the
+// global flags.
+type sinkParams struct {
+	generation  string                // "" follows the serving generation
+	indexPrefix string                // search only; "" = search.DefaultPrefix
+	reg         prometheus.Registerer // where the sink registers its metrics; nil = none
+}
+
+// sinkBuilder builds a projection's sink and what closes it.
+type sinkBuilder func(ctx context.Context, g *globals, sp sinkParams) (consumers.Sink, io.Closer, error)
 
 // projections maps each projection name to its sink builder and default
 // metrics address.
 var projections = map[string]struct {
-	newSink     func(ctx context.Context, g *globals, generation string) (consumers.Sink, io.Closer, error)
+	newSink     sinkBuilder
 	metricsAddr string
 }{
 	"analytics": {newAnalyticsSink, "127.0.0.1:9465"},
@@ -25,7 +37,7 @@ func newConsumeCmd(g *globals) *cobra.Command {
 	var (
 		cfg         consumers.Config
 		metricsAddr string
-		generation  string
+		sp          sinkParams
 	)
 	cmd := &cobra.Command{
 		Use:   "consume PROJECTION",
@@ -59,13 +71,17 @@ signal exits at once.`,
 				cfg.Group = "orderstream-" + name
 			}
 			cfg.Brokers, cfg.Topic, cfg.Projection = g.brokers, g.topic, name
-			return runConsume(cmd.Context(), g, cfg, p.newSink, metricsAddr, generation)
+			if name != "search" && cmd.Flags().Changed("index-prefix") {
+				return usagef("consume %s: --index-prefix applies to the search projection only", name)
+			}
+			return runConsume(cmd.Context(), g, cfg, p.newSink, metricsAddr, sp)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.Group, "group", "", "consumer group id (default orderstream-<projection>)")
 	f.StringVar(&metricsAddr, "metrics-addr", "", "listen address of /metrics, /healthz, /readyz (default 127.0.0.1:9465 for analytics, 127.0.0.1:9466 for search; 'off' disables)")
-	f.StringVar(&generation, "generation", "", "read-model generation to write (default: follow the serving generation)")
+	f.StringVar(&sp.generation, "generation", "", "read-model generation to write (default: follow the serving generation)")
+	addIndexPrefixFlag(f, &sp.indexPrefix)
 	addConsumerFlags(f, &cfg)
 	return cmd
 }
@@ -89,10 +105,12 @@ func addConsumerFlags(f interface {
 
 // runConsume builds the sink and the consumer, serves the metrics endpoint
 // and runs until ctx is cancelled; the sink is closed after Run returned.
-func runConsume(ctx context.Context, g *globals, cfg consumers.Config,
-	newSink func(context.Context, *globals, string) (consumers.Sink, io.Closer, error),
-	metricsAddr, generation string) (err error) {
-	sink, closer, err := newSink(ctx, g, generation)
+func runConsume(ctx context.Context, g *globals, cfg consumers.Config, newSink sinkBuilder, metricsAddr string, sp sinkParams) (err error) {
+	// One registry for the runtime's and the sink's metrics, served on
+	// /metrics.
+	reg := prometheus.NewRegistry()
+	sp.reg = reg
+	sink, closer, err := newSink(ctx, g, sp)
 	if err != nil {
 		return fmt.Errorf("%s sink: %w", cfg.Projection, err)
 	}
@@ -103,7 +121,7 @@ func runConsume(ctx context.Context, g *globals, cfg consumers.Config,
 			}
 		}
 	}()
-	c, err := consumers.New(cfg, sink, consumers.WithLogger(g.log))
+	c, err := consumers.New(cfg, sink, consumers.WithLogger(g.log), consumers.WithRegisterer(reg))
 	if err != nil {
 		return usagef("%v", err)
 	}

@@ -11,13 +11,18 @@ import (
 	"github.com/orderstream/orderstream/projections/search"
 )
 
-// newSearchSink builds the search-engine sink of the search read model,
-// writing generation ("" = every generation of the write alias: the serving
-// one, one being built, older ones kept for rollback). With "" the template
-// and generation 1 are set up first (idempotent), waiting for an engine that
-// is not up yet; a numbered generation must exist already.
-func newSearchSink(ctx context.Context, g *globals, generation string) (consumers.Sink, io.Closer, error) {
-	cfg, err := searchConfig(g, search.DefaultPrefix)
+// newSearchSink builds the search-engine sink of the search read model
+// under sp.indexPrefix, writing sp.generation ("" = every generation of the
+// write alias: the serving one, one being built, older ones kept for
+// rollback). With "" the template and generation 1 are set up first
+// (idempotent), waiting for an engine that is not up yet; a numbered
+// generation must exist already. The sink's metrics go to sp.reg.
+func newSearchSink(ctx context.Context, g *globals, sp sinkParams) (consumers.Sink, io.Closer, error) {
+	prefix, generation := sp.indexPrefix, sp.generation
+	if prefix == "" {
+		prefix = search.DefaultPrefix
+	}
+	cfg, err := searchConfig(g, prefix)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -56,7 +61,11 @@ func newSearchSink(ctx context.Context, g *globals, generation string) (consumer
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := search.NewSink(sc, search.WithLogger(g.log.With("projection", "search", "generation", generation)))
+	opts := []search.Option{search.WithLogger(g.log.With("projection", "search", "generation", generation))}
+	if sp.reg != nil {
+		opts = append(opts, search.WithRegisterer(sp.reg))
+	}
+	s, err := search.NewSink(sc, opts...)
 	if err != nil {
 		return nil, nil, usagef("%v", err)
 	}
