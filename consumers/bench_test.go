@@ -14,7 +14,7 @@ import (
 )
 
 // BenchmarkConsumerNoopSink measures the runtime's own cost per event
-// (poll, decode + JSON Schema validation, batching, commit) with a sink that
+// (poll, envelope decoding, batching, commit) with a sink that
 // does nothing: b.N valid events are produced first, then the clock runs
 // from Run's start until every offset is committed. Reports events/s.
 func BenchmarkConsumerNoopSink(b *testing.B) {
