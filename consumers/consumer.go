@@ -299,6 +299,7 @@ func (c *Consumer) tolerate(err error) error {
 // gatherLocked adds the polled records to the batch while they fit its
 // bounds, the rest (in order) to c.ahead.
 func (c *Consumer) gatherLocked(fs Fetches) {
+	c.promoteLocked() // a rebalance may have emptied the batch but not what was read ahead
 	for _, r := range fs.Records() {
 		if !c.owned(r.Partition) {
 			continue // revoked since the fetch
@@ -418,7 +419,7 @@ func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[str
 // flushAllLocked flushes the batch and then what was read ahead, without
 // reading further, until nothing is gathered or a flush fails.
 func (c *Consumer) flushAllLocked(ctx context.Context) error {
-	for len(c.buf.recs) > 0 {
+	for c.promoteLocked(); len(c.buf.recs) > 0; c.promoteLocked() {
 		if err := c.tolerate(c.flushLocked(ctx, nil)); err != nil {
 			return err
 		}
@@ -433,7 +434,7 @@ func (c *Consumer) flushAllLocked(ctx context.Context) error {
 func (c *Consumer) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.buf.recs) > 0 && !c.flushing && !c.noFlush {
+	if len(c.buf.recs)+len(c.ahead.recs) > 0 && !c.flushing && !c.noFlush {
 		fctx, cancel := context.WithTimeout(ctx, c.cfg.ShutdownTimeout)
 		err := c.flushAllLocked(fctx)
 		cancel()

@@ -104,6 +104,7 @@ func (c *Consumer) flushOnceLocked(ctx, pollCtx context.Context) error {
 		}
 	}
 	if len(c.buf.recs) == 0 {
+		c.promoteLocked()
 		return nil // a rebalance took every partition of the batch meanwhile
 	}
 	cerr := c.commitLocked(ctx, c.buf.recs)
@@ -224,10 +225,14 @@ func (c *Consumer) readAhead(ctx context.Context) {
 	}
 }
 
-// promoteLocked moves what was read ahead into the (empty) batch: the
-// records that fit its bounds, with their decoded form when it covers
-// exactly those. The rest stays ahead.
+// promoteLocked moves what was read ahead into the batch when the batch is
+// empty: the records that fit its bounds, with their decoded form when it
+// covers exactly those. The rest stays ahead. It is never called while a
+// batch is being written: only then may c.buf change under a flush.
 func (c *Consumer) promoteLocked() {
+	if len(c.buf.recs) > 0 {
+		return
+	}
 	n, bytes := 0, 0
 	for _, r := range c.ahead.recs {
 		if n > 0 && (n+1 > c.cfg.BatchMaxRecords || bytes+len(r.Value) > c.cfg.BatchMaxBytes) {

@@ -2,10 +2,13 @@ package consumers
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // preparingSink is a Preparer whose prepared writes wait (up to a second)
@@ -95,5 +98,58 @@ func TestPreparerOverlapsNextBatchWithWrite(t *testing.T) {
 	// the next batch's preparation; ask for most of them.
 	if sink.writes < 10 || sink.overlaps < sink.writes/2 {
 		t.Errorf("%d of %d writes overlapped the next batch's preparation; want at least half", sink.overlaps, sink.writes)
+	}
+}
+
+// TestPromoteKeepsOrderAndBounds checks how records read ahead become the
+// next batch: in order, within the batch bounds, keeping their prepared
+// form only when it covers exactly the promoted records, and never over a
+// batch that is not empty.
+func TestPromoteKeepsOrderAndBounds(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig([]string{"127.0.0.1:1"}, "orders")
+	cfg.BatchMaxRecords = 3
+	c, err := New(cfg, &fakeSink{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	recs := make([]*kgo.Record, 5)
+	for i := range recs {
+		recs[i] = &kgo.Record{Topic: "orders", Partition: int32(i % 2), Offset: int64(i), Value: []byte("x")}
+	}
+	offsets := func(p pending) (out []int64) {
+		for _, r := range p.recs {
+			out = append(out, r.Offset)
+		}
+		return out
+	}
+
+	for _, r := range recs {
+		c.ahead.add(r)
+	}
+	c.ahead.dec = &decoded{n: 5}
+	c.promoteLocked()
+	if got := offsets(c.buf); !slices.Equal(got, []int64{0, 1, 2}) {
+		t.Fatalf("batch = %v, want the first 3 records", got)
+	}
+	if got := offsets(c.ahead); !slices.Equal(got, []int64{3, 4}) {
+		t.Fatalf("ahead = %v, want the rest in order", got)
+	}
+	if c.buf.dec != nil || c.buf.bytes != 3 || c.ahead.bytes != 2 {
+		t.Fatalf("batch dec %v bytes %d, ahead bytes %d: want no prepared form (it covered 5) and 3/2 bytes", c.buf.dec, c.buf.bytes, c.ahead.bytes)
+	}
+
+	c.promoteLocked() // the batch is not empty: nothing moves
+	if got := offsets(c.buf); !slices.Equal(got, []int64{0, 1, 2}) {
+		t.Fatalf("promote over a full batch changed it to %v", got)
+	}
+
+	c.buf = pending{}
+	prep := &decoded{n: 2}
+	c.ahead.dec = prep
+	c.promoteLocked()
+	if got := offsets(c.buf); !slices.Equal(got, []int64{3, 4}) || c.buf.dec != prep || len(c.ahead.recs) != 0 {
+		t.Fatalf("batch = %v (dec kept: %v), ahead %d: want [3 4] with its prepared form and nothing ahead", got, c.buf.dec == prep, len(c.ahead.recs))
 	}
 }
