@@ -120,10 +120,14 @@ func (c *Consumer) flushOnceLocked(ctx, pollCtx context.Context) error {
 	clear(c.buf.recs)
 	c.buf = pending{recs: c.buf.recs[:0]}
 	c.promoteLocked()
-	if c.aheadErr != nil {
-		err := c.aheadErr
+	if err := c.aheadErr; err != nil {
+		// Fatal; a failed commit beside it only means the batch is
+		// consumed again.
 		c.aheadErr = nil
-		return errors.Join(err, cerr)
+		if cerr != nil {
+			c.log.Warn("offset commit failed", "err", cerr)
+		}
+		return err
 	}
 	return cerr
 }
