@@ -89,12 +89,12 @@ PROJECTION 'all' rebuilds both read models at the same time.`,
 				if fl.execute || fl.group != "" {
 					return usagef("--execute and --group belong to --mode in-place; a shadow rebuild always applies and uses a group of its own")
 				}
-				return runShadow(cmd.Context(), g, fl, names, cmd.OutOrStdout(), cmd.ErrOrStderr())
+				return unfinished(cmd.Context(), runShadow(cmd.Context(), g, fl, names, cmd.OutOrStdout(), cmd.ErrOrStderr()))
 			case "in-place":
 				if fl.group != "" && len(names) > 1 {
 					return usagef("--group names one projection's group: replay one projection at a time with it")
 				}
-				return runInPlace(cmd.Context(), g, fl, names, from, cmd.OutOrStdout())
+				return unfinished(cmd.Context(), runInPlace(cmd.Context(), g, fl, names, from, cmd.OutOrStdout()))
 			default:
 				return usagef("--mode %q: want shadow or in-place", fl.mode)
 			}
@@ -218,6 +218,9 @@ func runInPlace(ctx context.Context, g *globals, fl replayFlags, names []string,
 				cur = strconv.FormatInt(e.Current, 10)
 			}
 			fmt.Fprintf(out, "  partition %d: %s → %d\n", e.Partition, cur, e.New)
+		}
+		if plan.Blocked != nil {
+			fmt.Fprintf(out, "  --execute would refuse now: %v\n", plan.Blocked)
 		}
 		switch {
 		case plan.Clear && fl.execute:

@@ -70,23 +70,25 @@ type PlanEntry struct {
 }
 
 // Plan is an in-place replay: the group's offsets before and after, and
-// whether the generation is cleared.
+// whether the generation is cleared. Blocked is set when the group has
+// members (or is rebalancing): ExecuteInPlace then refuses.
 type Plan struct {
-	Projection string      `json:"projection"`
-	Group      string      `json:"group"`
-	Topic      string      `json:"topic"`
-	From       string      `json:"from"`
-	Generation uint32      `json:"generation"` // the serving generation
-	Clear      bool        `json:"clear"`      // delete its data (full replays only)
-	Partitions []PlanEntry `json:"partitions"`
+	Projection string              `json:"projection"`
+	Group      string              `json:"group"`
+	Topic      string              `json:"topic"`
+	From       string              `json:"from"`
+	Generation uint32              `json:"generation"` // the serving generation
+	Clear      bool                `json:"clear"`      // delete its data (full replays only)
+	Partitions []PlanEntry         `json:"partitions"`
+	Blocked    *ActiveMembersError `json:"blocked_by,omitempty"`
 }
 
 // ActiveMembersError refuses an in-place replay while the group has members:
 // moving the offsets of a running consumer is ignored or overwritten by it.
 type ActiveMembersError struct {
-	Group   string
-	State   string
-	Members []Member
+	Group   string   `json:"group"`
+	State   string   `json:"state"`
+	Members []Member `json:"members"`
 }
 
 func (e *ActiveMembersError) Error() string {
@@ -94,21 +96,16 @@ func (e *ActiveMembersError) Error() string {
 		e.Group, e.State, len(e.Members), Group{Members: e.Members}.MembersString())
 }
 
-// PlanInPlace computes the reset of group to from on topic for projection p.
-// It fails with *ActiveMembersError when the group has members (or is
-// rebalancing). Nothing is changed.
+// PlanInPlace computes the reset of group to from on topic for projection p;
+// a group with members (or rebalancing) sets plan.Blocked, which
+// ExecuteInPlace refuses. Nothing is changed.
 func PlanInPlace(ctx context.Context, adm *kadm.Client, p Projection, topic, group string, from From) (Plan, error) {
 	plan := Plan{Projection: p.Name(), Group: group, Topic: topic, From: from.String(), Clear: from.IsFull()}
 	g, err := InspectGroup(ctx, adm, topic, group)
 	if err != nil {
 		return plan, err
 	}
-	switch {
-	case len(g.Members) > 0:
-		return plan, &ActiveMembersError{Group: group, State: g.State, Members: g.Members}
-	case g.State != "Empty" && g.State != "Dead":
-		return plan, &ActiveMembersError{Group: group, State: g.State}
-	}
+	plan.Blocked = activeMembers(group, g)
 	gens, err := p.Generations(ctx)
 	if err != nil {
 		return plan, err
@@ -146,8 +143,16 @@ func PlanInPlace(ctx context.Context, adm *kadm.Client, p Projection, topic, gro
 	return plan, nil
 }
 
+// activeMembers is the refusal of an in-place replay for group g, or nil.
+func activeMembers(group string, g Group) *ActiveMembersError {
+	if len(g.Members) > 0 || (g.State != "Empty" && g.State != "Dead") {
+		return &ActiveMembersError{Group: group, State: g.State, Members: g.Members}
+	}
+	return nil
+}
+
 // ExecuteInPlace applies plan: it checks again that the group has no
-// members, commits the new offsets for the group, then (full replays)
+// members (*ActiveMembersError), commits the new offsets for the group, then (full replays)
 // clears the serving generation. Offsets first: should clearing fail, the
 // daemon replays into the old data, harmlessly (the sinks are idempotent).
 func ExecuteInPlace(ctx context.Context, adm *kadm.Client, p Projection, plan Plan) error {
@@ -155,8 +160,8 @@ func ExecuteInPlace(ctx context.Context, adm *kadm.Client, p Projection, plan Pl
 	if err != nil {
 		return err
 	}
-	if len(g.Members) > 0 {
-		return &ActiveMembersError{Group: plan.Group, State: g.State, Members: g.Members}
+	if blocked := activeMembers(plan.Group, g); blocked != nil {
+		return blocked
 	}
 	var os kadm.Offsets
 	for _, e := range plan.Partitions {

@@ -68,10 +68,14 @@ func TestInPlace(t *testing.T) {
 	if err != nil || len(g.Members) != 1 {
 		t.Fatalf("daemon group: %+v, %v; want one member", g, err)
 	}
-	_, err = PlanInPlace(ctx, adm, m.p, topic, group, Earliest)
+	blockedPlan, err := PlanInPlace(ctx, adm, m.p, topic, group, Earliest)
+	if err != nil || blockedPlan.Blocked == nil || len(blockedPlan.Blocked.Members) != 1 {
+		t.Fatalf("PlanInPlace with a running daemon: %+v, %v; want a plan blocked by one member", blockedPlan, err)
+	}
+	err = ExecuteInPlace(ctx, adm, m.p, blockedPlan)
 	var active *ActiveMembersError
 	if !errors.As(err, &active) {
-		t.Fatalf("PlanInPlace with a running daemon: %v, want an ActiveMembersError", err)
+		t.Fatalf("ExecuteInPlace with a running daemon: %v, want an ActiveMembersError", err)
 	}
 	for _, want := range []string{g.Members[0].ID, g.Members[0].ClientID, g.Members[0].Host} {
 		if !strings.Contains(err.Error(), want) {
@@ -83,6 +87,9 @@ func TestInPlace(t *testing.T) {
 	var plan Plan
 	eventually(t, time.Minute, "the group empty after the daemon left", func() error {
 		plan, err = PlanInPlace(ctx, adm, m.p, topic, group, Earliest)
+		if err == nil && plan.Blocked != nil {
+			return plan.Blocked
+		}
 		return err
 	})
 	if !plan.Clear || plan.Generation != 1 || len(plan.Partitions) != testfixture.TopicPartitions {
