@@ -1,7 +1,9 @@
 package api
 
 import (
+	"maps"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,11 +19,19 @@ const maxTextParam = 200
 // query reads and validates parameters of one request, collecting every
 // problem so that the client learns all of them at once.
 type query struct {
-	v    url.Values
-	errs []*paramError
+	v       url.Values
+	errs    []*paramError
+	read    map[string]bool // parameters the handler asked for
+	checked bool            // unknown parameters reported
 }
 
-func newQuery(v url.Values) *query { return &query{v: v} }
+func newQuery(v url.Values) *query { return &query{v: v, read: map[string]bool{}} }
+
+// values returns every value of parameter name, marking it as known.
+func (q *query) values(name string) []string {
+	q.read[name] = true
+	return q.v[name]
+}
 
 func (q *query) fail(name, format string, args ...any) {
 	q.errs = append(q.errs, badParam(name, format, args...))
@@ -30,7 +40,7 @@ func (q *query) fail(name, format string, args ...any) {
 // str returns the parameter's value ("" when absent), rejecting repeats,
 // values longer than maxTextParam bytes and control characters.
 func (q *query) str(name string) string {
-	vals := q.v[name]
+	vals := q.values(name)
 	if len(vals) == 0 {
 		return ""
 	}
@@ -107,4 +117,19 @@ func (q *query) dateRange() (from, to time.Time) {
 	return from, to
 }
 
-func (q *query) ok() bool { return len(q.errs) == 0 }
+// ok reports whether every parameter was valid. The first call also
+// reports every parameter the handler did not read: a
+// misspelt parameter ("form" for "from") must not be ignored silently.
+// Handlers call it after reading all of theirs.
+func (q *query) ok() bool {
+	if !q.checked {
+		q.checked = true
+		known := slices.Sorted(maps.Keys(q.read))
+		for _, name := range slices.Sorted(maps.Keys(q.v)) {
+			if !q.read[name] {
+				q.fail(name, "is not a parameter of this endpoint (it takes %s)", strings.Join(known, ", "))
+			}
+		}
+	}
+	return len(q.errs) == 0
+}

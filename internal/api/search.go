@@ -168,7 +168,7 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 		Sort:     q.oneOf("sort", "", "relevance", "date", "total"),
 		Size:     q.intIn("size", DefaultPageSize, 1, MaxPageSize),
 	}
-	if vals := q.v["after"]; len(vals) == 1 {
+	if vals := q.values("after"); len(vals) == 1 {
 		req.After = vals[0]
 		if len(req.After) > maxCursor || strings.IndexFunc(req.After, unicode.IsControl) >= 0 {
 			q.fail("after", "is not a cursor this API returned (copy it from \"next\")")

@@ -82,6 +82,9 @@ func TestBadParameters(t *testing.T) {
 		{"control char", "/api/v1/orders/search?q=a%00b", "q", "control character"},
 		{"long text", "/api/v1/orders/search?q=" + strings.Repeat("x", 201), "q", "at most 200"},
 		{"bad cursor", "/api/v1/orders/search?after=" + strings.Repeat("c", 2000), "after", "cursor"},
+		{"misspelt parameter", "/api/v1/analytics/summary?form=2011-01-01", "form", "is not a parameter of this endpoint (it takes country, from, to)"},
+		{"search parameter elsewhere", "/api/v1/analytics/top-products?size=5", "size", "it takes by, country, from, limit, to"},
+		{"unknown search parameter", "/api/v1/orders/search?page=2", "page", "is not a parameter"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
