@@ -288,3 +288,36 @@ func gzipped(t *testing.T, s string) []byte {
 	}
 	return b.Bytes()
 }
+
+// TestReadDocumentsBrokenGzip checks that a truncated or corrupt .gz is
+// named as such, after the last line read, and that nothing is returned.
+func TestReadDocumentsBrokenGzip(t *testing.T) {
+	t.Parallel()
+	gz := gzipped(t, crafted)
+	corrupt := append([]byte(nil), gz...)
+	corrupt[len(corrupt)-8] ^= 0xff // CRC-32 of the trailer
+	tests := []struct {
+		name string
+		give []byte
+		want []string
+	}{
+		{"truncated", gz[:len(gz)-6], []string{"read CSV after line ", "the gzip stream ends early: the file is truncated"}},
+		{"bad checksum", corrupt, []string{"read CSV after line ", "the gzip stream is corrupt"}},
+		{"truncated in the header", gz[:12], []string{"line 1: ", "truncated"}},
+		{"truncated in the gzip header", gz[:5], []string{"gzip: ", "truncated"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			docs, _, err := csvimport.Collect(strings.NewReader(string(tt.give)))
+			if err == nil || len(docs) != 0 {
+				t.Fatalf("docs %d, err %v; want none and an error", len(docs), err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("err %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}

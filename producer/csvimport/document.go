@@ -170,7 +170,7 @@ func Decompress(r io.Reader) (io.Reader, error) {
 	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
+			return nil, fmt.Errorf("gzip: %w", readError(err, true))
 		}
 		return zr, nil
 	}
@@ -183,6 +183,7 @@ func read(r io.Reader) ([]*Document, Stats, error) {
 	if err != nil {
 		return nil, st, err
 	}
+	_, gz := in.(*gzip.Reader)
 	cr := csv.NewReader(in)
 	cr.FieldsPerRecord = len(Columns)
 	cr.ReuseRecord = true
@@ -191,7 +192,7 @@ func read(r io.Reader) ([]*Document, Stats, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, st, fmt.Errorf("%w: the input is empty", ErrHeader)
 		}
-		return nil, st, fmt.Errorf("line 1: %w: %v", ErrHeader, err)
+		return nil, st, fmt.Errorf("line 1: %w: %v", ErrHeader, readError(err, gz))
 	}
 	if len(header) > 0 {
 		header[0] = strings.TrimPrefix(header[0], "\uFEFF")
@@ -200,6 +201,7 @@ func read(r io.Reader) ([]*Document, Stats, error) {
 		return nil, st, fmt.Errorf("line 1: %w: got %q, want %q", ErrHeader, strings.Join(header, ","), strings.Join(Columns, ","))
 	}
 	p := newParser()
+	last := 1 // line of the last row read
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -207,15 +209,31 @@ func read(r io.Reader) ([]*Document, Stats, error) {
 		}
 		var pe *csv.ParseError
 		if err != nil && !(errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount)) {
-			return nil, st, fmt.Errorf("read CSV: %w", err)
+			if pe != nil {
+				return nil, st, fmt.Errorf("read CSV: %w", err) // names line and column
+			}
+			return nil, st, fmt.Errorf("read CSV after line %d: %w", last, readError(err, gz))
 		}
 		line, _ := cr.FieldPos(0)
+		last = line
 		st.Rows++
 		p.row(line, rec)
 	}
 	st.Documents = len(p.docs)
 	st.BadRows = len(p.badRows)
 	return p.docs, st, nil
+}
+
+// readError explains an input error: a gzip stream that stops early is a
+// truncated file, a checksum mismatch a corrupt one.
+func readError(err error, gz bool) error {
+	switch {
+	case gz && errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("the gzip stream ends early: the file is truncated (%w)", err)
+	case gz && (errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader)):
+		return fmt.Errorf("the gzip stream is corrupt (%w)", err)
+	}
+	return err
 }
 
 // parser groups rows into documents and caches the repetitive parts of the
