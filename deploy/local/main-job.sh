@@ -59,6 +59,9 @@ wait_ready() { # name url deadline_s
 go build -o "$bin" ./cmd/orderstream
 deploy/local/services.sh up
 eval "$(deploy/local/services.sh env)"
+# Logs of the steps run here are for a person reading this output (the
+# daemons below log JSON to their files).
+export ORDERSTREAM_LOG_FORMAT=text
 stop_daemons
 
 start=$SECONDS
