@@ -24,10 +24,11 @@ const metricDefinitions = `Metrics (money in GBP, exact):
                   (net revenue = gross sales + returns + adjustments)
   orders          number of sale documents
   credit notes    number of credit-note documents
-  aov             average order value = gross sales / orders, half-even to 3 decimals
+  aov             average order value = gross sales / orders, half-even to 3 decimals;
+                  0 in a range without orders
   customers       distinct non-empty customer ids over documents of every kind
   return rate     count: credit notes / orders; value: −returns / gross sales;
-                  fractions, half-even to 6 decimals
+                  fractions, half-even to 6 decimals; 0 when the divisor is 0
   top products    per stock code: net revenue, net quantity and documents
                   (sales, credit notes, adjustments) with this product;
                   description of the product's latest line in the range
