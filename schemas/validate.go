@@ -90,20 +90,17 @@ func (v *Validator) Validate(event []byte) error {
 	if err := v.envelope.Validate(inst); err != nil {
 		return fmt.Errorf("%w: envelope: %v", ErrInvalidEvent, err)
 	}
-	var head struct {
-		EventType     string `json:"event_type"`
-		SchemaVersion int    `json:"schema_version"`
-	}
-	if err := json.Unmarshal(event, &head); err != nil {
-		return fmt.Errorf("%w: envelope: %v", ErrInvalidEvent, err)
-	}
-	sch, ok := v.payloads[payloadKey(head.EventType, head.SchemaVersion)]
+	// The envelope schema made both present and typed.
+	m := inst.(map[string]any)
+	eventType, _ := m["event_type"].(string)
+	num, _ := m["schema_version"].(json.Number)
+	version, _ := num.Int64()
+	sch, ok := v.payloads[payloadKey(eventType, int(version))]
 	if !ok {
-		return fmt.Errorf("%w: %s v%d", ErrUnknownEvent, head.EventType, head.SchemaVersion)
+		return fmt.Errorf("%w: %s v%d", ErrUnknownEvent, eventType, version)
 	}
-	payload := inst.(map[string]any)["payload"]
-	if err := sch.Validate(payload); err != nil {
-		return fmt.Errorf("%w: %s v%d payload: %v", ErrInvalidEvent, head.EventType, head.SchemaVersion, err)
+	if err := sch.Validate(m["payload"]); err != nil {
+		return fmt.Errorf("%w: %s v%d payload: %v", ErrInvalidEvent, eventType, version, err)
 	}
 	return nil
 }
