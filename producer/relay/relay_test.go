@@ -439,6 +439,24 @@ func TestPollModeRelaysEverything(t *testing.T) {
 
 // TestTopicRefusal: a topic with finite retention or compaction is refused
 // (a replay from zero would miss events) unless explicitly allowed.
+// waitTopicVisible waits (up to 30 s) until the brokers' metadata lists
+// topic: CreateTopic returns when the controller created it, a moment before
+// every broker's metadata has it.
+func waitTopicVisible(t *testing.T, adm *kadm.Client, topic string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		td, err := adm.ListTopics(context.Background(), topic)
+		if err == nil && td.Has(topic) && td[topic].Err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("topic %s not in the metadata after 30 s (last error %v)", topic, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
 func TestTopicRefusal(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -461,6 +479,7 @@ func TestTopicRefusal(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _, _ = adm.DeleteTopics(context.Background(), name) })
+			waitTopicVisible(t, adm, name)
 			cfg := e.config()
 			cfg.Topic, cfg.CreateTopic, cfg.AllowFiniteRetention = name, false, tt.allow
 			cfg.Slot = uniqueSlot(e.slot)
