@@ -470,6 +470,21 @@ Subcommands create, cut over to, roll back and drop generations.`,
 			return fn(cmd.Context(), st, args)
 		}
 	}
+	// withGeneration runs op on the generation named by the one argument and
+	// reports "generation N <done>".
+	withGeneration := func(op func(*analytics.Store, context.Context, uint32) error, done string) func(*cobra.Command, []string) error {
+		return withStore(func(ctx context.Context, st *analytics.Store, args []string) error {
+			n, err := genArg(args)
+			if err != nil {
+				return err
+			}
+			if err := op(st, ctx, n); err != nil {
+				return err
+			}
+			fmt.Printf("generation %d %s\n", n, done)
+			return nil
+		})
+	}
 	cmd.AddCommand(
 		&cobra.Command{
 			Use: "create [N]", Short: "Create generation N (default: the next number) as building", Args: cobra.MaximumNArgs(1),
@@ -493,17 +508,7 @@ Subcommands create, cut over to, roll back and drop generations.`,
 		},
 		&cobra.Command{
 			Use: "cutover N", Short: "Serve generation N: switch every reader's views at once; the old one is kept", Args: cobra.ExactArgs(1),
-			RunE: withStore(func(ctx context.Context, st *analytics.Store, args []string) error {
-				n, err := genArg(args)
-				if err != nil {
-					return err
-				}
-				if err := st.Cutover(ctx, n); err != nil {
-					return err
-				}
-				fmt.Printf("generation %d serving\n", n)
-				return nil
-			}),
+			RunE: withGeneration((*analytics.Store).Cutover, "serving"),
 		},
 		&cobra.Command{
 			Use: "rollback", Short: "Serve again the generation the serving one replaced", Args: cobra.NoArgs,
@@ -518,17 +523,7 @@ Subcommands create, cut over to, roll back and drop generations.`,
 		},
 		&cobra.Command{
 			Use: "drop N", Short: "Drop generation N's tables (not the serving one)", Args: cobra.ExactArgs(1),
-			RunE: withStore(func(ctx context.Context, st *analytics.Store, args []string) error {
-				n, err := genArg(args)
-				if err != nil {
-					return err
-				}
-				if err := st.DropGeneration(ctx, n); err != nil {
-					return err
-				}
-				fmt.Printf("generation %d dropped\n", n)
-				return nil
-			}),
+			RunE: withGeneration((*analytics.Store).DropGeneration, "dropped"),
 		},
 	)
 	return cmd
