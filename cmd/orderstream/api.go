@@ -49,7 +49,9 @@ Authentication (--auth):
   orderstream api --listen 0.0.0.0:8080 --oidc-issuer https://id.example.com/realms/shop \
       --oidc-audience orderstream-api --oidc-client-id orderstream-dashboard`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runAPI(cmd.Context(), g, fl) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return stoppedCleanly(cmd.Context(), runAPI(cmd.Context(), g, fl))
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&fl.listen, "listen", api.DefaultListen, "host:port to serve on (--auth=none: loopback only)")

@@ -74,7 +74,7 @@ signal exits at once.`,
 			if name != "search" && cmd.Flags().Changed("index-prefix") {
 				return usagef("consume %s: --index-prefix applies to the search projection only", name)
 			}
-			return runConsume(cmd.Context(), g, cfg, p.newSink, metricsAddr, sp)
+			return stoppedCleanly(cmd.Context(), runConsume(cmd.Context(), g, cfg, p.newSink, metricsAddr, sp))
 		},
 	}
 	f := cmd.Flags()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -97,6 +96,7 @@ func runDev(ctx context.Context, g *globals, partitions int32, file string, fl a
 
 	fl.auth = string(api.AuthNone)
 	fl.requestTimeout = api.DefaultRequestTimeout
+	stop := ctx // cancelled by SIGINT/SIGTERM
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.Go(func() error { return r.Run(ctx) })
 	for _, name := range []string{"analytics", "search"} {
@@ -119,11 +119,7 @@ func runDev(ctx context.Context, g *globals, partitions int32, file string, fl a
 			return runImport(ctx, g, importOptions{workers: csvimport.DefaultWorkers, progress: "auto"}, file, os.Stdout, os.Stderr)
 		})
 	}
-	err = eg.Wait()
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
+	return stoppedCleanly(stop, eg.Wait())
 }
 
 // devSlot is the replication slot of `orderstream dev`, never the production one.

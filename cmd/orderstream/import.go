@@ -52,7 +52,7 @@ with the number of bad rows and documents.`,
   orderstream import --workers 8 orders.csv`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return unfinished(cmd.Context(), runImport(cmd.Context(), g, opts, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr()))
+			return runImport(cmd.Context(), g, opts, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()

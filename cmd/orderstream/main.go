@@ -4,8 +4,8 @@
 // main reads flags, environment (ORDERSTREAM_*) and an optional YAML file,
 // wires the components and runs one subcommand; nothing else reads the
 // environment. Exit status: 0 success (a daemon stopped by SIGINT/SIGTERM
-// included), 1 failure, 2 usage error, 130 a one-shot command (import,
-// replay) stopped by a signal before it finished, or a second signal.
+// included), 1 failure, 2 usage error, 130 any other command stopped by a
+// signal before it finished, or a second signal.
 package main
 
 import (
@@ -25,7 +25,10 @@ func main() {
 }
 
 // exitCode maps the command's error to the process status; the error itself
-// was printed by cobra or the command.
+// was printed by cobra or the command. A command stopped by a signal before
+// it finished returns (an error wrapping) context.Canceled: 130. Daemons
+// (relay, consume, api, dev) treat SIGINT/SIGTERM as their normal end and
+// return nil (see stoppedCleanly).
 func exitCode(err error) int {
 	var ue *usageError
 	var ec interface{ ExitCode() int }
@@ -37,26 +40,18 @@ func exitCode(err error) int {
 	case errors.As(err, &ec):
 		return ec.ExitCode()
 	case errors.Is(err, context.Canceled):
-		return 0 // a daemon's graceful stop
+		return 130
 	default:
 		return 1
 	}
 }
 
-// interruptedError is a one-shot command stopped by a signal before it
-// finished (exit 130): scripts and Jobs must not count it as done.
-type interruptedError struct{ err error }
-
-func (e *interruptedError) Error() string { return e.err.Error() }
-func (e *interruptedError) Unwrap() error { return e.err }
-func (e *interruptedError) ExitCode() int { return 130 }
-
-// unfinished marks err as an interruption when ctx (the command's, cancelled
-// by SIGINT/SIGTERM) ended: for commands whose work is not done unless they
-// return nil.
-func unfinished(ctx context.Context, err error) error {
-	if err != nil && ctx.Err() != nil {
-		return &interruptedError{err: err}
+// stoppedCleanly is a daemon's result: nil when ctx (the command's,
+// cancelled by SIGINT/SIGTERM) ended and err is that cancellation, err
+// otherwise.
+func stoppedCleanly(ctx context.Context, err error) error {
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
 	}
 	return err
 }

@@ -20,10 +20,10 @@ func TestExitCode(t *testing.T) {
 		{"success", nil, 0},
 		{"usage", usagef("--limit 0: want 1..1000"), 2},
 		{"failure", errors.New("clickhouse unreachable"), 1},
-		{"daemon stopped by a signal", canceled, 0},
-		{"one-shot command stopped by a signal", unfinished(stopped, canceled), 130},
-		{"one-shot command failed by itself", unfinished(context.Background(), errors.New("boom")), 1},
-		{"one-shot command succeeded", unfinished(stopped, nil), 0},
+		{"command stopped by a signal", canceled, 130},
+		{"daemon stopped by a signal", stoppedCleanly(stopped, canceled), 0},
+		{"daemon failed by itself", stoppedCleanly(context.Background(), errors.New("boom")), 1},
+		{"daemon cancelled from inside, not by a signal", stoppedCleanly(context.Background(), canceled), 130},
 	}
 	for _, tt := range tests {
 		if got := exitCode(tt.err); got != tt.want {

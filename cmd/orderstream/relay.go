@@ -53,11 +53,7 @@ wait as standbys and take over when it dies. Serves /metrics and /healthz on
 				return usagef("%v", err)
 			}
 			defer r.Close()
-			err = runWithMetrics(cmd.Context(), metricsAddr, r.Handler(), r.Run)
-			if errors.Is(err, context.Canceled) && cmd.Context().Err() != nil {
-				return nil // stopped by a signal: a clean exit
-			}
-			return err
+			return stoppedCleanly(cmd.Context(), runWithMetrics(cmd.Context(), metricsAddr, r.Handler(), r.Run))
 		},
 	}
 	f := cmd.Flags()

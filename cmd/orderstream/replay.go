@@ -89,12 +89,12 @@ PROJECTION 'all' rebuilds both read models at the same time.`,
 				if fl.execute || fl.group != "" {
 					return usagef("--execute and --group belong to --mode in-place; a shadow rebuild always applies and uses a group of its own")
 				}
-				return unfinished(cmd.Context(), runShadow(cmd.Context(), g, fl, names, cmd.OutOrStdout(), cmd.ErrOrStderr()))
+				return runShadow(cmd.Context(), g, fl, names, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			case "in-place":
 				if fl.group != "" && len(names) > 1 {
 					return usagef("--group names one projection's group: replay one projection at a time with it")
 				}
-				return unfinished(cmd.Context(), runInPlace(cmd.Context(), g, fl, names, from, cmd.OutOrStdout()))
+				return runInPlace(cmd.Context(), g, fl, names, from, cmd.OutOrStdout())
 			default:
 				return usagef("--mode %q: want shadow or in-place", fl.mode)
 			}
