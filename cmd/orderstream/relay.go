@@ -29,7 +29,9 @@ func newRelayCmd(g *globals) *cobra.Command {
 		Long: `Copies every outbox row to the Kafka topic --topic, in commit order: key = order
 id, value = the stored envelope, CloudEvents headers, aggregate_version and
 relay_position. At least once, with duplicates after a crash skipped by
-comparing positions with the last record of each partition.
+comparing positions with the last record the relay wrote in each partition
+(found by reading back past records others appended, e.g. a DLQ re-drive, at
+most --duplicate-scan records per partition).
 
 --mode=wal (default) streams INSERTs through logical replication (pgoutput);
 the first run creates the publication and the slot and backfills the rows
@@ -69,6 +71,7 @@ wait as standbys and take over when it dies. Serves /metrics and /healthz on
 	f.Int16Var(&replication, "replication-factor", topic.DefaultReplicationFactor, "replication factor when --create-topic creates the topic; -1 = broker default")
 	f.DurationVar(&cfg.StandbyPoll, "standby-poll", relay.DefaultStandbyPoll, "how often a standby relay retries the lock held by the active one")
 	f.IntVar(&cfg.MaxInFlight, "max-in-flight", relay.DefaultMaxInFlight, "events handed to Kafka and not yet acked, at most (bounds memory; reading pauses at the bound)")
+	f.IntVar(&cfg.DuplicateScan, "duplicate-scan", relay.DefaultDuplicateScan, "records read back, at most, from each partition's end at start to find the last one the relay wrote (past records others appended); a partition without one within the bound gets no duplicate check")
 	f.BoolVar(&cfg.AcceptSlotReset, "accept-slot-reset", false, "after a lost or moved replication slot: re-baseline at the slot's (or the current) position deliberately; events in the gap are NOT relayed")
 	return cmd
 }

@@ -26,12 +26,15 @@
 //     transaction that, with every earlier one, had its COMMIT seen and all
 //     its events acked by Kafka; keepalive replies carry that position too.
 //     The poll cursor moves only after the whole batch was acked.
-//   - Nearly exactly once: on start the relay reads the last record of every
-//     partition; an event whose position is at or before its partition's last
-//     position is skipped (counted in
-//     orderstream_relay_duplicates_skipped_total). Positions grow within a
-//     partition, so only events a crash left unconfirmed are redone, and
-//     those already in Kafka are skipped.
+//   - Nearly exactly once: on start the relay finds the last record it wrote
+//     in every partition (the last with a relay_position header, reading
+//     back past records others appended, at most Config.DuplicateScan
+//     records); an event whose position is at or before that record's is
+//     skipped (counted in orderstream_relay_duplicates_skipped_total).
+//     Positions grow within a partition, so only events a crash left
+//     unconfirmed are redone, and those already in Kafka are skipped. A
+//     partition without a relay record within the bound is logged (WARN)
+//     and gets no check.
 //   - Per-order order: events of an order share a key, hence a partition,
 //     and are produced in commit order by an idempotent producer.
 //   - Bounded memory: at most Config.MaxInFlight events are in flight; the

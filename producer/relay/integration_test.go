@@ -31,6 +31,7 @@ const (
 	childBrokers     = "ORDERSTREAM_RELAY_TEST_BROKERS"
 	childTopic       = "ORDERSTREAM_RELAY_TEST_TOPIC"
 	childSlot        = "ORDERSTREAM_RELAY_TEST_SLOT"
+	childStatus      = "ORDERSTREAM_RELAY_TEST_STATUS_INTERVAL" // optional Config.StatusInterval
 	testPartitions   = 6
 	relayedDeadline  = 3 * time.Minute
 	childStopTimeout = time.Minute
@@ -49,10 +50,18 @@ func runChild() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	var status time.Duration
+	if v := os.Getenv(childStatus); v != "" {
+		var err error
+		if status, err = time.ParseDuration(v); err != nil {
+			fmt.Fprintln(os.Stderr, childStatus, err)
+			return 2
+		}
+	}
 	r, err := New(Config{
 		PostgresURL: os.Getenv(childPG), Brokers: strings.Split(os.Getenv(childBrokers), ","),
 		Topic: os.Getenv(childTopic), Slot: os.Getenv(childSlot),
-		Heartbeat: 500 * time.Millisecond, StandbyPoll: 200 * time.Millisecond,
+		Heartbeat: 500 * time.Millisecond, StandbyPoll: 200 * time.Millisecond, StatusInterval: status,
 		CreateTopic: true, TopicSpec: topic.Spec{Partitions: testPartitions},
 	}, WithLogger(log))
 	if err != nil {
@@ -198,8 +207,9 @@ type record struct {
 	headers map[string]string
 }
 
-// readTopic reads every record of the topic, per order (key) in offset
-// order.
+// readTopic reads every record the relay wrote (those with a
+// relay_position header; records of others are left out), per order (key)
+// in offset order.
 func (e *env) readTopic(t *testing.T) map[string][]record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -243,9 +253,43 @@ func (e *env) readTopic(t *testing.T) map[string][]record {
 			for _, h := range r.Headers {
 				rec.headers[h.Key] = string(h.Value)
 			}
+			if _, ok := rec.headers[HeaderPosition]; !ok {
+				return
+			}
 			rec.eventID, rec.version = rec.headers["ce_id"], rec.headers["aggregate_version"]
 			out[string(r.Key)] = append(out[string(r.Key)], rec)
 		})
+	}
+	return out
+}
+
+// waitRelayed waits until every outbox event is in the topic.
+func (e *env) waitRelayed(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(relayedDeadline)
+	for {
+		seen := map[string]bool{}
+		for _, recs := range e.readTopic(t) {
+			for _, r := range recs {
+				seen[r.eventID] = true
+			}
+		}
+		var missing int
+		err := e.pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox WHERE NOT (event_id::text = ANY($1))`, keys(seen)).Scan(&missing)
+		if err == nil && missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d outbox events not in topic %s after %s (%v)", missing, e.topic, relayedDeadline, err)
+		}
+		time.Sleep(200 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
 	}
 	return out
 }
@@ -320,11 +364,14 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func (e *env) startChild(t *testing.T) *child {
+// startChild starts a relay process; extraEnv are NAME=value settings
+// (e.g. childStatus).
+func (e *env) startChild(t *testing.T, extraEnv ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1", childPG+"="+e.pgURL, childBrokers+"="+strings.Join(e.brokers, ","),
 		childTopic+"="+e.topic, childSlot+"="+e.slot)
+	cmd.Env = append(cmd.Env, extraEnv...)
 	c := &child{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stderr = c.logs
 	cmd.Stdout = c.logs

@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -10,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -191,76 +189,6 @@ func (p *publisher) drain(ctx context.Context) error {
 		return fmt.Errorf("flush producer: %w", err)
 	}
 	return p.Err()
-}
-
-// lastPositions reads the last record of every partition of topic and
-// returns its relay position (partitions that are empty or whose last record
-// has no parsable position are absent) and the partition count.
-func lastPositions(ctx context.Context, cl *kgo.Client, topic string, log *slog.Logger) (map[int32]Position, int, error) {
-	adm := kadm.NewClient(cl)
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list end offsets of %s: %w", topic, err)
-	}
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list start offsets of %s: %w", topic, err)
-	}
-	if err := ends.Error(); err != nil {
-		return nil, 0, fmt.Errorf("end offsets of %s: %w", topic, err)
-	}
-	partitions := 0
-	want := map[int32]kgo.Offset{}
-	ends.Each(func(o kadm.ListedOffset) {
-		partitions++
-		start, _ := starts.Lookup(topic, o.Partition)
-		if o.Offset > 0 && o.Offset-1 >= start.Offset {
-			want[o.Partition] = kgo.NewOffset().At(o.Offset - 1)
-		}
-	})
-	last := map[int32]Position{}
-	if len(want) == 0 {
-		return last, partitions, nil
-	}
-	cons, err := kgo.NewClient(kgo.SeedBrokers(brokersOf(cl)...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: want}))
-	if err != nil {
-		return nil, 0, fmt.Errorf("read last records of %s: %w", topic, err)
-	}
-	defer cons.Close()
-	got := map[int32]bool{}
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	for len(got) < len(want) {
-		fs := cons.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return nil, 0, fmt.Errorf("read last records of %s: got %d of %d partitions: %w", topic, len(got), len(want), err)
-		}
-		var ferr error
-		fs.EachError(func(_ string, p int32, err error) {
-			ferr = errors.Join(ferr, fmt.Errorf("partition %d: %w", p, err))
-		})
-		if ferr != nil {
-			return nil, 0, fmt.Errorf("read last records of %s: %w", topic, ferr)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if got[r.Partition] {
-				return
-			}
-			got[r.Partition] = true
-			for _, h := range r.Headers {
-				if h.Key != HeaderPosition {
-					continue
-				}
-				pos, err := ParsePosition(string(h.Value))
-				if err != nil {
-					log.Warn("last record has an unreadable relay position; its partition gets no duplicate check", "topic", topic, "partition", r.Partition, "offset", r.Offset, "error", err)
-					return
-				}
-				last[r.Partition] = pos
-			}
-		})
-	}
-	return last, partitions, nil
 }
 
 // brokersOf returns the seed brokers a client was built with.

@@ -31,6 +31,7 @@ const (
 	DefaultPollBatch       = 5000
 	DefaultPollIdle        = 200 * time.Millisecond
 	DefaultStatusInterval  = time.Second
+	DefaultDuplicateScan   = 10000
 	// PurgeSafetyMargin: WAL mode purges only rows recorded this long
 	// before the commit time of the last confirmed transaction.
 	PurgeSafetyMargin = time.Hour
@@ -65,6 +66,15 @@ type Config struct {
 	PollBatch      int           // poll mode: rows per query; default min(5000, MaxInFlight)
 	PollIdle       time.Duration // poll mode: wait after an empty poll; default 200 ms
 	StatusInterval time.Duration // WAL: how often the confirmed position is sent; default 1 s
+
+	// DuplicateScan bounds the start-up duplicate check: at most this many
+	// records (offsets) are read back from each partition's end to find the
+	// last record the relay wrote, past records others appended (a DLQ
+	// re-drive). Default 10000. A partition where none is found within the
+	// bound gets no duplicate check (its unconfirmed events are produced
+	// again) and a WARN. Reading costs about bound × record size per such
+	// partition, once per start.
+	DuplicateScan int
 
 	CreateTopic          bool       // create the topic (topic.Provision) when missing
 	TopicSpec            topic.Spec // used with CreateTopic (Name is taken from Topic)
@@ -106,6 +116,9 @@ func (c *Config) setDefaults() {
 	if c.StatusInterval == 0 {
 		c.StatusInterval = DefaultStatusInterval
 	}
+	if c.DuplicateScan == 0 {
+		c.DuplicateScan = DefaultDuplicateScan
+	}
 	c.TopicSpec.Name = c.Topic
 }
 
@@ -135,6 +148,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInFlight < 1 {
 		errs = append(errs, fmt.Errorf("max in flight %d: want >= 1", c.MaxInFlight))
+	}
+	if c.DuplicateScan < 1 {
+		errs = append(errs, fmt.Errorf("duplicate scan %d: want >= 1 records", c.DuplicateScan))
 	}
 	if c.PollBatch < 1 || c.PollBatch > c.MaxInFlight {
 		errs = append(errs, fmt.Errorf("poll batch %d: want 1..max in flight (%d)", c.PollBatch, c.MaxInFlight))
@@ -299,11 +315,11 @@ func (r *Relay) Run(ctx context.Context) error {
 	if err := r.checkTopic(ctx, kadm.NewClient(client)); err != nil {
 		return err
 	}
-	last, partitions, err := lastPositions(ctx, client, r.cfg.Topic, r.log)
+	last, partitions, err := lastPositions(ctx, client, r.cfg.Topic, r.cfg.DuplicateScan, r.log)
 	if err != nil {
 		return err
 	}
-	r.log.Info("read the last relay position of every partition", "partitions", partitions, "non_empty", len(last))
+	r.log.Info("found the relay's last record in the partitions", "partitions", partitions, "with_relay_record", len(last), "duplicate_scan", r.cfg.DuplicateScan)
 	pub := newPublisher(client, r.cfg.Topic, partitions, r.cfg.MaxInFlight, last, r.m, r.log)
 	pub.onInFlight = r.onInFlight
 
