@@ -39,8 +39,12 @@ already in the outbox. --mode=poll reads the table in (tx_id, id) order below
 the visibility watermark, for databases without logical replication.
 
 Needs ` + "`orderstream migrate`" + ` to have run. Only one relay per slot is active; others
-wait as standbys and take over when it dies. Serves /metrics and /healthz on
---metrics-addr. SIGINT/SIGTERM: stop reading, flush Kafka, confirm, exit 0.`,
+wait as standbys and take over when it dies. When the connection to PostgreSQL
+is lost (a server restart), the relay reconnects by itself with backoff (500 ms
+to 30 s), takes the lock again (or waits as standby) and resumes from its
+checkpoint; /healthz answers 503 "reconnecting" meanwhile. Serves /metrics and
+/healthz on --metrics-addr. SIGINT/SIGTERM: stop reading, flush Kafka, confirm,
+exit 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.PostgresURL, cfg.Brokers, cfg.Topic = g.pgURL, g.brokers, g.topic

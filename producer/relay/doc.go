@@ -44,6 +44,12 @@
 //     stops the relay with ErrSlotLost instead of resuming from "now".
 //   - One active relay per slot: a session-level advisory lock; others wait
 //     as standbys and take over when the active session ends.
+//   - A lost connection to PostgreSQL (a restart) ends a session, not Run:
+//     the relay waits for Kafka's acks of what it produced, reconnects with
+//     backoff and starts over (lock, slot check, partitions' last records),
+//     visible as state "reconnecting" and in
+//     orderstream_relay_reconnects_total and
+//     orderstream_relay_postgres_connected.
 //   - An idle outbox does not pin WAL: a heartbeat logical message every
 //     Config.Heartbeat moves the confirmed position.
 //   - Relayed rows older than Config.OutboxRetention are purged (see purge).

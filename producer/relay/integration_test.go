@@ -88,9 +88,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env { return newEnvTB(t) }
 
-func newEnvTB(t testing.TB) *env {
+func newEnvTB(t testing.TB) *env { return newEnvAt(t, testenv.NewDatabase(t)) }
+
+// newEnvAt is an env on the database at pgURL (migrated here).
+func newEnvAt(t testing.TB, pgURL string) *env {
 	t.Helper()
-	e := &env{pgURL: testenv.NewDatabase(t), brokers: testenv.KafkaBrokers(t), topic: testenv.Name("relay"), slot: testenv.Name("slot")}
+	e := &env{pgURL: pgURL, brokers: testenv.KafkaBrokers(t), topic: testenv.Name("relay"), slot: testenv.Name("slot")}
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, e.pgURL)
 	if err != nil {

@@ -16,6 +16,8 @@ type metrics struct {
 	confirmedLSN prometheus.Gauge
 	active       prometheus.Gauge
 	purged       prometheus.Counter
+	reconnects   prometheus.Counter
+	connected    prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -53,8 +55,17 @@ func newMetrics() *metrics {
 			Name: "orderstream_relay_outbox_purged_rows_total",
 			Help: "Outbox rows deleted by the purge (relayed and older than --outbox-retention).",
 		}),
+		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "orderstream_relay_reconnects_total",
+			Help: "Sessions with PostgreSQL that ended on a lost connection, after which the relay reconnected with backoff.",
+		}),
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "orderstream_relay_postgres_connected",
+			Help: "1 while the relay's session with PostgreSQL works (active or standby), 0 while it reconnects or is stopped.",
+		}),
 	}
 	m.reg.MustRegister(m.published, m.duplicates, m.inFlight, m.lagBytes, m.lagSeconds, m.confirmedLSN, m.active, m.purged,
+		m.reconnects, m.connected,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

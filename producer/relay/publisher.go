@@ -135,7 +135,7 @@ func (p *publisher) publish(ctx context.Context, e *event, idle func() error, be
 	// over must reach Kafka during a graceful shutdown.
 	p.client.Produce(context.WithoutCancel(ctx), r, func(_ *kgo.Record, err error) {
 		if err != nil {
-			p.fail(fmt.Errorf("produce event %s (order %s, position %s) to %s[%d]: %w", e.eventID, e.aggregateID, e.pos, p.topic, partition, err))
+			p.fail(&produceError{fmt.Errorf("produce event %s (order %s, position %s) to %s[%d]: %w", e.eventID, e.aggregateID, e.pos, p.topic, partition, err)})
 			return
 		}
 		p.m.published.Inc()

@@ -21,17 +21,19 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultSlot            = "orderstream_relay"
-	DefaultPublication     = "orderstream_outbox"
-	DefaultHeartbeat       = 10 * time.Second
-	DefaultOutboxRetention = 168 * time.Hour
-	DefaultPurgeInterval   = 5 * time.Minute
-	DefaultStandbyPoll     = 2 * time.Second
-	DefaultMaxInFlight     = 10000
-	DefaultPollBatch       = 5000
-	DefaultPollIdle        = 200 * time.Millisecond
-	DefaultStatusInterval  = time.Second
-	DefaultDuplicateScan   = 10000
+	DefaultSlot             = "orderstream_relay"
+	DefaultPublication      = "orderstream_outbox"
+	DefaultHeartbeat        = 10 * time.Second
+	DefaultOutboxRetention  = 168 * time.Hour
+	DefaultPurgeInterval    = 5 * time.Minute
+	DefaultStandbyPoll      = 2 * time.Second
+	DefaultMaxInFlight      = 10000
+	DefaultPollBatch        = 5000
+	DefaultPollIdle         = 200 * time.Millisecond
+	DefaultStatusInterval   = time.Second
+	DefaultDuplicateScan    = 10000
+	DefaultReconnectInitial = 500 * time.Millisecond
+	DefaultReconnectMax     = 30 * time.Second
 	// PurgeSafetyMargin: WAL mode purges only rows recorded this long
 	// before the commit time of the last confirmed transaction.
 	PurgeSafetyMargin = time.Hour
@@ -76,6 +78,12 @@ type Config struct {
 	// partition, once per start.
 	DuplicateScan int
 
+	// After a lost connection to PostgreSQL the relay waits ReconnectInitial
+	// (default 500 ms), doubling each failed attempt up to ReconnectMax
+	// (default 30 s), ±50 % jitter, before reconnecting; it never gives up.
+	ReconnectInitial time.Duration
+	ReconnectMax     time.Duration
+
 	CreateTopic          bool       // create the topic (topic.Provision) when missing
 	TopicSpec            topic.Spec // used with CreateTopic (Name is taken from Topic)
 	AllowFiniteRetention bool       // start although the topic may delete events
@@ -119,6 +127,12 @@ func (c *Config) setDefaults() {
 	if c.DuplicateScan == 0 {
 		c.DuplicateScan = DefaultDuplicateScan
 	}
+	if c.ReconnectInitial == 0 {
+		c.ReconnectInitial = DefaultReconnectInitial
+	}
+	if c.ReconnectMax == 0 {
+		c.ReconnectMax = max(DefaultReconnectMax, c.ReconnectInitial)
+	}
 	c.TopicSpec.Name = c.Topic
 }
 
@@ -143,7 +157,10 @@ func (c Config) Validate() error {
 	if !validIdent(c.Publication) {
 		errs = append(errs, fmt.Errorf("publication %q: want lower-case letters, digits and _ (at most 63)", c.Publication))
 	}
-	if c.Heartbeat < 0 || c.StandbyPoll < 0 || c.PurgeInterval < 0 || c.PollIdle < 0 || c.StatusInterval < 0 {
+	if c.ReconnectMax < c.ReconnectInitial {
+		errs = append(errs, fmt.Errorf("reconnect max %s: want >= reconnect initial %s", c.ReconnectMax, c.ReconnectInitial))
+	}
+	if c.Heartbeat < 0 || c.StandbyPoll < 0 || c.PurgeInterval < 0 || c.PollIdle < 0 || c.StatusInterval < 0 || c.ReconnectInitial < 0 {
 		errs = append(errs, errors.New("durations must not be negative (except outbox retention)"))
 	}
 	if c.MaxInFlight < 1 {
@@ -200,7 +217,10 @@ const (
 	StateStandby   State = "standby"   // another instance holds the lock
 	StateActive    State = "active"    // holds the lock, setting up
 	StateStreaming State = "streaming" // holds the lock, relaying
-	StateStopped   State = "stopped"
+	// StateReconnecting: the connection to PostgreSQL was lost; waiting to
+	// reconnect (with backoff).
+	StateReconnecting State = "reconnecting"
+	StateStopped      State = "stopped"
 )
 
 // Relay copies outbox rows to Kafka, in commit order, at least once and
@@ -213,8 +233,10 @@ type Relay struct {
 	onInFlight func(int)
 	kafkaOpts  []kgo.Opt
 
-	state     atomic.Value // State
-	pool      *pgxpool.Pool
+	state     atomic.Value  // State
+	streamed  atomic.Bool   // the current session reached StateStreaming
+	lastErr   atomic.Value  // lastError: what ended the last session
+	pool      *pgxpool.Pool // of the current session
 	closeOnce sync.Once
 }
 
@@ -241,6 +263,9 @@ func (r *Relay) State() State { return r.state.Load().(State) }
 
 func (r *Relay) setState(s State) {
 	r.state.Store(s)
+	if s == StateStreaming {
+		r.streamed.Store(true)
+	}
 	if s == StateActive || s == StateStreaming {
 		r.m.active.Set(1)
 	} else {
@@ -249,7 +274,9 @@ func (r *Relay) setState(s State) {
 }
 
 // Handler serves /metrics (Prometheus text format) and /healthz: 200 with
-// the state ("streaming" or "standby"), 503 with the state otherwise.
+// the state ("streaming" or "standby"), 503 with the state otherwise; while
+// reconnecting, a second line names the lost connection's error and when
+// it ended the session.
 func (r *Relay) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(r.m.reg, promhttp.HandlerOpts{}))
@@ -259,6 +286,9 @@ func (r *Relay) Handler() http.Handler {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 		fmt.Fprintln(w, s)
+		if le, ok := r.lastErr.Load().(lastError); ok && s == StateReconnecting {
+			fmt.Fprintf(w, "postgres connection lost at %s: %v\n", le.at.UTC().Format(time.RFC3339), le.err)
+		}
 	})
 	return mux
 }
@@ -267,8 +297,20 @@ func (r *Relay) Handler() http.Handler {
 // to ack what is in flight, confirms it and returns ctx's error) or until a
 // fatal error: database not migrated (ErrNotMigrated), slot lost
 // (ErrSlotLost), topic missing or not replayable (topic.ErrNotFound,
-// topic.ErrNotReplayable), a produce error, or a lost connection. While
+// topic.ErrNotReplayable), an event Kafka refused, a refused login. While
 // another instance holds the relay lock of the slot, Run waits as a standby.
+//
+// A lost connection to PostgreSQL (a server restart, a terminated backend,
+// a network failure; see connectionLost) ends the session, not Run: the
+// relay lets Kafka ack every event it handed over, then reconnects with
+// backoff (ReconnectInitial doubling up to ReconnectMax, never giving up;
+// state "reconnecting", /healthz 503, orderstream_relay_reconnects_total,
+// orderstream_relay_postgres_connected 0). The new session starts over as
+// a process start would: the relay lock is taken again (standby if another
+// relay took it meanwhile), the checkpoint and slot are checked again
+// (ErrSlotLost still stops it), the partitions' last relay records are read
+// again, and streaming resumes from the confirmed position with duplicates
+// skipped.
 func (r *Relay) Run(ctx context.Context) error {
 	defer r.setState(StateStopped)
 	pcfg, err := pgxpool.ParseConfig(r.cfg.PostgresURL)
@@ -279,7 +321,67 @@ func (r *Relay) Run(ctx context.Context) error {
 	// heartbeats, lag, purge, setup) instead of pgxpool's max(4, NumCPU),
 	// so they never queue behind each other for a connection.
 	pcfg.MaxConns = poolMaxConns
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	var client *kgo.Client // made once the lock is first held; kept across sessions
+	defer func() {
+		if client != nil {
+			client.Close()
+		}
+	}()
+	bo := r.newBackoff()
+	for attempt := 1; ; attempt++ {
+		r.streamed.Store(false)
+		err = r.session(ctx, pcfg, &client)
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			err = ctx.Err()
+			break
+		}
+		if ctx.Err() != nil || !connectionLost(err) {
+			break
+		}
+		r.m.connected.Set(0)
+		r.m.reconnects.Inc()
+		r.lastErr.Store(lastError{err: err, at: time.Now()})
+		r.setState(StateReconnecting)
+		if r.streamed.Load() {
+			bo.Reset()
+			attempt = 1
+		}
+		wait := bo.NextBackOff()
+		r.log.Warn("lost the connection to PostgreSQL; reconnecting", "error", err, "attempt", attempt, "retry_in", wait.Round(time.Millisecond))
+		// Every event handed to Kafka is acked before the next session
+		// reads the partitions' last relay records (Kafka retries without
+		// limit, so only ctx ends the wait).
+		if client != nil {
+			if ferr := client.Flush(ctx); ferr != nil {
+				err = ctx.Err()
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		if ctx.Err() != nil {
+			err = ctx.Err()
+			break
+		}
+	}
+	r.m.connected.Set(0)
+	if dups := counterValue(r.m.duplicates); dups > 0 {
+		r.log.Info("duplicates skipped this run", "events", dups)
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		r.log.Info("relay stopped")
+		return ctx.Err()
+	}
+	return err
+}
+
+// session is one connection to PostgreSQL, from the schema check and the
+// relay lock to the end of streaming. It makes *client (the Kafka
+// producer, kept across sessions) on its first use.
+func (r *Relay) session(ctx context.Context, pcfg *pgxpool.Config, client **kgo.Client) error {
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg.Copy())
 	if err != nil {
 		return fmt.Errorf("postgres pool: %w", err)
 	}
@@ -288,6 +390,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	if err := r.checkSchema(ctx); err != nil {
 		return err
 	}
+	r.m.connected.Set(1)
 	lock, err := r.acquireLock(ctx)
 	if err != nil {
 		return err
@@ -296,31 +399,34 @@ func (r *Relay) Run(ctx context.Context) error {
 	r.setState(StateActive)
 	r.log.Info("relay lock acquired: active")
 
-	kopts := []kgo.Opt{
-		kgo.SeedBrokers(r.cfg.Brokers...),
-		kgo.DefaultProduceTopic(r.cfg.Topic),
-		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotent producer (the default) requires it
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerLinger(5 * time.Millisecond),
-		kgo.ProducerBatchMaxBytes(1 << 20),
-		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()),
-		kgo.MaxBufferedRecords(r.cfg.MaxInFlight + 1),
-		// Record retries are unlimited by default: giving up on a record would lose or reorder it.
+	if *client == nil {
+		kopts := []kgo.Opt{
+			kgo.SeedBrokers(r.cfg.Brokers...),
+			kgo.DefaultProduceTopic(r.cfg.Topic),
+			kgo.RequiredAcks(kgo.AllISRAcks()), // idempotent producer (the default) requires it
+			kgo.RecordPartitioner(kgo.ManualPartitioner()),
+			kgo.ProducerLinger(5 * time.Millisecond),
+			kgo.ProducerBatchMaxBytes(1 << 20),
+			kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()),
+			kgo.MaxBufferedRecords(r.cfg.MaxInFlight + 1),
+			// Record retries are unlimited by default: giving up on a record would lose or reorder it.
+		}
+		cl, err := kgo.NewClient(append(kopts, r.kafkaOpts...)...)
+		if err != nil {
+			return fmt.Errorf("kafka client: %w", err)
+		}
+		if err := r.checkTopic(ctx, kadm.NewClient(cl)); err != nil {
+			cl.Close()
+			return err
+		}
+		*client = cl
 	}
-	client, err := kgo.NewClient(append(kopts, r.kafkaOpts...)...)
-	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
-	}
-	defer client.Close()
-	if err := r.checkTopic(ctx, kadm.NewClient(client)); err != nil {
-		return err
-	}
-	last, partitions, err := lastPositions(ctx, client, r.cfg.Topic, r.cfg.DuplicateScan, r.log)
+	last, partitions, err := lastPositions(ctx, *client, r.cfg.Topic, r.cfg.DuplicateScan, r.log)
 	if err != nil {
 		return err
 	}
 	r.log.Info("found the relay's last record in the partitions", "partitions", partitions, "with_relay_record", len(last), "duplicate_scan", r.cfg.DuplicateScan)
-	pub := newPublisher(client, r.cfg.Topic, partitions, r.cfg.MaxInFlight, last, r.m, r.log)
+	pub := newPublisher(*client, r.cfg.Topic, partitions, r.cfg.MaxInFlight, last, r.m, r.log)
 	pub.onInFlight = r.onInFlight
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -340,15 +446,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 		return err
 	})
-	err = g.Wait()
-	if dups := counterValue(r.m.duplicates); dups > 0 {
-		r.log.Info("duplicates skipped this run", "events", dups)
-	}
-	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		r.log.Info("relay stopped")
-		return ctx.Err()
-	}
-	return err
+	return g.Wait()
 }
 
 // Close releases nothing Run does not release itself; it exists for the
