@@ -36,7 +36,10 @@ most --duplicate-scan records per partition).
 --mode=wal (default) streams INSERTs through logical replication (pgoutput);
 the first run creates the publication and the slot and backfills the rows
 already in the outbox. --mode=poll reads the table in (tx_id, id) order below
-the visibility watermark, for databases without logical replication.
+the visibility watermark, for databases without logical replication: a
+transaction left open anywhere on the server (any database) holds it back;
+orderstream_relay_lag_seconds then shows the waiting rows' age and, after
+--stall-warning, a WARN names the blocking backend (pid, database, start).
 
 Needs ` + "`orderstream migrate`" + ` to have run. Only one relay per slot is active; others
 wait as standbys and take over when it dies. When the connection to PostgreSQL
@@ -75,6 +78,7 @@ exit 0.`,
 	f.Int16Var(&replication, "replication-factor", topic.DefaultReplicationFactor, "replication factor when --create-topic creates the topic; -1 = broker default")
 	f.DurationVar(&cfg.StandbyPoll, "standby-poll", relay.DefaultStandbyPoll, "how often a standby relay retries the lock held by the active one")
 	f.IntVar(&cfg.MaxInFlight, "max-in-flight", relay.DefaultMaxInFlight, "events handed to Kafka and not yet acked, at most (bounds memory; reading pauses at the bound)")
+	f.DurationVar(&cfg.StallWarning, "stall-warning", relay.DefaultStallWarning, "poll mode: once a committed outbox row has waited this long behind an open transaction (the visibility watermark), a WARN names that transaction's backend")
 	f.IntVar(&cfg.DuplicateScan, "duplicate-scan", relay.DefaultDuplicateScan, "records read back, at most, from each partition's end at start to find the last one the relay wrote (past records others appended); a partition without one within the bound gets no duplicate check")
 	f.BoolVar(&cfg.AcceptSlotReset, "accept-slot-reset", false, "after a lost or moved replication slot: re-baseline at the slot's (or the current) position deliberately; events in the gap are NOT relayed")
 	return cmd

@@ -9,7 +9,9 @@
 //     from the slot's exported snapshot.
 //   - poll: SELECT … ORDER BY (tx_id, id) below the visibility watermark
 //     pg_snapshot_xmin(pg_current_snapshot()), for databases without logical
-//     replication.
+//     replication. A transaction open anywhere on the server holds the
+//     watermark; the lag metric then shows the waiting rows' age and a WARN
+//     names the blocking backend (see pollLag).
 //
 // Kafka records: key = aggregate_id, value = outbox.envelope byte for byte,
 // CloudEvents binary-mode headers (ce_id, ce_type, ce_source

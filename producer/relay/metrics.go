@@ -7,17 +7,18 @@ import (
 
 // metrics are the relay's Prometheus metrics, on a registry of its own.
 type metrics struct {
-	reg          *prometheus.Registry
-	published    prometheus.Counter
-	duplicates   prometheus.Counter
-	inFlight     prometheus.Gauge
-	lagBytes     prometheus.Gauge
-	lagSeconds   prometheus.Gauge
-	confirmedLSN prometheus.Gauge
-	active       prometheus.Gauge
-	purged       prometheus.Counter
-	reconnects   prometheus.Counter
-	connected    prometheus.Gauge
+	reg            *prometheus.Registry
+	published      prometheus.Counter
+	duplicates     prometheus.Counter
+	inFlight       prometheus.Gauge
+	lagBytes       prometheus.Gauge
+	lagSeconds     prometheus.Gauge
+	confirmedLSN   prometheus.Gauge
+	active         prometheus.Gauge
+	purged         prometheus.Counter
+	reconnects     prometheus.Counter
+	blockerSeconds prometheus.Gauge
+	connected      prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -41,7 +42,7 @@ func newMetrics() *metrics {
 		}),
 		lagSeconds: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "orderstream_relay_lag_seconds",
-			Help: "Now minus the commit time of the oldest unconfirmed transaction (or of the last confirmed one when none is open), in seconds.",
+			Help: "WAL mode: now minus the commit time of the oldest unconfirmed transaction (or of the last confirmed one when none is open); poll mode: age of the first committed outbox row not yet relayed (0 when none), rows waiting behind an open transaction included; in seconds.",
 		}),
 		confirmedLSN: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "orderstream_relay_confirmed_lsn",
@@ -59,13 +60,17 @@ func newMetrics() *metrics {
 			Name: "orderstream_relay_reconnects_total",
 			Help: "Sessions with PostgreSQL that ended on a lost connection, after which the relay reconnected with backoff.",
 		}),
+		blockerSeconds: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "orderstream_relay_watermark_blocker_seconds",
+			Help: "Poll mode: while committed outbox rows wait behind the visibility watermark, the age of the open transaction holding it (any database of the server), in seconds; 0 otherwise.",
+		}),
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "orderstream_relay_postgres_connected",
 			Help: "1 while the relay's session with PostgreSQL works (active or standby), 0 while it reconnects or is stopped.",
 		}),
 	}
 	m.reg.MustRegister(m.published, m.duplicates, m.inFlight, m.lagBytes, m.lagSeconds, m.confirmedLSN, m.active, m.purged,
-		m.reconnects, m.connected,
+		m.reconnects, m.connected, m.blockerSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

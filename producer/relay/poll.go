@@ -66,6 +66,10 @@ func (r *Relay) runPoll(ctx context.Context, pub *publisher) error {
 	defer r.setState(StateActive)
 	r.log.Info("polling", "cursor", fmt.Sprintf("%d/%d", cur.txID, cur.id))
 	r.m.confirmedLSN.Set(float64(cur.txID))
+	var (
+		nextLag time.Time
+		warned  blocker // the blocker last warned about
+	)
 	for ctx.Err() == nil {
 		n, next, err := r.pollOnce(ctx, pub, cur)
 		if err != nil {
@@ -73,9 +77,16 @@ func (r *Relay) runPoll(ctx context.Context, pub *publisher) error {
 		}
 		if n > 0 {
 			cur = next
+		}
+		if time.Now().After(nextLag) {
+			if err := r.pollLag(ctx, cur, &warned); err != nil {
+				return err
+			}
+			nextLag = time.Now().Add(r.cfg.StatusInterval)
+		}
+		if n > 0 {
 			continue
 		}
-		r.m.lagSeconds.Set(0)
 		select {
 		case <-ctx.Done():
 		case <-time.After(r.cfg.PollIdle):
@@ -136,4 +147,80 @@ func (r *Relay) pollOnce(ctx context.Context, pub *publisher, cur pollCursor) (i
 	}
 	r.m.confirmedLSN.Set(float64(next.txID))
 	return len(evs), next, nil
+}
+
+// pendingQuery returns the age (s) of the first committed outbox row after
+// the cursor and whether it waits behind the visibility watermark.
+const pendingQuery = `SELECT extract(epoch FROM now() - recorded_at)::float8, tx_id >= pg_snapshot_xmin(pg_current_snapshot())
+	FROM outbox WHERE (tx_id, id) > ($1::text::xid8, $2::bigint) ORDER BY tx_id, id LIMIT 1`
+
+// blockerQuery returns the oldest transaction holding an xid on the whole
+// server — a backend of any database, or a prepared transaction: it is the
+// one that sets pg_snapshot_xmin, the poll relay's watermark.
+const blockerQuery = `SELECT what, pid, datname, usename, application_name, state, xact_start,
+		extract(epoch FROM now() - xact_start)::float8
+	FROM (
+		SELECT 'backend' AS what, pid, coalesce(datname::text, '') AS datname, coalesce(usename::text, '') AS usename,
+			coalesce(application_name, '') AS application_name, coalesce(state, '') AS state, xact_start, age(backend_xid) AS xage
+		FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND xact_start IS NOT NULL
+		UNION ALL
+		SELECT 'prepared transaction ' || gid, 0, database::text, owner::text, '', 'prepared', prepared, age(transaction)
+		FROM pg_prepared_xacts
+	) b ORDER BY xage DESC LIMIT 1`
+
+// blocker is the transaction holding the poll relay's watermark.
+type blocker struct {
+	what, datname, usename, application, state string
+	pid                                        int32
+	xactStart                                  time.Time
+	ageSeconds                                 float64
+}
+
+// pollLag sets the lag metrics of poll mode and warns about a stall:
+//   - orderstream_relay_lag_seconds: age of the first committed outbox row
+//     not yet relayed (0 when there is none), so rows waiting behind an
+//     open transaction show as lag;
+//   - orderstream_relay_watermark_blocker_seconds: while that row waits
+//     behind the watermark, the age of the transaction holding it;
+//   - a WARN, once per blocking transaction, when the waiting row is older
+//     than Config.StallWarning, naming the backend (pid, database, user,
+//     application, state, xact_start) from pg_stat_activity, or the
+//     prepared transaction from pg_prepared_xacts.
+func (r *Relay) pollLag(ctx context.Context, cur pollCursor, warned *blocker) error {
+	var age float64
+	var held bool
+	err := r.pool.QueryRow(ctx, pendingQuery, strconv.FormatUint(cur.txID, 10), cur.id).Scan(&age, &held)
+	if errors.Is(err, pgx.ErrNoRows) {
+		age, held, err = 0, false, nil
+	}
+	if err != nil {
+		return fmt.Errorf("poll lag after %d/%d: %w", cur.txID, cur.id, err)
+	}
+	r.m.lagSeconds.Set(age)
+	if !held {
+		r.m.blockerSeconds.Set(0)
+		if !warned.xactStart.IsZero() {
+			r.log.Info("the transaction that held the poll watermark ended; relaying resumed", "pid", warned.pid, "datname", warned.datname)
+			*warned = blocker{}
+		}
+		return nil
+	}
+	var b blocker
+	err = r.pool.QueryRow(ctx, blockerQuery).Scan(&b.what, &b.pid, &b.datname, &b.usename, &b.application, &b.state, &b.xactStart, &b.ageSeconds)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // it ended between the two queries
+	}
+	if err != nil {
+		return fmt.Errorf("find the transaction holding the poll watermark: %w", err)
+	}
+	r.m.blockerSeconds.Set(b.ageSeconds)
+	if age >= r.cfg.StallWarning.Seconds() && (b.pid != warned.pid || !b.xactStart.Equal(warned.xactStart) || b.what != warned.what) {
+		r.log.Warn("committed outbox rows wait behind an open transaction (the poll visibility watermark): nothing after them is "+
+			"relayed until it commits or rolls back; end it, or pg_terminate_backend(pid) if it is abandoned",
+			"blocker", b.what, "pid", b.pid, "datname", b.datname, "usename", b.usename, "application_name", b.application,
+			"state", b.state, "xact_start", b.xactStart.UTC().Format(time.RFC3339Nano),
+			"transaction_age_seconds", int64(b.ageSeconds), "oldest_waiting_row_seconds", int64(age))
+		*warned = b
+	}
+	return nil
 }

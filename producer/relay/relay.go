@@ -34,6 +34,7 @@ const (
 	DefaultDuplicateScan    = 10000
 	DefaultReconnectInitial = 500 * time.Millisecond
 	DefaultReconnectMax     = 30 * time.Second
+	DefaultStallWarning     = 30 * time.Second
 	// PurgeSafetyMargin: WAL mode purges only rows recorded this long
 	// before the commit time of the last confirmed transaction.
 	PurgeSafetyMargin = time.Hour
@@ -67,7 +68,8 @@ type Config struct {
 	MaxInFlight    int           // events handed to Kafka and not yet acked, at most; default 10000
 	PollBatch      int           // poll mode: rows per query; default min(5000, MaxInFlight)
 	PollIdle       time.Duration // poll mode: wait after an empty poll; default 200 ms
-	StatusInterval time.Duration // WAL: how often the confirmed position is sent; default 1 s
+	StatusInterval time.Duration // WAL: how often the confirmed position is sent; poll: how often the lag is measured; default 1 s
+	StallWarning   time.Duration // poll mode: a WARN names the open transaction holding the watermark once a committed row waited this long behind it; default 30 s
 
 	// DuplicateScan bounds the start-up duplicate check: at most this many
 	// records (offsets) are read back from each partition's end to find the
@@ -127,6 +129,9 @@ func (c *Config) setDefaults() {
 	if c.DuplicateScan == 0 {
 		c.DuplicateScan = DefaultDuplicateScan
 	}
+	if c.StallWarning == 0 {
+		c.StallWarning = DefaultStallWarning
+	}
 	if c.ReconnectInitial == 0 {
 		c.ReconnectInitial = DefaultReconnectInitial
 	}
@@ -160,7 +165,7 @@ func (c Config) Validate() error {
 	if c.ReconnectMax < c.ReconnectInitial {
 		errs = append(errs, fmt.Errorf("reconnect max %s: want >= reconnect initial %s", c.ReconnectMax, c.ReconnectInitial))
 	}
-	if c.Heartbeat < 0 || c.StandbyPoll < 0 || c.PurgeInterval < 0 || c.PollIdle < 0 || c.StatusInterval < 0 || c.ReconnectInitial < 0 {
+	if c.Heartbeat < 0 || c.StandbyPoll < 0 || c.PurgeInterval < 0 || c.PollIdle < 0 || c.StatusInterval < 0 || c.ReconnectInitial < 0 || c.StallWarning < 0 {
 		errs = append(errs, errors.New("durations must not be negative (except outbox retention)"))
 	}
 	if c.MaxInFlight < 1 {
