@@ -58,7 +58,7 @@ func newMetrics() *metrics {
 		}),
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "orderstream_relay_reconnects_total",
-			Help: "Sessions with PostgreSQL that ended on a lost connection, after which the relay reconnected with backoff.",
+			Help: "Times the relay lost, or could not make, its connection to PostgreSQL and scheduled a reconnection (with backoff).",
 		}),
 		blockerSeconds: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "orderstream_relay_watermark_blocker_seconds",

@@ -239,7 +239,7 @@ type Relay struct {
 	kafkaOpts  []kgo.Opt
 
 	state     atomic.Value  // State
-	streamed  atomic.Bool   // the current session reached StateStreaming
+	settled   atomic.Bool   // the current session reached StateStreaming or StateStandby (resets the backoff)
 	lastErr   atomic.Value  // lastError: what ended the last session
 	pool      *pgxpool.Pool // of the current session
 	closeOnce sync.Once
@@ -268,8 +268,8 @@ func (r *Relay) State() State { return r.state.Load().(State) }
 
 func (r *Relay) setState(s State) {
 	r.state.Store(s)
-	if s == StateStreaming {
-		r.streamed.Store(true)
+	if s == StateStreaming || s == StateStandby {
+		r.settled.Store(true)
 	}
 	if s == StateActive || s == StateStreaming {
 		r.m.active.Set(1)
@@ -334,7 +334,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	}()
 	bo := r.newBackoff()
 	for attempt := 1; ; attempt++ {
-		r.streamed.Store(false)
+		r.settled.Store(false)
 		err = r.session(ctx, pcfg, &client)
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			err = ctx.Err()
@@ -347,7 +347,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		r.m.reconnects.Inc()
 		r.lastErr.Store(lastError{err: err, at: time.Now()})
 		r.setState(StateReconnecting)
-		if r.streamed.Load() {
+		if r.settled.Load() {
 			bo.Reset()
 			attempt = 1
 		}
