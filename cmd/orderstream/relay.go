@@ -44,7 +44,7 @@ orderstream_relay_lag_seconds then shows the waiting rows' age and, after
 Needs ` + "`orderstream migrate`" + ` to have run. Only one relay per slot is active; others
 wait as standbys and take over when it dies. When the connection to PostgreSQL
 is lost (a server restart), the relay reconnects by itself with backoff (500 ms
-to 30 s), takes the lock again (or waits as standby) and resumes from its
+to 5 s), takes the lock again (or waits as standby) and resumes from its
 checkpoint; /healthz answers 503 "reconnecting" meanwhile. Serves /metrics and
 /healthz on --metrics-addr. SIGINT/SIGTERM: stop reading, flush Kafka, confirm,
 exit 0.`,

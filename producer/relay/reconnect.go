@@ -23,7 +23,9 @@ func (e *produceError) Unwrap() error { return e.err }
 // connection to the server went away or could not be made — SQLSTATE class
 // 08 (connection exception), 57P01/57P02/57P03 (server shutting down,
 // crashed, starting up), 53300 (too many connections), a failed dial, a
-// closed socket or connection. The relay then reconnects with backoff.
+// closed socket or connection (of PostgreSQL, or of Kafka while a session
+// starts: listing the partitions' offsets). The relay then reconnects with
+// backoff.
 // Everything else (a refused login, ErrSlotLost, ErrNotMigrated, a missing
 // topic, an event Kafka refused, a deadline such as a stalled setup step)
 // stays fatal.

@@ -168,7 +168,7 @@ func TestReconnectAfterPostgresRestart(t *testing.T) {
 	})
 	rec := httptest.NewRecorder()
 	a.r.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
-	if rec.Code != http.StatusServiceUnavailable || !strings.HasPrefix(rec.Body.String(), "reconnecting\npostgres connection lost at ") {
+	if rec.Code != http.StatusServiceUnavailable || !strings.HasPrefix(rec.Body.String(), "reconnecting\nconnection lost at ") {
 		t.Errorf("/healthz while PostgreSQL is down: %d %q, want 503 reconnecting with the error", rec.Code, rec.Body.String())
 	}
 	if g := gaugeValue(t, a.r, "orderstream_relay_postgres_connected"); g != 0 {
