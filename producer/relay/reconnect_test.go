@@ -111,11 +111,12 @@ func (p *privatePostgres) services(t *testing.T, action string) {
 }
 
 // TestReconnectAfterPostgresRestart: PostgreSQL (a private server) is
-// stopped and started while an active relay streams and a standby waits,
-// with a writer committing throughout. Both relays reconnect by themselves
-// (no new process), /healthz and the metrics say so while they do, exactly
-// one ends up streaming and the other standby, and every event written
-// before, around and after the restart is in Kafka exactly once.
+// stopped and started while an active WAL relay streams, a standby waits
+// and a poll-mode relay (its own slot name and topic) polls, with a writer
+// committing throughout. Every relay reconnects by itself (no new process),
+// /healthz and the metrics say so while they do, exactly one WAL relay ends
+// up streaming and the other standby, and every event written before,
+// around and after the restart is in each topic exactly once.
 func TestReconnectAfterPostgresRestart(t *testing.T) {
 	pg := startPrivatePostgres(t)
 	e := newEnvAt(t, pg.url)
@@ -125,6 +126,12 @@ func TestReconnectAfterPostgresRestart(t *testing.T) {
 	waitState(t, a.r, StateStreaming)
 	b := e.start(t, cfg)
 	waitState(t, b.r, StateStandby)
+	// A poll-mode relay of its own (slot name, topic) on the same outbox.
+	ep := newEnvAt(t, pg.url)
+	pcfg := ep.config()
+	pcfg.Mode, pcfg.ReconnectInitial, pcfg.ReconnectMax = ModePoll, cfg.ReconnectInitial, cfg.ReconnectMax
+	p := ep.start(t, pcfg)
+	waitState(t, p.r, StateStreaming)
 	if err := insertOrders(context.Background(), e.pool, "before", 1, 200, 2); err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +167,7 @@ func TestReconnectAfterPostgresRestart(t *testing.T) {
 	e.waitRecords(t, 500) // the writer's events are streaming
 
 	pg.services(t, "stop")
-	for _, run := range []*running{a, b} {
+	for _, run := range []*running{a, b, p} {
 		waitState(t, run.r, StateReconnecting)
 	}
 	waitFor(t, "two reconnection attempts of the active relay while the server is down", func() bool {
@@ -178,7 +185,7 @@ func TestReconnectAfterPostgresRestart(t *testing.T) {
 
 	waitFor(t, "one relay streaming and the other standby after the restart", func() bool {
 		sa, sb := a.r.State(), b.r.State()
-		return sa == StateStreaming && sb == StateStandby || sa == StateStandby && sb == StateStreaming
+		return (sa == StateStreaming && sb == StateStandby || sa == StateStandby && sb == StateStreaming) && p.r.State() == StateStreaming
 	})
 	close(stop)
 	wg.Wait()
@@ -186,7 +193,8 @@ func TestReconnectAfterPostgresRestart(t *testing.T) {
 		return insertOrders(context.Background(), e.pool, "after", 1, 100, 2) == nil
 	})
 	e.waitRelayed(t)
-	for _, run := range []*running{a, b} {
+	ep.waitRelayed(t)
+	for _, run := range []*running{a, b, p} {
 		if g := gaugeValue(t, run.r, "orderstream_relay_postgres_connected"); g != 1 {
 			t.Errorf("orderstream_relay_postgres_connected = %v after the restart, want 1", g)
 		}
@@ -199,17 +207,21 @@ func TestReconnectAfterPostgresRestart(t *testing.T) {
 			t.Errorf("/healthz after the restart: %d %q, want 200", rec.Code, rec.Body.String())
 		}
 	}
-	for _, run := range []*running{a, b} {
+	for _, run := range []*running{a, b, p} {
 		if err := run.shutdown(t); err != nil {
 			t.Fatalf("Run: %v", err)
 		}
 	}
 	events, dups := e.verify(t)
 	if dups != 0 {
-		t.Fatalf("%d of %d events in Kafka twice after the restart", dups, events)
+		t.Fatalf("WAL mode: %d of %d events in Kafka twice after the restart", dups, events)
 	}
-	t.Logf("%d events, 0 duplicates; reconnects: active %v, standby %v; duplicates skipped: %d",
-		events, counterValue(a.r.m.reconnects), counterValue(b.r.m.reconnects), a.r.Stats().Duplicates+b.r.Stats().Duplicates)
+	if events, dups := ep.verify(t); dups != 0 {
+		t.Fatalf("poll mode: %d of %d events in Kafka twice after the restart", dups, events)
+	}
+	t.Logf("%d events, 0 duplicates; reconnects: active %v, standby %v, poll %v; duplicates skipped: WAL %d, poll %d",
+		events, counterValue(a.r.m.reconnects), counterValue(b.r.m.reconnects), counterValue(p.r.m.reconnects),
+		a.r.Stats().Duplicates+b.r.Stats().Duplicates, p.r.Stats().Duplicates)
 }
 
 // TestSlotLossAfterReconnect: the relay's backends are terminated (a lost
