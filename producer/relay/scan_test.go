@@ -95,7 +95,8 @@ func TestLastPositionsScansBack(t *testing.T) {
 		foreign   int // then records of others
 		txn       bool
 		want      string // relay position found, "" for none
-		wantLog   string
+		wantLog   string // in a log line
+		wantWarn  bool   // that line is a WARN
 	}{
 		{name: "last record is the relay's", partition: 0, relayed: 3, want: "0/A/3"},
 		{name: "a few records of others after it", partition: 1, relayed: 2, foreign: 5, want: "0/B/2",
@@ -103,7 +104,7 @@ func TestLastPositionsScansBack(t *testing.T) {
 		{name: "three windows back", partition: 2, relayed: 1, foreign: 600, want: "0/C/1",
 			wantLog: `"partition":2,"scanned":601,"offset":0`},
 		{name: "beyond the bound", partition: 3, relayed: 1, foreign: 1200,
-			wantLog: `"level":"WARN","msg":"no record written by the relay within the last records of the partition`},
+			wantLog: `"partition":3,"scanned":1000,"bound":1000,"end_offset":1201`, wantWarn: true},
 		{name: "no relay record at all", partition: 4, foreign: 3,
 			wantLog: `"msg":"the partition holds no record written by the relay","topic":"` + topic + `","partition":4,"scanned":3`},
 		{name: "transaction of others at the end", partition: 5, relayed: 2, foreign: 2, txn: true, want: "0/F/2"},
@@ -137,8 +138,20 @@ func TestLastPositionsScansBack(t *testing.T) {
 			case tt.want != "" && (!ok || got.String() != tt.want):
 				t.Errorf("partition %d: found %s (%v), want %s", tt.partition, got, ok, tt.want)
 			}
-			if tt.wantLog != "" && !strings.Contains(logs.String(), tt.wantLog) {
+			if tt.wantLog == "" {
+				return
+			}
+			var line string
+			for _, l := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(l, tt.wantLog) {
+					line = l
+				}
+			}
+			if line == "" {
 				t.Errorf("log lacks %s:\n%s", tt.wantLog, logs.String())
+			}
+			if isWarn := strings.Contains(line, `"level":"WARN"`); isWarn != tt.wantWarn {
+				t.Errorf("log line %s: WARN %v, want %v", line, isWarn, tt.wantWarn)
 			}
 		})
 	}
