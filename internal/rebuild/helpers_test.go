@@ -37,7 +37,14 @@ func admin(t testing.TB, brokers []string) *kadm.Client {
 // at cleanup. stop may be called more than once.
 func startDaemon(t testing.TB, brokers []string, topic, group string, sink consumers.Sink) (stop func()) {
 	t.Helper()
-	c, err := consumers.New(consumers.Config{Brokers: brokers, Topic: topic, Group: group, Projection: group,
+	return startDaemonOf(t, brokers, topic, group, group, sink)
+}
+
+// startDaemonOf is startDaemon with the projection named in the daemon's
+// dead letters.
+func startDaemonOf(t testing.TB, brokers []string, topic, group, projection string, sink consumers.Sink) (stop func()) {
+	t.Helper()
+	c, err := consumers.New(consumers.Config{Brokers: brokers, Topic: topic, Group: group, Projection: projection,
 		DLQTopic: topic + ".dlq", LagInterval: time.Second}, sink, consumers.WithLogger(testLog(t)))
 	if err != nil {
 		t.Fatal(err)
