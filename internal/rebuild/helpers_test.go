@@ -133,6 +133,24 @@ func produce(t testing.TB, brokers []string, topic string, events ...schemas.Env
 	}
 }
 
+// produceRaw writes one record of key and value to topic and returns it
+// with its partition and offset.
+func produceRaw(t testing.TB, brokers []string, topic, key string, value []byte) *kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(key), Value: value}).First()
+	if err != nil {
+		t.Fatalf("produce to %s: %v", topic, err)
+	}
+	return r
+}
+
 // newOrder returns a copy of the first order.placed of a sale in events as
 // the first event of a new order (fresh aggregate id and event id).
 func newOrder(t testing.TB, events []schemas.Envelope) schemas.Envelope {

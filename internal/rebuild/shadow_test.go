@@ -17,7 +17,6 @@ import (
 	"github.com/orderstream/orderstream/projections/search"
 	"github.com/orderstream/orderstream/schemas"
 	"github.com/shopspring/decimal"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // model is one read model under test: its adapter, the daemon's sink
@@ -324,17 +323,9 @@ func TestShadowStrict(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
 	events := testfixture.RealEvents(t)[:500]
 	topic := testfixture.ProduceTopic(t, brokers, events)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	poison, err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte("poison-order"), Value: []byte(`{"event_type": "order.placed", not json`)}).First()
-	if err != nil {
-		t.Fatal(err)
-	}
+	poison := produceRaw(t, brokers, topic, "poison-order", []byte(`{"event_type": "order.placed", not json`))
 	produce(t, brokers, topic, events[500-10:]...) // valid events after it
 
 	m := analyticsModel(t)
@@ -385,15 +376,7 @@ func TestShadowSkipDeadLettered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	poison, err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(placed.AggregateID), Value: value}).First()
-	if err != nil {
-		t.Fatal(err)
-	}
+	poison := produceRaw(t, brokers, topic, placed.AggregateID, value)
 	var paid schemas.Envelope
 	for _, e := range events {
 		if e.EventType == schemas.TypeOrderPaid {
