@@ -374,3 +374,33 @@ func TestKafkaStrictSkipsDeadLettered(t *testing.T) {
 		t.Errorf("applied %d writes of %d events (order-p: %q), want the 3 of orders a, b, c", w, d, sink.history("order-p"))
 	}
 }
+
+// A redelivery (the group's offsets moved back, as after a crash before the
+// commit) writes an order's records from before its dead letter again, as
+// any redelivery, and neither parks them nor dead-letters anything twice.
+func TestKafkaRedeliveryOfParkedOrder(t *testing.T) {
+	t.Parallel()
+	brokers, topic := realTopic(t, 1)
+	ids := produceEvents(t, brokers, topic, ev{"order-x", 1}, ev{"order-x", 2}, ev{"order-x", 3}, ev{"order-y", 1})
+	sink := newPoisonSink(ids[1])
+	cfg := realConfig(brokers, topic)
+	for round := range 2 {
+		if round == 1 {
+			commitOffset(t, brokers, cfg.Group, topic, 0, 0)
+		}
+		c, err := New(cfg, sink, WithLogger(testLogger(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		runUntilCommitted(t, c, brokers, topic, len(ids), 60*time.Second)
+	}
+	if h := sink.history("order-x"); h != "v1,v1" {
+		t.Errorf("order-x applied %q, want v1 twice (a redelivery) and nothing behind its dead letter", h)
+	}
+	if h := sink.history("order-y"); h != "v1,v1" {
+		t.Errorf("order-y applied %q, want v1 twice (a redelivery)", h)
+	}
+	if dl := dlqEntries(t, brokers, topic, 2); len(dl) != 2 || dl[0].EventID != ids[1] || dl[1].EventID != ids[2] {
+		t.Errorf("dead letters = %+v, want order-x v2 and v3 once each", dl)
+	}
+}

@@ -54,8 +54,12 @@ type orderKey struct {
 type span struct {
 	dead    int64         // highest DLQ offset of a dead letter; -1 none
 	through int64         // highest DLQ offset re-driven (markers); -1 none
+	pend    []letter      // dead letters not re-driven yet
 	recs    []*kgo.Record // dead letters in offset order (when kept)
 }
+
+// letter is a dead letter's DLQ offset and its offset in the source topic.
+type letter struct{ dlq, src int64 }
 
 // NewDLQState returns an empty state that keeps the records of group only
 // ("" for every group); keep retains the dead-letter records themselves
@@ -68,7 +72,7 @@ func NewDLQState(group string, keep bool) *DLQState {
 // partition (records of other groups are ignored when the state is for one
 // group).
 func (s *DLQState) Add(r *kgo.Record) {
-	var group, kind, through string
+	var group, kind, through, src string
 	for _, h := range r.Headers {
 		switch h.Key {
 		case HeaderDLQGroup:
@@ -77,6 +81,8 @@ func (s *DLQState) Add(r *kgo.Record) {
 			kind = string(h.Value)
 		case HeaderDLQRedrivenThrough:
 			through = string(h.Value)
+		case HeaderDLQSourceOffset:
+			src = string(h.Value)
 		}
 	}
 	if s.group != "" && group != s.group {
@@ -95,11 +101,19 @@ func (s *DLQState) Add(r *kgo.Record) {
 	}
 	was := sp.dead > sp.through
 	if kind == KindRedriven {
-		if o, err := strconv.ParseInt(through, 10, 64); err == nil {
-			sp.through = max(sp.through, o)
+		if o, err := strconv.ParseInt(through, 10, 64); err == nil && o > sp.through {
+			sp.through = o
+			sp.pend = slices.DeleteFunc(sp.pend, func(l letter) bool { return l.dlq <= o })
 		}
 	} else if r.Offset > sp.dead { // else seen already (own produce, then read back)
 		sp.dead = r.Offset
+		if sp.dead > sp.through {
+			o, err := strconv.ParseInt(src, 10, 64)
+			if err != nil {
+				o = -1 // not of this runtime: parks the whole order
+			}
+			sp.pend = append(sp.pend, letter{dlq: r.Offset, src: o})
+		}
 		if s.keep {
 			sp.recs = append(sp.recs, r)
 		}
@@ -115,19 +129,22 @@ func (s *DLQState) Add(r *kgo.Record) {
 // AnyParked reports whether some order of some group is parked.
 func (s *DLQState) AnyParked() bool { return s.unresolved > 0 }
 
-// Parked reports whether group has dead letters of order key (a record key)
-// that were not re-driven yet. An empty key is never parked: such records
-// belong to no order.
-func (s *DLQState) Parked(group, key string) bool {
+// Parked reports whether the record at offset of order key (a record key)
+// of the source topic must wait for group: a dead letter of the order at or
+// before offset was not re-driven yet. again reports that the record itself
+// is such a dead letter (a redelivery). An empty key is never parked: such
+// records belong to no order.
+func (s *DLQState) Parked(group, key string, offset int64) (parked, again bool) {
 	if key == "" {
-		return false
+		return false, false
 	}
 	for _, sp := range s.spans[orderKey{group: group, key: key}] {
-		if sp.dead > sp.through {
-			return true
+		for _, l := range sp.pend {
+			parked = parked || l.src <= offset
+			again = again || l.src == offset
 		}
 	}
-	return false
+	return parked, again
 }
 
 // PendingOrder is one order's dead letters not re-driven yet, of one group,

@@ -27,9 +27,12 @@ type Screener interface {
 }
 
 // parkLocked takes out of d what must not be written now: records the
-// prepared batch screens as rejected (kind rejected), and the records of an
+// prepared batch screens as rejected (kind rejected), the records of an
 // order that has a dead letter before them, in this batch or earlier and not
-// re-driven yet (kind parked). It returns d itself when nothing changes,
+// re-driven yet (kind parked), and records that are such a dead letter
+// already (a redelivery after a crash: left out, committed with the batch).
+// Records of a parked order from before its dead letter (a redelivery) are
+// written again, as any redelivery. It returns d itself when nothing changes,
 // else a new decoded batch, prepared again. c.mu is held.
 func (c *Consumer) parkLocked(d *decoded) *decoded {
 	var pre map[int]error
@@ -58,15 +61,21 @@ func (c *Consumer) parkLocked(d *decoded) *decoded {
 	}
 	now := time.Now().UTC()
 	nd := &decoded{n: d.n, bad: slices.Clone(d.bad)}
+	dup := false
 	dl.with(func(st *DLQState) {
 		for i, rec := range d.good {
 			r := d.idx[i]
 			k := string(r.Key)
+			parked, again := st.Parked(c.cfg.Group, k, r.Offset)
+			if again {
+				dup = true
+				continue // dead-lettered already, before a redelivery
+			}
 			if reason, ok := pre[i]; ok {
 				nd.bad = append(nd.bad, failure{rec: r, reason: reason, kind: KindRejected, eventID: rec.Event.EventID.String(), attempts: 1, firstFail: now})
 				continue
 			}
-			if o, ok := heads[k]; (ok && o < r.Offset) || st.Parked(c.cfg.Group, k) {
+			if o, ok := heads[k]; (ok && o < r.Offset) || parked {
 				nd.bad = append(nd.bad, c.parked(r, rec.Event.EventID.String(), now))
 				continue
 			}
@@ -74,7 +83,7 @@ func (c *Consumer) parkLocked(d *decoded) *decoded {
 			nd.idx = append(nd.idx, r)
 		}
 	})
-	if len(nd.bad) == len(d.bad) {
+	if len(nd.bad) == len(d.bad) && !dup {
 		return d
 	}
 	if p, ok := c.sink.(Preparer); ok && len(nd.good) > 0 {
