@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -93,4 +94,17 @@ func TestDLQListAndDryRun(t *testing.T) {
 			t.Errorf("events topic partition %d has %d records: a re-drive wrote to it", o.Partition, o.Offset)
 		}
 	})
+}
+
+// --skip-dead-lettered belongs to shadow rebuilds: in-place is refused as a
+// usage error naming the flag, before anything is touched.
+func TestReplaySkipDeadLetteredShadowOnly(t *testing.T) {
+	root := newRootCmd()
+	root.SetOut(io.Discard)
+	root.SetErr(io.Discard)
+	root.SetArgs([]string{"replay", "analytics", "--mode", "in-place", "--skip-dead-lettered", "--kafka-brokers", "127.0.0.1:1"})
+	err := root.Execute()
+	if err == nil || exitCode(err) != 2 || !strings.Contains(err.Error(), "--skip-dead-lettered") {
+		t.Fatalf("in-place with --skip-dead-lettered: %v (exit %d), want a usage error naming the flag", err, exitCode(err))
+	}
 }
