@@ -68,6 +68,13 @@ type Config struct {
 	// rejects stop Run with an error naming its topic, partition and offset
 	// (used by replays), instead of sending it to the DLQ.
 	Strict bool
+	// SkipDeadLettered, in Strict mode, skips (and lists, see
+	// Consumer.Skipped) the records that a daemon of the same Projection
+	// dead-lettered or parked at the same topic, partition and offset and
+	// that were not re-driven since, instead of stopping at them. Default
+	// false: such a record stops the run, and the *StrictError names the
+	// group that dead-lettered it.
+	SkipDeadLettered bool
 
 	// DLQTopic receives records that can never be written (default
 	// "<Topic>.dlq"). It is created on start when missing.
@@ -167,6 +174,9 @@ func (c Config) Validate() error {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s: %s is negative", d.name, d.v))
 		}
+	}
+	if c.SkipDeadLettered && !c.Strict {
+		errs = append(errs, errors.New("skip dead lettered: applies to strict mode only (the daemons dead-letter and move on)"))
 	}
 	if c.RetryInitial > 0 && c.RetryMax > 0 && c.RetryInitial > c.RetryMax {
 		errs = append(errs, fmt.Errorf("retry initial %s exceeds retry max %s", c.RetryInitial, c.RetryMax))

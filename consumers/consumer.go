@@ -46,6 +46,16 @@ type Consumer struct {
 	stateMu sync.Mutex
 	parts   map[int32]*partState
 
+	// dl keeps the state of the DLQ topic current (not in strict mode):
+	// which orders are parked behind a dead letter of the group. dlSync
+	// asks the next flush to catch up with it first (set on start and on
+	// every assignment).
+	dl     atomic.Pointer[dlqReader]
+	dlSync atomic.Bool
+	// dead are the dead letters of the projection (strict mode only).
+	dead    *deadLettered
+	dlqOpts []kgo.Opt // client options of the DLQ reader
+
 	started   atomic.Bool
 	running   atomic.Bool
 	closed    atomic.Bool
@@ -101,6 +111,9 @@ func New(cfg Config, sink Sink, opts ...Option) (*Consumer, error) {
 		sink:  sink,
 		log:   o.log.With("projection", cfg.Projection, "group", cfg.Group, "topic", cfg.Topic),
 		parts: map[int32]*partState{},
+		// The caller's client options (timeouts) apply to the DLQ reader
+		// too.
+		dlqOpts: o.clientOpts,
 	}
 	reg := o.reg
 	if reg == nil {
@@ -178,13 +191,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 	})
 	defer stopAfter()
 
-	if !c.cfg.Strict {
-		if err := c.ensureDLQTopic(ctx); err != nil {
-			if ctx.Err() != nil {
-				return c.Close() // stopped while starting: a clean exit, nothing was consumed
-			}
-			return errors.Join(err, c.Close())
+	if err := c.startDLQ(ctx); err != nil {
+		if ctx.Err() != nil {
+			return c.Close() // stopped while starting: a clean exit, nothing was consumed
 		}
+		return errors.Join(err, c.Close())
 	}
 	lagDone := make(chan struct{})
 	lagCtx, stopLag := context.WithCancel(ctx)
@@ -201,6 +212,26 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return errors.Join(err, c.Close())
 	}
 	return c.shutdown(work)
+}
+
+// startDLQ creates the DLQ topic when missing and starts reading it (the
+// group's parked orders), or, in strict mode, reads the projection's dead
+// letters once.
+func (c *Consumer) startDLQ(ctx context.Context) error {
+	if c.cfg.Strict {
+		return c.loadDeadLettered(ctx)
+	}
+	if err := c.ensureDLQTopic(ctx); err != nil {
+		return err
+	}
+	// The reader lives until Close: a shutdown's last flush may need it.
+	r, err := startDLQReader(context.Background(), c.cfg.Brokers, c.cfg.DLQTopic, NewDLQState(c.cfg.Group, false), c.dlqOpts...)
+	if err != nil {
+		return err
+	}
+	c.dl.Store(r)
+	c.dlSync.Store(true)
+	return nil
 }
 
 // loop polls and flushes until ctx is cancelled (nil) or a fatal error.
@@ -402,6 +433,9 @@ func (c *Consumer) Close() error {
 		// the group must not wait for that.
 		c.cl.AllowRebalance()
 		c.cl.Close()
+		if r := c.dl.Load(); r != nil {
+			r.close()
+		}
 	})
 	return nil
 }
@@ -413,6 +447,9 @@ func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[str
 	for _, p := range assigned[c.cfg.Topic] {
 		c.partLocked(p)
 	}
+	// Orders parked by the partitions' previous owner must be known before
+	// their next records are written.
+	c.dlSync.Store(true)
 	c.log.Info("partitions assigned", "partitions", assigned[c.cfg.Topic])
 }
 

@@ -115,10 +115,6 @@ func TestPoisonRecordGoesToDLQAndPartitionFlows(t *testing.T) {
 	if string(dlq[0].Value) != `{not json` {
 		t.Errorf("dlq value = %q, want the original", dlq[0].Value)
 	}
-	orig := OriginalRecord(dlq[0], e)
-	if len(orig.Headers) != 2 || orig.Headers[0].Key != "ce_id" || orig.Partition != 0 || orig.Topic != topic {
-		t.Errorf("original record = %+v", orig)
-	}
 }
 
 func TestSinkRejectionGoesToDLQ(t *testing.T) {

@@ -1,11 +1,12 @@
 package consumers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -17,11 +18,11 @@ import (
 // headers (kept as they were). Key and value are the original's.
 const (
 	HeaderDLQError           = "dlq_error"            // why the record could not be applied
-	HeaderDLQKind            = "dlq_kind"             // "decode" (not a valid event) or "rejected" (by the sink)
+	HeaderDLQKind            = "dlq_kind"             // KindDecode, KindRejected, KindParked (or KindRedriven on a re-drive marker)
 	HeaderDLQSourceTopic     = "dlq_source_topic"     // topic the record was consumed from
 	HeaderDLQSourcePartition = "dlq_source_partition" // its partition, decimal
 	HeaderDLQSourceOffset    = "dlq_source_offset"    // its offset, decimal
-	HeaderDLQAttempts        = "dlq_attempts"         // write attempts made, decimal (1 for decode failures)
+	HeaderDLQAttempts        = "dlq_attempts"         // write attempts made, decimal (1 for decode failures, 0 for parked records)
 	HeaderDLQFirstFailure    = "dlq_first_failure"    // first failure, RFC 3339 UTC
 	HeaderDLQEventID         = "dlq_event_id"         // event id when known (envelope or ce_id)
 	HeaderDLQGroup           = "dlq_group"            // consumer group that gave up on it
@@ -90,7 +91,15 @@ func (c *Consumer) dlqRecord(f failure) *kgo.Record {
 // sendDLQ produces the failures to the DLQ topic and waits for the acks,
 // retrying with backoff until they are acked or ctx ends. Only then may
 // their offsets be committed.
+//
+// The records go in source order (partition, then offset): the dead letter
+// of an order precedes the records parked behind it in the DLQ partition
+// of its key. Once acked they are in the group's DLQ state: their orders are
+// parked.
 func (c *Consumer) sendDLQ(ctx context.Context, bad []failure) error {
+	slices.SortFunc(bad, func(a, b failure) int {
+		return cmp.Or(cmp.Compare(a.rec.Partition, b.rec.Partition), cmp.Compare(a.rec.Offset, b.rec.Offset))
+	})
 	recs := make([]*kgo.Record, len(bad))
 	for i, f := range bad {
 		recs[i] = c.dlqRecord(f)
@@ -112,6 +121,13 @@ func (c *Consumer) sendDLQ(ctx context.Context, bad []failure) error {
 		for i, f := range bad {
 			recs[i] = c.dlqRecord(f)
 		}
+	}
+	if dl := c.dl.Load(); dl != nil {
+		dl.with(func(st *DLQState) {
+			for _, r := range recs {
+				st.Add(r)
+			}
+		})
 	}
 	for _, f := range bad {
 		c.m.dlq.WithLabelValues(f.kind).Inc()
@@ -191,17 +207,4 @@ func ParseDLQ(r *kgo.Record) (DLQEntry, error) {
 		return e, fmt.Errorf("dlq record at %s/%d offset %d: %w", r.Topic, r.Partition, r.Offset, err)
 	}
 	return e, nil
-}
-
-// OriginalRecord returns r as it was before it was dead-lettered: the source
-// topic and partition, key, value and the original headers (every dlq_*
-// header removed). It is what `orderstream dlq replay` produces.
-func OriginalRecord(r *kgo.Record, e DLQEntry) *kgo.Record {
-	hs := make([]kgo.RecordHeader, 0, len(r.Headers))
-	for _, h := range r.Headers {
-		if !strings.HasPrefix(h.Key, "dlq_") {
-			hs = append(hs, h)
-		}
-	}
-	return &kgo.Record{Topic: e.SourceTopic, Partition: e.SourcePartition, Key: r.Key, Value: r.Value, Headers: hs}
 }

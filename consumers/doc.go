@@ -30,9 +30,20 @@
 //     (schemas.ParseEnvelope, strict) or that the sink rejects (a payload
 //     that does not decode or breaks the read model's rules,
 //     (*RejectedError) is copied to <topic>.dlq with headers naming its
-//     origin and the reason (HeaderDLQ*), then skipped. In Strict mode
-//     (replays) it stops Run with a *StrictError naming topic, partition
-//     and offset instead; everything before it is committed.
+//     origin, the reason and the group (HeaderDLQ*), then skipped. In Strict
+//     mode (replays) it stops Run with a *StrictError naming topic,
+//     partition and offset instead; everything before it is committed;
+//     with SkipDeadLettered, records a daemon of the projection
+//     dead-lettered are skipped and listed (Consumer.Skipped).
+//   - Parking (park.go): once a record of an order is dead-lettered, the
+//     group's later records of that order go to the DLQ behind it
+//     (KindParked), in order, until a re-drive marker covers them. The
+//     state is the DLQ itself (DLQState), read on start and followed; a
+//     member catches up with it after every assignment before writing.
+//   - Re-drive (Redrive): a group's dead letters are applied through its
+//     own sink, per order in DLQ order, and KindRedriven markers appended
+//     after the sink acknowledged; nothing goes back to the events topic,
+//     other groups are not touched, a second re-drive applies nothing.
 //   - Offsets: a new group starts at the earliest offset; a committed
 //     offset outside the log is never reset silently: Run stops with an
 //     *OffsetOutOfRangeError.

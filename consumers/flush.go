@@ -18,7 +18,7 @@ import (
 type failure struct {
 	rec       *kgo.Record
 	reason    error
-	kind      string // "decode" or "rejected"
+	kind      string // KindDecode, KindRejected or KindParked
 	eventID   string
 	attempts  int
 	firstFail time.Time
@@ -33,6 +33,9 @@ type StrictError struct {
 	Offset    int64
 	EventID   string // empty when the record could not be decoded
 	Reason    error
+	// DeadLetteredBy is the consumer group whose daemon dead-lettered the
+	// record at this position (not re-driven since); "" when none did.
+	DeadLetteredBy string
 }
 
 func (e *StrictError) Error() string {
@@ -40,7 +43,11 @@ func (e *StrictError) Error() string {
 	if e.EventID != "" {
 		id = " (event " + e.EventID + ")"
 	}
-	return fmt.Sprintf("strict mode: topic %s partition %d offset %d%s cannot be applied: %v", e.Topic, e.Partition, e.Offset, id, e.Reason)
+	hint := ""
+	if e.DeadLetteredBy != "" {
+		hint = fmt.Sprintf(" (group %s dead-lettered it already; `orderstream replay --skip-dead-lettered` skips the records the daemons dead-lettered, listing each)", e.DeadLetteredBy)
+	}
+	return fmt.Sprintf("strict mode: topic %s partition %d offset %d%s cannot be applied: %v%s", e.Topic, e.Partition, e.Offset, id, e.Reason, hint)
 }
 
 func (e *StrictError) Unwrap() error { return e.Reason }
@@ -73,6 +80,9 @@ func (c *Consumer) flushLocked(ctx, pollCtx context.Context) error {
 var errBatchChanged = errors.New("batch changed by a rebalance")
 
 func (c *Consumer) flushOnceLocked(ctx, pollCtx context.Context) error {
+	if err := c.syncDLQLocked(ctx); err != nil {
+		return err
+	}
 	if len(c.buf.recs) == 0 {
 		return nil
 	}
@@ -80,6 +90,9 @@ func (c *Consumer) flushOnceLocked(ctx, pollCtx context.Context) error {
 	gen := c.bufGen
 	if c.buf.dec == nil {
 		c.buf.dec = c.decode(c.buf.recs)
+	}
+	if c.dl.Load() != nil {
+		c.buf.dec = c.parkLocked(c.buf.dec)
 	}
 	d := c.buf.dec
 	bad := d.bad
@@ -93,10 +106,13 @@ func (c *Consumer) flushOnceLocked(ctx, pollCtx context.Context) error {
 	}
 	for i, reason := range rejected {
 		r := d.idx[i]
-		bad = append(bad, failure{rec: r, reason: reason, kind: "rejected", eventID: d.good[i].Event.EventID.String(), attempts: attempts, firstFail: firstFail})
+		bad = append(bad, failure{rec: r, reason: reason, kind: KindRejected, eventID: d.good[i].Event.EventID.String(), attempts: attempts, firstFail: firstFail})
 	}
 	if c.cfg.Strict && len(rejected) > 0 {
 		return c.stopStrict(ctx, bad, len(d.good))
+	}
+	if len(rejected) > 0 {
+		bad = append(bad, c.parkWritten(d, rejected)...)
 	}
 	if len(bad) > 0 {
 		if err := c.sendDLQ(ctx, bad); err != nil {
@@ -160,8 +176,15 @@ func (c *Consumer) decode(recs []*kgo.Record) *decoded {
 	d := &decoded{n: len(recs), good: make([]Record, 0, len(recs)), idx: make([]*kgo.Record, 0, len(recs))}
 	now := time.Now().UTC()
 	for i, r := range recs {
+		if e, ok := c.dead.lookup(r); ok && c.cfg.SkipDeadLettered {
+			if c.dead.skip(e) {
+				c.log.Warn("skipping a record the daemons dead-lettered", "partition", r.Partition, "offset", r.Offset,
+					"event_id", e.EventID, "dlq_group", e.Group, "dlq_kind", e.Kind, "reason", e.Error)
+			}
+			continue
+		}
 		if errs[i] != nil {
-			d.bad = append(d.bad, failure{rec: r, reason: errs[i], kind: "decode", eventID: headerEventID(r, envs[i]), attempts: 1, firstFail: now})
+			d.bad = append(d.bad, failure{rec: r, reason: errs[i], kind: KindDecode, eventID: headerEventID(r, envs[i]), attempts: 1, firstFail: now})
 			continue
 		}
 		d.good = append(d.good, Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Timestamp: r.Timestamp, Event: envs[i]})
@@ -407,6 +430,9 @@ func (c *Consumer) stopStrict(ctx context.Context, bad []failure, writtenGood in
 		}
 	}
 	serr := &StrictError{Topic: worst.rec.Topic, Partition: worst.rec.Partition, Offset: worst.rec.Offset, EventID: worst.eventID, Reason: worst.reason}
+	if e, ok := c.dead.lookup(worst.rec); ok {
+		serr.DeadLetteredBy = e.Group
+	}
 	if cerr != nil {
 		return errors.Join(serr, cerr)
 	}

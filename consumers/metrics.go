@@ -32,7 +32,7 @@ func newMetrics(reg prometheus.Registerer, cfg Config, c *Consumer) (*metrics, e
 		}),
 		dlq: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orderstream_consumer_dlq_records_total", ConstLabels: cl,
-			Help: "Records sent to the dead-letter topic, by kind: decode (not a valid event) or rejected (by the sink).",
+			Help: "Records sent to the dead-letter topic, by kind: decode (not a valid event), rejected (by the sink) or parked (behind an earlier dead letter of its order).",
 		}, []string{"kind"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "orderstream_consumer_batch_size_records", ConstLabels: cl,

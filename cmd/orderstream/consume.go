@@ -47,7 +47,9 @@ applies each batch of events to the read model, committing offsets only after
 the read model acknowledged them (at-least-once; the sinks are idempotent).
 
 Records that are not valid events, or that the read model rejects for good,
-go to <topic>.dlq with the reason in headers (see 'orderstream dlq list').
+go to <topic>.dlq with the reason in headers (see 'orderstream dlq list');
+the later events of the same order follow them there, parked, until
+'orderstream dlq replay' re-drives them.
 Read-model outages are retried with backoff until it recovers. A committed
 offset that fell out of the topic's retention stops the daemon with an
 error instead of skipping events.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -21,8 +22,10 @@ func newDLQCmd(g *globals) *cobra.Command {
 		Short: "Inspect and re-drive the dead-letter topic of the projections",
 		Long: `Records that a projection could not apply (not a valid event, or rejected
 for good by the read model) are copied to <topic>.dlq with headers saying
-where they came from and why. 'dlq list' shows them; 'dlq replay' produces
-them back to their source partition once the cause is fixed.`,
+where they came from, why, and which consumer group gave up on them; the
+later events of the same order follow them there, parked, until they are
+re-driven. 'dlq list' shows them; 'dlq replay' applies them, per group,
+through that group's own read model once the cause is fixed.`,
 	}
 	cmd.AddCommand(newDLQListCmd(g), newDLQReplayCmd(g))
 	return cmd
@@ -40,7 +43,9 @@ func newDLQListCmd(g *globals) *cobra.Command {
 		Long: `Reads the dead-letter topic from its start to its current end (it does not
 wait for new records) and prints, per record: its DLQ offset, the source
 topic/partition/offset, the error, the attempts, the first failure time, the
-event id and type, and the order id. With --json, one JSON object per line.`,
+event id and type, the order id, the group that gave up on it, its kind
+(decode, rejected, parked) and its state (pending, or re-driven). With
+--json, one JSON object per line.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if topic == "" {
@@ -53,17 +58,31 @@ event id and type, and the order id. With --json, one JSON object per line.`,
 			var tw *tabwriter.Writer
 			if !asJSON {
 				tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "DLQ OFFSET\tSOURCE\tERROR\tATTEMPTS\tFIRST FAILURE\tEVENT ID\tEVENT TYPE\tORDER ID")
+				fmt.Fprintln(tw, "DLQ OFFSET\tSOURCE\tGROUP\tKIND\tSTATE\tERROR\tATTEMPTS\tFIRST FAILURE\tEVENT ID\tEVENT TYPE\tORDER ID")
+			}
+			st, err := consumers.ReadDLQState(cmd.Context(), g.brokers, topic, "", false)
+			if err != nil {
+				return err
 			}
 			n := 0
-			err := readDLQ(cmd.Context(), g.brokers, topic, func(r *kgo.Record) (bool, error) {
+			err = readDLQ(cmd.Context(), g.brokers, topic, func(r *kgo.Record) (bool, error) {
+				if !consumers.IsDeadLetter(r) {
+					return true, nil // a re-drive marker
+				}
 				e, perr := consumers.ParseDLQ(r)
 				if perr != nil {
 					g.log.Warn("not a dead-letter record of this runtime", "err", perr)
 				}
 				n++
+				state := "pending"
+				if st.Redriven(e.Group, e.Partition, e.OrderID, e.Offset) {
+					state = "re-driven"
+				}
 				if asJSON {
-					b, err := json.Marshal(e)
+					b, err := json.Marshal(struct {
+						consumers.DLQEntry
+						State string `json:"state"`
+					}{e, state})
 					if err != nil {
 						return false, err
 					}
@@ -73,8 +92,8 @@ event id and type, and the order id. With --json, one JSON object per line.`,
 					if !e.FirstFailure.IsZero() {
 						ff = e.FirstFailure.Format(time.RFC3339)
 					}
-					fmt.Fprintf(tw, "%d/%d\t%s/%d@%d\t%s\t%d\t%s\t%s\t%s\t%s\n", e.Partition, e.Offset,
-						e.SourceTopic, e.SourcePartition, e.SourceOffset, oneLine(e.Error, 120), e.Attempts, ff, e.EventID, e.EventType, e.OrderID)
+					fmt.Fprintf(tw, "%d/%d\t%s/%d@%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", e.Partition, e.Offset,
+						e.SourceTopic, e.SourcePartition, e.SourceOffset, e.Group, e.Kind, state, oneLine(e.Error, 120), e.Attempts, ff, e.EventID, e.EventType, e.OrderID)
 				}
 				return limit == 0 || n < limit, nil
 			})
@@ -99,41 +118,129 @@ event id and type, and the order id. With --json, one JSON object per line.`,
 func newDLQReplayCmd(g *globals) *cobra.Command {
 	var (
 		topic  string
-		group  string
+		groups []string
 		dryRun bool
+		asJSON bool
+		prefix string
 	)
 	cmd := &cobra.Command{
 		Use:   "replay",
-		Short: "Produce dead-lettered records back to their source partition",
-		Long: `Re-drives every dead-letter record not re-driven yet: its original key,
-value and headers are produced to its source topic and partition, where the
-projections consume it again (they are idempotent, so re-driving is safe).
-Progress is committed in its own consumer group on the dead-letter topic
-(--group), after the produce was acknowledged, so a record is re-driven once.
-It stops at the end of the dead-letter topic and reports how many records it
-re-drove. With --dry-run it lists what it would re-drive and commits nothing.`,
+		Short: "Apply the dead letters of each consumer group to that group's own read model",
+		Long: `Re-drives, per consumer group (--group, default every group with dead letters
+not re-driven yet), the group's dead letters through the group's own read
+model (the projection named in the dlq_projection header, following its
+serving generation): order by order, the dead letter first, then the records
+parked behind it, in their original order. Nothing is written to the events
+topic and no other group sees the records again.
+
+After each write the read model acknowledged, a marker (dlq_kind=redriven)
+is appended to the dead-letter topic: the group's daemons stop parking the
+order, and a second re-drive applies nothing again. A record that still
+fails stays dead-lettered with the records behind it (listed as stuck; the
+command exits non-zero); the other orders go on. With --dry-run it lists
+what it would apply and writes nothing.`,
+		Example: `  orderstream dlq replay --dry-run
+  orderstream dlq replay --group orderstream-analytics`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if topic == "" {
 				topic = consumers.DLQTopicFor(g.topic)
 			}
-			if group == "" {
-				group = "orderstream-dlq-replay-" + topic
-			}
-			n, err := replayDLQ(cmd.Context(), g, topic, group, dryRun, cmd.OutOrStdout())
-			verb := "re-drove"
-			if dryRun {
-				verb = "would re-drive"
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %d record(s) from %s\n", verb, n, topic)
-			return err
+			return redriveGroups(cmd.Context(), g, topic, groups, dryRun, asJSON, prefix, cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&topic, "dlq-topic", "", "dead-letter topic (default <topic>.dlq)")
-	f.StringVar(&group, "group", "", "consumer group tracking re-drive progress (default orderstream-dlq-replay-<dlq topic>)")
-	f.BoolVar(&dryRun, "dry-run", false, "list what would be re-driven; produce and commit nothing")
+	f.StringSliceVar(&groups, "group", nil, "consumer group(s) whose dead letters are re-driven (default: every group with dead letters not re-driven)")
+	f.BoolVar(&dryRun, "dry-run", false, "list what would be applied; write nothing")
+	f.BoolVar(&asJSON, "json", false, "print one JSON result per group")
+	addIndexPrefixFlag(f, &prefix)
 	return cmd
+}
+
+// redriveGroups re-drives the dead letters of groups (every group with
+// pending dead letters when empty), each through its projection's sink.
+func redriveGroups(ctx context.Context, g *globals, topic string, groups []string, dryRun, asJSON bool, prefix string, out io.Writer) error {
+	st, err := consumers.ReadDLQState(ctx, g.brokers, topic, "", true)
+	if err != nil {
+		return err
+	}
+	projection := map[string]string{} // group → projection, from the dead letters
+	for _, po := range st.Pending("") {
+		if e, perr := consumers.ParseDLQ(po.Records[0]); perr == nil && po.Group != "" {
+			projection[po.Group] = e.Projection
+		}
+	}
+	if len(groups) == 0 {
+		for gr := range projection {
+			groups = append(groups, gr)
+		}
+		slices.Sort(groups)
+	}
+	var stuck int
+	for _, group := range groups {
+		res := consumers.RedriveResult{Group: group, Applied: []consumers.DLQEntry{}, Stuck: []consumers.DLQEntry{}}
+		if name, ok := projection[group]; ok {
+			res, err = redriveGroup(ctx, g, topic, group, name, dryRun, prefix)
+		}
+		if err != nil {
+			return err
+		}
+		stuck += len(res.Stuck)
+		if asJSON {
+			if err := writeJSON(out, res); err != nil {
+				return err
+			}
+			continue
+		}
+		verb := "re-drove"
+		if dryRun {
+			verb = "would re-drive"
+		}
+		for _, e := range res.Applied {
+			fmt.Fprintf(out, "%s: %s dlq %d/%d (%s, was %s/%d@%d, event %s, order %s)\n", group, verb,
+				e.Partition, e.Offset, e.Kind, e.SourceTopic, e.SourcePartition, e.SourceOffset, e.EventID, e.OrderID)
+		}
+		for _, e := range res.Stuck {
+			fmt.Fprintf(out, "%s: stuck dlq %d/%d (was %s/%d@%d, event %s, order %s): %s\n", group,
+				e.Partition, e.Offset, e.SourceTopic, e.SourcePartition, e.SourceOffset, e.EventID, e.OrderID, oneLine(e.Error, 120))
+		}
+		fmt.Fprintf(out, "%s: %s %d record(s) from %s; %d stuck, %d waiting behind them\n", group, verb, len(res.Applied), topic, len(res.Stuck), res.Waiting)
+	}
+	if len(groups) == 0 && !asJSON {
+		fmt.Fprintf(out, "nothing to re-drive in %s\n", topic)
+	}
+	if stuck > 0 {
+		return fmt.Errorf("%d dead letter(s) failed again and stay dead-lettered with the records behind them; fix the cause (an upgraded binary, a fixed read model) and rerun", stuck)
+	}
+	return nil
+}
+
+// redriveGroup re-drives one group through the sink of its projection.
+func redriveGroup(ctx context.Context, g *globals, topic, group, name string, dryRun bool, prefix string) (res consumers.RedriveResult, err error) {
+	cfg := consumers.RedriveConfig{Brokers: g.brokers, DLQTopic: topic, Group: group, DryRun: dryRun}
+	p, ok := projections[name]
+	if !ok {
+		return consumers.RedriveResult{}, fmt.Errorf("group %s: its dead letters name projection %q, which this binary does not know (want analytics or search)", group, name)
+	}
+	var sink consumers.Sink
+	if !dryRun {
+		s, closer, err := p.newSink(ctx, g, sinkParams{indexPrefix: prefix})
+		if err != nil {
+			return consumers.RedriveResult{}, fmt.Errorf("group %s: %s sink: %w", group, name, err)
+		}
+		defer func() {
+			if cerr := closer.Close(); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("group %s: close %s sink: %w", group, name, cerr))
+			}
+		}()
+		sink = s
+	}
+	res, err = consumers.Redrive(ctx, cfg, sink, g.log)
+	if err != nil {
+		return res, fmt.Errorf("group %s: %w", group, err)
+	}
+	return res, nil
 }
 
 // readDLQ calls fn for every record of topic from the start up to its end
@@ -216,62 +323,6 @@ func drain(ctx context.Context, cl *kgo.Client, ends, starts map[int32]int64, fn
 		}
 	}
 	return nil
-}
-
-// replayDLQ re-drives the records of topic that group has not committed yet.
-func replayDLQ(ctx context.Context, g *globals, topic, group string, dryRun bool, out io.Writer) (int, error) {
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(g.brokers...),
-		kgo.ConsumerGroup(group),
-		kgo.ConsumeTopics(topic),
-		kgo.DisableAutoCommit(),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-	)
-	if err != nil {
-		return 0, fmt.Errorf("kafka client: %w", err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	ends, err := listEnds(ctx, adm, topic)
-	if err != nil {
-		return 0, err
-	}
-	starts := map[int32]int64{}
-	if offs, err := adm.FetchOffsets(ctx, group); err == nil {
-		for p, o := range offs[topic] {
-			if o.Err == nil && o.At >= 0 {
-				starts[p] = o.At
-			}
-		}
-	}
-	n := 0
-	err = drain(ctx, cl, ends, starts, func(r *kgo.Record) (bool, error) {
-		e, err := consumers.ParseDLQ(r)
-		if err != nil {
-			return false, fmt.Errorf("cannot re-drive: %w", err)
-		}
-		if dryRun {
-			fmt.Fprintf(out, "would re-drive dlq %d/%d → %s/%d (was offset %d, event %s, order %s): %s\n",
-				e.Partition, e.Offset, e.SourceTopic, e.SourcePartition, e.SourceOffset, e.EventID, e.OrderID, oneLine(e.Error, 120))
-			n++
-			return true, nil
-		}
-		if err := cl.ProduceSync(ctx, consumers.OriginalRecord(r, e)).FirstErr(); err != nil {
-			return false, fmt.Errorf("re-drive dlq %d/%d to %s/%d: %w", e.Partition, e.Offset, e.SourceTopic, e.SourcePartition, err)
-		}
-		if err := cl.CommitRecords(ctx, r); err != nil {
-			return false, fmt.Errorf("record progress after dlq %d/%d (it was re-driven; a rerun re-drives it again, harmlessly): %w", e.Partition, e.Offset, err)
-		}
-		n++
-		g.log.Info("re-drove dead-letter record", "dlq_offset", e.Offset, "topic", e.SourceTopic, "partition", e.SourcePartition,
-			"offset", e.SourceOffset, "event_id", e.EventID, "order_id", e.OrderID)
-		return true, nil
-	})
-	if lerr := cl.LeaveGroupContext(ctx); lerr != nil && err == nil && ctx.Err() == nil {
-		err = fmt.Errorf("leave group %s: %w", group, lerr)
-	}
-	return n, err
 }
 
 // oneLine shortens s to at most n runes on one line.

@@ -4,18 +4,19 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/orderstream/orderstream/consumers"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// dlqRecord is what the runtime writes for a poison record.
+// dlqRecord is what the runtime writes for a poison record of group
+// orderstream-analytics.
 func dlqRecord(dlqTopic, source string, p int32, off int64) *kgo.Record {
 	h := func(k, v string) kgo.RecordHeader { return kgo.RecordHeader{Key: k, Value: []byte(v)} }
 	return &kgo.Record{Topic: dlqTopic, Key: []byte("order-1"), Value: []byte(`{"bad":true}`), Headers: []kgo.RecordHeader{
@@ -24,17 +25,21 @@ func dlqRecord(dlqTopic, source string, p int32, off int64) *kgo.Record {
 		h(consumers.HeaderDLQSourceTopic, source), h(consumers.HeaderDLQSourcePartition, strconv.Itoa(int(p))),
 		h(consumers.HeaderDLQSourceOffset, strconv.FormatInt(off, 10)), h(consumers.HeaderDLQAttempts, "1"),
 		h(consumers.HeaderDLQFirstFailure, "2026-01-02T03:04:05Z"),
+		h(consumers.HeaderDLQGroup, "orderstream-analytics"), h(consumers.HeaderDLQProjection, "analytics"),
 	}}
 }
 
-func TestDLQListAndReplayOnce(t *testing.T) {
+// dlq list shows dead letters with their state (re-drive markers are not
+// listed); a dry-run re-drive lists the pending ones per group and writes
+// nothing, to the events topic least of all.
+func TestDLQListAndDryRun(t *testing.T) {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "orders"), kfake.SeedTopics(1, "orders.dlq"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	brokers := c.ListenAddrs()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +49,6 @@ func TestDLQListAndReplayOnce(t *testing.T) {
 	if err := cl.ProduceSync(ctx, dlqRecord("orders.dlq", "orders", 1, 42), dlqRecord("orders.dlq", "orders", 1, 43)).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	g := &globals{brokers: brokers, topic: "orders", log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 
 	run := func(args ...string) string {
 		t.Helper()
@@ -58,40 +62,49 @@ func TestDLQListAndReplayOnce(t *testing.T) {
 		return out.String()
 	}
 	out := run("dlq", "list", "--json")
-	if !strings.Contains(out, `"source_offset":42`) || !strings.Contains(out, `"source_offset":43`) || !strings.Contains(out, `"event_id":"evt-1"`) {
+	if !strings.Contains(out, `"source_offset":42`) || !strings.Contains(out, `"source_offset":43`) || !strings.Contains(out, `"event_id":"evt-1"`) ||
+		strings.Count(out, `"state":"pending"`) != 2 {
 		t.Errorf("dlq list --json = %s", out)
 	}
-	if out := run("dlq", "list"); !strings.Contains(out, "orders/1@42") || !strings.Contains(out, "2 record(s) in orders.dlq") {
-		t.Errorf("dlq list = %s", out)
-	}
-	if out := run("dlq", "replay", "--dry-run"); !strings.Contains(out, "would re-drive 2 record(s)") {
+	if out := run("dlq", "replay", "--dry-run"); !strings.Contains(out, "orderstream-analytics: would re-drive 2 record(s)") {
 		t.Errorf("dry run = %s", out)
 	}
-	n, err := replayDLQ(ctx, g, "orders.dlq", "redrive", false, io.Discard)
-	if err != nil || n != 2 {
-		t.Fatalf("replay = %d, %v; want 2", n, err)
+	// A re-drive applied the first one.
+	marker := &kgo.Record{Topic: "orders.dlq", Key: []byte("order-1"), Headers: []kgo.RecordHeader{
+		{Key: consumers.HeaderDLQKind, Value: []byte(consumers.KindRedriven)},
+		{Key: consumers.HeaderDLQGroup, Value: []byte("orderstream-analytics")},
+		{Key: consumers.HeaderDLQRedrivenThrough, Value: []byte("0")},
+	}}
+	if err := cl.ProduceSync(ctx, marker).FirstErr(); err != nil {
+		t.Fatal(err)
 	}
-	n, err = replayDLQ(ctx, g, "orders.dlq", "redrive", false, io.Discard)
-	if err != nil || n != 0 {
-		t.Fatalf("second replay = %d, %v; want 0 (each record re-driven once)", n, err)
+	if out := run("dlq", "list"); !strings.Contains(out, "orders/1@42") || !strings.Contains(out, "re-driven") ||
+		!strings.Contains(out, "2 record(s) in orders.dlq") {
+		t.Errorf("dlq list = %s", out)
 	}
-	// The re-driven records are the originals, on their source partition.
-	rd, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics("orders"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if out := run("dlq", "replay", "--dry-run"); !strings.Contains(out, "would re-drive 1 record(s)") || !strings.Contains(out, "@43") {
+		t.Errorf("dry run after a partial re-drive = %s", out)
+	}
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, "orders")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rd.Close()
-	var got []*kgo.Record
-	for len(got) < 2 {
-		fs := rd.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read back: %d of 2", len(got))
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset != 0 {
+			t.Errorf("events topic partition %d has %d records: a re-drive wrote to it", o.Partition, o.Offset)
 		}
-		got = append(got, fs.Records()...)
-	}
-	for _, r := range got {
-		if r.Partition != 1 || string(r.Value) != `{"bad":true}` || len(r.Headers) != 2 || r.Headers[0].Key != "ce_id" {
-			t.Errorf("re-driven record = partition %d value %s headers %v", r.Partition, r.Value, r.Headers)
-		}
+	})
+}
+
+// --skip-dead-lettered belongs to shadow rebuilds: in-place is refused as a
+// usage error naming the flag, before anything is touched.
+func TestReplaySkipDeadLetteredShadowOnly(t *testing.T) {
+	root := newRootCmd()
+	root.SetOut(io.Discard)
+	root.SetErr(io.Discard)
+	root.SetArgs([]string{"replay", "analytics", "--mode", "in-place", "--skip-dead-lettered", "--kafka-brokers", "127.0.0.1:1"})
+	err := root.Execute()
+	if err == nil || exitCode(err) != 2 || !strings.Contains(err.Error(), "--skip-dead-lettered") {
+		t.Fatalf("in-place with --skip-dead-lettered: %v (exit %d), want a usage error naming the flag", err, exitCode(err))
 	}
 }

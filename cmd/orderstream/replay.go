@@ -29,6 +29,7 @@ type replayFlags struct {
 	batch    int
 	members  int
 	prefix   string
+	skipDead bool
 }
 
 func newReplayCmd(g *globals) *cobra.Command {
@@ -40,7 +41,11 @@ func newReplayCmd(g *globals) *cobra.Command {
 search index) beside the serving generation N with a consumer group of its
 own, orderstream-<projection>-g<N+1>, reading the topic from offset zero in
 strict mode: an event that cannot be applied stops the rebuild and names its
-partition and offset (the daemons send such events to the DLQ instead).
+partition and offset (the daemons send such events to the DLQ instead). With
+--skip-dead-lettered, the records the daemons already dead-lettered (or
+parked behind a dead letter) at the same partition and offset, and not
+re-driven since, are skipped and listed (partition, offset, event id,
+reason); without it such a record stops the rebuild, which says so.
 Readers keep getting answers from N meanwhile. The running daemon ('orderstream
 consume', generation following) writes new events to N+1 too, so nothing
 arriving during the rebuild is missed. Once the group reached the end offsets
@@ -91,6 +96,9 @@ PROJECTION 'all' rebuilds both read models at the same time.`,
 				}
 				return runShadow(cmd.Context(), g, fl, names, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			case "in-place":
+				if fl.skipDead {
+					return usagef("--skip-dead-lettered belongs to --mode shadow: the daemon replaying in place dead-letters and parks as always")
+				}
 				if fl.group != "" && len(names) > 1 {
 					return usagef("--group names one projection's group: replay one projection at a time with it")
 				}
@@ -112,6 +120,7 @@ PROJECTION 'all' rebuilds both read models at the same time.`,
 	f.IntVar(&fl.batch, "batch-max-records", rebuild.DefaultRebuildBatchRecords, "shadow: records per write to the read model")
 	f.IntVar(&fl.members, "members", rebuild.DefaultMembers, "shadow: consumers in the rebuild's group, each writing its share of the partitions (1..64)")
 	addIndexPrefixFlag(f, &fl.prefix)
+	f.BoolVar(&fl.skipDead, "skip-dead-lettered", false, "shadow: skip (and list) the records the daemons dead-lettered or parked at the same partition and offset and that were not re-driven, instead of stopping at them")
 	return cmd
 }
 
@@ -146,7 +155,7 @@ func runShadow(ctx context.Context, g *globals, fl replayFlags, names []string, 
 			defer p.Close()
 			res, err := rebuild.Shadow(ectx, p, rebuild.ShadowConfig{
 				Brokers: g.brokers, Topic: g.topic, Keep: fl.keep, Settle: fl.settle,
-				BatchMaxRecords: fl.batch, Members: fl.members, Progress: pr.update,
+				BatchMaxRecords: fl.batch, Members: fl.members, Progress: pr.update, SkipDeadLettered: fl.skipDead,
 			}, g.log)
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
@@ -166,6 +175,10 @@ func runShadow(ctx context.Context, g *globals, fl replayFlags, names []string, 
 	for _, r := range results {
 		fmt.Fprintf(out, "%s: generation %d serving; %d events replayed from offset zero in %s (%.0f events/s)\n",
 			r.Projection, r.Generation, r.Events, r.Duration.Round(time.Millisecond), r.Rate())
+		for _, e := range r.Skipped {
+			fmt.Fprintf(out, "  skipped (dead-lettered by %s): partition %d offset %d event %s (%s): %s\n",
+				e.Group, e.SourcePartition, e.SourceOffset, e.EventID, e.Kind, oneLine(e.Error, 160))
+		}
 		if r.Previous != 0 {
 			fmt.Fprintf(out, "  generation %d kept for rollback: orderstream rollback %s\n", r.Previous, r.Projection)
 		}

@@ -20,7 +20,7 @@ type DLQCounts struct {
 }
 
 // CountDLQ reads the headers of every record of dlqTopic up to its end
-// offsets. A missing topic counts zero. ctx bounds the read.
+// offsets and counts the dead letters (re-drive markers are not counted). A missing topic counts zero. ctx bounds the read.
 func CountDLQ(ctx context.Context, adm *kadm.Client, seeds []string, dlqTopic string, opts ...kgo.Opt) (DLQCounts, error) {
 	out := DLQCounts{ByGroup: map[string]int64{}}
 	topics, err := adm.ListTopics(ctx, dlqTopic)
@@ -35,6 +35,9 @@ func CountDLQ(ctx context.Context, adm *kadm.Client, seeds []string, dlqTopic st
 		return out, err
 	}
 	err = topic.ReadRange(ctx, seeds, dlqTopic, starts, ends, func(r *kgo.Record) {
+		if !consumers.IsDeadLetter(r) {
+			return // a re-drive marker
+		}
 		group := ""
 		for _, h := range r.Headers {
 			if h.Key == consumers.HeaderDLQGroup {

@@ -37,7 +37,14 @@ func admin(t testing.TB, brokers []string) *kadm.Client {
 // at cleanup. stop may be called more than once.
 func startDaemon(t testing.TB, brokers []string, topic, group string, sink consumers.Sink) (stop func()) {
 	t.Helper()
-	c, err := consumers.New(consumers.Config{Brokers: brokers, Topic: topic, Group: group, Projection: group,
+	return startDaemonOf(t, brokers, topic, group, group, sink)
+}
+
+// startDaemonOf is startDaemon with the projection named in the daemon's
+// dead letters.
+func startDaemonOf(t testing.TB, brokers []string, topic, group, projection string, sink consumers.Sink) (stop func()) {
+	t.Helper()
+	c, err := consumers.New(consumers.Config{Brokers: brokers, Topic: topic, Group: group, Projection: projection,
 		DLQTopic: topic + ".dlq", LagInterval: time.Second}, sink, consumers.WithLogger(testLog(t)))
 	if err != nil {
 		t.Fatal(err)
@@ -124,6 +131,24 @@ func produce(t testing.TB, brokers []string, topic string, events ...schemas.Env
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatalf("produce to %s: %v", topic, err)
 	}
+}
+
+// produceRaw writes one record of key and value to topic and returns it
+// with its partition and offset.
+func produceRaw(t testing.TB, brokers []string, topic, key string, value []byte) *kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(key), Value: value}).First()
+	if err != nil {
+		t.Fatalf("produce to %s: %v", topic, err)
+	}
+	return r
 }
 
 // newOrder returns a copy of the first order.placed of a sale in events as

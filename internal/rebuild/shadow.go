@@ -1,6 +1,7 @@
 package rebuild
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -65,6 +66,11 @@ type ShadowConfig struct {
 	// Progress, when set, receives the rebuild's progress every
 	// ProgressInterval and once per phase change, from one goroutine.
 	Progress func(Progress)
+	// SkipDeadLettered skips (and lists in Result.Skipped) the records the
+	// projection's daemons dead-lettered or parked at the same topic,
+	// partition and offset and that were not re-driven since, instead of
+	// stopping at them (consumers.Config.SkipDeadLettered). Default false.
+	SkipDeadLettered bool
 	// ClientOpts are added to the rebuild consumer's client (tests).
 	ClientOpts []kgo.Opt
 }
@@ -150,6 +156,9 @@ type Result struct {
 	Events     int64         `json:"events"`              // records replayed up to the target ends
 	Duration   time.Duration `json:"duration_ns"`
 	Dropped    []uint32      `json:"dropped_generations"` // by the Keep retention
+	// Skipped are the dead-lettered records skipped (SkipDeadLettered), by
+	// partition and offset.
+	Skipped []consumers.DLQEntry `json:"skipped,omitempty"`
 }
 
 // Rate returns Events per second of Duration.
@@ -254,7 +263,7 @@ func Shadow(ctx context.Context, p Projection, cfg ShadowConfig, log *slog.Logge
 	}
 
 	ccfg := consumers.Config{
-		Brokers: cfg.Brokers, Topic: cfg.Topic, Group: group, Projection: p.Name(), Strict: true,
+		Brokers: cfg.Brokers, Topic: cfg.Topic, Group: group, Projection: p.Name(), Strict: true, SkipDeadLettered: cfg.SkipDeadLettered,
 		BatchMaxRecords: cfg.BatchMaxRecords, BatchMaxBytes: cfg.BatchMaxBytes, BatchMaxWait: cfg.BatchMaxWait,
 		MaxPollRecords: cfg.BatchMaxRecords,
 	}
@@ -327,6 +336,7 @@ func Shadow(ctx context.Context, p Projection, cfg ShadowConfig, log *slog.Logge
 		return fail(fmt.Errorf("stop the rebuild consumer: %w", err))
 	}
 	res.Events = events
+	res.Skipped = skippedBy(members)
 
 	elapsed := time.Since(start)
 	report(cfg, Progress{Projection: p.Name(), Generation: n, Group: group, Phase: PhaseCutover, Elapsed: elapsed,
@@ -354,6 +364,21 @@ func Shadow(ctx context.Context, p Projection, cfg ShadowConfig, log *slog.Logge
 }
 
 var errRunEnded = errors.New("rebuild consumer ended")
+
+// skippedBy gathers the records the members skipped, by partition and
+// offset.
+func skippedBy(members []*consumers.Consumer) []consumers.DLQEntry {
+	var out []consumers.DLQEntry
+	for _, m := range members {
+		out = append(out, m.Skipped()...)
+	}
+	slices.SortFunc(out, func(a, b consumers.DLQEntry) int {
+		return cmp.Or(cmp.Compare(a.SourcePartition, b.SourcePartition), cmp.Compare(a.SourceOffset, b.SourceOffset))
+	})
+	return slices.CompactFunc(out, func(a, b consumers.DLQEntry) bool {
+		return a.SourcePartition == b.SourcePartition && a.SourceOffset == b.SourceOffset
+	})
+}
 
 func report(cfg ShadowConfig, p Progress) {
 	if cfg.Progress != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/orderstream/orderstream/consumers"
 	"github.com/orderstream/orderstream/internal/testenv"
 	"github.com/orderstream/orderstream/internal/testfixture"
@@ -16,7 +17,6 @@ import (
 	"github.com/orderstream/orderstream/projections/search"
 	"github.com/orderstream/orderstream/schemas"
 	"github.com/shopspring/decimal"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // model is one read model under test: its adapter, the daemon's sink
@@ -323,17 +323,9 @@ func TestShadowStrict(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
 	events := testfixture.RealEvents(t)[:500]
 	topic := testfixture.ProduceTopic(t, brokers, events)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	poison, err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte("poison-order"), Value: []byte(`{"event_type": "order.placed", not json`)}).First()
-	if err != nil {
-		t.Fatal(err)
-	}
+	poison := produceRaw(t, brokers, topic, "poison-order", []byte(`{"event_type": "order.placed", not json`))
 	produce(t, brokers, topic, events[500-10:]...) // valid events after it
 
 	m := analyticsModel(t)
@@ -363,5 +355,67 @@ func TestShadowStrict(t *testing.T) {
 	}
 	if g, err := InspectGroup(ctx, admin(t, brokers), topic, group); err != nil || g.Exists() {
 		t.Fatalf("rebuild group after the failure: exists %v, err %v", g.Exists(), err)
+	}
+}
+
+// TestShadowSkipDeadLettered: an order.placed of an unknown schema version,
+// dead-lettered by the daemon with the order.paid parked behind it, stops
+// every rebuild and the error names the daemon's group; with
+// SkipDeadLettered the rebuild skips both, lists them, and cuts over to a
+// generation that answers as the serving one.
+func TestShadowSkipDeadLettered(t *testing.T) {
+	brokers := testenv.KafkaBrokers(t)
+	events := testfixture.RealEvents(t)[:300]
+	topic := testfixture.ProduceTopic(t, brokers, events)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	placed := newOrder(t, events)
+	placed.SchemaVersion = 2 // written by a newer binary
+	value, err := json.Marshal(placed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poison := produceRaw(t, brokers, topic, placed.AggregateID, value)
+	var paid schemas.Envelope
+	for _, e := range events {
+		if e.EventType == schemas.TypeOrderPaid {
+			paid = e
+			break
+		}
+	}
+	paid.AggregateID, paid.EventID, paid.AggregateVersion = placed.AggregateID, uuid.Must(uuid.NewV7()), 2
+	produce(t, brokers, topic, paid)
+	produce(t, brokers, topic, newOrder(t, events[100:])) // a valid order after them
+
+	m := analyticsModel(t)
+	adm := admin(t, brokers)
+	daemonGroup := testenv.Name("daemon")
+	startDaemonOf(t, brokers, topic, daemonGroup, m.p.Name(), m.daemon)
+	waitCaughtUp(t, adm, topic, daemonGroup, 2*time.Minute)
+	if n, err := CountDLQ(ctx, adm, brokers, topic+".dlq"); err != nil || n.ByGroup[daemonGroup] != 2 {
+		t.Fatalf("dead letters of the daemon = %+v, %v; want the order.placed and the order.paid parked behind it", n, err)
+	}
+	base, err := m.answer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := ShadowConfig{Brokers: brokers, Topic: topic, Group: testenv.Name("rebuild"), Settle: time.Second, ProgressInterval: 200 * time.Millisecond}
+	_, err = Shadow(ctx, m.p, cfg, testLog(t))
+	if se, ok := strictError(err); !ok || se.Offset != poison.Offset || se.Partition != poison.Partition || se.DeadLetteredBy != daemonGroup {
+		t.Fatalf("rebuild without skipping: %v; want a strict error at %d/%d naming group %s", err, poison.Partition, poison.Offset, daemonGroup)
+	}
+
+	cfg.Group, cfg.SkipDeadLettered = testenv.Name("rebuild"), true
+	res, err := Shadow(ctx, m.p, cfg, testLog(t))
+	if err != nil {
+		t.Fatalf("rebuild skipping dead letters: %v", err)
+	}
+	if len(res.Skipped) != 2 || res.Skipped[0].SourceOffset != poison.Offset || res.Skipped[0].Kind != consumers.KindRejected ||
+		res.Skipped[1].EventID != paid.EventID.String() || res.Skipped[1].Kind != consumers.KindParked {
+		t.Fatalf("skipped = %+v, want the order.placed (rejected) then the order.paid (parked)", res.Skipped)
+	}
+	if got, err := m.answer(ctx); err != nil || got != base {
+		t.Fatalf("answer of the rebuilt generation = %s, %v; want %s as before", got, err, base)
 	}
 }

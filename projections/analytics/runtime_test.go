@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/orderstream/orderstream/consumers"
 	"github.com/orderstream/orderstream/internal/testenv"
 	"github.com/orderstream/orderstream/internal/testfixture"
@@ -210,30 +211,48 @@ func checkSubset(t *testing.T, q *analytics.Queries, net decimal.Decimal, lines,
 
 // TestPoisonEventGoesToDLQ puts an order.placed whose total is not the sum
 // of its lines (valid against the JSON Schema, refused by the projection) in
-// the middle of a partition: it lands in the DLQ with the reason, and every
-// other event, before and after it in its partition, is in the read model.
+// the middle of a partition: it lands in the DLQ with the reason, the later
+// events of its order are parked behind it (none reaches the read model: no
+// status row of an order without lines), and every other event, before and
+// after it in its partition, is in the read model. A re-drive through an
+// upgraded binary (a sink that accepts the record) then applies the order's
+// events in order and every figure is exact.
 func TestPoisonEventGoesToDLQ(t *testing.T) {
 	all := testfixture.RealEvents(t)
 	events := append([]schemas.Envelope(nil), all[:4000]...)
 	poisonAt := -1
-	for i := 2000; i < len(events); i++ {
-		if events[i].EventType == schemas.TypeOrderPlaced {
-			poisonAt = i
-			break
+	for i := 2000; i < len(events) && poisonAt < 0; i++ {
+		if events[i].EventType != schemas.TypeOrderPlaced {
+			continue
+		}
+		for _, e := range events[i+1:] {
+			if e.AggregateID == events[i].AggregateID {
+				poisonAt = i // an order with events after its order.placed
+				break
+			}
 		}
 	}
-	p, err := events[poisonAt].Decode()
+	original := events[poisonAt]
+	p, err := original.Decode()
 	if err != nil {
 		t.Fatal(err)
 	}
 	placed := *p.(*schemas.OrderPlaced)
 	placed.Total.Amount = placed.Total.Amount.Add(decimal.RequireFromString("0.001"))
-	poison, err := schemas.NewEnvelope(events[poisonAt].AggregateID, 1, events[poisonAt].OccurredAt, &placed, schemas.Metadata{})
+	poison, err := schemas.NewEnvelope(original.AggregateID, 1, original.OccurredAt, &placed, schemas.Metadata{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	events[poisonAt] = poison
-	good := append(append([]schemas.Envelope(nil), events[:poisonAt]...), events[poisonAt+1:]...)
+	var good, parked []schemas.Envelope
+	for _, e := range events {
+		switch {
+		case e.AggregateID != poison.AggregateID:
+			good = append(good, e)
+		case e.EventID != poison.EventID:
+			parked = append(parked, e)
+		}
+	}
 	net, lines, orders := expectedOf(t, good)
 
 	brokers := testenv.KafkaBrokers(t)
@@ -250,8 +269,12 @@ func TestPoisonEventGoesToDLQ(t *testing.T) {
 	}
 	q, _ := newQueries(t, cfg)
 	checkSubset(t, q, net, lines, orders)
+	if v := statusVersion(t, cfg, poison.AggregateID); v != 0 {
+		t.Errorf("order %s has a status at version %d behind its dead letter, want none", poison.AggregateID, v)
+	}
 
-	// The DLQ holds exactly the poison, with the projection's reason.
+	// The DLQ holds the poison, with the projection's reason, then the
+	// order's later events, parked, in order.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(dlq), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
@@ -260,22 +283,79 @@ func TestPoisonEventGoesToDLQ(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var got []*kgo.Record
-	for len(got) == 0 && ctx.Err() == nil {
+	for len(got) < 1+len(parked) && ctx.Err() == nil {
 		got = append(got, cl.PollFetches(ctx).Records()...)
 	}
-	if len(got) != 1 {
-		t.Fatalf("DLQ %s: %d records, want 1", dlq, len(got))
+	if len(got) != 1+len(parked) {
+		t.Fatalf("DLQ %s: %d records, want the poison and %d parked", dlq, len(got), len(parked))
 	}
-	hs := map[string]string{}
-	for _, h := range got[0].Headers {
-		hs[h.Key] = string(h.Value)
+	for i, r := range got {
+		hs := map[string]string{}
+		for _, h := range r.Headers {
+			hs[h.Key] = string(h.Value)
+		}
+		wantKind, wantID := consumers.KindRejected, poison.EventID.String()
+		if i > 0 {
+			wantKind, wantID = consumers.KindParked, parked[i-1].EventID.String()
+		}
+		if string(r.Key) != poison.AggregateID || hs[consumers.HeaderDLQKind] != wantKind || hs[consumers.HeaderDLQEventID] != wantID {
+			t.Errorf("DLQ record %d: key %s headers %v, want key %s, kind %s, event %s", i, r.Key, hs, poison.AggregateID, wantKind, wantID)
+		}
+		if want := "is not the sum of the line amounts"; i == 0 && !contains(hs[consumers.HeaderDLQError], want) {
+			t.Errorf("DLQ reason %q does not say %q", hs[consumers.HeaderDLQError], want)
+		}
 	}
-	if string(got[0].Key) != poison.AggregateID || hs[consumers.HeaderDLQKind] != "rejected" || hs[consumers.HeaderDLQEventID] != poison.EventID.String() {
-		t.Errorf("DLQ record key %s headers %v, want key %s, kind rejected, event %s", got[0].Key, hs, poison.AggregateID, poison.EventID)
+
+	// The upgraded binary reads the record as the write side meant it.
+	upgraded := &fixingSink{inner: newSink(t, cfg), fixed: map[uuid.UUID]schemas.Envelope{poison.EventID: original}}
+	res, err := consumers.Redrive(ctx, consumers.RedriveConfig{Brokers: brokers, DLQTopic: dlq, Group: group}, upgraded, nil)
+	if err != nil || len(res.Applied) != 1+len(parked) || len(res.Stuck) != 0 {
+		t.Fatalf("re-drive: %d applied, %d stuck, %v; want %d, 0", len(res.Applied), len(res.Stuck), err, 1+len(parked))
 	}
-	if want := "is not the sum of the line amounts"; !contains(hs[consumers.HeaderDLQError], want) {
-		t.Errorf("DLQ reason %q does not say %q", hs[consumers.HeaderDLQError], want)
+	for i, e := range res.Applied {
+		if want := append([]schemas.Envelope{poison}, parked...)[i].EventID.String(); e.EventID != want {
+			t.Fatalf("re-drive applied event %s as #%d, want %s", e.EventID, i, want)
+		}
 	}
+	net, lines, orders = expectedOf(t, all[:4000])
+	checkSubset(t, q, net, lines, orders)
+	if v, want := statusVersion(t, cfg, poison.AggregateID), parked[len(parked)-1].AggregateVersion; v != uint64(want) {
+		t.Errorf("order %s is at version %d after the re-drive, want %d", poison.AggregateID, v, want)
+	}
+}
+
+// fixingSink replaces the events in fixed before writing to inner: a binary
+// that understands what an older one rejected.
+type fixingSink struct {
+	inner consumers.Sink
+	fixed map[uuid.UUID]schemas.Envelope
+}
+
+func (s *fixingSink) Write(ctx context.Context, batch []consumers.Record) error {
+	out := make([]consumers.Record, len(batch))
+	for i, r := range batch {
+		if e, ok := s.fixed[r.Event.EventID]; ok {
+			r.Event = e
+		}
+		out[i] = r
+	}
+	return s.inner.Write(ctx, out)
+}
+
+// statusVersion returns the version of order id's status in the serving
+// generation, 0 when it has none.
+func statusVersion(t testing.TB, cfg analytics.Config, id string) uint64 {
+	t.Helper()
+	conn, err := analytics.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var v uint64
+	if err := conn.QueryRow(context.Background(), "SELECT max(version) FROM `"+cfg.Database+"`.order_status WHERE order_id = ?", id).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 // interruptingSink stops the daemon in the middle of its n-th Write: the

@@ -101,6 +101,11 @@ type preparedRows struct {
 	rejected map[int]error
 }
 
+// Rejected returns the records the write will reject (they are known once
+// the rows are built), so that the runtime parks the later events of their
+// orders before the write (consumers.Screener).
+func (p *preparedRows) Rejected() map[int]error { return p.rejected }
+
 func (p *preparedRows) Write(ctx context.Context) error {
 	s := p.s
 	if p.rows.Len() > 0 {

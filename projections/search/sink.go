@@ -232,6 +232,12 @@ type preparedEvents struct {
 	rejected map[int]error      // records that did not decode, by batch index
 }
 
+// Rejected returns the records known to be rejected before the write (their
+// payload does not decode), so that the runtime parks the later events of
+// their orders before the write (consumers.Screener). The engine may reject
+// more during the write.
+func (p *preparedEvents) Rejected() map[int]error { return p.rejected }
+
 func (p *preparedEvents) Write(ctx context.Context) error {
 	s := p.s
 	rejected := maps.Clone(p.rejected) // an attempt adds the engine's rejections
