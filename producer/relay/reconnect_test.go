@@ -179,6 +179,11 @@ func TestReconnectAfterPostgresRestart(t *testing.T) {
 	if rec.Code != http.StatusServiceUnavailable || !strings.HasPrefix(rec.Body.String(), "reconnecting\nconnection lost at ") {
 		t.Errorf("/healthz while PostgreSQL is down: %d %q, want 503 reconnecting with the error", rec.Code, rec.Body.String())
 	}
+	rec = httptest.NewRecorder()
+	a.r.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/livez", nil))
+	if rec.Code != http.StatusOK || rec.Body.String() != "reconnecting\n" {
+		t.Errorf("/livez while PostgreSQL is down: %d %q, want 200 reconnecting (the relay heals by itself)", rec.Code, rec.Body.String())
+	}
 	if g := gaugeValue(t, a.r, "orderstream_relay_postgres_connected"); g != 0 {
 		t.Errorf("orderstream_relay_postgres_connected = %v while the server is down, want 0", g)
 	}

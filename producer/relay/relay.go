@@ -280,13 +280,23 @@ func (r *Relay) setState(s State) {
 	}
 }
 
-// Handler serves /metrics (Prometheus text format) and /healthz: 200 with
-// the state ("streaming" or "standby"), 503 with the state otherwise; while
-// reconnecting, a second line names the lost connection's error and when
-// it ended the session.
+// Handler serves /metrics (Prometheus text format), /healthz and /livez.
+// /healthz: 200 with the state ("streaming" or "standby"), 503 with the
+// state otherwise; while reconnecting, a second line names the lost
+// connection's error and when it ended the session. /livez: 200 with the
+// state for as long as Run has not returned — a relay that is reconnecting
+// heals by itself, so a liveness probe on /livez does not restart it during
+// a PostgreSQL outage (a readiness probe uses /healthz).
 func (r *Relay) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(r.m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) {
+		s := r.State()
+		if s == StateStopped {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		fmt.Fprintln(w, s)
+	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		s := r.State()
 		if s != StateStreaming && s != StateStandby {
