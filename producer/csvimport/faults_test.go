@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -245,4 +249,104 @@ func TestImportCommitOutcomeUnknown(t *testing.T) {
 		t.Errorf("second run: summary = %+v, want 6 present after 1 retry", again)
 	}
 	checkWritten(t, pool, again, 6)
+}
+
+// proxy forwards TCP connections to a PostgreSQL server; stop makes the
+// server look down (open connections reset, new ones refused) until start.
+type proxy struct {
+	target string
+	addr   string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  []net.Conn
+}
+
+func (p *proxy) start() error {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.ln, p.addr = ln, ln.Addr().String()
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(s, c); s.Close() }()
+			go func() { _, _ = io.Copy(c, s); c.Close() }()
+		}
+	}()
+	return nil
+}
+
+func (p *proxy) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ln.Close()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// TestImportRetriesWhileServerDown: the database goes away in the middle of
+// an import (connections reset, then refused) and comes back 2 s later: the
+// documents are retried until it answers and every one is written once.
+func TestImportRetriesWhileServerDown(t *testing.T) {
+	t.Parallel()
+	px := &proxy{addr: "127.0.0.1:0"}
+	pool, repo := newStore(t, 2, func(c *pgxpool.Config) {
+		px.target = net.JoinHostPort(c.ConnConfig.Host, strconv.Itoa(int(c.ConnConfig.Port)))
+		if err := px.start(); err != nil {
+			t.Fatal(err)
+		}
+		host, port, _ := net.SplitHostPort(px.addr)
+		p, _ := strconv.Atoi(port)
+		c.ConnConfig.Host, c.ConnConfig.Port = host, uint16(p)
+	})
+	t.Cleanup(px.stop)
+	down := csvimport.OrderID("600004")
+	var once sync.Once
+	var mu sync.Mutex
+	var refused bool
+	s := saveFunc(func(ctx context.Context, o *order.Order, md schemas.Metadata) error {
+		if o.ID() == down {
+			once.Do(func() {
+				px.stop()
+				restart := time.AfterFunc(2*time.Second, func() { // the outage's length, not a wait
+					if err := px.start(); err != nil {
+						t.Errorf("restart proxy: %v", err)
+					}
+				})
+				t.Cleanup(func() { restart.Stop() })
+			})
+		}
+		err := repo.Save(ctx, o, md)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			mu.Lock()
+			refused = true
+			mu.Unlock()
+		}
+		return err
+	})
+	start := time.Now()
+	sum, err := newImporter(t, s, 2).Import(context.Background(), collect(t, sales(10)))
+	if err != nil {
+		t.Fatalf("import stopped: %v", err)
+	}
+	if sum.Imported != 10 || sum.Retries < 1 || !refused || time.Since(start) < 2*time.Second {
+		t.Errorf("summary = %+v after %s (connection refused seen: %v), want 10 imported after retries through the outage", sum, time.Since(start), refused)
+	}
+	checkWritten(t, pool, sum, 10)
 }

@@ -212,6 +212,9 @@ func (im *Importer) Import(ctx context.Context, docs []Document) (Summary, error
 	for range im.cfg.Workers {
 		g.Go(func() error {
 			for i := range next {
+				if gctx.Err() != nil {
+					return nil // stopped: start no new document
+				}
 				d := docs[i]
 				res, err := im.one(ctx, gctx, d, runID.String())
 				mu.Lock()
