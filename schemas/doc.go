@@ -11,6 +11,11 @@
 //   - Timestamps are RFC 3339 in UTC.
 //   - An event is valid only if both its envelope and its payload validate
 //     against the schema named by (event_type, schema_version).
+//   - Every value is inside one documented range (limits.go): what every
+//     store — PostgreSQL, Kafka, ClickHouse, OpenSearch/Elasticsearch — holds
+//     exactly, sums included. The JSON Schema files state it where they can;
+//     the write side (order aggregate, CSV import) enforces all of it, so no
+//     read model refuses what the write side accepted.
 //
 // Projections import this package and never the producer.
 package schemas

@@ -106,11 +106,16 @@ func (v *Validator) Validate(event []byte) error {
 }
 
 // Marshal serializes e and validates the result; it is how the write side
-// turns an envelope into outbox bytes.
+// turns an envelope into outbox bytes. An event of more than MaxEventBytes
+// is refused with an error wrapping ErrInvalidEvent and ErrOutOfRange.
 func (v *Validator) Marshal(e Envelope) ([]byte, error) {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return nil, fmt.Errorf("encode event %s: %w", e.EventID, err)
+	}
+	if len(b) > MaxEventBytes {
+		return nil, fmt.Errorf("event %s (%s of %s v%d): %w: %d bytes, more than %d (schemas.MaxEventBytes): %w",
+			e.EventID, e.EventType, e.AggregateID, e.AggregateVersion, ErrInvalidEvent, len(b), MaxEventBytes, ErrOutOfRange)
 	}
 	if err := v.Validate(b); err != nil {
 		return nil, fmt.Errorf("event %s (%s of %s v%d): %w", e.EventID, e.EventType, e.AggregateID, e.AggregateVersion, err)

@@ -116,7 +116,7 @@ func runDev(ctx context.Context, g *globals, partitions int32, file string, fl a
 			if err := waitTopic(ctx, g); err != nil {
 				return err
 			}
-			return runImport(ctx, g, importOptions{workers: csvimport.DefaultWorkers, progress: "auto"}, file, os.Stdout, os.Stderr)
+			return runImport(ctx, g, importOptions{workers: csvimport.DefaultWorkers, progress: "auto", retryTimeout: csvimport.DefaultRetryTimeout}, file, os.Stdout, os.Stderr)
 		})
 	}
 	return stoppedCleanly(stop, eg.Wait())

@@ -26,9 +26,10 @@ import (
 
 // importOptions are the flags of `orderstream import`.
 type importOptions struct {
-	workers     int
-	asyncCommit bool
-	progress    string
+	workers      int
+	asyncCommit  bool
+	progress     string
+	retryTimeout time.Duration
 }
 
 func newImportCmd(g *globals) *cobra.Command {
@@ -45,9 +46,16 @@ and paid, credit notes (C…) placed and refunded, adjustments (A…) placed onl
 Migrations are applied first, so a fresh database works. Re-running adds nothing:
 documents already imported (same InvoiceNo) are counted as already present.
 
-A malformed row is reported as FILE:LINE: column NAME: what is wrong; the
-document it belongs to is not imported, all others are, and the command exits 1
-with the number of bad rows and documents.`,
+A malformed row (CSV syntax such as a quote never closed, invalid UTF-8, a bad
+number or date, a missing column, a value outside the range every read model
+stores exactly) is reported as FILE:LINE: column NAME: what is wrong, quoting at
+most 40 characters of the value; the document it belongs to is refused whole (one
+document is one transaction), all others are imported, and the command exits 1
+with the numbers of bad rows and refused documents. A document PostgreSQL refuses
+(a data exception) is reported the same way. A lost connection, a server
+restarting or a serialization failure is retried per document for up to
+--retry-timeout; a document committed just before the connection dropped is
+found by the retry and counted once.`,
 		Example: `  orderstream import ../shared/data/online_retail.csv.gz
   orderstream import --workers 8 orders.csv`,
 		Args: cobra.ExactArgs(1),
@@ -59,12 +67,16 @@ with the number of bad rows and documents.`,
 	f.IntVar(&opts.workers, "workers", csvimport.DefaultWorkers, "documents saved concurrently (one transaction and connection each), 1-256")
 	f.BoolVar(&opts.asyncCommit, "async-commit", false, "SET synchronous_commit = off on the import's connections (faster; a Postgres crash may lose the last commits, which a re-run restores)")
 	f.StringVar(&opts.progress, "progress", "auto", "progress bar on stderr: auto (when stderr is a terminal), always, never")
+	f.DurationVar(&opts.retryTimeout, "retry-timeout", csvimport.DefaultRetryTimeout, "how long one document is retried after transient database errors (connection lost, server restarting) before the import stops")
 	return cmd
 }
 
 func runImport(ctx context.Context, g *globals, opts importOptions, path string, stdout, stderr io.Writer) error {
 	if opts.workers < 1 || opts.workers > 256 {
 		return usagef("--workers %d: want 1 to 256", opts.workers)
+	}
+	if opts.retryTimeout <= 0 || opts.retryTimeout > 24*time.Hour {
+		return usagef("--retry-timeout %s: want more than 0 and at most 24h", opts.retryTimeout)
 	}
 	showBar := false
 	switch opts.progress {
@@ -139,7 +151,7 @@ func runImport(ctx context.Context, g *globals, opts importOptions, path string,
 		)
 		iopts = append(iopts, csvimport.WithProgress(func(csvimport.Document) { _ = bar.Add(1) }))
 	}
-	im, err := csvimport.New(csvimport.Config{Workers: opts.workers}, store.NewRepository(pool, validator), iopts...)
+	im, err := csvimport.New(csvimport.Config{Workers: opts.workers, RetryTimeout: opts.retryTimeout}, store.NewRepository(pool, validator), iopts...)
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -161,9 +173,9 @@ func runImport(ctx context.Context, g *globals, opts importOptions, path string,
 			fmt.Fprintf(stderr, "%s:%d: %s\n", path, r.Line, r.Detail())
 		}
 	}
-	fmt.Fprintf(stdout, "%s: %d documents: %d imported, %d already present, %d failed; %d events, %d lines written in %.1f s (%.0f documents/s)\n",
-		path, sum.Documents, sum.Imported, sum.Present, sum.Failed, sum.Events, sum.Lines,
-		sum.Duration.Seconds(), sum.DocumentsPerSecond())
+	fmt.Fprintf(stdout, "%s: %d documents: %d imported, %d already present, %d refused (%d malformed rows, %d other rows of refused documents); %d events, %d lines written in %.1f s (%.0f documents/s, %d retries)\n",
+		path, sum.Documents, sum.Imported, sum.Present, sum.Failed, sum.BadRows, sum.RefusedLines(), sum.Events, sum.Lines,
+		sum.Duration.Seconds(), sum.DocumentsPerSecond(), sum.Retries)
 	if err != nil {
 		return err
 	}
@@ -178,5 +190,5 @@ func runImport(ctx context.Context, g *globals, opts importOptions, path string,
 type importFailed struct{ badRows, docs int }
 
 func (e *importFailed) Error() string {
-	return fmt.Sprintf("import: %d malformed rows, %d documents not imported (see the lines above)", e.badRows, e.docs)
+	return fmt.Sprintf("import: %d malformed rows, %d documents refused (see the lines above)", e.badRows, e.docs)
 }

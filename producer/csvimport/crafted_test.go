@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -140,10 +141,11 @@ func TestRowErrors(t *testing.T) {
 		{"price as exponent", `536372,22632,HAND WARMER,6,2010-12-01 09:01:00,1e2,17850,United Kingdom`, "UnitPrice", `is not a price`},
 		{"unknown prefix", `X536373,21730,GLASS STAR,6,2010-12-01 09:02:00,4.25,17850,United Kingdom`, "InvoiceNo", `"X536373" is not a document number`},
 		{"short number", `53637,21730,GLASS STAR,6,2010-12-01 09:02:00,4.25,17850,United Kingdom`, "InvoiceNo", `is not a document number`},
-		{"empty stock code", `536373,,GLASS STAR,6,2010-12-01 09:02:00,4.25,17850,United Kingdom`, "StockCode", `must have 1 to 64 characters`},
+		{"empty stock code", `536373,,GLASS STAR,6,2010-12-01 09:02:00,4.25,17850,United Kingdom`, "StockCode", `column StockCode: is empty: want 1 to 64 characters`},
 		{"bad customer", `536373,21730,GLASS STAR,6,2010-12-01 09:02:00,4.25,17850.0,United Kingdom`, "CustomerID", `is not a customer number`},
-		{"empty country", `536373,21730,GLASS STAR,6,2010-12-01 09:02:00,4.25,17850,`, "Country", `must have 1 to 64 characters`},
-		{"wrong column count", `536374,21258,VICTORIAN SEWING BOX,32,2010-12-01 09:09:00,10.95,15100`, "", `7 columns, want 8`},
+		{"empty country", `536373,21730,GLASS STAR,6,2010-12-01 09:02:00,4.25,17850,`, "Country", `column Country: is empty: want 1 to 64 characters`},
+		{"missing column", `536374,21258,VICTORIAN SEWING BOX,32,2010-12-01 09:09:00,10.95,15100`, "Country", `column Country: is missing: the row has 7 columns, want 8`},
+		{"extra column", `536374,21258,VICTORIAN SEWING BOX,32,2010-12-01 09:09:00,10.95,15100,France,x`, "", `9 columns, want 8`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -319,5 +321,126 @@ func TestReadDocumentsBrokenGzip(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMalformedRowsReported reads a file with one row of each kind of
+// problem between good documents: every bad row is reported with its line
+// and column, quoting at most a short excerpt, and nothing stops the
+// reading — a quote never closed costs its own line only.
+func TestMalformedRowsReported(t *testing.T) {
+	t.Parallel()
+	huge := strings.Repeat("A", 10<<20)
+	rows := []string{
+		`536365,85123A,WHITE HANGING HEART,6,2010-12-01 08:26:00,2.55,17850,United Kingdom`,   // 2
+		"536366,22728,HEART \xff\xfe,6,2010-12-01 08:45:00,3.75,12583,France",                 // 3 invalid UTF-8
+		`536367,22728,"ALARM CLOCK,6,2010-12-01 08:45:00,3.75,12583,France`,                   // 4 quote never closed
+		`536368,22727,ALARM CLOCK RED,24,2010-12-01 08:45:00,3.75,12583,France`,               // 5
+		`536369,22086,"PAPER CHAIN KIT",80,2010-12-01 09:00:00,2.55,13748,United Kingdom`,     // 6
+		`536370,22632,HAND "WARMER",6,2010-12-01 09:01:00,1.85,17850,United Kingdom`,          // 7 stray quote
+		`536371,21730,` + huge + `,6,2010-12-01 09:02:00,4.25,17850,United Kingdom`,           // 8 10 MiB description
+		"536372,21\x0030,GLASS STAR,6,2010-12-01 09:02:00,4.25,17850,United Kingdom",          // 9 NUL
+		`536373,21258,VICTORIAN SEWING BOX,32,2010-12-01 09:09:00,10.95,15100`,                // 10 missing column
+		`536374,P,BIG,1000,2010-12-01 09:10:00,1000000000000,15100,United Kingdom`,            // 11 line amount (issue 10)
+		`536375,P,AT THE BOUND,1,2010-12-01 09:10:00,99999999999999.999,15100,United Kingdom`, // 12 fine
+		`536376,P,EARLY,1,1969-12-31 23:00:00,1,15100,United Kingdom`,                         // 13 before 1970
+		"536377,22633,\"HAND WARMER\nUNION JACK\",6,2010-12-01 08:28:00,1.85,,Unspecified",    // 14-15 a field on two lines
+		`536378,P,PRICE,1,2010-12-01 09:10:00,1.0005,15100,United Kingdom`,                    // 16 4 decimals
+		`536379,P,QTY,1000000000,2010-12-01 09:10:00,0.001,15100,United Kingdom`,              // 17 quantity
+		`A536380,B,Adjust,1,2011-08-12 14:50:00,99999999999999.999,,United Kingdom`,           // 18
+		`A536380,B,Adjust,1,2011-08-12 14:50:00,0.001,,United Kingdom`,                        // 19 running total
+		`536381,P,AMBIGUOUS HOUR,1,2011-10-30 01:30:00,1,15100,United Kingdom`,                // 20 fine
+		`536382,X,"never closed,1,2010-12-01 08:28:00,1.85,,Unspecified`,                      // 21 quote never closed, at the end
+	}
+	docs, st, err := csvimport.Collect(strings.NewReader(header + strings.Join(rows, "\n") + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		line           int
+		number, column string
+		text           string
+	}{
+		{3, "536366", "Description", `column Description: "HEART \xff\xfe" is not valid UTF-8 (byte 0xff at byte 7)`},
+		{4, "536367", "Description", `column Description: "ALARM CLOCK,6,2010-12-01 08:45:00,3.75,1…" has a quote that is not closed on its line`},
+		{7, "536370", "Description", `column Description: "HAND \"WARMER\"" has a quote inside a field that does not start with one`},
+		{8, "536371", "Description", `column Description: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA…" has 10485760 characters, more than 512`},
+		{9, "536372", "StockCode", `column StockCode: "21\x0030" contains a NUL character at byte 3`},
+		{10, "536373", "Country", `column Country: is missing: the row has 7 columns, want 8`},
+		{11, "536374", "UnitPrice", `column UnitPrice: "1000000000000" × Quantity 1000 is beyond ±99999999999999.999 GBP`},
+		{13, "536376", "InvoiceDate", `column InvoiceDate: "1969-12-31 23:00:00" is outside 1970-01-01T00:00:01Z .. 2105-12-31T23:59:59Z`},
+		{16, "536378", "UnitPrice", `column UnitPrice: "1.0005" is not a price in GBP: has more than 3 decimals`},
+		{17, "536379", "Quantity", `column Quantity: "1000000000" is beyond ±999999999`},
+		{19, "A536380", "UnitPrice", `column UnitPrice: "0.001" × Quantity 1 brings the running total of document A536380 beyond ±99999999999999.999 GBP`},
+		{21, "536382", "Description", `column Description: "never closed,1,2010-12-01 08:28:00,1.85,…" has a quote that is not closed`},
+	}
+	var got []*csvimport.RowError
+	byNumber := map[string]csvimport.Document{}
+	for _, d := range docs {
+		byNumber[d.Number] = d
+		got = append(got, d.Errs...)
+	}
+	slices.SortFunc(got, func(a, b *csvimport.RowError) int { return a.Line - b.Line })
+	if len(got) != len(want) || st.BadRows != len(want) || st.Rows != 19 || st.Documents != 18 {
+		t.Errorf("%d row errors, stats %+v; want %d, 19 rows, 18 documents", len(got), st, len(want))
+		for _, e := range got {
+			t.Log(e)
+		}
+	}
+	for i, w := range want {
+		if i >= len(got) {
+			break
+		}
+		e := got[i]
+		if e.Line != w.line || e.Column != w.column || !strings.HasPrefix(e.Detail(), w.text) || len(byNumber[w.number].Errs) == 0 {
+			t.Errorf("row error %d = %q (line %d, column %q), want line %d, column %q, of document %s, starting %q", i, e.Detail(), e.Line, e.Column, w.line, w.column, w.number, w.text)
+		}
+		if len(e.Error()) > 300 {
+			t.Errorf("line %d: message of %d bytes", e.Line, len(e.Error()))
+		}
+	}
+	for _, n := range []string{"536365", "536368", "536369", "536375", "536377", "536381"} {
+		d, ok := byNumber[n]
+		if !ok || d.Err() != nil || len(d.Lines) != 1 {
+			t.Errorf("good document %s = %+v, want one line and no error", n, d)
+			continue
+		}
+		if _, err := csvimport.Events(d); err != nil {
+			t.Errorf("good document %s: %v", n, err)
+		}
+	}
+	if got := byNumber["536377"].Lines; len(got) == 1 && got[0].Description != "HAND WARMER\nUNION JACK" {
+		t.Errorf("multi-line description = %q", got[0].Description)
+	}
+}
+
+// TestAmbiguousLocalTime pins how InvoiceDate is read around the clock
+// changes of Europe/London: the repeated autumn hour is taken at its first
+// (BST) occurrence, a time in the spring gap is moved forward by an hour.
+func TestAmbiguousLocalTime(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ give, want string }{
+		{"2011-10-30 00:59:59", "2011-10-29 23:59:59"},
+		{"2011-10-30 01:00:00", "2011-10-30 00:00:00"}, // first occurrence (BST), not 01:00 UTC
+		{"2011-10-30 01:30:00", "2011-10-30 00:30:00"},
+		{"2011-10-30 01:59:59", "2011-10-30 00:59:59"},
+		{"2011-10-30 02:00:00", "2011-10-30 02:00:00"},
+		{"2010-10-31 01:30:00", "2010-10-31 00:30:00"},
+		{"2011-03-27 00:59:59", "2011-03-27 00:59:59"},
+		{"2011-03-27 01:30:00", "2011-03-27 01:30:00"}, // in the gap: read as GMT, i.e. 02:30 BST
+		{"2011-03-27 02:30:00", "2011-03-27 01:30:00"},
+		{"2011-07-01 12:00:00", "2011-07-01 11:00:00"},
+	}
+	for _, tt := range tests {
+		docs, _, err := csvimport.Collect(strings.NewReader(header + "536365,P,X,1," + tt.give + ",1,17850,United Kingdom\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(docs) != 1 || docs[0].Err() != nil {
+			t.Fatalf("%s: %+v", tt.give, docs)
+		}
+		if got := docs[0].PlacedAt; !got.Equal(utc(tt.want)) {
+			t.Errorf("%s Europe/London = %s, want %s UTC", tt.give, got.Format(time.DateTime), tt.want)
+		}
 	}
 }

@@ -3,7 +3,6 @@ package csvimport
 import (
 	"bufio"
 	"compress/gzip"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -33,19 +32,14 @@ const (
 // DateLayout is the layout of InvoiceDate (Europe/London wall-clock time).
 const DateLayout = "2006-01-02 15:04:05"
 
-// Limits of the event schemas (schemas/v1/defs.json, order.placed.json).
-const (
-	maxStockCode   = 64
-	maxDescription = 512
-	maxCountry     = 64
-	maxCustomer    = 64
-)
-
 var (
 	invoicePattern = regexp.MustCompile(`^[CA]?[0-9]{6}$`)
-	pricePattern   = regexp.MustCompile(`^-?[0-9]{1,12}(\.[0-9]{1,3})?$`)
+	pricePattern   = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
 	digitsPattern  = regexp.MustCompile(`^[0-9]+$`)
 )
+
+// ExcerptLen is the most characters of a value a RowError quotes.
+const ExcerptLen = 40
 
 // Document is one source document (all rows of one InvoiceNo).
 //
@@ -65,7 +59,8 @@ type Document struct {
 	FirstLine  int
 	Errs       []*RowError
 
-	headLine int // line that set Kind, CustomerID and Country; 0 = none yet
+	headLine   int   // line that set Kind, CustomerID and Country; 0 = none yet
+	totalMilli int64 // running total of Lines, in thousandths
 }
 
 // Err returns the document's row errors joined, or nil.
@@ -91,8 +86,8 @@ func (d Document) Total() decimal.Decimal {
 
 // RowError is a malformed row: Line is its line in the file (header = 1),
 // Column the column's header name ("" when the row as a whole is wrong, e.g.
-// its number of columns), Value the text found and Problem what is wrong
-// with it.
+// it has too many columns), Value the start of the text found — at most
+// ExcerptLen characters, then "…" — and Problem what is wrong with it.
 type RowError struct {
 	Line    int
 	Column  string
@@ -104,12 +99,32 @@ type RowError struct {
 func (e *RowError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Detail()) }
 
 // Detail is the error without the line: `column Quantity: "abc" is not an
-// integer`, for messages of the form file:line: detail.
+// integer`, for messages of the form file:line: detail. The value is quoted
+// with Go escapes (invalid UTF-8 as \xff); an empty value is not quoted.
 func (e *RowError) Detail() string {
-	if e.Column == "" {
+	switch {
+	case e.Column == "":
 		return e.Problem
+	case e.Value == "":
+		return fmt.Sprintf("column %s: %s", e.Column, e.Problem)
 	}
 	return fmt.Sprintf("column %s: %q %s", e.Column, e.Value, e.Problem)
+}
+
+// excerpt returns the first ExcerptLen characters of s (an invalid byte
+// counts as one), followed by "…" when s is longer, as a copy.
+func excerpt(s string) string {
+	if len(s) <= ExcerptLen {
+		return strings.Clone(s)
+	}
+	n := 0
+	for i := range s {
+		if n == ExcerptLen {
+			return s[:i] + "…"
+		}
+		n++
+	}
+	return strings.Clone(s)
 }
 
 // ErrHeader is returned when the first row is not the expected header.
@@ -126,12 +141,13 @@ type Stats struct {
 // document, in the order of each document's first row, after the whole input
 // was read (a document's rows need not be contiguous). Documents with
 // malformed rows are passed on too, with Errs set; rows whose InvoiceNo is
-// unusable form a document of that (bad) number.
+// unusable (or could not be read) form a document of that (bad) number.
+// A malformed row never stops the reading: CSV syntax errors (a stray quote,
+// a quote never closed) cost their row only — see recordReader.
 //
 // It returns an error, and calls fn for nothing, when the input cannot be
-// read (I/O, broken gzip, CSV syntax such as a stray quote, whose row cannot
-// be attributed to a document) or the header is wrong (ErrHeader); it stops
-// at fn's first error and returns it.
+// read (I/O, broken gzip) or the header is wrong (ErrHeader); it stops at
+// fn's first error and returns it.
 func ReadDocuments(r io.Reader, fn func(Document) error) error {
 	docs, _, err := read(r)
 	if err != nil {
@@ -184,10 +200,8 @@ func read(r io.Reader) ([]*Document, Stats, error) {
 		return nil, st, err
 	}
 	_, gz := in.(*gzip.Reader)
-	cr := csv.NewReader(in)
-	cr.FieldsPerRecord = len(Columns)
-	cr.ReuseRecord = true
-	header, err := cr.Read()
+	rr := newRecordReader(in, len(Columns))
+	header, _, err := rr.Read()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, st, fmt.Errorf("%w: the input is empty", ErrHeader)
@@ -197,27 +211,23 @@ func read(r io.Reader) ([]*Document, Stats, error) {
 	if len(header) > 0 {
 		header[0] = strings.TrimPrefix(header[0], "\uFEFF")
 	}
-	if strings.Join(header, ",") != strings.Join(Columns, ",") {
-		return nil, st, fmt.Errorf("line 1: %w: got %q, want %q", ErrHeader, strings.Join(header, ","), strings.Join(Columns, ","))
+	if got := strings.Join(header, ","); got != strings.Join(Columns, ",") {
+		return nil, st, fmt.Errorf("line 1: %w: got %q, want %q", ErrHeader, excerpt(got), strings.Join(Columns, ","))
 	}
 	p := newParser()
 	last := 1 // line of the last row read
 	for {
-		rec, err := cr.Read()
+		rec, line, err := rr.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		var pe *csv.ParseError
-		if err != nil && !(errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount)) {
-			if pe != nil {
-				return nil, st, fmt.Errorf("read CSV: %w", err) // names line and column
-			}
+		var se *syntaxError
+		if err != nil && !errors.As(err, &se) {
 			return nil, st, fmt.Errorf("read CSV after line %d: %w", last, readError(err, gz))
 		}
-		line, _ := cr.FieldPos(0)
 		last = line
 		st.Rows++
-		p.row(line, rec)
+		p.row(line, rec, se)
 	}
 	st.Documents = len(p.docs)
 	st.BadRows = len(p.badRows)
@@ -266,7 +276,9 @@ func (p *parser) intern(s string) string {
 	return s
 }
 
-func (p *parser) row(line int, rec []string) {
+// row adds one record (read from line, se its syntax error or nil) to its
+// document, or a RowError for each problem of the row.
+func (p *parser) row(line int, rec []string, se *syntaxError) {
 	number := ""
 	if len(rec) > 0 {
 		number = rec[colInvoice]
@@ -278,62 +290,104 @@ func (p *parser) row(line int, rec []string) {
 		p.byNum[number] = d
 		p.docs = append(p.docs, d)
 	}
-	bad := func(col int, problem string) {
+	bad := func(col int, value, problem string) {
 		e := &RowError{Line: line, Problem: problem}
 		if col >= 0 {
-			e.Column, e.Value = Columns[col], strings.Clone(rec[col])
+			e.Column, e.Value = Columns[col], excerpt(value)
 		}
 		d.Errs = append(d.Errs, e)
 		p.badRows[line] = true
 	}
-	if len(rec) != len(Columns) {
-		bad(-1, fmt.Sprintf("%d columns, want %d (%s)", len(rec), len(Columns), strings.Join(Columns, ",")))
+	switch {
+	case se != nil:
+		col := se.Field
+		if col >= len(Columns) {
+			col = -1
+		}
+		bad(col, se.Text, se.Problem)
 		return
+	case len(rec) < len(Columns):
+		bad(len(rec), "", fmt.Sprintf("is missing: the row has %d columns, want %d (%s)", len(rec), len(Columns), strings.Join(Columns, ",")))
+		return
+	case len(rec) > len(Columns):
+		bad(-1, "", fmt.Sprintf("%d columns, want %d (%s)", len(rec), len(Columns), strings.Join(Columns, ",")))
+		return
+	}
+	text := func(col, max int) {
+		var re *schemas.RangeError
+		if err := schemas.CheckText(rec[col], max); errors.As(err, &re) {
+			bad(col, rec[col], re.Problem)
+		}
 	}
 
 	kind, ok := kindOf(number)
 	if !ok {
-		bad(colInvoice, "is not a document number: want 6 digits (sale), C + 6 digits (credit note) or A + 6 digits (adjustment)")
+		bad(colInvoice, number, "is not a document number: want 6 digits (sale), C + 6 digits (credit note) or A + 6 digits (adjustment)")
 	}
 	stock := rec[colStock]
-	if stock == "" || len(stock) > maxStockCode {
-		bad(colStock, fmt.Sprintf("must have 1 to %d characters", maxStockCode))
+	if stock == "" {
+		bad(colStock, "", fmt.Sprintf("is empty: want 1 to %d characters", schemas.MaxStockCode))
+	} else {
+		text(colStock, schemas.MaxStockCode)
 	}
-	if len(rec[colDescription]) > maxDescription {
-		bad(colDescription, fmt.Sprintf("is longer than %d characters", maxDescription))
-	}
+	text(colDescription, schemas.MaxDescription)
 	qty, err := strconv.ParseInt(rec[colQuantity], 10, 64)
-	if err != nil {
-		bad(colQuantity, "is not an integer")
+	var re *schemas.RangeError
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		bad(colQuantity, rec[colQuantity], "is not an integer")
+	} else if schemas.CheckQuantity(qty) != nil { // ErrRange: beyond int64, beyond the bound too
+		bad(colQuantity, rec[colQuantity], fmt.Sprintf("is beyond ±%d (schemas.MaxQuantity)", schemas.MaxQuantity))
 	}
-	at, ok := p.date(rec[colDate])
-	if !ok {
-		bad(colDate, "is not a date "+DateLayout+" (Europe/London)")
+	at, problem := p.date(rec[colDate])
+	if problem != "" {
+		bad(colDate, rec[colDate], problem)
 	}
 	var price decimal.Decimal
+	var priceMilli int64
+	priceOK := false
 	if !pricePattern.MatchString(rec[colPrice]) {
-		bad(colPrice, "is not a price in GBP with at most 3 decimals (e.g. 2.55)")
+		bad(colPrice, rec[colPrice], "is not a price in GBP (a decimal number with at most 3 decimals, e.g. 2.55)")
 	} else if price, err = decimal.NewFromString(rec[colPrice]); err != nil {
-		bad(colPrice, "is not a decimal number")
+		bad(colPrice, rec[colPrice], "is not a decimal number")
+	} else if priceMilli, err = schemas.AmountMilli(price); errors.As(err, &re) {
+		bad(colPrice, rec[colPrice], "is not a price in GBP: "+re.Problem+" (schemas.MoneyScale, MaxAmountMilli)")
+	} else {
+		priceOK = true
 	}
 	customer := rec[colCustomer]
-	if customer != "" && (!digitsPattern.MatchString(customer) || len(customer) > maxCustomer) {
-		bad(colCustomer, "is not a customer number (digits) nor empty (guest)")
+	if customer != "" && (!digitsPattern.MatchString(customer) || len(customer) > schemas.MaxCustomerID) {
+		bad(colCustomer, customer, fmt.Sprintf("is not a customer number (1 to %d digits) nor empty (guest)", schemas.MaxCustomerID))
 	}
 	country := rec[colCountry]
-	if country == "" || len(country) > maxCountry {
-		bad(colCountry, fmt.Sprintf("must have 1 to %d characters", maxCountry))
+	if country == "" {
+		bad(colCountry, "", fmt.Sprintf("is empty: want 1 to %d characters", schemas.MaxCountry))
+	} else {
+		text(colCountry, schemas.MaxCountry)
 	}
 
 	if d.headLine == 0 {
 		d.Kind, d.CustomerID, d.Country, d.headLine = kind, p.intern(customer), p.intern(country), line
 	} else {
 		if customer != d.CustomerID {
-			bad(colCustomer, fmt.Sprintf("differs from %q on line %d of the same document", d.CustomerID, d.headLine))
+			bad(colCustomer, customer, fmt.Sprintf("differs from %q on line %d of the same document", d.CustomerID, d.headLine))
 		}
 		if country != d.Country {
-			bad(colCountry, fmt.Sprintf("differs from %q on line %d of the same document", d.Country, d.headLine))
+			bad(colCountry, country, fmt.Sprintf("differs from %q on line %d of the same document", excerpt(d.Country), d.headLine))
 		}
+	}
+	if priceOK && !p.badRows[line] {
+		amount, err := schemas.LineAmountMilli(qty, priceMilli)
+		if err == nil {
+			if d.totalMilli, err = schemas.AddMilli(d.totalMilli, amount); err != nil {
+				bad(colPrice, rec[colPrice], fmt.Sprintf("× Quantity %d brings the running total of document %s beyond ±%s GBP (schemas.MaxAmountMilli)",
+					qty, excerpt(number), schemas.MaxAmount()))
+			}
+		} else {
+			bad(colPrice, rec[colPrice], fmt.Sprintf("× Quantity %d is beyond ±%s GBP, the largest line amount (schemas.MaxAmountMilli)", qty, schemas.MaxAmount()))
+		}
+	}
+	if len(d.Lines) == schemas.MaxLines && !p.badRows[line] {
+		bad(colInvoice, number, fmt.Sprintf("has more than %d lines (schemas.MaxLines)", schemas.MaxLines))
 	}
 	if p.badRows[line] {
 		return
@@ -353,22 +407,51 @@ func (p *parser) row(line int, rec []string) {
 }
 
 // date parses an InvoiceDate as Europe/London wall-clock time and returns
-// it in UTC. In the autumn hour that occurs twice the first (BST) instant is
-// taken; a time in the spring gap is moved forward by an hour (time.Date).
-func (p *parser) date(s string) (time.Time, bool) {
+// it in UTC, or a problem. In the autumn hour that occurs twice (2011-10-30
+// 01:00–01:59 is 00:00–00:59 UTC in BST and again 01:00–01:59 UTC in GMT)
+// the first (BST) instant is taken, as RFC 5545 (iCalendar, §3.3.5) and
+// java.time do for an overlap: nothing in the data set tells the two
+// apart, its README only says "treat as Europe/London", and time.Date
+// leaves the choice unspecified (Go takes the second). A time in the spring
+// gap (2011-03-27 01:30) does not exist and is read with the offset before
+// the gap (GMT), i.e. moved forward by an hour, as RFC 5545 says too. The
+// real file has no line in either hour. Outside MinTime..MaxTime it is a
+// problem too.
+func (p *parser) date(s string) (time.Time, string) {
 	if t, ok := p.dates[s]; ok {
-		return t, true
+		return t, ""
 	}
+	const bad = "is not a date " + DateLayout + " (Europe/London)"
 	if p.london == nil {
-		return time.Time{}, false
+		return time.Time{}, bad + ": no time zone database for Europe/London"
 	}
 	t, err := time.ParseInLocation(DateLayout, s, p.london)
 	if err != nil {
-		return time.Time{}, false
+		return time.Time{}, bad
 	}
-	t = t.UTC()
+	t = firstOccurrence(t).UTC()
+	var re *schemas.RangeError
+	if errors.As(schemas.CheckTime(t), &re) {
+		return time.Time{}, re.Problem + " (schemas.MinTimeUnix, MaxTimeUnix)"
+	}
 	p.dates[strings.Clone(s)] = t
-	return t, true
+	return t, ""
+}
+
+// firstOccurrence returns the first instant that has t's wall-clock time in
+// t's location: t itself, or t minus the clock's step back when t lies in
+// the repeated hour after a backward transition.
+func firstOccurrence(t time.Time) time.Time {
+	start, _ := t.ZoneBounds()
+	if start.IsZero() {
+		return t
+	}
+	_, cur := t.Zone()
+	_, prev := start.Add(-time.Second).Zone()
+	if step := time.Duration(prev-cur) * time.Second; step > 0 && t.Sub(start) < step {
+		return t.Add(-step)
+	}
+	return t
 }
 
 // kindOf returns the kind a document number denotes, or false for a number

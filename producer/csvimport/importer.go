@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
 	"github.com/orderstream/orderstream/producer/order"
 	"github.com/orderstream/orderstream/producer/store"
@@ -16,13 +17,25 @@ import (
 )
 
 // Saver persists an order's pending changes (store.Repository.Save): state,
-// lines and outbox events in one transaction.
+// lines and outbox events in one transaction. Its errors are sorted by
+// store.Classify.
 type Saver interface {
 	Save(ctx context.Context, o *order.Order, md schemas.Metadata) error
 }
 
-// DefaultWorkers is the default number of documents saved at once.
-const DefaultWorkers = 4
+// writtenBy is the optional capability of a Saver (store.Repository has it)
+// that tells, after a retried save found the order present, whether the
+// earlier attempt of this run committed it. Without it such a document is
+// counted as already present.
+type writtenBy interface {
+	WrittenBy(ctx context.Context, id, correlationID string) (bool, error)
+}
+
+// Defaults of Config.
+const (
+	DefaultWorkers      = 4
+	DefaultRetryTimeout = 2 * time.Minute
+)
 
 // Config configures an Importer.
 type Config struct {
@@ -30,11 +43,21 @@ type Config struct {
 	// transaction, so each needs its own database connection). Default
 	// DefaultWorkers; at most 256.
 	Workers int
+	// RetryTimeout is how long one document is retried after transient
+	// errors (store.Transient: connection lost or refused, server shutting
+	// down or restarting, serialization failure, deadlock), with exponential
+	// backoff from 100 ms to 5 s, before the import stops with the error.
+	// Default DefaultRetryTimeout (2 min: a PostgreSQL restart or failover);
+	// at most 24 h.
+	RetryTimeout time.Duration
 }
 
 func (c *Config) setDefaults() {
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
+	}
+	if c.RetryTimeout == 0 {
+		c.RetryTimeout = DefaultRetryTimeout
 	}
 }
 
@@ -43,6 +66,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.Workers < 1 || c.Workers > 256 {
 		errs = append(errs, fmt.Errorf("workers = %d: want 1 to 256", c.Workers))
+	}
+	if c.RetryTimeout < 0 || c.RetryTimeout > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("retry timeout = %s: want 0 (default %s) to 24h", c.RetryTimeout, DefaultRetryTimeout))
 	}
 	return errors.Join(errs...)
 }
@@ -83,19 +109,35 @@ func New(cfg Config, s Saver, opts ...Option) (*Importer, error) {
 	return im, nil
 }
 
-// Summary is the outcome of one Import.
+// Summary is the outcome of one Import. Every document handed in is
+// counted in exactly one of Imported, Present and Failed, except when the
+// import stopped (Import returned an error): documents not reached then are
+// in none, and one whose save was interrupted may have committed uncounted
+// (a re-run reports it as present).
 type Summary struct {
 	Documents int // documents handed in
 	Imported  int // saved by this run
 	Present   int // already imported before (same InvoiceNo): nothing written
-	Failed    int // refused: malformed rows or a rule of the aggregate; nothing written
-	BadRows   int // malformed rows in the failed documents
+	Failed    int // refused: malformed rows, a rule of the aggregate or data PostgreSQL refuses; nothing written
+	BadRows   int // malformed rows in the refused documents
 	Events    int // outbox events written by this run
 	Lines     int // order lines written by this run
+	Retries   int // saves repeated after a transient error
 	Duration  time.Duration
-	// Problems lists one *DocumentError per failed document, in the order
+	// Problems lists one *DocumentError per refused document, in the order
 	// the documents were handed in.
 	Problems []*DocumentError
+}
+
+// RefusedLines returns the lines of the refused documents that were not
+// malformed (well-formed rows not imported because their document was
+// refused).
+func (s Summary) RefusedLines() int {
+	n := 0
+	for _, p := range s.Problems {
+		n += p.lines
+	}
+	return n
 }
 
 // DocumentsPerSecond is the rate of handled documents.
@@ -107,13 +149,17 @@ func (s Summary) DocumentsPerSecond() float64 {
 }
 
 // DocumentError is a document that was not imported because of its content:
-// its malformed rows (Rows, each naming line and column) or the aggregate's
-// refusal (Err, a wrapped *order.RuleError).
+// its malformed rows (Rows, each naming line and column), the aggregate's
+// refusal (Err, a wrapped *order.RuleError) or PostgreSQL's (Err, a
+// store.Refused error). One document is one transaction: a document with
+// one bad row is refused whole.
 type DocumentError struct {
 	Number    string
 	FirstLine int
 	Rows      []*RowError
 	Err       error
+
+	lines int // well-formed lines of the document
 }
 
 func (e *DocumentError) Error() string {
@@ -126,13 +172,18 @@ func (e *DocumentError) Error() string {
 func (e *DocumentError) Unwrap() error { return e.Err }
 
 // Import saves every document as one order, Workers at a time, each in its
-// own transaction (see package doc). A document with malformed rows or one
-// the aggregate refuses is counted in Summary.Failed and listed in
-// Summary.Problems; one already imported is counted in Summary.Present.
+// own transaction (see package doc). A document with malformed rows, one
+// the aggregate refuses or one PostgreSQL refuses (store.Refused) is counted
+// in Summary.Failed and listed in Summary.Problems; one already imported is
+// counted in Summary.Present; the others go on. A transient error
+// (store.Transient) is retried for that document for up to RetryTimeout;
+// a save that is retried and finds its order written by its own earlier
+// attempt (the connection dropped at COMMIT) counts as imported, once.
 //
-// Any other error (database unreachable, ctx cancelled) stops the import and
-// is returned with the summary so far; documents saved before stay saved and
-// a re-run completes the rest.
+// Any other error (store.Fatal, retries exhausted, ctx cancelled) stops the
+// import: no new document is started, the saves in flight finish and are
+// counted, and the error is returned with the summary so far; documents
+// saved before stay saved and a re-run completes the rest.
 func (im *Importer) Import(ctx context.Context, docs []Document) (Summary, error) {
 	start := time.Now()
 	sum := Summary{Documents: len(docs)}
@@ -142,6 +193,9 @@ func (im *Importer) Import(ctx context.Context, docs []Document) (Summary, error
 	}
 	problems := make([]*DocumentError, len(docs))
 	var mu sync.Mutex
+	// gctx ends at the first error that stops the import: it stops handing
+	// out documents and retrying; the saves themselves run under ctx, so
+	// one in flight finishes and is counted.
 	g, gctx := errgroup.WithContext(ctx)
 	next := make(chan int)
 	g.Go(func() error {
@@ -150,7 +204,7 @@ func (im *Importer) Import(ctx context.Context, docs []Document) (Summary, error
 			select {
 			case next <- i:
 			case <-gctx.Done():
-				return gctx.Err()
+				return nil
 			}
 		}
 		return nil
@@ -158,13 +212,15 @@ func (im *Importer) Import(ctx context.Context, docs []Document) (Summary, error
 	for range im.cfg.Workers {
 		g.Go(func() error {
 			for i := range next {
-				d := docs[i]
-				res, err := im.one(gctx, d, runID.String())
-				if err != nil {
-					return err
+				if gctx.Err() != nil {
+					return nil // stopped: start no new document
 				}
+				d := docs[i]
+				res, err := im.one(ctx, gctx, d, runID.String())
 				mu.Lock()
+				sum.Retries += res.retries
 				switch {
+				case err != nil:
 				case res.problem != nil:
 					sum.Failed++
 					sum.BadRows += len(res.problem.Rows)
@@ -177,6 +233,9 @@ func (im *Importer) Import(ctx context.Context, docs []Document) (Summary, error
 					sum.Lines += len(d.Lines)
 				}
 				mu.Unlock()
+				if err != nil {
+					return err
+				}
 				if im.progress != nil {
 					im.progress(d)
 				}
@@ -191,6 +250,9 @@ func (im *Importer) Import(ctx context.Context, docs []Document) (Summary, error
 		}
 	}
 	sum.Duration = time.Since(start)
+	if err == nil {
+		err = ctx.Err() // cancelled while the last documents were handed out
+	}
 	if err != nil {
 		return sum, fmt.Errorf("import: %w", err)
 	}
@@ -200,32 +262,80 @@ func (im *Importer) Import(ctx context.Context, docs []Document) (Summary, error
 type result struct {
 	present bool
 	events  int
+	retries int
 	problem *DocumentError
 }
 
-// one builds and saves one document. It returns an error only for what
+// one builds and saves one document, retrying transient errors while
+// retryCtx lasts; saves run under ctx. It returns an error only for what
 // stops the import.
-func (im *Importer) one(ctx context.Context, d Document, runID string) (result, error) {
+func (im *Importer) one(ctx, retryCtx context.Context, d Document, runID string) (result, error) {
+	refuse := func(err error) (result, error) {
+		return result{problem: &DocumentError{Number: d.Number, FirstLine: d.FirstLine, Rows: d.Errs, Err: err, lines: len(d.Lines)}}, nil
+	}
 	if len(d.Errs) > 0 {
-		return result{problem: &DocumentError{Number: d.Number, FirstLine: d.FirstLine, Rows: d.Errs, Err: d.Err()}}, nil
+		return refuse(d.Err())
 	}
 	o, err := Build(d)
 	if err != nil {
-		return result{problem: &DocumentError{Number: d.Number, FirstLine: d.FirstLine, Err: err}}, nil
+		return refuse(err)
 	}
 	events := len(o.Changes())
 	md := schemas.Metadata{CorrelationID: "import:" + runID, CausationID: "invoice:" + d.Number}
-	err = im.saver.Save(ctx, o, md)
-	switch {
-	case err == nil:
-		return result{events: events}, nil
-	// The id is derived from the number, so an existing id is the same
-	// document imported before, just as an existing number is.
-	case errors.Is(err, store.ErrDuplicateNumber), errors.Is(err, store.ErrConflict):
-		im.log.Debug("document already imported", "order_number", d.Number, "order_id", o.ID())
-		return result{present: true}, nil
-	case errors.Is(err, schemas.ErrInvalidEvent):
-		return result{problem: &DocumentError{Number: d.Number, FirstLine: d.FirstLine, Err: err}}, nil
+	var res result
+	uncertain := false // an earlier attempt failed in a way that may have committed
+	attempt := func() (result, error) {
+		err := im.saver.Save(ctx, o, md)
+		switch {
+		case err == nil:
+			return result{events: events}, nil
+		// The id is derived from the number, so an existing id is the same
+		// document imported before, just as an existing number is.
+		case errors.Is(err, store.ErrDuplicateNumber), errors.Is(err, store.ErrConflict):
+			if w, ok := im.saver.(writtenBy); ok && uncertain {
+				mine, err := w.WrittenBy(ctx, o.ID(), md.CorrelationID)
+				if err != nil {
+					return im.retryOrStop(d, err, &uncertain)
+				}
+				if mine {
+					im.log.Info("document committed by an earlier attempt whose outcome was unknown", "order_number", d.Number, "order_id", o.ID())
+					return result{events: events}, nil
+				}
+			}
+			im.log.Debug("document already imported", "order_number", d.Number, "order_id", o.ID())
+			return result{present: true}, nil
+		case errors.Is(err, schemas.ErrInvalidEvent):
+			return refuse(err)
+		}
+		return im.retryOrStop(d, err, &uncertain)
 	}
-	return result{}, fmt.Errorf("document %s (line %d): %w", d.Number, d.FirstLine, err)
+	attempts := 0
+	res, err = backoff.Retry(retryCtx, func() (result, error) {
+		attempts++
+		return attempt()
+	},
+		backoff.WithBackOff(&backoff.ExponentialBackOff{
+			InitialInterval: 100 * time.Millisecond, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: 5 * time.Second,
+		}),
+		backoff.WithMaxElapsedTime(im.cfg.RetryTimeout))
+	res.retries = attempts - 1
+	if err != nil {
+		return res, fmt.Errorf("document %s (line %d): %w", d.Number, d.FirstLine, err)
+	}
+	return res, nil
+}
+
+// retryOrStop sorts an error of a save: a refused document becomes its
+// problem; a transient error is returned for a retry (and marks the outcome
+// uncertain); anything else stops the import.
+func (im *Importer) retryOrStop(d Document, err error, uncertain *bool) (result, error) {
+	switch store.Classify(err) {
+	case store.Refused:
+		return result{problem: &DocumentError{Number: d.Number, FirstLine: d.FirstLine, Err: err, lines: len(d.Lines)}}, nil
+	case store.Transient:
+		*uncertain = true
+		im.log.Warn("transient database error, retrying the document", "order_number", d.Number, "err", err)
+		return result{}, err
+	}
+	return result{}, backoff.Permanent(err)
 }

@@ -140,9 +140,14 @@ type PlaceInput struct {
 	Lines      []schemas.Line
 }
 
-// Place records order.placed. Rules: not placed before; a known kind; at
-// least one line; every line in the order's currency; credit notes have no
-// positive quantity.
+// Place records order.placed. Rules: not placed before; a known kind; 1 to
+// schemas.MaxLines lines; every line in the order's currency; credit notes
+// have no positive quantity; every value within the range of the event
+// contract (schemas/limits.go): texts valid UTF-8 without NUL and within
+// their lengths, quantities, unit prices, line amounts, every running total
+// in line order and times. A value out of range is refused with
+// ErrInvalidArgument and a detail naming the line (its file line when it has
+// one) and the field.
 func (o *Order) Place(in PlaceInput) error {
 	const cmd = "place"
 	if o.version > 0 {
@@ -161,9 +166,19 @@ func (o *Order) Place(in PlaceInput) error {
 		return o.refuse(cmd, ErrInvalidArgument, fmt.Sprintf("currency %q is not ISO 4217", in.Currency))
 	case in.PlacedAt.IsZero():
 		return o.refuse(cmd, ErrInvalidArgument, "placed_at is zero")
+	case len(in.Lines) > schemas.MaxLines:
+		return o.refuse(cmd, ErrInvalidArgument, fmt.Sprintf("%d lines, more than %d (schemas.MaxLines)", len(in.Lines), schemas.MaxLines))
+	}
+	if err := firstErr(
+		inRange("order number", schemas.CheckText(in.Number, schemas.MaxOrderNumber)),
+		inRange("customer id", schemas.CheckText(in.CustomerID, schemas.MaxCustomerID)),
+		inRange("country", schemas.CheckText(in.Country, schemas.MaxCountry)),
+		inRange("placed_at", schemas.CheckTime(in.PlacedAt)),
+	); err != nil {
+		return o.refuse(cmd, ErrInvalidArgument, err.Error())
 	}
 	lines := make([]schemas.Line, len(in.Lines))
-	total := schemas.Money{Amount: decimal.Zero, Currency: in.Currency}
+	var total int64 // running total in thousandths
 	for i, l := range in.Lines {
 		if l.UnitPrice.Currency != in.Currency {
 			return o.refuse(cmd, ErrInvalidArgument, fmt.Sprintf("%s: currency %s differs from order currency %s", lineName(i, l), l.UnitPrice.Currency, in.Currency))
@@ -179,12 +194,26 @@ func (o *Order) Place(in PlaceInput) error {
 			l.InvoicedAt = in.PlacedAt
 		}
 		l.InvoicedAt = l.InvoicedAt.UTC()
+		price, perr := schemas.AmountMilli(l.UnitPrice.Amount)
+		amount, aerr := schemas.LineAmountMilli(l.Quantity, price)
+		if perr == nil && aerr == nil {
+			total, aerr = schemas.AddMilli(total, amount)
+		}
+		if err := firstErr(
+			inRange("stock code", schemas.CheckText(l.StockCode, schemas.MaxStockCode)),
+			inRange("description", schemas.CheckText(l.Description, schemas.MaxDescription)),
+			inRange("quantity", schemas.CheckQuantity(l.Quantity)),
+			inRange("unit_price", perr),
+			inRange("invoiced_at", schemas.CheckTime(l.InvoicedAt)),
+			inRange("amount (running total of the lines)", aerr),
+		); err != nil {
+			return o.refuse(cmd, ErrInvalidArgument, fmt.Sprintf("%s: %v", lineName(i, l), err))
+		}
 		lines[i] = l
-		total.Amount = total.Amount.Add(l.Amount().Amount)
 	}
 	o.record(in.PlacedAt, &schemas.OrderPlaced{
 		OrderNumber: in.Number, Kind: in.Kind, CustomerID: in.CustomerID, Country: in.Country,
-		Currency: in.Currency, Lines: lines, Total: total,
+		Currency: in.Currency, Lines: lines, Total: schemas.NewMoney(decimal.New(total, -schemas.MoneyScale), in.Currency),
 	})
 	return nil
 }
@@ -209,6 +238,9 @@ func (o *Order) Pay(at time.Time, amount schemas.Money, reference string) error 
 	case !amount.Equal(o.total):
 		return o.refuse(cmd, ErrAmountMismatch, fmt.Sprintf("paid %s, total %s", amount, o.total))
 	}
+	if err := firstErr(inRange("paid at", schemas.CheckTime(at)), inRange("reference", schemas.CheckText(reference, schemas.MaxReference))); err != nil {
+		return o.refuse(cmd, ErrInvalidArgument, err.Error())
+	}
 	o.record(at, &schemas.OrderPaid{Amount: amount, Reference: reference})
 	return nil
 }
@@ -228,6 +260,10 @@ func (o *Order) Ship(at time.Time, carrier, tracking string) error {
 		return o.refuse(cmd, ErrAlreadyShipped, "")
 	case o.status != schemas.StatusPaid:
 		return o.refuse(cmd, ErrNotPaid, "")
+	}
+	if err := firstErr(inRange("shipped at", schemas.CheckTime(at)), inRange("carrier", schemas.CheckText(carrier, schemas.MaxCarrier)),
+		inRange("tracking number", schemas.CheckText(tracking, schemas.MaxTrackingNumber))); err != nil {
+		return o.refuse(cmd, ErrInvalidArgument, err.Error())
 	}
 	o.record(at, &schemas.OrderShipped{Carrier: carrier, TrackingNumber: tracking})
 	return nil
@@ -249,6 +285,9 @@ func (o *Order) Cancel(at time.Time, reason string) error {
 		return o.refuse(cmd, ErrAlreadyShipped, "")
 	case reason == "":
 		return o.refuse(cmd, ErrInvalidArgument, "reason is empty")
+	}
+	if err := firstErr(inRange("cancelled at", schemas.CheckTime(at)), inRange("reason", schemas.CheckText(reason, schemas.MaxReason))); err != nil {
+		return o.refuse(cmd, ErrInvalidArgument, err.Error())
 	}
 	o.record(at, &schemas.OrderCancelled{Reason: reason})
 	return nil
@@ -285,6 +324,10 @@ func (o *Order) Refund(at time.Time, amount schemas.Money, reason string) error 
 	default:
 		return o.refuse(cmd, ErrWrongKind, string(o.kind))
 	}
+	if err := firstErr(inRange("amount", schemas.CheckAmount(amount.Amount)), inRange("refunded at", schemas.CheckTime(at)),
+		inRange("reason", schemas.CheckText(reason, schemas.MaxReason))); err != nil {
+		return o.refuse(cmd, ErrInvalidArgument, err.Error())
+	}
 	o.record(at, &schemas.OrderRefunded{Amount: amount, Reason: reason})
 	return nil
 }
@@ -296,6 +339,24 @@ func lineName(i int, l schemas.Line) string {
 		return fmt.Sprintf("file line %d", l.SourceLine)
 	}
 	return fmt.Sprintf("line %d of the order", i+1)
+}
+
+// inRange names the field of a schemas.Check… error, or returns nil.
+func inRange(field string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s %w", field, err)
+}
+
+// firstErr returns the first non-nil error.
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (o *Order) mustBePlaced(cmd string) error {

@@ -3,6 +3,7 @@ package order_test
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -259,5 +260,59 @@ func TestRuleErrorMessage(t *testing.T) {
 	want := "pay order id-7 (status placed): amount does not match: paid 1 GBP, total 15.302 GBP"
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v, want %q", err, want)
+	}
+}
+
+// TestPlaceRange checks that Place refuses every value outside the event
+// contract's range (schemas/limits.go) with a detail naming the line and
+// the field, and accepts the values at the bounds.
+func TestPlaceRange(t *testing.T) {
+	t.Parallel()
+	maxPrice := schemas.MaxAmount().String()
+	withSource := func(l schemas.Line) schemas.Line { l.SourceLine = 7; return l }
+	tests := []struct {
+		name       string
+		give       order.PlaceInput
+		wantDetail string // "" = accepted
+	}{
+		{"price at the bound", input(schemas.KindAdjustment, line("B", 1, maxPrice)), ""},
+		{"price and quantity at the line bound", input(schemas.KindAdjustment, line("B", 1000, "99999999999.999")), ""},
+		{"quantity at the bound", input(schemas.KindSale, line("P", schemas.MaxQuantity, "0.001")), ""},
+		{"issue 10: 1000 × 1e12", input(schemas.KindSale, withSource(line("P", 1000, "1000000000000"))),
+			"file line 7: amount (running total of the lines) 1000 × 1000000000000 is beyond ±99999999999999.999"},
+		{"price one past", input(schemas.KindSale, line("P", 1, "100000000000000")), "line 1 of the order: unit_price 100000000000000 is beyond"},
+		{"4 decimals", input(schemas.KindSale, line("P", 1, "0.0001")), "unit_price 0.0001 has more than 3 decimals"},
+		{"quantity one past", input(schemas.KindSale, line("P", schemas.MaxQuantity+1, "0")), "quantity 1000000000 is beyond ±999999999"},
+		{"running total past the bound, final total in range", input(schemas.KindAdjustment,
+			line("A", 1, maxPrice), line("B", 1, "0.001"), line("C", -1, maxPrice)), "line 2 of the order: amount (running total of the lines) 99999999999999.999 + 0.001 is beyond"},
+		{"invalid UTF-8", input(schemas.KindSale, line("P\xff", 1, "1")), "stock code is not valid UTF-8"},
+		{"NUL", input(schemas.KindSale, schemas.Line{StockCode: "P", Description: "a\x00", Quantity: 1, UnitPrice: gbp("1")}), "description contains a NUL character"},
+		{"time past", func() order.PlaceInput {
+			in := input(schemas.KindSale)
+			in.PlacedAt = time.Date(2106, 1, 1, 0, 0, 0, 0, time.UTC)
+			return in
+		}(), "placed_at 2106-01-01T00:00:00Z is outside"},
+		{"epoch", func() order.PlaceInput { in := input(schemas.KindSale); in.PlacedAt = time.Unix(0, 0); return in }(), "placed_at 1970-01-01T00:00:00Z is outside"},
+		{"NUL in the country", func() order.PlaceInput {
+			in := input(schemas.KindSale)
+			in.Country = string(make([]byte, 65))
+			return in
+		}(), "country contains a NUL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := order.New("o-1").Place(tt.give)
+			if tt.wantDetail == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var re *order.RuleError
+			if !errors.As(err, &re) || !errors.Is(err, order.ErrInvalidArgument) || !strings.Contains(re.Detail, tt.wantDetail) {
+				t.Fatalf("err = %v, want ErrInvalidArgument with detail containing %q", err, tt.wantDetail)
+			}
+		})
 	}
 }

@@ -134,6 +134,21 @@ func (r *Repository) Save(ctx context.Context, o *order.Order, md schemas.Metada
 	return nil
 }
 
+// WrittenBy reports whether the outbox holds an event of order id whose
+// correlation_id is correlationID. After a Save whose outcome is unknown
+// (the connection dropped at COMMIT) is retried and finds the order present,
+// it tells the writer's own commit from an earlier one. It answers false
+// once the relay's purge deleted the events (--outbox-retention).
+func (r *Repository) WrittenBy(ctx context.Context, id, correlationID string) (bool, error) {
+	var ok bool
+	err := r.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM outbox WHERE aggregate_id = $1 AND envelope->>'correlation_id' = $2)`,
+		id, correlationID).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("outbox events of order %s: %w", id, err)
+	}
+	return ok, nil
+}
+
 func writeState(ctx context.Context, tx pgx.Tx, persisted int64, s order.State) error {
 	var customer *string
 	if s.CustomerID != "" {
