@@ -231,9 +231,14 @@ func (c *Conn) QueryRow(ctx context.Context, query string, args ...any) driver.R
 // decode splits a Native payload into blocks.
 func (c *Conn) decode(payload []byte) ([]*proto.Block, error) {
 	var out []*proto.Block
-	r := bytes.NewReader(payload)
-	rd := chReader(r)
-	for r.Len() > 0 {
+	// ch-go's reader buffers: it reads through br itself (a bufio.Reader at
+	// least as large as its own), so br tells where the payload ends.
+	br := bufio.NewReaderSize(bytes.NewReader(payload), 1<<20)
+	rd := chReader(br)
+	for {
+		if _, err := br.Peek(1); err != nil {
+			break
+		}
 		b := proto.NewBlock()
 		b.ServerContext = c.serverContext()
 		if err := b.Decode(rd, 0); err != nil {

@@ -89,6 +89,34 @@ func TestConnStatementsBatchesAndErrors(t *testing.T) {
 	if len(got) != 2 || got[0] != "Côte d'Ivoire" {
 		t.Errorf("rows = %q", got)
 	}
+	// A result of several blocks (one per part here): every row comes back.
+	for i := 3; i <= 5; i++ {
+		b, err := c.PrepareBatch(ctx, "INSERT INTO d.t (k, amount, at, n)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Append("part", decimal.Zero, at, uint32(i)); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Send(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err = c.Query(ctx, "SELECT n FROM d.t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum uint32
+	for rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		sum += n
+	}
+	if sum != 1+2+3+4+5 {
+		t.Errorf("sum of n over every part = %d, want 15", sum)
+	}
+
 	var ex *clickhouse.Exception
 	if err := c.Exec(ctx, "CREATE TABLE d.bad (projection String) ENGINE = Memory"); !errors.As(err, &ex) || ex.Code != 62 {
 		t.Errorf("syntax error: %v, want a *clickhouse.Exception with code 62", err)
