@@ -21,7 +21,7 @@ import (
 // (read_model_generations.read_model).
 const Projection = "analytics"
 
-// Generation states recorded in projection_generations.
+// Generation states recorded in read_model_generations.
 const (
 	StateBuilding = "building" // being filled (by a replay); written by the live sink, not read
 	StateServing  = "serving"  // what the stable views show; exactly one at a time
@@ -503,10 +503,11 @@ func (s *Store) ensureViews(ctx context.Context, n uint32) error {
 // Cutover makes generation n the serving one: the registry first (n
 // serving, the previous serving generation retired and kept for Rollback),
 // then the stable views, switched as the server's CutoverScope says (all
-// at once on 18.16, each view atomically on current releases). A cutover interrupted between the two is completed by the next
-// Migrate or Cutover (the registry is the truth; views follow it). Cutting
-// over to the serving generation only re-checks the views. Fails with
-// ErrNoGeneration for an unknown or dropped n.
+// at once on 18.16, each view atomically on current releases). A cutover
+// interrupted between the two is completed by the next Migrate or Cutover
+// (the registry is the truth; views follow it). Cutting over to the serving
+// generation only re-checks the views. Fails with ErrNoGeneration for an
+// unknown or dropped n.
 func (s *Store) Cutover(ctx context.Context, n uint32) error {
 	gens, err := s.Generations(ctx)
 	if err != nil {
