@@ -86,9 +86,9 @@ func viewGeneration(i int, got string) int {
 // Statements whose references read different generations are counted and
 // logged: they happen on 18.16 too (see ARCHITECTURE.md, cutover).
 func TestCutoverUnderConcurrentReads(t *testing.T) {
-	targets := []target{serverTarget(t, "ClickHouse 18.16 (shared server)", testenv.ClickHouseAddr(t))}
+	targets := []target{serverTarget(t, "shared server", testenv.ClickHouseAddr(t))}
 	if addr := testenv.CurrentClickHouseAddr(t); addr != "" {
-		targets = append(targets, serverTarget(t, "server "+addr, addr))
+		targets = append(targets, serverTarget(t, "current server "+addr, addr))
 	}
 	for _, tg := range targets {
 		t.Run(tg.name, func(t *testing.T) { cutoverUnderReads(t, tg) })
@@ -239,7 +239,7 @@ func cutoverUnderReads(t *testing.T, tg target) {
 // table, and that cutover and rollback work on the result.
 func TestMigrateUpgradesRegistryOfOldInstall(t *testing.T) {
 	ctx := context.Background()
-	tg := serverTarget(t, "18.16", testenv.ClickHouseAddr(t))
+	tg := serverTarget(t, "shared server", testenv.ClickHouseAddr(t))
 	st := twoGenerations(t, tg)
 	if err := st.Cutover(ctx, 2); err != nil {
 		t.Fatal(err)
