@@ -366,3 +366,58 @@ func TestCompatibilityCurrentRelease(t *testing.T) {
 		t.Logf("%s: %d of %d answers (%d cells) equal to %s's", tg.name, len(want.keys)-diffs, len(want.keys), want.cells, targets[0].name)
 	}
 }
+
+// TestCurrentReleaseOrdinaryDatabase runs migrate, cutover, rollback and
+// drop on a current release (chDB) in an Ordinary database, the engine a
+// database created by 18.16 keeps after a server upgrade: the same SQL
+// works there (CREATE OR REPLACE VIEW included).
+func TestCurrentReleaseOrdinaryDatabase(t *testing.T) {
+	ctx := context.Background()
+	tg := chdbTarget(t)
+	for _, sql := range []string{"SET allow_deprecated_database_ordinary = 1", "CREATE DATABASE `" + tg.cfg.Database + "` ENGINE = Ordinary"} {
+		if err := tg.conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	events := testfixture.RealEvents(t)[:2000]
+	st, err := analytics.NewStore(tg.conn, tg.cfg.Database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeAll(t, tg.sink(t, tg.cfg), events, 1000) // migrates: generation 1
+	if err := st.CreateGeneration(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	rcfg := tg.cfg
+	rcfg.Generation = 2
+	writeAll(t, tg.sink(t, rcfg), events[:1000], 1000) // generation 2 holds less
+	q := analytics.New(tg.conn, tg.cfg.Database)
+	lines := func() int64 {
+		t.Helper()
+		sum, err := q.Summary(ctx, analytics.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sum.Lines
+	}
+	on1 := lines()
+	if err := st.Cutover(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if on2 := lines(); on2 == 0 || on2 >= on1 {
+		t.Fatalf("lines after cutover to generation 2: %d, want fewer than generation 1's %d", on2, on1)
+	}
+	if _, err := st.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := lines(); got != on1 {
+		t.Fatalf("lines after rollback: %d, want %d", got, on1)
+	}
+	if err := st.DropGeneration(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	var engine string
+	if err := tg.conn.QueryRow(ctx, "SELECT engine FROM system.databases WHERE name = ?", tg.cfg.Database).Scan(&engine); err != nil || engine != "Ordinary" {
+		t.Fatalf("database engine = %q, %v; want Ordinary", engine, err)
+	}
+}
