@@ -8,24 +8,26 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
-// CutoverScope is what a reader of the stable views sees while a cutover
-// switches them to another generation, on the server at hand.
+// CutoverScope is how a cutover switches the stable views on the server at
+// hand. On both scopes no reader ever finds a view missing, and each
+// reference to a view in a statement reads one whole generation (every
+// dashboard query references one view). A statement referencing several
+// views, or one view twice, resolves each reference on its own: one that
+// runs across a cutover may combine the two generations, on either scope
+// (TestCutoverUnderConcurrentReads counts them on 18.16).
 type CutoverScope string
 
 // Cutover scopes, by server release.
 const (
-	// CutoverAllViews: ClickHouse before 20.10 (18.16 here). The views are
-	// switched by one multi-table RENAME TABLE, done under the server's
-	// global DDL lock: every query sees every view on the old generation or
-	// every view on the new one, never a mix and never a missing view.
+	// CutoverAllViews: ClickHouse before 20.10 (18.16 here). One
+	// multi-table RENAME TABLE, under the server's DDL lock: at every
+	// instant all three views read the same generation.
 	CutoverAllViews CutoverScope = "all views at once"
-	// CutoverEachView: ClickHouse 20.10 and later (Atomic databases). A
-	// multi-table RENAME is not atomic there (a reader may find a view
-	// missing mid-rename), so each view is replaced by CREATE OR REPLACE
-	// VIEW, an atomic exchange per view: a query of one view sees one whole
-	// generation and never a missing view, but a query reading several views
-	// during the switch may see the new generation in some and the old in
-	// others. Every dashboard query reads one view (order_lines).
+	// CutoverEachView: ClickHouse 20.10 and later (Atomic databases), where
+	// a multi-table RENAME is not atomic (a reader may find a view missing
+	// mid-rename). Each view is replaced by CREATE OR REPLACE VIEW, an
+	// atomic exchange, one after the other: for the milliseconds between
+	// them the views read different generations.
 	CutoverEachView CutoverScope = "each view"
 )
 
