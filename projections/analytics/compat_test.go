@@ -421,3 +421,21 @@ func TestCurrentReleaseOrdinaryDatabase(t *testing.T) {
 		t.Fatalf("database engine = %q, %v; want Ordinary", engine, err)
 	}
 }
+
+// TestCurrentReleaseRealFileExact writes the whole real file through the
+// sink into a current release (chDB), 5 % of the events a second time, and
+// checks the dashboard against the independent computation from the CSV —
+// the yardstick TestRealFileExactAndIdempotent holds 18.16 to.
+func TestCurrentReleaseRealFileExact(t *testing.T) {
+	events := testfixture.RealEvents(t)
+	exp := testfixture.ExpectedFromCSV(t)
+	tg := chdbTarget(t)
+	s := tg.sink(t, tg.cfg)
+	start := time.Now()
+	writeAll(t, s, events, 10000)
+	writeAll(t, s, redelivered(events), 10000)
+	t.Logf("%s: wrote %d events and %d again in %s", tg.name, len(events), len(redelivered(events)), time.Since(start).Round(time.Millisecond))
+	q := analytics.New(tg.conn, tg.cfg.Database)
+	checkAll(t, q, exp)
+	checkFilters(t, q, exp)
+}
