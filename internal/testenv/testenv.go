@@ -67,6 +67,31 @@ func KafkaBrokers(t testing.TB) []string {
 // ClickHouseAddr returns host:port of the shared ClickHouse native protocol.
 func ClickHouseAddr(t testing.TB) string { return service(t, EnvClickHouse, clickhouseContainer) }
 
+// EnvClickHouseCurrent names a ClickHouse server of a current release
+// (native protocol host:port) for the analytics compatibility suite, beside
+// the shared one of EnvClickHouse.
+const EnvClickHouseCurrent = "ORDERSTREAM_CLICKHOUSE_CURRENT_ADDR"
+
+// CurrentClickHouseAddr returns host:port of a ClickHouse server of a
+// current release: EnvClickHouseCurrent, else, where a Docker engine
+// answers, the clickhouse-server:25.8 container (the one ClickHouseAddr
+// starts without EnvClickHouse); "" when neither exists (never skips: the
+// suite then checks current releases on chDB alone).
+func CurrentClickHouseAddr(t testing.TB) string {
+	t.Helper()
+	if v := os.Getenv(EnvClickHouseCurrent); v != "" {
+		return v
+	}
+	if !dockerAvailable() {
+		return ""
+	}
+	v, err := clickhouseContainer(t)
+	if err != nil {
+		t.Fatalf("%s unset and starting a container failed: %v", EnvClickHouseCurrent, err)
+	}
+	return v
+}
+
 // SearchURL returns the base URL of the shared search engine.
 func SearchURL(t testing.TB) string { return service(t, EnvSearch, searchContainer) }
 

@@ -50,11 +50,12 @@
 //
 // # Generations
 //
-// The physical tables carry a generation suffix; projection_generations
+// The physical tables carry a generation suffix; read_model_generations
 // records each generation's state (building, serving, retired, dropped) and
 // the stable views order_lines, orders and order_status read the serving
-// one. Store.CreateGeneration, Cutover (views switched in one RENAME TABLE
-// statement), Rollback and DropGeneration manage them; Migrate creates
+// one. Store.CreateGeneration, Cutover (views switched as CutoverScope says:
+// one multi-table RENAME TABLE on 18.16, CREATE OR REPLACE VIEW per view on
+// current releases), Rollback and DropGeneration manage them; Migrate creates
 // generation 1 as serving on first run. A Sink following the registry
 // (Config.Generation 0) writes to every generation not dropped — building
 // ones so that a rebuild misses nothing that arrives during it, retired ones
@@ -65,7 +66,10 @@
 // Versioned migrations (migrations/database/*.sql and, per generation,
 // migrations/generation/*.sql) are applied by Store.Migrate, by `orderstream
 // analytics migrate` and by the Sink before its first write, and recorded in
-// schema_migrations. SQL is restricted to what ClickHouse 18.16 has (no
-// DateTime64, LowCardinality, EXCHANGE TABLES or CREATE OR REPLACE VIEW;
-// every insert is a batch with its column list).
+// schema_migrations. The SQL is one text for ClickHouse 18.16 and current
+// releases: what 18.16 has (no DateTime64 or LowCardinality; every insert is
+// a batch with its column list) and current releases still parse (no
+// keyword as an unquoted column name, an alias on every joined subquery).
+// The one difference, the cutover, lives in dialect.go, chosen from the
+// server's version at the first use of a Store.
 package analytics

@@ -1,5 +1,14 @@
 package analytics
 
+import "github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+// NewSinkOn returns a Sink for cfg over conn (cfg.Addr unused), for the
+// compatibility suite's connections. The Sink closes conn on Close.
+func NewSinkOn(conn driver.Conn, cfg Config, opts ...SinkOption) (*Sink, error) {
+	cfg.setDefaults()
+	return newSink(cfg, conn, opts...)
+}
+
 // InsertColumns exposes the column-wise insert data of rows to the external
 // benchmark: per table its name (without generation), column list, row
 // count and one slice per column.

@@ -16,7 +16,14 @@ import (
 // test's own, dropped at cleanup.
 func testConfig(t testing.TB) analytics.Config {
 	t.Helper()
-	cfg := analytics.Config{Addr: testenv.ClickHouseAddr(t), Database: testenv.Name("a")}
+	return databaseOn(t, testenv.ClickHouseAddr(t))
+}
+
+// databaseOn returns a Config on the server at addr with a database of the
+// test's own, dropped at cleanup.
+func databaseOn(t testing.TB, addr string) analytics.Config {
+	t.Helper()
+	cfg := analytics.Config{Addr: addr, Database: testenv.Name("a")}
 	t.Cleanup(func() {
 		conn, err := analytics.Open(cfg)
 		if err != nil {

@@ -59,10 +59,17 @@ func NewSink(cfg Config, opts ...SinkOption) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newSink(cfg, conn, opts...)
+}
+
+// newSink returns a Sink for cfg (defaults applied, valid) over conn, which
+// it closes on Close.
+func newSink(cfg Config, conn driver.Conn, opts ...SinkOption) (*Sink, error) {
 	s := &Sink{cfg: cfg, conn: conn, log: slog.Default(), now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
+	var err error
 	if s.store, err = NewStore(conn, cfg.Database, WithStoreLogger(s.log)); err != nil {
 		_ = conn.Close()
 		return nil, err

@@ -11,15 +11,17 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
-// Projection is the name of this read model in projection_generations.
+// Projection is the name of this read model in the generation registry
+// (read_model_generations.read_model).
 const Projection = "analytics"
 
-// Generation states recorded in projection_generations.
+// Generation states recorded in read_model_generations.
 const (
 	StateBuilding = "building" // being filled (by a replay); written by the live sink, not read
 	StateServing  = "serving"  // what the stable views show; exactly one at a time
@@ -95,6 +97,9 @@ type Store struct {
 	conn driver.Conn
 	db   string
 	log  *slog.Logger
+
+	mu      sync.Mutex
+	dialect *dialect // read from the server once, on first need
 }
 
 // StoreOption configures a Store.
@@ -132,6 +137,32 @@ func tableName(base string, n uint32) string { return base + "_" + genSuffix(n) 
 func (s *Store) expand(sql string, gen uint32) string {
 	r := strings.NewReplacer("${db}", "`"+s.db+"`", "${gen}", genSuffix(gen))
 	return r.Replace(sql)
+}
+
+// sqlDialect returns the server's dialect, read from its handshake on the
+// first call (the connection's first dial) and kept.
+func (s *Store) sqlDialect() (dialect, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dialect != nil {
+		return *s.dialect, nil
+	}
+	v, err := s.conn.ServerVersion()
+	if err != nil {
+		return dialect{}, fmt.Errorf("clickhouse server version: %w", err)
+	}
+	d := dialectFor(*v)
+	s.dialect = &d
+	s.log.Debug("clickhouse dialect", "projection", Projection, "version", d.version, "cutover", d.cutover)
+	return d, nil
+}
+
+// CutoverScope returns what a reader of the stable views sees during a
+// cutover on this server: CutoverAllViews (ClickHouse before 20.10) or
+// CutoverEachView (later releases). It dials the server on first use.
+func (s *Store) CutoverScope() (CutoverScope, error) {
+	d, err := s.sqlDialect()
+	return d.cutover, err
 }
 
 // ServerVersion returns the server's version string (SELECT version()).
@@ -263,7 +294,7 @@ type Generation struct {
 func (s *Store) Generations(ctx context.Context) ([]Generation, error) {
 	rows, err := s.conn.Query(ctx, `SELECT generation, argMax(state, version), argMax(created_at, version),
 		argMax(cutover_at, version), argMax(retired_at, version)
-		FROM `+s.table("projection_generations")+` WHERE projection = ? GROUP BY generation ORDER BY generation`, Projection)
+		FROM `+s.table("read_model_generations")+` WHERE read_model = ? GROUP BY generation ORDER BY generation`, Projection)
 	if err != nil {
 		return nil, fmt.Errorf("read generations of %s: %w", s.db, err)
 	}
@@ -305,8 +336,8 @@ func (s *Store) generation(ctx context.Context, n uint32) (Generation, error) {
 
 // record inserts registry rows (one per generation) with a fresh version.
 func (s *Store) record(ctx context.Context, gens ...Generation) error {
-	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.table("projection_generations")+
-		" (projection, generation, state, created_at, cutover_at, retired_at, version)")
+	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.table("read_model_generations")+
+		" (read_model, generation, state, created_at, cutover_at, retired_at, version)")
 	if err != nil {
 		return fmt.Errorf("update generation registry: %w", err)
 	}
@@ -388,6 +419,7 @@ func (s *Store) CreateGeneration(ctx context.Context, n uint32) error {
 
 // views lists the stable reader views and their definition on generation n.
 // Every view deduplicates (FINAL), so every reader is exact before merges.
+// One text for every release (current ones need the subquery's alias).
 func (s *Store) views(n uint32) map[string]string {
 	lines, orders, status := s.table(tableName("order_lines", n)), s.table(tableName("orders", n)), s.table(tableName("order_status", n))
 	return map[string]string{
@@ -397,7 +429,7 @@ func (s *Store) views(n uint32) map[string]string {
 		"orders": `SELECT order_id, order_number, kind, customer_id, country, currency, total, line_count, placed_at,
 			status, status_version AS version, updated_at
 			FROM ` + orders + ` FINAL
-			ANY LEFT JOIN (SELECT order_id, status, version AS status_version, updated_at FROM ` + status + ` FINAL)
+			ANY LEFT JOIN (SELECT order_id, status, version AS status_version, updated_at FROM ` + status + ` FINAL) AS s
 			USING order_id`,
 	}
 }
@@ -406,12 +438,9 @@ var viewNames = []string{"order_lines", "orders", "order_status"}
 
 // viewTarget returns the generation view name reads, 0 when the view is missing.
 func (s *Store) viewTarget(ctx context.Context, name string) (uint32, error) {
-	var exists uint8
-	if err := s.conn.QueryRow(ctx, "EXISTS TABLE "+s.table(name)).Scan(&exists); err != nil {
-		return 0, fmt.Errorf("view %s.%s: %w", s.db, name, err)
-	}
-	if exists == 0 {
-		return 0, nil
+	exists, err := s.exists(ctx, name)
+	if err != nil || !exists {
+		return 0, err
 	}
 	var create string
 	if err := s.conn.QueryRow(ctx, "SHOW CREATE TABLE "+s.table(name)).Scan(&create); err != nil {
@@ -434,64 +463,51 @@ func (s *Store) viewTarget(ctx context.Context, name string) (uint32, error) {
 	return uint32(n), nil
 }
 
+// exists reports whether the table or view name exists in the database.
+func (s *Store) exists(ctx context.Context, name string) (bool, error) {
+	var exists uint8
+	if err := s.conn.QueryRow(ctx, "EXISTS TABLE "+s.table(name)).Scan(&exists); err != nil {
+		return false, fmt.Errorf("view %s.%s: %w", s.db, name, err)
+	}
+	return exists == 1, nil
+}
+
 // ensureViews points every stable view at generation n, switching those
-// that are missing or read another generation in one RENAME statement.
+// that are missing or read another generation the way the server's dialect
+// keeps its CutoverScope.
 func (s *Store) ensureViews(ctx context.Context, n uint32) error {
-	defs := s.views(n)
-	var pairs []string
-	var olds []string
+	d, err := s.sqlDialect()
+	if err != nil {
+		return err
+	}
+	var stale []string
 	for _, v := range viewNames {
 		target, err := s.viewTarget(ctx, v)
 		if err != nil {
 			return err
 		}
-		if target == n {
-			continue
+		if target != n {
+			stale = append(stale, v)
 		}
-		next := s.table(v + "_next")
-		if err := s.conn.Exec(ctx, "DROP TABLE IF EXISTS "+next); err != nil {
-			return fmt.Errorf("drop stale view %s: %w", next, err)
-		}
-		if err := s.conn.Exec(ctx, "CREATE VIEW "+next+" AS "+defs[v]); err != nil {
-			return fmt.Errorf("create view %s on generation %d: %w", next, n, err)
-		}
-		var exists uint8
-		if err := s.conn.QueryRow(ctx, "EXISTS TABLE "+s.table(v)).Scan(&exists); err != nil {
-			return fmt.Errorf("view %s.%s: %w", s.db, v, err)
-		}
-		if exists == 1 {
-			old := s.table(v + "_old")
-			if err := s.conn.Exec(ctx, "DROP TABLE IF EXISTS "+old); err != nil {
-				return fmt.Errorf("drop stale view %s: %w", old, err)
-			}
-			pairs = append(pairs, s.table(v)+" TO "+old)
-			olds = append(olds, old)
-		}
-		pairs = append(pairs, next+" TO "+s.table(v))
 	}
-	if len(pairs) == 0 {
+	if len(stale) == 0 {
 		return nil
 	}
-	// One statement: readers see either every old view or every new one.
-	if err := s.conn.Exec(ctx, "RENAME TABLE "+strings.Join(pairs, ", ")); err != nil {
+	if err := d.switchViews(ctx, s, stale, s.views(n)); err != nil {
 		return fmt.Errorf("switch views to generation %d: %w", n, err)
 	}
-	for _, old := range olds {
-		if err := s.conn.Exec(ctx, "DROP TABLE IF EXISTS "+old); err != nil {
-			return fmt.Errorf("drop replaced view %s: %w", old, err)
-		}
-	}
-	s.log.Info("views switched", "projection", Projection, "generation", n)
+	s.log.Info("views switched", "projection", Projection, "generation", n, "cutover", d.cutover)
 	return nil
 }
 
 // Cutover makes generation n the serving one: the registry first (n
 // serving, the previous serving generation retired and kept for Rollback),
-// then the stable views, switched for every reader in one RENAME TABLE
-// statement. A cutover interrupted between the two is completed by the next
-// Migrate or Cutover (the registry is the truth; views follow it). Cutting
-// over to the serving generation only re-checks the views. Fails with
-// ErrNoGeneration for an unknown or dropped n.
+// then the stable views, switched as the server's CutoverScope says (all
+// at once on 18.16, each view atomically on current releases). A cutover
+// interrupted between the two is completed by the next Migrate or Cutover
+// (the registry is the truth; views follow it). Cutting over to the serving
+// generation only re-checks the views. Fails with ErrNoGeneration for an
+// unknown or dropped n.
 func (s *Store) Cutover(ctx context.Context, n uint32) error {
 	gens, err := s.Generations(ctx)
 	if err != nil {
