@@ -69,7 +69,11 @@ type Config struct {
 	CreateTopic          bool       // create the topic (topic.Provision) when missing
 	TopicSpec            topic.Spec // used with CreateTopic (Name is taken from Topic)
 	AllowFiniteRetention bool       // start although the topic may delete events
-	AcceptSlotReset      bool       // re-baseline deliberately after ErrSlotLost (events in between are not relayed)
+	// TopicCheckInterval is how often the topic's replayability (retention,
+	// compaction, log start offsets; topic.CheckReplayable) is checked while
+	// relaying; default topic.DefaultWatchInterval (30 s).
+	TopicCheckInterval time.Duration
+	AcceptSlotReset    bool // re-baseline deliberately after ErrSlotLost (events in between are not relayed)
 }
 
 func (c *Config) setDefaults() {
@@ -106,6 +110,9 @@ func (c *Config) setDefaults() {
 	if c.StatusInterval == 0 {
 		c.StatusInterval = DefaultStatusInterval
 	}
+	if c.TopicCheckInterval == 0 {
+		c.TopicCheckInterval = topic.DefaultWatchInterval
+	}
 	c.TopicSpec.Name = c.Topic
 }
 
@@ -130,7 +137,7 @@ func (c Config) Validate() error {
 	if !validIdent(c.Publication) {
 		errs = append(errs, fmt.Errorf("publication %q: want lower-case letters, digits and _ (at most 63)", c.Publication))
 	}
-	if c.Heartbeat < 0 || c.StandbyPoll < 0 || c.PurgeInterval < 0 || c.PollIdle < 0 || c.StatusInterval < 0 {
+	if c.Heartbeat < 0 || c.StandbyPoll < 0 || c.PurgeInterval < 0 || c.PollIdle < 0 || c.StatusInterval < 0 || c.TopicCheckInterval < 0 {
 		errs = append(errs, errors.New("durations must not be negative (except outbox retention)"))
 	}
 	if c.MaxInFlight < 1 {
@@ -196,6 +203,7 @@ type Relay struct {
 	m          *metrics
 	onInFlight func(int)
 	kafkaOpts  []kgo.Opt
+	watch      *topic.Watcher
 
 	state     atomic.Value // State
 	pool      *pgxpool.Pool
@@ -212,7 +220,14 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 	for _, o := range opts {
 		o(r)
 	}
+	// The watcher adds the topic to its lines itself.
+	w, err := topic.NewWatcher(topic.WatchConfig{Topic: cfg.Topic, Interval: cfg.TopicCheckInterval, Component: "relay"},
+		r.log.With("component", "relay", "mode", string(cfg.Mode), "slot", cfg.Slot), r.m.reg)
 	r.log = r.log.With("component", "relay", "mode", string(cfg.Mode), "slot", cfg.Slot, "topic", cfg.Topic)
+	if err != nil {
+		return nil, fmt.Errorf("relay config: %w", err)
+	}
+	r.watch = w
 	r.state.Store(StateStarting)
 	return r, nil
 }
@@ -309,6 +324,10 @@ func (r *Relay) Run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return r.watchLock(gctx, lock) })
+	g.Go(func() error {
+		_ = r.watch.Run(gctx, kadm.NewClient(client)) // ends with gctx; what it finds is logged and in the metric
+		return nil
+	})
 	if r.cfg.OutboxRetention > 0 {
 		g.Go(func() error { return r.purgeLoop(gctx) })
 	}
