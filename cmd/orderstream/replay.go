@@ -9,7 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/orderstream/orderstream/internal/rebuild"
+	"github.com/orderstream/orderstream/producer/relay"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -18,17 +20,20 @@ import (
 
 // replayFlags are the settings of `orderstream replay`.
 type replayFlags struct {
-	mode     string
-	from     string
-	execute  bool
-	group    string
-	keep     int
-	settle   time.Duration
-	progress string
-	asJSON   bool
-	batch    int
-	members  int
-	prefix   string
+	mode      string
+	from      string
+	execute   bool
+	group     string
+	keep      int
+	settle    time.Duration
+	progress  string
+	asJSON    bool
+	batch     int
+	members   int
+	prefix    string
+	force     bool
+	slot      string
+	relayWait time.Duration
 }
 
 func newReplayCmd(g *globals) *cobra.Command {
@@ -59,6 +64,17 @@ generation. It refuses while the group has active members and names them
 (stop the daemons first); the read model is empty or partial until the
 daemon, restarted, catches up. Without --execute it only prints the plan
 (partition: current → new).
+
+Before the cutover the new generation is checked, and the cutover refused
+(exit 1, N+1 dropped, N still serving) when any check fails, naming what is
+missing: (1) every partition's log start offset was 0 (a shadow rebuild
+replays from offset zero only; it accepts no --from); (2) the records the
+rebuild wrote equal end − start on every partition; (3) the new generation's
+orders and per-order versions equal the write side's (PostgreSQL
+orders.version, read in one snapshot once the relay of --slot has relayed
+it, waiting up to --relay-wait), except orders whose next event lies past
+the rebuild's end offsets (in flight: the daemon applies it). --force cuts
+over anyway and logs at WARN what it overrode.
 
 --from OFFSET|TIMESTAMP replays a suffix (in-place only: both sinks are
 idempotent, so applying events again is safe; a shadow generation starts
@@ -91,6 +107,9 @@ PROJECTION 'all' rebuilds both read models at the same time.`,
 				}
 				return runShadow(cmd.Context(), g, fl, names, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			case "in-place":
+				if fl.force {
+					return usagef("--force belongs to --mode shadow: an in-place replay has no cutover")
+				}
 				if fl.group != "" && len(names) > 1 {
 					return usagef("--group names one projection's group: replay one projection at a time with it")
 				}
@@ -111,6 +130,9 @@ PROJECTION 'all' rebuilds both read models at the same time.`,
 	f.BoolVar(&fl.asJSON, "json", false, "print the result (shadow) or the plan (in-place) as JSON")
 	f.IntVar(&fl.batch, "batch-max-records", rebuild.DefaultRebuildBatchRecords, "shadow: records per write to the read model")
 	f.IntVar(&fl.members, "members", rebuild.DefaultMembers, "shadow: consumers in the rebuild's group, each writing its share of the partitions (1..64)")
+	f.BoolVar(&fl.force, "force", false, "shadow: cut over even when the checks before the cutover fail (logged at WARN, naming what was overridden)")
+	f.StringVar(&fl.slot, "slot", relay.DefaultSlot, "shadow: replication slot (or poll cursor name) of the relay, whose progress the write-side comparison waits for")
+	f.DurationVar(&fl.relayWait, "relay-wait", rebuild.DefaultRelayWait, "shadow: how long the write-side comparison waits for the relay to have relayed the write side's current state")
 	addIndexPrefixFlag(f, &fl.prefix)
 	return cmd
 }
@@ -134,6 +156,12 @@ func runShadow(ctx context.Context, g *globals, fl replayFlags, names []string, 
 	if fl.keep == 0 || fl.keep < -1 {
 		return usagef("--keep %d: want 1 or more previous generations kept for rollback, or -1 to keep all (drop one deliberately with `orderstream generations drop PROJECTION N`)", fl.keep)
 	}
+	pool, err := pgxpool.New(ctx, g.pgURL)
+	if err != nil {
+		return usagef("--pg-url: %v", err)
+	}
+	defer pool.Close()
+	ws := rebuild.PostgresWriteSide{Pool: pool, Slot: fl.slot, RelayWait: fl.relayWait}
 	pr := newProgressPrinter(errw, fl.progress)
 	results := make([]rebuild.Result, len(names))
 	eg, ectx := errgroup.WithContext(ctx)
@@ -147,6 +175,7 @@ func runShadow(ctx context.Context, g *globals, fl replayFlags, names []string, 
 			res, err := rebuild.Shadow(ectx, p, rebuild.ShadowConfig{
 				Brokers: g.brokers, Topic: g.topic, Keep: fl.keep, Settle: fl.settle,
 				BatchMaxRecords: fl.batch, Members: fl.members, Progress: pr.update,
+				WriteSide: ws, Force: fl.force,
 			}, g.log)
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
@@ -155,7 +184,7 @@ func runShadow(ctx context.Context, g *globals, fl replayFlags, names []string, 
 			return nil
 		})
 	}
-	err := eg.Wait()
+	err = eg.Wait()
 	pr.finish()
 	if err != nil {
 		return err
