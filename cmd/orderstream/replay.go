@@ -9,9 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/orderstream/orderstream/internal/rebuild"
-	"github.com/orderstream/orderstream/producer/relay"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -20,20 +18,18 @@ import (
 
 // replayFlags are the settings of `orderstream replay`.
 type replayFlags struct {
-	mode      string
-	from      string
-	execute   bool
-	group     string
-	keep      int
-	settle    time.Duration
-	progress  string
-	asJSON    bool
-	batch     int
-	members   int
-	prefix    string
-	force     bool
-	slot      string
-	relayWait time.Duration
+	mode     string
+	from     string
+	execute  bool
+	group    string
+	keep     int
+	settle   time.Duration
+	progress string
+	asJSON   bool
+	batch    int
+	members  int
+	prefix   string
+	guard    guardFlags // shadow: the checks before the cutover
 }
 
 func newReplayCmd(g *globals) *cobra.Command {
@@ -107,7 +103,7 @@ PROJECTION 'all' rebuilds both read models at the same time.`,
 				}
 				return runShadow(cmd.Context(), g, fl, names, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			case "in-place":
-				if fl.force {
+				if fl.guard.force {
 					return usagef("--force belongs to --mode shadow: an in-place replay has no cutover")
 				}
 				if fl.group != "" && len(names) > 1 {
@@ -130,9 +126,7 @@ PROJECTION 'all' rebuilds both read models at the same time.`,
 	f.BoolVar(&fl.asJSON, "json", false, "print the result (shadow) or the plan (in-place) as JSON")
 	f.IntVar(&fl.batch, "batch-max-records", rebuild.DefaultRebuildBatchRecords, "shadow: records per write to the read model")
 	f.IntVar(&fl.members, "members", rebuild.DefaultMembers, "shadow: consumers in the rebuild's group, each writing its share of the partitions (1..64)")
-	f.BoolVar(&fl.force, "force", false, "shadow: cut over even when the checks before the cutover fail (logged at WARN, naming what was overridden)")
-	f.StringVar(&fl.slot, "slot", relay.DefaultSlot, "shadow: replication slot (or poll cursor name) of the relay, whose progress the write-side comparison waits for")
-	f.DurationVar(&fl.relayWait, "relay-wait", rebuild.DefaultRelayWait, "shadow: how long the write-side comparison waits for the relay to have relayed the write side's current state")
+	addGuardFlags(f, &fl.guard)
 	addIndexPrefixFlag(f, &fl.prefix)
 	return cmd
 }
@@ -156,12 +150,11 @@ func runShadow(ctx context.Context, g *globals, fl replayFlags, names []string, 
 	if fl.keep == 0 || fl.keep < -1 {
 		return usagef("--keep %d: want 1 or more previous generations kept for rollback, or -1 to keep all (drop one deliberately with `orderstream generations drop PROJECTION N`)", fl.keep)
 	}
-	pool, err := pgxpool.New(ctx, g.pgURL)
+	ws, pool, err := fl.guard.writeSide(ctx, g)
 	if err != nil {
-		return usagef("--pg-url: %v", err)
+		return err
 	}
 	defer pool.Close()
-	ws := rebuild.PostgresWriteSide{Pool: pool, Slot: fl.slot, RelayWait: fl.relayWait}
 	pr := newProgressPrinter(errw, fl.progress)
 	results := make([]rebuild.Result, len(names))
 	eg, ectx := errgroup.WithContext(ctx)
@@ -175,7 +168,7 @@ func runShadow(ctx context.Context, g *globals, fl replayFlags, names []string, 
 			res, err := rebuild.Shadow(ectx, p, rebuild.ShadowConfig{
 				Brokers: g.brokers, Topic: g.topic, Keep: fl.keep, Settle: fl.settle,
 				BatchMaxRecords: fl.batch, Members: fl.members, Progress: pr.update,
-				WriteSide: ws, Force: fl.force,
+				WriteSide: ws, Force: fl.guard.force,
 			}, g.log)
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/orderstream/orderstream/consumers"
 	"github.com/orderstream/orderstream/producer/topic"
@@ -121,13 +122,17 @@ func CheckCutover(ctx context.Context, p Projection, n uint32, ev Evidence, cfg 
 			"problems", strings.Join(r.Info.Problems(), "; "))
 	}
 	var failed *VersionDiff
-	if diff, err := compareWriteSide(ctx, adm, p, n, ev, cfg); err != nil {
+	began := time.Now()
+	diff, err := compareWriteSide(ctx, adm, p, n, ev, cfg)
+	if err != nil {
 		findings = append(findings, "write side comparison not possible: "+err.Error())
 	} else if !diff.OK() {
 		findings = append(findings, "write side: "+diff.String())
 		failed = &diff
 	}
 	if len(findings) == 0 {
+		log.Info("cutover checks passed", "projection", p.Name(), "generation", n, "write_side", diff.String(),
+			"compare_seconds", time.Since(began).Seconds())
 		return nil
 	}
 	if ctx.Err() != nil {
@@ -307,4 +312,21 @@ func (p countedPrepared) Write(ctx context.Context) error {
 	}
 	p.s.record(p.batch)
 	return nil
+}
+
+// GroupEvidence is the Evidence of a cutover that follows no rebuild of
+// this process (`generations cutover N`): the topic's log start offsets now
+// and, as end offsets, the committed offsets of group, the consumer group
+// that fills the generation (the daemon's); events at or past them are in
+// flight. A partition the group never committed on ends at its log start.
+func GroupEvidence(ctx context.Context, adm *kadm.Client, topicName, group string) (Evidence, error) {
+	g, err := InspectGroup(ctx, adm, topicName, group)
+	if err != nil {
+		return Evidence{}, err
+	}
+	ev := Evidence{Starts: map[int32]int64{}, Ends: map[int32]int64{}}
+	for _, pl := range g.Partitions {
+		ev.Starts[pl.Partition], ev.Ends[pl.Partition] = pl.Start, pl.Position()
+	}
+	return ev, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -193,5 +194,54 @@ func TestPostgresWriteSide(t *testing.T) {
 	}
 	if len(got) != 2 || got["a"] != 3 || got["b"] != 1 {
 		t.Fatalf("versions = %v, want a:3 b:1", got)
+	}
+}
+
+// TestCheckCutoverOfGroup: the check of a cutover that follows no rebuild
+// (`generations cutover N`) judges the generation a daemon filled by the
+// daemon group's committed offsets: a complete generation passes; an order
+// of the write side that never reached the topic is missing; an order whose
+// events lie past the group's offsets is in flight; a partition whose first
+// records were deleted afterwards is named although the generation holds
+// them.
+func TestCheckCutoverOfGroup(t *testing.T) {
+	brokers := testenv.KafkaBrokers(t)
+	events := slices.Clip(testfixture.RealEvents(t)[:400]) // appended to below: never into the shared fixture
+	topicName := testfixture.ProduceTopic(t, brokers, events)
+	m := analyticsModel(t)
+	adm := admin(t, brokers)
+	group := testenv.Name("daemon")
+	stop := startDaemon(t, brokers, topicName, group, m.daemon)
+	waitCaughtUp(t, adm, topicName, group, 2*time.Minute)
+	stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	check := func(ws WriteSide) error {
+		t.Helper()
+		ev, err := GroupEvidence(ctx, adm, topicName, group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return CheckCutover(ctx, m.p, 1, ev, GuardConfig{Brokers: brokers, Topic: topicName, WriteSide: ws}, testLog(t))
+	}
+	if err := check(eventsWriteSide(events)); err != nil {
+		t.Fatalf("complete generation: %v", err)
+	}
+
+	// Not in the topic at all: missing. In the topic past the group's
+	// offsets (the daemon is stopped): in flight.
+	lost, late := newOrder(t, events), newOrder(t, events)
+	produce(t, brokers, topicName, late)
+	err := check(append(eventsWriteSide(events), lost, late))
+	var ge *GuardError
+	if !errors.As(err, &ge) || ge.WriteSide == nil || ge.WriteSide.Missing != 1 || ge.WriteSide.InFlight != 1 ||
+		ge.WriteSide.MissingExamples[0] != lost.AggregateID {
+		t.Fatalf("order never relayed + order in flight: err %v, diff %+v; want %s missing, 1 in flight", err, ge, lost.AggregateID)
+	}
+
+	part, cut, _ := cutHead(t, brokers, topicName, 10)
+	err = check(append(eventsWriteSide(events), late))
+	if !errors.As(err, &ge) || len(ge.Findings) != 1 || !strings.Contains(ge.Findings[0], fmt.Sprintf("partition %d: log start offset %d", part, cut)) {
+		t.Fatalf("after deleting the head of partition %d: %v; want only that partition named", part, err)
 	}
 }
