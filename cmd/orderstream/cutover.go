@@ -64,7 +64,7 @@ func checkedCutover(ctx context.Context, g *globals, name, indexPrefix, group st
 		return fmt.Errorf("cutover to %s generation %d: %w", name, n, err)
 	}
 	cfg := rebuild.GuardConfig{Brokers: g.brokers, Topic: g.topic, WriteSide: ws, Force: gf.force}
-	if err := rebuild.CheckCutover(ctx, p, n, ev, cfg, g.log); err != nil {
+	if _, err := rebuild.CheckCutover(ctx, p, n, ev, cfg, g.log); err != nil { // what --force overrode is logged
 		return err
 	}
 	if err := p.Cutover(ctx, n); err != nil {

@@ -186,8 +186,13 @@ func runShadow(ctx context.Context, g *globals, fl replayFlags, names []string, 
 		return writeJSON(out, results)
 	}
 	for _, r := range results {
-		fmt.Fprintf(out, "%s: generation %d serving; %d events replayed from offset zero in %s (%.0f events/s)\n",
-			r.Projection, r.Generation, r.Events, r.Duration.Round(time.Millisecond), r.Rate())
+		if len(r.Forced) > 0 {
+			fmt.Fprintf(out, "%s: generation %d serving, cutover FORCED over failed checks:\n  %s\n", r.Projection, r.Generation, strings.Join(r.Forced, "\n  "))
+			fmt.Fprintf(out, "  %d events replayed in %s (%.0f events/s)\n", r.Events, r.Duration.Round(time.Millisecond), r.Rate())
+		} else {
+			fmt.Fprintf(out, "%s: generation %d serving; %d events replayed from offset zero in %s (%.0f events/s)\n",
+				r.Projection, r.Generation, r.Events, r.Duration.Round(time.Millisecond), r.Rate())
+		}
 		if r.Previous != 0 {
 			fmt.Fprintf(out, "  generation %d kept for rollback: orderstream rollback %s\n", r.Previous, r.Projection)
 		}

@@ -96,13 +96,13 @@ func (c GuardConfig) Validate() error {
 //     ev.Ends.
 //
 // It returns nil when all hold; else a *GuardError with every finding, or,
-// with cfg.Force, nil after one WARN line naming what was overridden. A
+// with cfg.Force, the findings it overrode (and one WARN line naming them). A
 // check that cannot be made (write side unreachable, relay behind) is a
 // finding too. Problems of the topic's settings (finite retention,
 // compaction) do not refuse a cutover: they are logged at WARN.
-func CheckCutover(ctx context.Context, p Projection, n uint32, ev Evidence, cfg GuardConfig, log *slog.Logger) error {
+func CheckCutover(ctx context.Context, p Projection, n uint32, ev Evidence, cfg GuardConfig, log *slog.Logger) (overridden []string, err error) {
 	if err := cfg.Validate(); err != nil {
-		return err
+		return nil, err
 	}
 	if log == nil {
 		log = slog.Default()
@@ -113,7 +113,7 @@ func CheckCutover(ctx context.Context, p Projection, n uint32, ev Evidence, cfg 
 	}
 	kcl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.ClientOpts...)...)
 	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
+		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	defer kcl.Close()
 	adm := kadm.NewClient(kcl)
@@ -133,17 +133,17 @@ func CheckCutover(ctx context.Context, p Projection, n uint32, ev Evidence, cfg 
 	if len(findings) == 0 {
 		log.Info("cutover checks passed", "projection", p.Name(), "generation", n, "write_side", diff.String(),
 			"compare_seconds", time.Since(began).Seconds())
-		return nil
+		return nil, nil
 	}
 	if ctx.Err() != nil {
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 	if cfg.Force {
 		log.Warn("cutover FORCED although the evidence does not show a complete generation (--force)",
 			"projection", p.Name(), "generation", n, "overridden", strings.Join(findings, "; "))
-		return nil
+		return findings, nil
 	}
-	return &GuardError{Projection: p.Name(), Generation: n, Findings: findings, WriteSide: failed}
+	return nil, &GuardError{Projection: p.Name(), Generation: n, Findings: findings, WriteSide: failed}
 }
 
 // compareWriteSide compares generation n of p with the write side.

@@ -78,8 +78,8 @@ func TestShadowGuardLostHistory(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if Serving(gens) != res.Generation || res.Generation == 1 {
-				t.Fatalf("generations after the forced cutover = %v, want %d serving", gens, res.Generation)
+			if Serving(gens) != res.Generation || res.Generation == 1 || len(res.Forced) != 2 || !strings.HasPrefix(res.Forced[0], wantStart) {
+				t.Fatalf("generations after the forced cutover = %v, want %d serving; overridden %q", gens, res.Generation, res.Forced)
 			}
 			line := logged.String()
 			if !strings.Contains(line, "level=WARN") || !strings.Contains(line, "cutover FORCED") || !strings.Contains(line, wantStart) {
@@ -222,7 +222,8 @@ func TestCheckCutoverOfGroup(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return CheckCutover(ctx, m.p, 1, ev, GuardConfig{Brokers: brokers, Topic: topicName, WriteSide: ws}, testLog(t))
+		_, err = CheckCutover(ctx, m.p, 1, ev, GuardConfig{Brokers: brokers, Topic: topicName, WriteSide: ws}, testLog(t))
+		return err
 	}
 	if err := check(eventsWriteSide(events)); err != nil {
 		t.Fatalf("complete generation: %v", err)

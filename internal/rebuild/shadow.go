@@ -159,6 +159,9 @@ type Result struct {
 	Events     int64         `json:"events"`              // records replayed up to the target ends
 	Duration   time.Duration `json:"duration_ns"`
 	Dropped    []uint32      `json:"dropped_generations"` // by the Keep retention
+	// Forced lists the failed checks a forced cutover overrode (Force);
+	// empty when every check passed.
+	Forced []string `json:"forced,omitempty"`
 }
 
 // Rate returns Events per second of Duration.
@@ -349,9 +352,11 @@ func Shadow(ctx context.Context, p Projection, cfg ShadowConfig, log *slog.Logge
 		Processed: events, Total: events, Rate: float64(events) / max(elapsed.Seconds(), 1e-9)})
 	ev.Consumed = consumed
 	gcfg := GuardConfig{Brokers: cfg.Brokers, Topic: cfg.Topic, WriteSide: cfg.WriteSide, Force: cfg.Force, ClientOpts: cfg.ClientOpts}
-	if err := CheckCutover(ctx, p, n, ev, gcfg, log); err != nil {
+	forced, err := CheckCutover(ctx, p, n, ev, gcfg, log)
+	if err != nil {
 		return fail(err)
 	}
+	res.Forced = forced
 	if err := p.Cutover(ctx, n); err != nil {
 		return fail(fmt.Errorf("cutover: %w", err))
 	}
