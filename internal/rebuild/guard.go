@@ -95,8 +95,9 @@ func (c GuardConfig) Validate() error {
 //     (CompareVersions), counting as in flight the events relayed past
 //     ev.Ends.
 //
-// It returns nil when all hold; else a *GuardError with every finding, or,
-// with cfg.Force, the findings it overrode (and one WARN line naming them). A
+// It returns no error when all hold; else a *GuardError with every finding,
+// or, with cfg.Force, the findings it overrode (and one WARN line naming
+// them) and no error. A
 // check that cannot be made (write side unreachable, relay behind) is a
 // finding too. Problems of the topic's settings (finite retention,
 // compaction) do not refuse a cutover: they are logged at WARN.
@@ -162,7 +163,8 @@ func compareWriteSide(ctx context.Context, adm *kadm.Client, p Projection, n uin
 	if err != nil {
 		return VersionDiff{}, err
 	}
-	from := maps.Clone(ev.Ends)
+	from := map[int32]int64{}
+	maps.Copy(from, ev.Ends)
 	for part := range ends {
 		if _, ok := from[part]; !ok {
 			from[part] = 0
