@@ -506,10 +506,7 @@ Subcommands create, cut over to, roll back and drop generations.`,
 				return nil
 			}),
 		},
-		&cobra.Command{
-			Use: "cutover N", Short: "Serve generation N: switch every reader's views at once; the old one is kept", Args: cobra.ExactArgs(1),
-			RunE: withGeneration((*analytics.Store).Cutover, "serving"),
-		},
+		newCheckedCutoverCmd(g, "analytics", nil, "Serve generation N: switch every reader's views at once; the old one is kept"),
 		&cobra.Command{
 			Use: "rollback", Short: "Serve again the generation the serving one replaced", Args: cobra.NoArgs,
 			RunE: withStore(func(ctx context.Context, st *analytics.Store, _ []string) error {

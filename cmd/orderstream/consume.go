@@ -8,8 +8,11 @@ import (
 	"time"
 
 	"github.com/orderstream/orderstream/consumers"
+	"github.com/orderstream/orderstream/producer/topic"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // sinkParams are the settings of a projection daemon's sink beyond the
@@ -38,6 +41,7 @@ func newConsumeCmd(g *globals) *cobra.Command {
 		cfg         consumers.Config
 		metricsAddr string
 		sp          sinkParams
+		checkEvery  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "consume PROJECTION",
@@ -76,7 +80,7 @@ signal exits at once.`,
 			if name != "search" && cmd.Flags().Changed("index-prefix") {
 				return usagef("consume %s: --index-prefix applies to the search projection only", name)
 			}
-			return stoppedCleanly(cmd.Context(), runConsume(cmd.Context(), g, cfg, p.newSink, metricsAddr, sp))
+			return stoppedCleanly(cmd.Context(), runConsume(cmd.Context(), g, cfg, p.newSink, metricsAddr, sp, checkEvery))
 		},
 	}
 	f := cmd.Flags()
@@ -85,6 +89,7 @@ signal exits at once.`,
 	f.StringVar(&sp.generation, "generation", "", "read-model generation to write (default: follow the serving generation)")
 	addIndexPrefixFlag(f, &sp.indexPrefix)
 	addConsumerFlags(f, &cfg)
+	f.DurationVar(&checkEvery, "topic-check-interval", topic.DefaultWatchInterval, "how often the topic's retention, compaction and log start offsets are checked; a topic that can no longer be replayed from offset zero is logged (ERROR, once per change) and sets orderstream_consumer_topic_replayable to 0")
 	return cmd
 }
 
@@ -105,9 +110,10 @@ func addConsumerFlags(f interface {
 	f.StringVar(&cfg.DLQTopic, "dlq-topic", "", "dead-letter topic (default <topic>.dlq)")
 }
 
-// runConsume builds the sink and the consumer, serves the metrics endpoint
-// and runs until ctx is cancelled; the sink is closed after Run returned.
-func runConsume(ctx context.Context, g *globals, cfg consumers.Config, newSink sinkBuilder, metricsAddr string, sp sinkParams) (err error) {
+// runConsume builds the sink and the consumer, serves the metrics endpoint,
+// watches the topic's replayability every checkEvery and runs until ctx is
+// cancelled; the sink is closed after Run returned.
+func runConsume(ctx context.Context, g *globals, cfg consumers.Config, newSink sinkBuilder, metricsAddr string, sp sinkParams, checkEvery time.Duration) (err error) {
 	// One registry for the runtime's and the sink's metrics, served on
 	// /metrics.
 	reg := prometheus.NewRegistry()
@@ -129,8 +135,28 @@ func runConsume(ctx context.Context, g *globals, cfg consumers.Config, newSink s
 	}
 	defer c.Close()
 
+	watch, err := topic.NewWatcher(topic.WatchConfig{Topic: cfg.Topic, Interval: checkEvery, Component: "consumer"},
+		g.log.With("projection", cfg.Projection, "group", cfg.Group), reg)
+	if err != nil {
+		return usagef("--topic-check-interval: %v", err)
+	}
+	kcl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...))
+	if err != nil {
+		return usagef("--kafka-brokers: %v", err)
+	}
+	defer kcl.Close()
+	run := func(ctx context.Context) error {
+		wctx, stopWatch := context.WithCancel(ctx)
+		watched := make(chan struct{})
+		go func() {
+			defer close(watched)
+			_ = watch.Run(wctx, kadm.NewClient(kcl)) // ends with wctx; what it finds is logged and in the metric
+		}()
+		defer func() { stopWatch(); <-watched }()
+		return c.Run(ctx)
+	}
 	if metricsAddr == "off" {
 		metricsAddr = ""
 	}
-	return runWithMetrics(ctx, metricsAddr, consumers.Handler(c, nil), c.Run)
+	return runWithMetrics(ctx, metricsAddr, consumers.Handler(c, nil), run)
 }

@@ -107,7 +107,7 @@ func runDev(ctx context.Context, g *globals, partitions int32, file string, fl a
 			if err := waitTopic(ctx, g); err != nil {
 				return err
 			}
-			return runConsume(ctx, g, cfg, p.newSink, "off", sinkParams{})
+			return runConsume(ctx, g, cfg, p.newSink, "off", sinkParams{}, topic.DefaultWatchInterval)
 		})
 	}
 	eg.Go(func() error { return runAPI(ctx, g, fl) })

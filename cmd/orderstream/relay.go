@@ -73,6 +73,7 @@ exit 0.`,
 	f.DurationVar(&retention, "outbox-retention", relay.DefaultOutboxRetention, "delete relayed outbox rows older than this, every 5 min; 0 disables the purge")
 	f.StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:9464", "host:port serving /metrics and /healthz (200 when streaming or standby); empty disables")
 	f.BoolVar(&cfg.AllowFiniteRetention, "allow-finite-retention", false, "start even if the topic's retention or compaction may delete events (a replay from offset zero would then miss some)")
+	f.DurationVar(&cfg.TopicCheckInterval, "topic-check-interval", topic.DefaultWatchInterval, "how often the topic's retention, compaction and log start offsets are checked; a topic that can no longer be replayed from offset zero is logged (ERROR, once per change) and sets orderstream_relay_topic_replayable to 0")
 	f.BoolVar(&cfg.CreateTopic, "create-topic", true, "create the topic with infinite retention if it does not exist")
 	f.Int32Var(&partitions, "partitions", topic.DefaultPartitions, "partitions of the topic when --create-topic creates it (verified when it exists)")
 	f.Int16Var(&replication, "replication-factor", topic.DefaultReplicationFactor, "replication factor when --create-topic creates the topic; -1 = broker default")

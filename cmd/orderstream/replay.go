@@ -30,6 +30,7 @@ type replayFlags struct {
 	members  int
 	prefix   string
 	skipDead bool
+	guard    guardFlags // shadow: the checks before the cutover
 }
 
 func newReplayCmd(g *globals) *cobra.Command {
@@ -65,6 +66,17 @@ generation. It refuses while the group has active members and names them
 daemon, restarted, catches up. Without --execute it only prints the plan
 (partition: current → new).
 
+Before the cutover the new generation is checked, and the cutover refused
+(exit 1, N+1 dropped, N still serving) when any check fails, naming what is
+missing: (1) every partition's log start offset was 0 (a shadow rebuild
+replays from offset zero only; it accepts no --from); (2) the records the
+rebuild wrote equal end − start on every partition; (3) the new generation's
+orders and per-order versions equal the write side's (PostgreSQL
+orders.version, read in one snapshot once the relay of --slot has relayed
+it, waiting up to --relay-wait), except orders whose next event lies past
+the rebuild's end offsets (in flight: the daemon applies it). --force cuts
+over anyway and logs at WARN what it overrode.
+
 --from OFFSET|TIMESTAMP replays a suffix (in-place only: both sinks are
 idempotent, so applying events again is safe; a shadow generation starts
 empty and needs every event, so shadow mode refuses --from).
@@ -99,6 +111,9 @@ PROJECTION 'all' rebuilds both read models at the same time.`,
 				if fl.skipDead {
 					return usagef("--skip-dead-lettered belongs to --mode shadow: the daemon replaying in place dead-letters and parks as always")
 				}
+				if fl.guard.force {
+					return usagef("--force belongs to --mode shadow: an in-place replay has no cutover")
+				}
 				if fl.group != "" && len(names) > 1 {
 					return usagef("--group names one projection's group: replay one projection at a time with it")
 				}
@@ -119,6 +134,7 @@ PROJECTION 'all' rebuilds both read models at the same time.`,
 	f.BoolVar(&fl.asJSON, "json", false, "print the result (shadow) or the plan (in-place) as JSON")
 	f.IntVar(&fl.batch, "batch-max-records", rebuild.DefaultRebuildBatchRecords, "shadow: records per write to the read model")
 	f.IntVar(&fl.members, "members", rebuild.DefaultMembers, "shadow: consumers in the rebuild's group, each writing its share of the partitions (1..64)")
+	addGuardFlags(f, &fl.guard)
 	addIndexPrefixFlag(f, &fl.prefix)
 	f.BoolVar(&fl.skipDead, "skip-dead-lettered", false, "shadow: skip (and list) the records the daemons dead-lettered or parked at the same partition and offset and that were not re-driven, instead of stopping at them")
 	return cmd
@@ -143,6 +159,11 @@ func runShadow(ctx context.Context, g *globals, fl replayFlags, names []string, 
 	if fl.keep == 0 || fl.keep < -1 {
 		return usagef("--keep %d: want 1 or more previous generations kept for rollback, or -1 to keep all (drop one deliberately with `orderstream generations drop PROJECTION N`)", fl.keep)
 	}
+	ws, pool, err := fl.guard.writeSide(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
 	pr := newProgressPrinter(errw, fl.progress)
 	results := make([]rebuild.Result, len(names))
 	eg, ectx := errgroup.WithContext(ctx)
@@ -156,6 +177,7 @@ func runShadow(ctx context.Context, g *globals, fl replayFlags, names []string, 
 			res, err := rebuild.Shadow(ectx, p, rebuild.ShadowConfig{
 				Brokers: g.brokers, Topic: g.topic, Keep: fl.keep, Settle: fl.settle,
 				BatchMaxRecords: fl.batch, Members: fl.members, Progress: pr.update, SkipDeadLettered: fl.skipDead,
+				WriteSide: ws, Force: fl.guard.force,
 			}, g.log)
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
@@ -164,7 +186,7 @@ func runShadow(ctx context.Context, g *globals, fl replayFlags, names []string, 
 			return nil
 		})
 	}
-	err := eg.Wait()
+	err = eg.Wait()
 	pr.finish()
 	if err != nil {
 		return err
@@ -173,8 +195,13 @@ func runShadow(ctx context.Context, g *globals, fl replayFlags, names []string, 
 		return writeJSON(out, results)
 	}
 	for _, r := range results {
-		fmt.Fprintf(out, "%s: generation %d serving; %d events replayed from offset zero in %s (%.0f events/s)\n",
-			r.Projection, r.Generation, r.Events, r.Duration.Round(time.Millisecond), r.Rate())
+		if len(r.Forced) > 0 {
+			fmt.Fprintf(out, "%s: generation %d serving, cutover FORCED over failed checks:\n  %s\n", r.Projection, r.Generation, strings.Join(r.Forced, "\n  "))
+			fmt.Fprintf(out, "  %d events replayed in %s (%.0f events/s)\n", r.Events, r.Duration.Round(time.Millisecond), r.Rate())
+		} else {
+			fmt.Fprintf(out, "%s: generation %d serving; %d events replayed from offset zero in %s (%.0f events/s)\n",
+				r.Projection, r.Generation, r.Events, r.Duration.Round(time.Millisecond), r.Rate())
+		}
 		for _, e := range r.Skipped {
 			fmt.Fprintf(out, "  skipped (dead-lettered by %s): partition %d offset %d event %s (%s): %s\n",
 				e.Group, e.SourcePartition, e.SourceOffset, e.EventID, e.Kind, oneLine(e.Error, 160))

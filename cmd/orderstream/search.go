@@ -291,16 +291,7 @@ is dropped.`,
 				return a.CreateGeneration(ctx, n)
 			}),
 		},
-		&cobra.Command{
-			Use: "cutover N", Short: "Serve generation N (atomic alias swap)", Args: cobra.ExactArgs(1),
-			RunE: withAdmin(func(ctx context.Context, a *search.Admin, args []string, out io.Writer) error {
-				n, err := genArg(args)
-				if err != nil {
-					return err
-				}
-				return a.Cutover(ctx, n)
-			}),
-		},
+		newCheckedCutoverCmd(g, "search", prefix, "Serve generation N (atomic alias swap)"),
 		&cobra.Command{
 			Use: "rollback", Short: "Serve the previous generation again (atomic alias swap)", Args: cobra.NoArgs,
 			RunE: withAdmin(func(ctx context.Context, a *search.Admin, _ []string, out io.Writer) error {

@@ -14,6 +14,7 @@ import (
 	"github.com/orderstream/orderstream/consumers"
 	"github.com/orderstream/orderstream/internal/rebuild"
 	"github.com/orderstream/orderstream/producer/relay"
+	"github.com/orderstream/orderstream/producer/topic"
 	"github.com/orderstream/orderstream/projections/analytics"
 	"github.com/orderstream/orderstream/projections/search"
 	"github.com/spf13/cobra"
@@ -58,7 +59,9 @@ replication slot exists and is active, the WAL the slot pins (bytes), the
 outbox row count beside the topic's record count, and in poll mode the
 outbox rows not yet in Kafka.
 
-Exit status 1 when unhealthy: the relay never ran, its slot is missing or
+Exit status 1 when unhealthy: the topic cannot be replayed from offset zero
+(finite retention.ms or retention.bytes, compaction, or a partition whose
+log start offset is above 0), the relay never ran, its slot is missing or
 inactive, its checkpoint is not streaming, it pins more than
 --max-slot-lag-bytes; a group without members, a lag above --max-lag
 records, a staleness above --max-staleness, no serving generation, or a
@@ -112,9 +115,13 @@ type Report struct {
 	// CaughtUp: every group committed up to the topic's end offsets (with
 	// --wait: those listed once the relay passed the WAL position of the
 	// wait's start).
-	CaughtUp    bool                `json:"caught_up"`
-	Problems    []string            `json:"problems"`
-	Records     int64               `json:"kafka_records"` // records the topic holds (end − start, summed)
+	CaughtUp bool     `json:"caught_up"`
+	Problems []string `json:"problems"`
+	Records  int64    `json:"kafka_records"` // records the topic holds (end − start, summed)
+	// Replayable: the topic can be replayed from offset zero
+	// (topic.CheckReplayable: infinite retention, no compaction, every log
+	// start offset 0); when false, Problems says why.
+	Replayable  bool                `json:"replayable"`
 	Relay       *rebuild.RelayState `json:"relay,omitempty"`
 	Projections []ProjectionReport  `json:"projections"`
 }
@@ -324,6 +331,19 @@ func (e *statusEnv) report(ctx context.Context, w *waitState) Report {
 	} else {
 		for p, end := range ends {
 			r.Records += end - starts[p]
+		}
+	}
+	if err == nil {
+		c, cancel := bounded()
+		rp, err := topic.CheckReplayable(c, e.adm, e.g.topic)
+		cancel()
+		switch {
+		case err != nil:
+			problem("kafka: %v", err)
+		case !rp.Replayable():
+			problem("topic %s cannot be replayed from offset zero (a rebuild would miss events): %s", e.g.topic, strings.Join(rp.Problems(), "; "))
+		default:
+			r.Replayable = true
 		}
 	}
 	if w != nil && relayCaughtUp && w.targetEnds == nil && ends != nil {

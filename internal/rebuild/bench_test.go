@@ -22,7 +22,8 @@ func BenchmarkRebuild(b *testing.B) {
 	brokers := testenv.KafkaBrokers(b)
 	events := testfixture.RealEvents(b)
 	topic := testfixture.ProduceTopic(b, brokers, events)
-	cfg := ShadowConfig{Brokers: brokers, Topic: topic, Settle: time.Millisecond, ProgressInterval: 100 * time.Millisecond}
+	cfg := ShadowConfig{Brokers: brokers, Topic: topic, Settle: time.Millisecond, ProgressInterval: 100 * time.Millisecond,
+		WriteSide: eventsWriteSide(events)}
 
 	run := func(b *testing.B, models ...model) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)

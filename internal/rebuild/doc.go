@@ -19,6 +19,14 @@
 // both sinks are idempotent (the order's aggregate_version is the version),
 // so the overlap changes nothing.
 //
+// Cutover checks (CheckCutover), before every cutover: every partition's log
+// start offset was 0; the rebuild wrote end − start records on every
+// partition (Consumed); the new generation's orders and versions
+// (VersionReader) equal the write side's (WriteSide, PostgresWriteSide)
+// apart from events past the rebuild's end offsets (CompareVersions). A
+// failed check refuses the cutover with a *GuardError naming what is
+// missing; ShadowConfig.Force cuts over anyway, logging it at WARN.
+//
 // Strict mode: an event that cannot be decoded or that the read model
 // rejects stops the rebuild with an error naming its topic, partition and
 // offset (consumers.StrictError); generation N+1 stays building, nothing is

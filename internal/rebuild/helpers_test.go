@@ -174,3 +174,16 @@ func strictError(err error) (*consumers.StrictError, bool) {
 	ok := errors.As(err, &se)
 	return se, ok
 }
+
+// eventsWriteSide is the write side the events came from: each order at
+// the highest aggregate_version among them (what orders.version holds after
+// they were written), every event relayed.
+type eventsWriteSide []schemas.Envelope
+
+func (w eventsWriteSide) RelayedVersions(context.Context) (Versions, error) {
+	vs := Versions{}
+	for _, e := range w {
+		vs[e.AggregateID] = max(vs[e.AggregateID], e.AggregateVersion)
+	}
+	return vs, nil
+}

@@ -73,6 +73,12 @@ type ShadowConfig struct {
 	SkipDeadLettered bool
 	// ClientOpts are added to the rebuild consumer's client (tests).
 	ClientOpts []kgo.Opt
+	// WriteSide is what the new generation is compared with before the
+	// cutover (CheckCutover). Required.
+	WriteSide WriteSide
+	// Force cuts over even when CheckCutover finds the new generation
+	// incomplete, logging what it overrode at WARN.
+	Force bool
 }
 
 func (c *ShadowConfig) setDefaults() {
@@ -110,6 +116,9 @@ func (c ShadowConfig) Validate() error {
 	}
 	if c.BatchMaxRecords < 0 || c.BatchMaxBytes < 0 {
 		errs = append(errs, errors.New("batch bounds must not be negative"))
+	}
+	if c.WriteSide == nil {
+		errs = append(errs, errors.New("write side: required (the new generation is compared with it before the cutover)"))
 	}
 	return errors.Join(errs...)
 }
@@ -159,6 +168,9 @@ type Result struct {
 	// Skipped are the dead-lettered records skipped (SkipDeadLettered), by
 	// partition and offset.
 	Skipped []consumers.DLQEntry `json:"skipped,omitempty"`
+	// Forced lists the failed checks a forced cutover overrode (Force);
+	// empty when every check passed.
+	Forced []string `json:"forced,omitempty"`
 }
 
 // Rate returns Events per second of Duration.
@@ -189,8 +201,14 @@ func (e *BusyError) Error() string {
 // Shadow rebuilds p into a new generation from offset zero while the
 // serving generation keeps answering, then cuts over (see the package doc).
 //
+// Before the cutover CheckCutover judges the new generation (log start
+// offsets 0, every record of the range written, orders and versions equal
+// to cfg.WriteSide's); without cfg.Force a failed check stops the rebuild
+// with a *GuardError (errors.Is ErrCutoverRefused).
+//
 // It fails with a *BusyError when a generation is already building, with a
-// *consumers.StrictError (wrapped) when an event cannot be applied, or with
+// *consumers.StrictError (wrapped) when an event cannot be applied, with a
+// *GuardError when the new generation is not shown complete, or with
 // the error of any step; on failure or ctx cancellation the new generation
 // and the rebuild's group are dropped (the serving generation was never
 // touched) and the error says so. log receives the steps.
@@ -268,8 +286,9 @@ func Shadow(ctx context.Context, p Projection, cfg ShadowConfig, log *slog.Logge
 		MaxPollRecords: cfg.BatchMaxRecords,
 	}
 	var (
-		members []*consumers.Consumer
-		closers []func() error
+		members  []*consumers.Consumer
+		closers  []func() error
+		consumed = NewConsumed()
 	)
 	closeSinks := func() error {
 		var errs []error
@@ -284,7 +303,7 @@ func Shadow(ctx context.Context, p Projection, cfg ShadowConfig, log *slog.Logge
 			return fail(errors.Join(err, closeSinks()))
 		}
 		closers = append(closers, closeSink)
-		cons, err := consumers.New(ccfg, sink, consumers.WithLogger(log), consumers.WithClientOpts(cfg.ClientOpts...))
+		cons, err := consumers.New(ccfg, countWrites(sink, consumed), consumers.WithLogger(log), consumers.WithClientOpts(cfg.ClientOpts...))
 		if err != nil {
 			return fail(errors.Join(err, closeSinks()))
 		}
@@ -321,7 +340,7 @@ func Shadow(ctx context.Context, p Projection, cfg ShadowConfig, log *slog.Logge
 		return errors.Join(errors.Join(runErrs...), closeSinks())
 	}
 
-	events, err := follow(ctx, adm, cfg, p.Name(), n, group, start, created, runDone)
+	events, ev, err := follow(ctx, adm, cfg, p.Name(), n, group, start, created, runDone)
 	if err != nil {
 		serr := stop()
 		if errors.Is(err, errRunEnded) {
@@ -341,6 +360,13 @@ func Shadow(ctx context.Context, p Projection, cfg ShadowConfig, log *slog.Logge
 	elapsed := time.Since(start)
 	report(cfg, Progress{Projection: p.Name(), Generation: n, Group: group, Phase: PhaseCutover, Elapsed: elapsed,
 		Processed: events, Total: events, Rate: float64(events) / max(elapsed.Seconds(), 1e-9)})
+	ev.Consumed, ev.Skipped = consumed, res.Skipped
+	gcfg := GuardConfig{Brokers: cfg.Brokers, Topic: cfg.Topic, WriteSide: cfg.WriteSide, Force: cfg.Force, ClientOpts: cfg.ClientOpts}
+	forced, err := CheckCutover(ctx, p, n, ev, gcfg, log)
+	if err != nil {
+		return fail(err)
+	}
+	res.Forced = forced
 	if err := p.Cutover(ctx, n); err != nil {
 		return fail(fmt.Errorf("cutover: %w", err))
 	}
@@ -388,10 +414,11 @@ func report(cfg ShadowConfig, p Progress) {
 
 // follow watches the rebuild's group until it reached the target ends: the
 // topic's end offsets listed once Settle has passed since created. It
-// returns the records replayed up to them.
+// returns the records replayed up to them and the range replayed (log start
+// and target end offsets; Consumed left nil).
 func follow(ctx context.Context, adm *kadm.Client, cfg ShadowConfig, name string, n uint32, group string,
-	start, created time.Time, runDone <-chan struct{}) (int64, error) {
-	var target map[int32]int64
+	start, created time.Time, runDone <-chan struct{}) (int64, Evidence, error) {
+	var target, starts map[int32]int64
 	var lastProcessed int64
 	lastAt := start
 	tick := time.NewTicker(cfg.ProgressInterval)
@@ -399,9 +426,9 @@ func follow(ctx context.Context, adm *kadm.Client, cfg ShadowConfig, name string
 	for {
 		select {
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return 0, Evidence{}, ctx.Err()
 		case <-runDone: // Run ended on its own; stop returns its error
-			return 0, errRunEnded
+			return 0, Evidence{}, errRunEnded
 		case <-tick.C:
 		}
 		ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -409,15 +436,15 @@ func follow(ctx context.Context, adm *kadm.Client, cfg ShadowConfig, name string
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
-				return 0, ctx.Err()
+				return 0, Evidence{}, ctx.Err()
 			}
 			continue // a broker hiccup: the next tick retries
 		}
 		phase := PhaseReplaying
 		if target == nil && time.Since(created) >= cfg.Settle {
-			target = map[int32]int64{}
+			target, starts = map[int32]int64{}, map[int32]int64{}
 			for _, pl := range g.Partitions {
-				target[pl.Partition] = pl.End
+				target[pl.Partition], starts[pl.Partition] = pl.End, pl.Start
 			}
 		}
 		ends := target
@@ -447,7 +474,7 @@ func follow(ctx context.Context, adm *kadm.Client, cfg ShadowConfig, name string
 		lastProcessed, lastAt = processed, now
 		report(cfg, p)
 		if target != nil && g.CaughtUp(target) {
-			return processed, nil
+			return processed, Evidence{Starts: starts, Ends: target}, nil
 		}
 	}
 }

@@ -33,6 +33,15 @@ type model struct {
 	checkBase func(t testing.TB, answer string)
 }
 
+// models are the read models every rebuild test runs against.
+var models = []struct {
+	name  string
+	model func(testing.TB) model
+}{
+	{"analytics", analyticsModel},
+	{"search", searchModel},
+}
+
 func analyticsModel(t testing.TB) model {
 	t.Helper()
 	cfg := analytics.Config{Addr: testenv.ClickHouseAddr(t), Database: testenv.Name("rebuild"), GenerationRefresh: time.Second}
@@ -148,13 +157,7 @@ func searchModel(t testing.TB) model {
 func TestShadowRebuild(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
 	events := testfixture.RealEvents(t)
-	for _, tc := range []struct {
-		name  string
-		model func(testing.TB) model
-	}{
-		{"analytics", analyticsModel},
-		{"search", searchModel},
-	} {
+	for _, tc := range models {
 		t.Run(tc.name, func(t *testing.T) {
 			// A topic of its own: the test adds an order to it.
 			topic := testfixture.ProduceTopic(t, brokers, events)
@@ -216,6 +219,7 @@ func testShadow(t *testing.T, m model, brokers []string, topic string, events []
 	var phases []string
 	res, err := Shadow(ctx, m.p, ShadowConfig{
 		Brokers: brokers, Topic: topic, Group: testenv.Name("rebuild"), Settle: 3 * time.Second, ProgressInterval: 500 * time.Millisecond,
+		WriteSide: eventsWriteSide(events),
 		Progress: func(p Progress) {
 			if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
 				phases = append(phases, p.Phase)
@@ -334,7 +338,8 @@ func TestShadowStrict(t *testing.T) {
 		t.Fatal(err)
 	}
 	group := testenv.Name("rebuild")
-	_, err = Shadow(ctx, m.p, ShadowConfig{Brokers: brokers, Topic: topic, Group: group, Settle: time.Second, ProgressInterval: 200 * time.Millisecond}, testLog(t))
+	_, err = Shadow(ctx, m.p, ShadowConfig{Brokers: brokers, Topic: topic, Group: group, Settle: time.Second, ProgressInterval: 200 * time.Millisecond,
+		WriteSide: eventsWriteSide(events)}, testLog(t))
 	se, ok := strictError(err)
 	if !ok {
 		t.Fatalf("Shadow error = %v, want a strict-mode error", err)

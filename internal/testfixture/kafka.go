@@ -114,6 +114,10 @@ func ProduceTopic(t testing.TB, brokers []string, events []schemas.Envelope) str
 		kgo.ProducerLinger(5*time.Millisecond),
 		kgo.ProducerBatchMaxBytes(1<<20),
 		kgo.MaxBufferedRecords(20000),
+		// A topic just created may be missing from a broker's metadata for
+		// a moment (longer on a loaded machine): retry until ctx ends
+		// rather than fail after the default 4 tries.
+		kgo.UnknownTopicRetries(-1),
 	)
 	if err != nil {
 		t.Fatalf("kafka client: %v", err)

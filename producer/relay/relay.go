@@ -91,7 +91,11 @@ type Config struct {
 	CreateTopic          bool       // create the topic (topic.Provision) when missing
 	TopicSpec            topic.Spec // used with CreateTopic (Name is taken from Topic)
 	AllowFiniteRetention bool       // start although the topic may delete events
-	AcceptSlotReset      bool       // re-baseline deliberately after ErrSlotLost (events in between are not relayed)
+	// TopicCheckInterval is how often the topic's replayability (retention,
+	// compaction, log start offsets; topic.CheckReplayable) is checked while
+	// relaying; default topic.DefaultWatchInterval (30 s).
+	TopicCheckInterval time.Duration
+	AcceptSlotReset    bool // re-baseline deliberately after ErrSlotLost (events in between are not relayed)
 }
 
 func (c *Config) setDefaults() {
@@ -140,6 +144,9 @@ func (c *Config) setDefaults() {
 	if c.ReconnectMax == 0 {
 		c.ReconnectMax = max(DefaultReconnectMax, c.ReconnectInitial)
 	}
+	if c.TopicCheckInterval == 0 {
+		c.TopicCheckInterval = topic.DefaultWatchInterval
+	}
 	c.TopicSpec.Name = c.Topic
 }
 
@@ -167,7 +174,7 @@ func (c Config) Validate() error {
 	if c.ReconnectMax < c.ReconnectInitial {
 		errs = append(errs, fmt.Errorf("reconnect max %s: want >= reconnect initial %s", c.ReconnectMax, c.ReconnectInitial))
 	}
-	if c.Heartbeat < 0 || c.StandbyPoll < 0 || c.PurgeInterval < 0 || c.PollIdle < 0 || c.StatusInterval < 0 || c.ReconnectInitial < 0 || c.StallWarning < 0 {
+	if c.Heartbeat < 0 || c.StandbyPoll < 0 || c.PurgeInterval < 0 || c.PollIdle < 0 || c.StatusInterval < 0 || c.ReconnectInitial < 0 || c.StallWarning < 0 || c.TopicCheckInterval < 0 {
 		errs = append(errs, errors.New("durations must not be negative (except outbox retention)"))
 	}
 	if c.MaxInFlight < 1 {
@@ -239,6 +246,7 @@ type Relay struct {
 	m          *metrics
 	onInFlight func(int)
 	kafkaOpts  []kgo.Opt
+	watch      *topic.Watcher
 
 	state     atomic.Value  // State
 	settled   atomic.Bool   // the current session reached StateStreaming or StateStandby (resets the backoff)
@@ -257,7 +265,14 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 	for _, o := range opts {
 		o(r)
 	}
+	// The watcher adds the topic to its lines itself.
+	w, err := topic.NewWatcher(topic.WatchConfig{Topic: cfg.Topic, Interval: cfg.TopicCheckInterval, Component: "relay"},
+		r.log.With("component", "relay", "mode", string(cfg.Mode), "slot", cfg.Slot), r.m.reg)
 	r.log = r.log.With("component", "relay", "mode", string(cfg.Mode), "slot", cfg.Slot, "topic", cfg.Topic)
+	if err != nil {
+		return nil, fmt.Errorf("relay config: %w", err)
+	}
+	r.watch = w
 	r.state.Store(StateStarting)
 	return r, nil
 }
@@ -448,6 +463,10 @@ func (r *Relay) session(ctx context.Context, pcfg *pgxpool.Config, client **kgo.
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return r.watchLock(gctx, lock) })
+	g.Go(func() error {
+		_ = r.watch.Run(gctx, kadm.NewClient(*client)) // ends with gctx; what it finds is logged and in the metric
+		return nil
+	})
 	if r.cfg.OutboxRetention > 0 {
 		g.Go(func() error { return r.purgeLoop(gctx) })
 	}

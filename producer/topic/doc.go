@@ -8,6 +8,11 @@
 // instead (a changed partition count would move order ids to other
 // partitions and break per-order ordering).
 //
+// CheckReplayable is the one answer to "can this topic still be replayed
+// from offset zero": those settings and every partition's log start offset
+// 0. Watcher runs it periodically for the relay and the projection daemons
+// (an ERROR line per change, a gauge); status and the cutover checks call it.
+//
 // ReadStats reads the whole topic (every partition from its earliest offset
 // up to the high watermark seen at start) and checks what the relay
 // promises: per order, aggregate_version is 1..n without gaps in offset

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orderstream/orderstream/internal/rebuild"
+	"github.com/orderstream/orderstream/internal/testenv"
+	"github.com/orderstream/orderstream/internal/testfixture"
+	"github.com/orderstream/orderstream/projections/analytics"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestConsumeWatchesTopic: a projection daemon reports on /metrics, within
+// --topic-check-interval, that its topic lost its first records
+// (orderstream_consumer_topic_replayable 1 → 0).
+func TestConsumeWatchesTopic(t *testing.T) {
+	brokers := testenv.KafkaBrokers(t)
+	chAddr := testenv.ClickHouseAddr(t)
+	topicName := testfixture.ProduceTopic(t, brokers, testfixture.RealEvents(t)[:20])
+	db, group := testenv.Name("watch"), testenv.Name("watch")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = rebuild.DeleteGroup(ctx, adm, group)
+		if conn, err := analytics.Open(analytics.Config{Addr: chAddr}); err == nil {
+			_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS `"+db+"`")
+			_ = conn.Close()
+		}
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close() // the daemon listens on it
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	root := newRootCmd()
+	root.SetOut(io.Discard)
+	root.SetArgs([]string{"consume", "analytics", "--topic", topicName, "--group", group, "--metrics-addr", addr,
+		"--topic-check-interval", "200ms", "--kafka-brokers", strings.Join(brokers, ","),
+		"--clickhouse-addr", chAddr, "--clickhouse-database", db, "--log-level", "error"})
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+
+	metric := func() string {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "orderstream_consumer_topic_replayable{") {
+				return line
+			}
+		}
+		return "no orderstream_consumer_topic_replayable in /metrics"
+	}
+	waitFor := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for got := metric(); got != want; got = metric() {
+			select {
+			case err := <-done:
+				t.Fatalf("daemon ended: %v", err)
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("metric = %q, want %q", got, want)
+			}
+			time.Sleep(100 * time.Millisecond) // polling a condition with a deadline
+		}
+	}
+	waitFor(fmt.Sprintf(`orderstream_consumer_topic_replayable{topic=%q} 1`, topicName))
+
+	ends, err := adm.ListEndOffsets(ctx, topicName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o kadm.Offsets
+	ends.Each(func(lo kadm.ListedOffset) {
+		if lo.Offset > 0 && len(o) == 0 {
+			o.Add(kadm.Offset{Topic: topicName, Partition: lo.Partition, At: 1})
+		}
+	})
+	if resp, err := adm.DeleteRecords(ctx, o); err != nil || resp.Error() != nil {
+		t.Fatalf("delete records: %v %v", err, resp.Error())
+	}
+	waitFor(fmt.Sprintf(`orderstream_consumer_topic_replayable{topic=%q} 0`, topicName))
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("daemon: %v", err)
+	}
+}

@@ -1,0 +1,60 @@
+package relay
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+// TestRelayWatchesTopic: a retention change on the live topic, while the
+// relay streams, is noticed within the check interval: the gauge
+// orderstream_relay_topic_replayable drops to 0 and an ERROR line names
+// the setting.
+func TestRelayWatchesTopic(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config()
+	cfg.TopicCheckInterval = 200 * time.Millisecond
+	logs := &syncBuffer{}
+	run := e.start(t, cfg, WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	gauge := func() float64 {
+		mfs, err := run.r.Registry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "orderstream_relay_topic_replayable" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		return -1
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within a minute; gauge %v; logs:\n%s", what, gauge(), logs.String())
+			}
+			time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
+		}
+	}
+	waitFor("streaming with a replayable topic", func() bool { return run.r.State() == StateStreaming && gauge() == 1 })
+
+	ms := "3600000"
+	if _, err := kadm.NewClient(e.kafka).AlterTopicConfigs(context.Background(),
+		[]kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: &ms}}, e.topic); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the retention change reported", func() bool { return gauge() == 0 })
+	// One line per change, not per check: topic.TestWatcher.
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "retention.ms=3600000") {
+		t.Fatalf("no ERROR line naming retention.ms=3600000; logs:\n%s", logs.String())
+	}
+	if err := run.shutdown(t); err != nil {
+		t.Fatal(err)
+	}
+}
