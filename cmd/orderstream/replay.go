@@ -51,8 +51,9 @@ Readers keep getting answers from N meanwhile. The running daemon ('orderstream
 consume', generation following) writes new events to N+1 too, so nothing
 arriving during the rebuild is missed. Once the group reached the end offsets
 listed --settle after N+1 was created, every reader is switched at once
-(analytics: the stable views in one RENAME TABLE, which Grafana and the API
-query; search: one atomic alias swap), N is kept current for
+(analytics: the stable views Grafana and the API query, by one RENAME TABLE
+on 18.16 and one CREATE OR REPLACE VIEW per view on current releases;
+search: one atomic alias swap), N is kept current for
 'orderstream rollback PROJECTION', generations older than the --keep newest
 previous ones are dropped, and the temporary group is deleted. No daemon
 restart is needed. A failed or interrupted rebuild drops N+1 and its group;

@@ -15,7 +15,8 @@ func newRollbackCmd(g *globals) *cobra.Command {
 		Short: "Serve again the generation the last cutover replaced (analytics, search or all)",
 		Long: `Points every reader of the projection back at the previous generation, the
 one the last 'orderstream replay' (or cutover) retired and kept: analytics
-switches its stable views in one RENAME TABLE, search swaps its read alias
+switches its stable views (one RENAME TABLE on 18.16, one CREATE OR REPLACE
+VIEW per view on current releases), search swaps its read alias
 in one _aliases call. The previous generation is current: the projection
 daemon kept writing every event to it. The generation rolled back from is
 kept too (cut over to it again with 'orderstream analytics generations

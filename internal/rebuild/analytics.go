@@ -96,8 +96,8 @@ func (a *Analytics) Sink(_ context.Context, n uint32) (consumers.Sink, func() er
 	return s, s.Close, nil
 }
 
-// Cutover implements Projection: the registry, then every stable view in
-// one RENAME TABLE.
+// Cutover implements Projection: the registry, then every stable view, in
+// the form the server's release keeps atomic (analytics.Store.CutoverScope).
 func (a *Analytics) Cutover(ctx context.Context, n uint32) error { return a.store.Cutover(ctx, n) }
 
 // Rollback implements Projection.

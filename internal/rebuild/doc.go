@@ -11,8 +11,9 @@
 // default 2, sharing the partitions) then reads the topic from offset zero
 // in strict mode into N+1 only. When its committed offsets reach the
 // end offsets listed at the moment it first caught up, it goes on for a
-// short settle time, then Cutover switches every reader at once (one RENAME
-// TABLE of the analytics views; one _aliases call in the search engine). N
+// short settle time, then Cutover switches the readers (the analytics
+// views by one RENAME TABLE on 18.16 and one CREATE OR REPLACE VIEW each on
+// current releases; one _aliases call in the search engine). N
 // stays, kept current by the daemon, for Rollback; the temporary group is
 // deleted. Nothing is lost between the two groups: events before the end
 // offsets are replayed, and events after them reach N+1 through the daemon;
