@@ -46,6 +46,11 @@ type Consumer struct {
 	stateMu sync.Mutex
 	parts   map[int32]*partState
 
+	// groupErr is a group error no retry can cure (fenced by a member with
+	// the same instance id, a session timeout the broker refuses), set by
+	// the group management goroutine; Run returns it.
+	groupErr atomic.Pointer[error]
+
 	started   atomic.Bool
 	running   atomic.Bool
 	closed    atomic.Bool
@@ -83,7 +88,8 @@ type partState struct {
 // The client is a group member of cfg.Group with cooperative-sticky
 // balancing, autocommit off, rebalances blocked while a batch is in flight,
 // and no automatic offset reset: a new group starts at the earliest offset
-// and a committed offset that is out of range stops Run with an error.
+// and a committed offset that is out of range stops Run with an error. With
+// cfg.InstanceID it is a static member (see Config.InstanceID).
 func New(cfg Config, sink Sink, opts ...Option) (*Consumer, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -131,6 +137,12 @@ func New(cfg Config, sink Sink, opts ...Option) (*Consumer, error) {
 		kgo.OnPartitionsRevoked(c.onRevoked),
 		kgo.OnPartitionsLost(c.onLost),
 		kgo.WithLogger(kgoLogger{c.log}),
+		kgo.SessionTimeout(cfg.SessionTimeout),
+		kgo.HeartbeatInterval(cfg.heartbeatInterval()),
+		kgo.WithHooks(groupHook{c}),
+	}
+	if cfg.InstanceID != "" {
+		kopts = append(kopts, kgo.InstanceID(cfg.InstanceID))
 	}
 	kopts = append(kopts, o.clientOpts...)
 	c.cl, err = kgo.NewClient(kopts...)
@@ -152,9 +164,12 @@ func (c *Consumer) Gatherer() prometheus.Gatherer { return c.gath }
 // client before it returns.
 //
 // On cancellation it stops polling, finishes the in-flight batch (write, DLQ,
-// commit) within ShutdownTimeout, leaves the group and returns nil. Fatal
-// errors: the DLQ topic cannot be created, a committed offset is out of range
-// (the error names partition, offset and log bounds), in Strict mode a record
+// commit) within ShutdownTimeout, leaves the group (a static member stays in
+// it, for a restart, up to SessionTimeout) and returns nil. Fatal errors: the
+// DLQ topic cannot be created, a committed offset is out of range (an
+// *OffsetOutOfRangeError naming partition, offset and log bounds), another
+// member joined with this one's instance id (*FencedError), the broker
+// refused SessionTimeout, in Strict mode a record
 // that cannot be decoded or that the sink rejects (named by topic, partition
 // and offset), or the in-flight batch not written before ShutdownTimeout.
 // Transient sink errors are never returned: the batch is retried until the
@@ -241,6 +256,9 @@ func (c *Consumer) loop(ctx, work context.Context) error {
 
 // absorb classifies fetch errors and updates the lag state.
 func (c *Consumer) absorb(fs Fetches) error {
+	if err := c.groupErr.Load(); err != nil {
+		return *err // the client was closed because of it
+	}
 	var fatal []error
 	fs.EachError(func(topic string, p int32, err error) {
 		switch {
@@ -353,6 +371,51 @@ func (e *OffsetOutOfRangeError) Error() string {
 		e.Topic, e.Partition, e.Committed, e.Group, e.LogStart, e.LogEnd)
 }
 
+// FencedError stops Run when another member joined the group with this
+// member's instance id (Config.InstanceID): the broker gave it this
+// member's partitions and fences this one (FENCED_INSTANCE_ID). Rejoining
+// would fence the other in turn, and so on; Run stops instead.
+type FencedError struct {
+	Group      string
+	InstanceID string
+	Err        error // wraps kerr.FencedInstanceID
+}
+
+func (e *FencedError) Error() string {
+	return fmt.Sprintf("group %s: another process joined with instance id %q and took this member's partitions (%v); "+
+		"every process of a group needs an instance id of its own (orderstream consume --instance-id, ORDERSTREAM_INSTANCE_ID)",
+		e.Group, e.InstanceID, e.Err)
+}
+
+func (e *FencedError) Unwrap() error { return e.Err }
+
+var _ kgo.HookGroupManageError = groupHook{}
+
+// groupHook sees the errors of the client's group management loop, which
+// otherwise retries them forever.
+type groupHook struct{ c *Consumer }
+
+// OnGroupManageError implements kgo.HookGroupManageError: an error no
+// rejoin can cure is kept for Run and the client closed at once, before the
+// loop's next join (≈250 ms later) could fence the member that fenced this
+// one.
+func (h groupHook) OnGroupManageError(err error) {
+	c := h.c
+	var fatal error
+	switch {
+	case errors.Is(err, kerr.FencedInstanceID):
+		fatal = &FencedError{Group: c.cfg.Group, InstanceID: c.cfg.InstanceID, Err: err}
+	case errors.Is(err, kerr.InvalidSessionTimeout):
+		fatal = fmt.Errorf("group %s: session timeout %s refused by the broker (outside its group.min.session.timeout.ms … group.max.session.timeout.ms): %w",
+			c.cfg.Group, c.cfg.SessionTimeout, err)
+	default:
+		return
+	}
+	if c.groupErr.CompareAndSwap(nil, &fatal) {
+		go c.Close() // not here: Close waits for the loop that called us
+	}
+}
+
 // partLocked returns the state of p, creating it; c.stateMu is held.
 func (c *Consumer) partLocked(p int32) *partState {
 	ps, ok := c.parts[p]
@@ -383,6 +446,10 @@ func (c *Consumer) shutdown(work context.Context) error {
 	}
 	c.mu.Unlock()
 	c.cl.AllowRebalance()
+	if c.cfg.InstanceID != "" {
+		c.log.Info("static member stopping without leaving the group: its partitions wait for a restart with the same instance id, at most the session timeout",
+			"instance_id", c.cfg.InstanceID, "session_timeout", c.cfg.SessionTimeout)
+	}
 	if lerr := c.cl.LeaveGroupContext(work); lerr != nil && !errors.Is(lerr, context.Canceled) {
 		err = errors.Join(err, fmt.Errorf("leave group %s: %w", c.cfg.Group, lerr))
 	}
@@ -390,7 +457,8 @@ func (c *Consumer) shutdown(work context.Context) error {
 	return errors.Join(err, c.Close())
 }
 
-// Close leaves the group and closes the client; Run then returns. Records
+// Close leaves the group (a static member stays in it until SessionTimeout
+// passes or it restarts) and closes the client; Run then returns. Records
 // gathered but not written yet are written and committed by the revoke on
 // leaving when the sink answers within ShutdownTimeout, else they are
 // consumed again later. For a graceful stop cancel Run's context instead.
