@@ -267,7 +267,7 @@ func (c *Consumer) absorb(fs Fetches) error {
 		case errors.Is(err, kgo.ErrClientClosed):
 			fatal = append(fatal, fmt.Errorf("consumer client closed"))
 		case errors.Is(err, kerr.OffsetOutOfRange):
-			fatal = append(fatal, c.outOfRange(fs, topic, p))
+			fatal = append(fatal, c.outOfRange(topic, p))
 		default:
 			c.log.Warn("fetch error; the client retries", "partition", p, "err", err)
 		}
@@ -335,26 +335,39 @@ func (c *Consumer) gatherLocked(fs Fetches) {
 type Fetches = kgo.Fetches
 
 // outOfRange builds the fatal error for a committed offset the log no longer
-// (or not yet) holds.
-func (c *Consumer) outOfRange(fs Fetches, topic string, p int32) error {
-	var start, end int64 = -1, -1
-	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
-		if fp.Topic == topic && fp.Partition == p {
-			start, end = fp.LogStartOffset, fp.HighWatermark
-		}
-	})
-	committed := int64(-1)
+// (or not yet) holds. The fetch response carries no log bounds with the
+// error (Kafka sends -1), so they are listed: the log start offset and the
+// end offset (high watermark) of topic/p, within 10s.
+func (c *Consumer) outOfRange(topic string, p int32) error {
+	e := &OffsetOutOfRangeError{Topic: topic, Partition: p, Group: c.cfg.Group, Committed: -1, LogStart: -1, LogEnd: -1}
 	if eo, ok := c.cl.CommittedOffsets()[topic][p]; ok {
-		committed = eo.Offset
+		e.Committed = eo.Offset
 	}
-	return &OffsetOutOfRangeError{Topic: topic, Partition: p, Group: c.cfg.Group, Committed: committed, LogStart: start, LogEnd: end}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, l := range []struct {
+		list func(context.Context, ...string) (kadm.ListedOffsets, error)
+		to   *int64
+	}{{c.adm.ListStartOffsets, &e.LogStart}, {c.adm.ListEndOffsets, &e.LogEnd}} {
+		listed, err := l.list(ctx, topic)
+		if err == nil {
+			if o, ok := listed.Lookup(topic, p); ok && o.Err == nil {
+				*l.to = o.Offset
+				continue
+			}
+			err = listed.Error()
+		}
+		e.ListErr = errors.Join(e.ListErr, err)
+	}
+	return e
 }
 
 // OffsetOutOfRangeError reports that the group's committed offset of a
 // partition lies outside the log (retention deleted it, or the topic was
 // recreated). The runtime never resets it silently: the operator decides.
-// LogStart and LogEnd are -1 when the broker did not report them; Committed
-// is -1 when the client did not know it.
+// LogStart and LogEnd are the partition's log start and end offsets listed
+// when the error happened, -1 when listing them failed (ListErr says why);
+// Committed is -1 when the client did not know it.
 type OffsetOutOfRangeError struct {
 	Topic     string
 	Partition int32
@@ -362,13 +375,21 @@ type OffsetOutOfRangeError struct {
 	Committed int64
 	LogStart  int64
 	LogEnd    int64
+	ListErr   error // why LogStart or LogEnd is unknown; nil when both are known
 }
 
 func (e *OffsetOutOfRangeError) Error() string {
-	return fmt.Sprintf("topic %s partition %d: committed offset %d of group %s is out of range (log start %d, log end %d): "+
+	bounds := fmt.Sprintf("log start %d, log end %d", e.LogStart, e.LogEnd)
+	if e.ListErr != nil {
+		bounds = fmt.Sprintf("log bounds unknown: %v", e.ListErr)
+		if e.LogStart >= 0 || e.LogEnd >= 0 {
+			bounds = fmt.Sprintf("log start %d, log end %d; -1 unknown: %v", e.LogStart, e.LogEnd, e.ListErr)
+		}
+	}
+	return fmt.Sprintf("topic %s partition %d: committed offset %d of group %s is out of range (%s): "+
 		"events between were deleted or the topic was recreated; rebuild the read model with `orderstream replay --mode in-place` "+
 		"or move the group's offset deliberately (kafka-consumer-groups --reset-offsets)",
-		e.Topic, e.Partition, e.Committed, e.Group, e.LogStart, e.LogEnd)
+		e.Topic, e.Partition, e.Committed, e.Group, bounds)
 }
 
 // FencedError stops Run when another member joined the group with this
