@@ -108,6 +108,9 @@ func New(cfg Config, sink Sink, opts ...Option) (*Consumer, error) {
 		log:   o.log.With("projection", cfg.Projection, "group", cfg.Group, "topic", cfg.Topic),
 		parts: map[int32]*partState{},
 	}
+	if cfg.InstanceID != "" {
+		c.log = c.log.With("instance_id", cfg.InstanceID)
+	}
 	reg := o.reg
 	if reg == nil {
 		r := prometheus.NewRegistry()
@@ -469,7 +472,7 @@ func (c *Consumer) shutdown(work context.Context) error {
 	c.cl.AllowRebalance()
 	if c.cfg.InstanceID != "" {
 		c.log.Info("static member stopping without leaving the group: its partitions wait for a restart with the same instance id, at most the session timeout",
-			"instance_id", c.cfg.InstanceID, "session_timeout", c.cfg.SessionTimeout)
+			"session_timeout", c.cfg.SessionTimeout)
 	}
 	if lerr := c.cl.LeaveGroupContext(work); lerr != nil && !errors.Is(lerr, context.Canceled) {
 		err = errors.Join(err, fmt.Errorf("leave group %s: %w", c.cfg.Group, lerr))
