@@ -201,6 +201,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return c.Close() // stopped while starting: a clean exit, nothing was consumed
 			}
+			if gerr := c.groupErr.Load(); gerr != nil {
+				err = *gerr // the group failed while starting and closed the client under us
+			}
 			return errors.Join(err, c.Close())
 		}
 	}

@@ -266,3 +266,25 @@ func TestKafkaSameInstanceIDFencesWithClearError(t *testing.T) {
 		t.Errorf("distinct written %d, want %d", rec.distinct(), len(first)+len(more))
 	}
 }
+
+// A session timeout the broker refuses stops Run with an error naming it,
+// instead of a join retried forever.
+func TestKafkaRefusedSessionTimeoutStops(t *testing.T) {
+	t.Parallel()
+	brokers, topic := realTopic(t, 1)
+	cfg := realConfig(brokers, topic)
+	cfg.SessionTimeout = 2 * time.Second // below the broker's group.min.session.timeout.ms (6s)
+	c, err := New(cfg, &fakeSink{WriteFn: func(context.Context, []Record) error { return nil }}, WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = c.Run(ctx)
+	if !errors.Is(err, kerr.InvalidSessionTimeout) || !strings.Contains(err.Error(), "session timeout 2s refused by the broker") {
+		t.Fatalf("Run = %v, want the refused session timeout named", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Run returned only at the test's deadline")
+	}
+}
