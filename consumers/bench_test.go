@@ -31,6 +31,39 @@ func BenchmarkConsumerNoopSink(b *testing.B) {
 	})
 }
 
+// BenchmarkRestartGap measures, on the real Kafka, the time from the restart
+// of a crashed member to the first new record it writes: dynamic members
+// wait out the session timeout (the crashed member holds its partitions
+// until it expires), static ones (Config.InstanceID) get them back at once.
+// Reports s/restart; the figures behind DefaultSessionTimeout and the
+// daemons' default instance id (README).
+func BenchmarkRestartGap(b *testing.B) {
+	if os.Getenv(testenv.EnvKafka) == "" && !testenv.InCI() {
+		b.Skip(testenv.EnvKafka + " unset")
+	}
+	for _, bb := range []struct {
+		name     string
+		instance string
+		session  time.Duration
+	}{
+		{"dynamic-45s", "", 45 * time.Second},
+		{"dynamic-20s", "", 20 * time.Second},
+		{"static-45s", "i-45", 45 * time.Second},
+		{"static-20s", "i-20", 20 * time.Second},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			var total time.Duration
+			for range b.N {
+				brokers, topic := realTopic(b, 3)
+				cfg := realConfig(brokers, topic)
+				cfg.InstanceID, cfg.SessionTimeout = bb.instance, bb.session
+				total += restartGap(b, cfg, brokers)
+			}
+			b.ReportMetric(total.Seconds()/float64(b.N), "s/restart")
+		})
+	}
+}
+
 func benchConsume(b *testing.B, brokers []string, topic string) {
 	n := max(b.N, 1000)
 	produceMany(b, brokers, topic, n)

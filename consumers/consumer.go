@@ -56,6 +56,11 @@ type Consumer struct {
 	dead    *deadLettered
 	dlqOpts []kgo.Opt // client options of the DLQ reader
 
+	// groupErr is a group error no retry can cure (fenced by a member with
+	// the same instance id, a session timeout the broker refuses), set by
+	// the group management goroutine; Run returns it.
+	groupErr atomic.Pointer[error]
+
 	started   atomic.Bool
 	running   atomic.Bool
 	closed    atomic.Bool
@@ -93,7 +98,8 @@ type partState struct {
 // The client is a group member of cfg.Group with cooperative-sticky
 // balancing, autocommit off, rebalances blocked while a batch is in flight,
 // and no automatic offset reset: a new group starts at the earliest offset
-// and a committed offset that is out of range stops Run with an error.
+// and a committed offset that is out of range stops Run with an error. With
+// cfg.InstanceID it is a static member (see Config.InstanceID).
 func New(cfg Config, sink Sink, opts ...Option) (*Consumer, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -114,6 +120,9 @@ func New(cfg Config, sink Sink, opts ...Option) (*Consumer, error) {
 		// The caller's client options (timeouts) apply to the DLQ reader
 		// too.
 		dlqOpts: o.clientOpts,
+	}
+	if cfg.InstanceID != "" {
+		c.log = c.log.With("instance_id", cfg.InstanceID)
 	}
 	reg := o.reg
 	if reg == nil {
@@ -144,6 +153,12 @@ func New(cfg Config, sink Sink, opts ...Option) (*Consumer, error) {
 		kgo.OnPartitionsRevoked(c.onRevoked),
 		kgo.OnPartitionsLost(c.onLost),
 		kgo.WithLogger(kgoLogger{c.log}),
+		kgo.SessionTimeout(cfg.SessionTimeout),
+		kgo.HeartbeatInterval(cfg.heartbeatInterval()),
+		kgo.WithHooks(groupHook{c}),
+	}
+	if cfg.InstanceID != "" {
+		kopts = append(kopts, kgo.InstanceID(cfg.InstanceID))
 	}
 	kopts = append(kopts, o.clientOpts...)
 	c.cl, err = kgo.NewClient(kopts...)
@@ -165,9 +180,12 @@ func (c *Consumer) Gatherer() prometheus.Gatherer { return c.gath }
 // client before it returns.
 //
 // On cancellation it stops polling, finishes the in-flight batch (write, DLQ,
-// commit) within ShutdownTimeout, leaves the group and returns nil. Fatal
-// errors: the DLQ topic cannot be created, a committed offset is out of range
-// (the error names partition, offset and log bounds), in Strict mode a record
+// commit) within ShutdownTimeout, leaves the group (a static member stays in
+// it, for a restart, up to SessionTimeout) and returns nil. Fatal errors: the
+// DLQ topic cannot be created, a committed offset is out of range (an
+// *OffsetOutOfRangeError naming partition, offset and log bounds), another
+// member joined with this one's instance id (*FencedError), the broker
+// refused SessionTimeout, in Strict mode a record
 // that cannot be decoded or that the sink rejects (named by topic, partition
 // and offset), or the in-flight batch not written before ShutdownTimeout.
 // Transient sink errors are never returned: the batch is retried until the
@@ -194,6 +212,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if err := c.startDLQ(ctx); err != nil {
 		if ctx.Err() != nil {
 			return c.Close() // stopped while starting: a clean exit, nothing was consumed
+		}
+		if gerr := c.groupErr.Load(); gerr != nil {
+			err = *gerr // the group failed while starting and closed the client under us
 		}
 		return errors.Join(err, c.Close())
 	}
@@ -272,6 +293,9 @@ func (c *Consumer) loop(ctx, work context.Context) error {
 
 // absorb classifies fetch errors and updates the lag state.
 func (c *Consumer) absorb(fs Fetches) error {
+	if err := c.groupErr.Load(); err != nil {
+		return *err // the client was closed because of it
+	}
 	var fatal []error
 	fs.EachError(func(topic string, p int32, err error) {
 		switch {
@@ -280,7 +304,7 @@ func (c *Consumer) absorb(fs Fetches) error {
 		case errors.Is(err, kgo.ErrClientClosed):
 			fatal = append(fatal, fmt.Errorf("consumer client closed"))
 		case errors.Is(err, kerr.OffsetOutOfRange):
-			fatal = append(fatal, c.outOfRange(fs, topic, p))
+			fatal = append(fatal, c.outOfRange(topic, p))
 		default:
 			c.log.Warn("fetch error; the client retries", "partition", p, "err", err)
 		}
@@ -348,26 +372,39 @@ func (c *Consumer) gatherLocked(fs Fetches) {
 type Fetches = kgo.Fetches
 
 // outOfRange builds the fatal error for a committed offset the log no longer
-// (or not yet) holds.
-func (c *Consumer) outOfRange(fs Fetches, topic string, p int32) error {
-	var start, end int64 = -1, -1
-	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
-		if fp.Topic == topic && fp.Partition == p {
-			start, end = fp.LogStartOffset, fp.HighWatermark
-		}
-	})
-	committed := int64(-1)
+// (or not yet) holds. The fetch response carries no log bounds with the
+// error (Kafka sends -1), so they are listed: the log start offset and the
+// end offset (high watermark) of topic/p, within 10s.
+func (c *Consumer) outOfRange(topic string, p int32) error {
+	e := &OffsetOutOfRangeError{Topic: topic, Partition: p, Group: c.cfg.Group, Committed: -1, LogStart: -1, LogEnd: -1}
 	if eo, ok := c.cl.CommittedOffsets()[topic][p]; ok {
-		committed = eo.Offset
+		e.Committed = eo.Offset
 	}
-	return &OffsetOutOfRangeError{Topic: topic, Partition: p, Group: c.cfg.Group, Committed: committed, LogStart: start, LogEnd: end}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, l := range []struct {
+		list func(context.Context, ...string) (kadm.ListedOffsets, error)
+		to   *int64
+	}{{c.adm.ListStartOffsets, &e.LogStart}, {c.adm.ListEndOffsets, &e.LogEnd}} {
+		listed, err := l.list(ctx, topic)
+		if err == nil {
+			if o, ok := listed.Lookup(topic, p); ok && o.Err == nil {
+				*l.to = o.Offset
+				continue
+			}
+			err = listed.Error()
+		}
+		e.ListErr = errors.Join(e.ListErr, err)
+	}
+	return e
 }
 
 // OffsetOutOfRangeError reports that the group's committed offset of a
 // partition lies outside the log (retention deleted it, or the topic was
 // recreated). The runtime never resets it silently: the operator decides.
-// LogStart and LogEnd are -1 when the broker did not report them; Committed
-// is -1 when the client did not know it.
+// LogStart and LogEnd are the partition's log start and end offsets listed
+// when the error happened, -1 when listing them failed (ListErr says why);
+// Committed is -1 when the client did not know it.
 type OffsetOutOfRangeError struct {
 	Topic     string
 	Partition int32
@@ -375,13 +412,66 @@ type OffsetOutOfRangeError struct {
 	Committed int64
 	LogStart  int64
 	LogEnd    int64
+	ListErr   error // why LogStart or LogEnd is unknown; nil when both are known
 }
 
 func (e *OffsetOutOfRangeError) Error() string {
-	return fmt.Sprintf("topic %s partition %d: committed offset %d of group %s is out of range (log start %d, log end %d): "+
+	bounds := fmt.Sprintf("log start %d, log end %d", e.LogStart, e.LogEnd)
+	if e.ListErr != nil {
+		bounds = fmt.Sprintf("log bounds unknown: %v", e.ListErr)
+		if e.LogStart >= 0 || e.LogEnd >= 0 {
+			bounds = fmt.Sprintf("log start %d, log end %d; -1 unknown: %v", e.LogStart, e.LogEnd, e.ListErr)
+		}
+	}
+	return fmt.Sprintf("topic %s partition %d: committed offset %d of group %s is out of range (%s): "+
 		"events between were deleted or the topic was recreated; rebuild the read model with `orderstream replay --mode in-place` "+
 		"or move the group's offset deliberately (kafka-consumer-groups --reset-offsets)",
-		e.Topic, e.Partition, e.Committed, e.Group, e.LogStart, e.LogEnd)
+		e.Topic, e.Partition, e.Committed, e.Group, bounds)
+}
+
+// FencedError stops Run when another member joined the group with this
+// member's instance id (Config.InstanceID): the broker gave it this
+// member's partitions and fences this one (FENCED_INSTANCE_ID). Rejoining
+// would fence the other in turn, and so on; Run stops instead.
+type FencedError struct {
+	Group      string
+	InstanceID string
+	Err        error // wraps kerr.FencedInstanceID
+}
+
+func (e *FencedError) Error() string {
+	return fmt.Sprintf("group %s: another process joined with instance id %q and took this member's partitions (%v); "+
+		"every process of a group needs an instance id of its own (orderstream consume --instance-id, ORDERSTREAM_INSTANCE_ID)",
+		e.Group, e.InstanceID, e.Err)
+}
+
+func (e *FencedError) Unwrap() error { return e.Err }
+
+var _ kgo.HookGroupManageError = groupHook{}
+
+// groupHook sees the errors of the client's group management loop, which
+// otherwise retries them forever.
+type groupHook struct{ c *Consumer }
+
+// OnGroupManageError implements kgo.HookGroupManageError: an error no
+// rejoin can cure is kept for Run and the client closed at once, before the
+// loop's next join (≈250 ms later) could fence the member that fenced this
+// one.
+func (h groupHook) OnGroupManageError(err error) {
+	c := h.c
+	var fatal error
+	switch {
+	case errors.Is(err, kerr.FencedInstanceID):
+		fatal = &FencedError{Group: c.cfg.Group, InstanceID: c.cfg.InstanceID, Err: err}
+	case errors.Is(err, kerr.InvalidSessionTimeout):
+		fatal = fmt.Errorf("group %s: session timeout %s refused by the broker (outside its group.min.session.timeout.ms … group.max.session.timeout.ms): %w",
+			c.cfg.Group, c.cfg.SessionTimeout, err)
+	default:
+		return
+	}
+	if c.groupErr.CompareAndSwap(nil, &fatal) {
+		go c.Close() // not here: Close waits for the loop that called us
+	}
 }
 
 // partLocked returns the state of p, creating it; c.stateMu is held.
@@ -414,6 +504,10 @@ func (c *Consumer) shutdown(work context.Context) error {
 	}
 	c.mu.Unlock()
 	c.cl.AllowRebalance()
+	if c.cfg.InstanceID != "" {
+		c.log.Info("static member stopping without leaving the group: its partitions wait for a restart with the same instance id, at most the session timeout",
+			"session_timeout", c.cfg.SessionTimeout)
+	}
 	if lerr := c.cl.LeaveGroupContext(work); lerr != nil && !errors.Is(lerr, context.Canceled) {
 		err = errors.Join(err, fmt.Errorf("leave group %s: %w", c.cfg.Group, lerr))
 	}
@@ -421,7 +515,8 @@ func (c *Consumer) shutdown(work context.Context) error {
 	return errors.Join(err, c.Close())
 }
 
-// Close leaves the group and closes the client; Run then returns. Records
+// Close leaves the group (a static member stays in it until SessionTimeout
+// passes or it restarts) and closes the client; Run then returns. Records
 // gathered but not written yet are written and committed by the revoke on
 // leaving when the sink answers within ShutdownTimeout, else they are
 // consumed again later. For a graceful stop cancel Run's context instead.

@@ -50,6 +50,11 @@
 //   - Shutdown: cancelling Run's context stops polling, finishes the
 //     in-flight batch (write, DLQ, commit) within ShutdownTimeout, leaves
 //     the group and returns nil.
+//   - Restarts: with Config.InstanceID the member is static (KIP-345): a
+//     restart with the same id takes its partitions back at once; it does
+//     not leave the group on stop, so the partitions of a member that does
+//     not come back wait Config.SessionTimeout (default 20s). A member
+//     fenced by another with its id stops with a *FencedError.
 //
 // Observability: Prometheus metrics orderstream_consumer_* (lag per
 // partition, events processed, DLQ'd, batch size and duration, retries,

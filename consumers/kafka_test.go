@@ -199,3 +199,43 @@ func TestKafkaShutdownMidBatchLosesNothing(t *testing.T) {
 		t.Errorf("distinct %d, total %d, want %d each", rec.distinct(), rec.total(), len(ids))
 	}
 }
+
+// A committed offset below the log start (records deleted) stops Run with an
+// error naming the partition's real log start and end offsets: Kafka's
+// OFFSET_OUT_OF_RANGE fetch response carries -1 for both, so they are
+// listed when the error happens.
+func TestKafkaOutOfRangeNamesLogBounds(t *testing.T) {
+	t.Parallel()
+	brokers, topic := realTopic(t, 1)
+	produce(t, brokers, topic, 10)
+	adm, closeAdm := admin(t, brokers)
+	defer closeAdm()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	before := kadm.Offsets{}
+	before.Add(kadm.Offset{Topic: topic, Partition: 0, At: 4})
+	deleted, err := adm.DeleteRecords(ctx, before)
+	if err == nil {
+		err = deleted.Error()
+	}
+	if err != nil {
+		t.Fatalf("delete records before offset 4: %v", err)
+	}
+	cfg := realConfig(brokers, topic)
+	commitOffset(t, brokers, cfg.Group, topic, 0, 2)
+	c, err := New(cfg, &fakeSink{WriteFn: func(context.Context, []Record) error { return nil }}, WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Run(ctx)
+	var oe *OffsetOutOfRangeError
+	if !errors.As(err, &oe) {
+		t.Fatalf("Run = %v, want *OffsetOutOfRangeError", err)
+	}
+	if oe.Committed != 2 || oe.LogStart != 4 || oe.LogEnd != 10 || oe.ListErr != nil {
+		t.Errorf("error = %+v, want committed 2, log start 4, log end 10", oe)
+	}
+	if want := "committed offset 2 of group " + cfg.Group + " is out of range (log start 4, log end 10)"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q lacks %q", err, want)
+	}
+}

@@ -134,6 +134,15 @@ func TestConfigValidate(t *testing.T) {
 		{name: "missing required", give: Config{}, wantErr: []string{"brokers", "topic: required", "group: required"}},
 		{name: "bad values", give: Config{Brokers: []string{"nohost"}, Topic: "t", Group: "g", DLQTopic: "t", BatchMaxRecords: -1, RetryInitial: time.Minute, RetryMax: time.Second},
 			wantErr: []string{`"nohost" is not host:port`, "must differ", "batch max records: -1", "retry initial 1m0s exceeds retry max 1s"}},
+		{name: "static member", give: Config{Brokers: []string{"h:1"}, Topic: "t", Group: "g", InstanceID: "consume-search-0-search", SessionTimeout: 6 * time.Second}},
+		{name: "bad instance id", give: Config{Brokers: []string{"h:1"}, Topic: "t", Group: "g", InstanceID: "pod 0"},
+			wantErr: []string{`instance id "pod 0": character ' ' at 3`}},
+		{name: "instance id ..", give: Config{Brokers: []string{"h:1"}, Topic: "t", Group: "g", InstanceID: ".."},
+			wantErr: []string{`instance id "..": cannot be`}},
+		{name: "instance id too long", give: Config{Brokers: []string{"h:1"}, Topic: "t", Group: "g", InstanceID: strings.Repeat("a", 250)},
+			wantErr: []string{"250 characters, at most 249"}},
+		{name: "session timeout", give: Config{Brokers: []string{"h:1"}, Topic: "t", Group: "g", SessionTimeout: 100 * time.Millisecond},
+			wantErr: []string{"session timeout 100ms: below 1s"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -151,6 +160,30 @@ func TestConfigValidate(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("Validate = %q, lacks %q", err, w)
 				}
+			}
+		})
+	}
+}
+
+func TestInstanceIDFor(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, host, projection, want string
+	}{
+		{"StatefulSet pod", "consume-analytics-1", "analytics", "consume-analytics-1-analytics"},
+		{"fully qualified host", "web1.shop.example", "search", "web1.shop.example-search"},
+		{"characters Kafka refuses", "héte:1", "search", "h--te-1-search"},
+		{"cut to 249", strings.Repeat("h", 300), "search", strings.Repeat("h", 249)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := InstanceIDFor(tt.host, tt.projection)
+			if got != tt.want {
+				t.Errorf("InstanceIDFor(%q, %q) = %q, want %q", tt.host, tt.projection, got, tt.want)
+			}
+			cfg := Config{Brokers: []string{"h:1"}, Topic: "t", Group: "g", InstanceID: got}
+			if err := cfg.Validate(); err != nil {
+				t.Errorf("derived id %q is refused: %v", got, err)
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/orderstream/orderstream/consumers"
@@ -58,9 +59,15 @@ Read-model outages are retried with backoff until it recovers. A committed
 offset that fell out of the topic's retention stops the daemon with an
 error instead of skipping events.
 
+Each daemon is a static member of its group (--instance-id, default
+<hostname>-<projection>): restarted after a crash it gets its partitions
+back at once instead of after --session-timeout. It does not leave the group
+when it stops, so its partitions wait up to --session-timeout for it; two
+processes with one instance id fence each other (the first stops with an
+error). --instance-id none makes a dynamic member.
+
 Serves /metrics, /healthz and /readyz on --metrics-addr. SIGINT/SIGTERM
-finishes the in-flight batch, commits and leaves the group; a second
-signal exits at once.`,
+finishes the in-flight batch and commits; a second signal exits at once.`,
 		Example: `  orderstream consume analytics
   orderstream consume search --group orderstream-search --metrics-addr 127.0.0.1:9466`,
 		Args: cobra.ExactArgs(1),
@@ -77,6 +84,14 @@ signal exits at once.`,
 				cfg.Group = "orderstream-" + name
 			}
 			cfg.Brokers, cfg.Topic, cfg.Projection = g.brokers, g.topic, name
+			id, err := instanceID(cfg.InstanceID, name, os.Hostname)
+			if err != nil {
+				return err
+			}
+			cfg.InstanceID = id
+			if err := cfg.Validate(); err != nil {
+				return usagef("consume %s: %v", name, err)
+			}
 			if name != "search" && cmd.Flags().Changed("index-prefix") {
 				return usagef("consume %s: --index-prefix applies to the search projection only", name)
 			}
@@ -108,6 +123,29 @@ func addConsumerFlags(f interface {
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", consumers.DefaultShutdownTimeout, "time to finish the in-flight batch after SIGTERM")
 	f.Int64Var(&cfg.ReadyLag, "ready-lag", consumers.DefaultReadyLag, "largest total lag, in records, at which /readyz answers 200")
 	f.StringVar(&cfg.DLQTopic, "dlq-topic", "", "dead-letter topic (default <topic>.dlq)")
+	f.StringVar(&cfg.InstanceID, "instance-id", "", "static group member id, unique per process of a group (default <hostname>-<projection>; 'none': dynamic member)")
+	f.DurationVar(&cfg.SessionTimeout, "session-timeout", consumers.DefaultSessionTimeout, "how long a crashed or stopped member keeps its partitions before they move (broker bounds: 6s-30m by default)")
+}
+
+// noInstanceID is the --instance-id value of a dynamic group member.
+const noInstanceID = "none"
+
+// instanceID resolves --instance-id of projection: "" derives
+// <hostname>-<projection> (consumers.InstanceIDFor), "none" gives "" (a
+// dynamic member), anything else is kept (consumers.Config.Validate checks
+// it).
+func instanceID(flag, projection string, hostname func() (string, error)) (string, error) {
+	switch flag {
+	case noInstanceID:
+		return "", nil
+	case "":
+		host, err := hostname()
+		if err != nil || host == "" {
+			return "", usagef("--instance-id: no host name to derive it from (%v): set --instance-id (or ORDERSTREAM_INSTANCE_ID) to an id unique in the group, or 'none'", err)
+		}
+		return consumers.InstanceIDFor(host, projection), nil
+	}
+	return flag, nil
 }
 
 // runConsume builds the sink and the consumer, serves the metrics endpoint,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -18,6 +19,8 @@ func TestConsumeUsage(t *testing.T) {
 	}{
 		{"index prefix for analytics", []string{"consume", "analytics", "--index-prefix", "shop"}, "--index-prefix applies to the search projection only"},
 		{"unknown projection", []string{"consume", "billing"}, `unknown projection "billing"`},
+		{"instance id with a slash", []string{"consume", "search", "--instance-id", "pod/0"}, `instance id "pod/0": character '/' at 3`},
+		{"session timeout below 1s", []string{"consume", "search", "--session-timeout", "500ms"}, "session timeout 500ms: below 1s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -29,6 +32,40 @@ func TestConsumeUsage(t *testing.T) {
 			err := cmd.ExecuteContext(context.Background())
 			if exitCode(err) != 2 || err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v (exit %d), want a usage error containing %q", err, exitCode(err), tt.want)
+			}
+		})
+	}
+}
+
+// TestInstanceID checks how --instance-id resolves: derived from the host
+// name and the projection by default, none for a dynamic member.
+func TestInstanceID(t *testing.T) {
+	t.Parallel()
+	host := func(h string, err error) func() (string, error) { return func() (string, error) { return h, err } }
+	tests := []struct {
+		name     string
+		flag     string
+		hostname func() (string, error)
+		want     string
+		wantErr  string
+	}{
+		{name: "StatefulSet pod", hostname: host("consume-search-0", nil), want: "consume-search-0-search"},
+		{name: "host name with characters Kafka refuses", hostname: host("shop:web 1", nil), want: "shop-web-1-search"},
+		{name: "explicit", flag: "search-a", hostname: host("h", nil), want: "search-a"},
+		{name: "dynamic member", flag: "none", hostname: host("h", nil), want: ""},
+		{name: "no host name", hostname: host("", errors.New("uname failed")), wantErr: "--instance-id: no host name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := instanceID(tt.flag, "search", tt.hostname)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || exitCode(err) != 2 {
+					t.Fatalf("instanceID = %q, %v; want a usage error containing %q", got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("instanceID = %q, %v; want %q", got, err, tt.want)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 
@@ -20,8 +21,9 @@ func newProjectionGenerationsCmd(g *globals) *cobra.Command {
 building (a rebuild in progress), retired (replaced by a cutover, kept
 current for 'orderstream rollback'), detached (search: an index no alias
 names any more). 'orderstream generations drop PROJECTION N' deletes a
-generation that does not serve; 'orderstream replay --keep N' drops older
-generations after each cutover.`,
+generation that does not serve; 'orderstream generations cutover PROJECTION N'
+serves a retired generation again (say the one a rollback left); 'orderstream
+replay --keep N' drops older generations after each cutover.`,
 		Example: `  orderstream generations
   orderstream generations analytics --json
   orderstream generations drop search 1`,
@@ -64,10 +66,26 @@ generations after each cutover.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	addIndexPrefixFlag(cmd.PersistentFlags(), &prefix)
-	cmd.AddCommand(&cobra.Command{
-		Use:     "drop PROJECTION N",
-		Short:   "Delete generation N of a read model (its tables or index); never the serving one",
-		Example: "  orderstream generations drop analytics 1",
+	cmd.AddCommand(
+		generationCmd(g, &prefix, "drop", "Delete generation N of a read model (its tables or index); never the serving one",
+			"  orderstream generations drop analytics 1",
+			func(ctx context.Context, p rebuild.Projection, n uint32) (string, error) {
+				return fmt.Sprintf("generation %d dropped", n), p.DropGeneration(ctx, n)
+			}),
+		generationCmd(g, &prefix, "cutover", "Serve retired generation N again (kept current since it retired); the serving one retires",
+			"  orderstream generations cutover search 2   # after 'orderstream rollback search' left 2",
+			cutoverRetired),
+	)
+	return cmd
+}
+
+// generationCmd builds 'generations VERB PROJECTION N': do runs on the
+// projection's adapter and returns what is printed after "<projection>: ".
+func generationCmd(g *globals, prefix *string, verb, short, example string, do func(context.Context, rebuild.Projection, uint32) (string, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:     verb + " PROJECTION N",
+		Short:   short,
+		Example: example,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if args[0] != "analytics" && args[0] != "search" {
@@ -77,17 +95,50 @@ generations after each cutover.`,
 			if err != nil || n == 0 {
 				return usagef("generation %q: want a number >= 1", args[1])
 			}
-			p, err := openProjection(g, args[0], prefix)
+			p, err := openProjection(g, args[0], *prefix)
 			if err != nil {
 				return err
 			}
 			defer p.Close()
-			if err := p.DropGeneration(cmd.Context(), uint32(n)); err != nil {
-				return fmt.Errorf("drop %s generation %d: %w", args[0], n, err)
+			done, err := do(cmd.Context(), p, uint32(n))
+			if err != nil {
+				return fmt.Errorf("%s %s generation %d: %w", verb, args[0], n, err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: generation %d dropped\n", args[0], n)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], done)
 			return nil
 		},
-	})
-	return cmd
+	}
+}
+
+// cutoverRetired serves retired generation n of p again. It refuses a
+// generation being built (the replay building it cuts it over once it has
+// caught up: before that it is partial) and a detached one (no longer
+// written, it misses events); the serving one is a no-op.
+func cutoverRetired(ctx context.Context, p rebuild.Projection, n uint32) (string, error) {
+	gens, err := p.Generations(ctx)
+	if err != nil {
+		return "", err
+	}
+	state := ""
+	for _, gen := range gens {
+		if gen.Number == n {
+			state = gen.State
+		}
+	}
+	switch state {
+	case rebuild.StateRetired:
+	case rebuild.StateServing:
+		return fmt.Sprintf("generation %d serves already", n), nil
+	case "":
+		return "", fmt.Errorf("no such generation (list them with 'orderstream generations %s')", p.Name())
+	case rebuild.StateBuilding:
+		return "", fmt.Errorf("it is building: the replay that builds it cuts it over once it has caught up; before that it is partial")
+	default:
+		return "", fmt.Errorf("it is %s: no longer written, it misses events; rebuild with 'orderstream replay %s'", state, p.Name())
+	}
+	was := rebuild.Serving(gens)
+	if err := p.Cutover(ctx, n); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("generation %d serving (was %d, retired)", n, was), nil
 }

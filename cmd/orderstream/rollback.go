@@ -19,8 +19,9 @@ switches its stable views (one RENAME TABLE on 18.16, one CREATE OR REPLACE
 VIEW per view on current releases), search swaps its read alias
 in one _aliases call. The previous generation is current: the projection
 daemon kept writing every event to it. The generation rolled back from is
-kept too (cut over to it again with 'orderstream analytics generations
-cutover N', or drop it with 'orderstream generations drop PROJECTION N').
+retired and kept current (serve it again with 'orderstream generations
+cutover PROJECTION N', or drop it with 'orderstream generations drop
+PROJECTION N').
 
 Fails when no previous generation is kept (--keep dropped it, or no
 rebuild happened yet).`,
@@ -45,7 +46,7 @@ rebuild happened yet).`,
 				}
 				from := ""
 				if s := rebuild.Serving(before); s != 0 {
-					from = " (was " + strconv.FormatUint(uint64(s), 10) + ", kept)"
+					from = " (was " + strconv.FormatUint(uint64(s), 10) + ", retired)"
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: generation %d serving%s\n", name, n, from)
 			}

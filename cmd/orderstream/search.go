@@ -274,9 +274,9 @@ is dropped.`,
 					return err
 				}
 				tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "GENERATION\tINDEX\tSERVING\tWRITTEN")
+				fmt.Fprintln(tw, "GENERATION\tINDEX\tSERVING\tWRITTEN\tRETIRED")
 				for _, gen := range gens {
-					fmt.Fprintf(tw, "%d\t%s\t%t\t%t\n", gen.N, gen.Index, gen.Serving, gen.Writing)
+					fmt.Fprintf(tw, "%d\t%s\t%t\t%t\t%t\n", gen.N, gen.Index, gen.Serving, gen.Writing, gen.Retired)
 				}
 				return tw.Flush()
 			}),

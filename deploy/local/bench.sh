@@ -19,6 +19,7 @@ bench "relay: WAL -> Kafka beside raw produce and pg_recvlogical" ./producer/rel
 bench "analytics: Kafka -> runtime -> ClickHouse beside a raw batch insert" ./projections/analytics/ BenchmarkKafkaToClickHouse
 bench "search: Kafka events -> sink -> OpenSearch beside a raw bulk of the same documents" ./projections/search/ BenchmarkIndexing
 bench "consumer runtime overhead (no-op sink, 50,000 events)" ./consumers/ BenchmarkConsumerNoopSink 50000x
+bench "consumer restart after a crash: first new record, dynamic vs static member" ./consumers/ BenchmarkRestartGap
 bench "rebuild from offset zero: each read model and both together" ./internal/rebuild/ BenchmarkRebuild
 echo
 echo "== per order.placed event of 21 lines: JSON Schema validation (write side), decoding (consumers) =="

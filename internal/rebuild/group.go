@@ -23,6 +23,11 @@ type Member struct {
 }
 
 func (m Member) String() string {
+	if m.InstanceID != "" {
+		// A static member stays in the group for the session timeout after
+		// its process stopped, awaiting a restart with the same id.
+		return fmt.Sprintf("member %s (instance %s, client %s, host %s)", m.ID, m.InstanceID, m.ClientID, m.Host)
+	}
 	return fmt.Sprintf("member %s (client %s, host %s)", m.ID, m.ClientID, m.Host)
 }
 

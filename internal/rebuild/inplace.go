@@ -92,8 +92,15 @@ type ActiveMembersError struct {
 }
 
 func (e *ActiveMembersError) Error() string {
-	return fmt.Sprintf("consumer group %s is %s with %d active member(s): %s; stop them (the `orderstream consume` daemons) before an in-place replay, or use --mode shadow",
-		e.Group, e.State, len(e.Members), Group{Members: e.Members}.MembersString())
+	static := ""
+	for _, m := range e.Members {
+		if m.InstanceID != "" {
+			static = " (a stopped daemon with an instance id stays a member for its --session-timeout, 20s by default)"
+			break
+		}
+	}
+	return fmt.Sprintf("consumer group %s is %s with %d active member(s): %s; stop them (the `orderstream consume` daemons)%s before an in-place replay, or use --mode shadow",
+		e.Group, e.State, len(e.Members), Group{Members: e.Members}.MembersString(), static)
 }
 
 // PlanInPlace computes the reset of group to from on topic for projection p;

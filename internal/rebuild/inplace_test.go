@@ -141,3 +141,33 @@ func TestInPlace(t *testing.T) {
 		t.Fatalf("answer after the in-place replay = %s, %v; want %s", got, err, base)
 	}
 }
+
+// The refusal names each member, and for static members (instance ids)
+// says why a stopped daemon may still be listed.
+func TestActiveMembersErrorNamesStaticMembers(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		give     []Member
+		want     []string
+		wantNone string
+	}{
+		{name: "dynamic", give: []Member{{ID: "m-1", ClientID: "kgo", Host: "/10.0.0.1"}},
+			want: []string{"member m-1 (client kgo, host /10.0.0.1)"}, wantNone: "session-timeout"},
+		{name: "static", give: []Member{{ID: "m-2", InstanceID: "consume-search-0-search", ClientID: "kgo", Host: "/10.0.0.2"}},
+			want: []string{"member m-2 (instance consume-search-0-search, client kgo, host /10.0.0.2)", "stays a member for its --session-timeout"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := (&ActiveMembersError{Group: "orderstream-search", State: "Stable", Members: tt.give}).Error()
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("error %q lacks %q", got, w)
+				}
+			}
+			if tt.wantNone != "" && strings.Contains(got, tt.wantNone) {
+				t.Errorf("error %q mentions %q", got, tt.wantNone)
+			}
+		})
+	}
+}

@@ -12,8 +12,9 @@ import (
 
 // Search adapts the search read model (projections/search) to Projection.
 // A generation's state derives from the aliases: serving (read alias),
-// building (in the write alias, newer than the serving one), retired (in
-// the write alias, older), detached (in no alias).
+// retired (in the write alias and older than the serving one, or in the
+// retired alias: a rollback retires the newer generation it left), building
+// (in the write alias, newer, not retired), detached (in no alias).
 type Search struct {
 	cfg   search.Config
 	admin *search.Admin
@@ -45,22 +46,16 @@ func (s *Search) Generations(ctx context.Context) ([]Generation, error) {
 	if err != nil {
 		return nil, err
 	}
-	serving := 0
-	for _, g := range gens {
-		if g.Serving {
-			serving = g.N
-		}
-	}
 	out := make([]Generation, 0, len(gens))
 	for _, g := range gens {
 		st := StateDetached
 		switch {
 		case g.Serving:
 			st = StateServing
-		case g.Writing && g.N > serving:
-			st = StateBuilding
-		case g.Writing:
+		case g.Retired:
 			st = StateRetired
+		case g.Writing:
+			st = StateBuilding
 		}
 		out = append(out, Generation{Number: uint32(g.N), State: st})
 	}

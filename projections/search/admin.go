@@ -25,6 +25,13 @@ type Generation struct {
 	Index   string // <prefix>_v<N>
 	Serving bool   // the read alias points here (exactly one generation serves)
 	Writing bool   // in the write alias: the daemon's sink writes here
+	// Retired: taken out of service by a cutover or a rollback and kept
+	// current for serving again (in the write alias): a generation older
+	// than the serving one, or one in the retired alias (a rollback
+	// retires the newer generation it rolled back from).
+	Retired bool
+
+	inRetiredAlias bool
 }
 
 // NewAdmin returns an Admin for cfg's read model. It sends no request.
@@ -93,9 +100,19 @@ func (a *Admin) Generations(ctx context.Context) ([]Generation, error) {
 		}
 		_, serving := v.Aliases[a.names.ReadAlias()]
 		_, writing := v.Aliases[a.names.WriteAlias()]
-		gens = append(gens, Generation{N: n, Index: index, Serving: serving, Writing: writing})
+		_, retired := v.Aliases[a.names.RetiredAlias()]
+		gens = append(gens, Generation{N: n, Index: index, Serving: serving, Writing: writing, inRetiredAlias: retired})
 	}
 	slices.SortFunc(gens, func(x, y Generation) int { return x.N - y.N })
+	serving := 0
+	for _, g := range gens {
+		if g.Serving {
+			serving = g.N
+		}
+	}
+	for i, g := range gens {
+		gens[i].Retired = !g.Serving && g.Writing && (g.inRetiredAlias || g.N < serving)
+	}
 	return gens, nil
 }
 
@@ -132,10 +149,11 @@ func (a *Admin) CreateGeneration(ctx context.Context, n int) error {
 
 // Cutover makes generation n the serving one in one atomic _aliases call:
 // the read alias moves to n, n becomes the write alias' write index, and the
-// previously serving generation stays in the write alias so that it is kept
-// current for Rollback until DropGeneration. Cutover to the serving
-// generation is a no-op; a missing generation is an error wrapping
-// ErrNotFound.
+// previously serving generation is retired: it stays in the write alias so
+// that it is kept current for Rollback (or a Cutover back to it) until
+// DropGeneration. n may be a generation being built or a retired one.
+// Cutover to the serving generation is a no-op; a missing generation is an
+// error wrapping ErrNotFound.
 func (a *Admin) Cutover(ctx context.Context, n int) error {
 	gens, err := a.Generations(ctx)
 	if err != nil {
@@ -146,7 +164,8 @@ func (a *Admin) Cutover(ctx context.Context, n int) error {
 
 // Rollback makes the newest generation older than the serving one (and
 // still in the write alias, i.e. current) the serving one, atomically, and
-// returns it. The generation rolled back from stays in the write alias.
+// returns it. The generation rolled back from is retired (kept in the write
+// alias, so that a Cutover can serve it again).
 func (a *Admin) Rollback(ctx context.Context) (int, error) {
 	gens, err := a.Generations(ctx)
 	if err != nil {
@@ -237,8 +256,13 @@ func (a *Admin) serve(ctx context.Context, gens []Generation, n int, op string) 
 	var actions []map[string]any
 	for _, g := range gens {
 		if g.Serving {
-			actions = append(actions, map[string]any{"remove": map[string]any{"index": g.Index, "alias": a.names.ReadAlias()}})
+			actions = append(actions,
+				map[string]any{"remove": map[string]any{"index": g.Index, "alias": a.names.ReadAlias()}},
+				addAlias(g.Index, a.names.RetiredAlias(), false))
 		}
+	}
+	if gens[i].inRetiredAlias {
+		actions = append(actions, map[string]any{"remove": map[string]any{"index": gens[i].Index, "alias": a.names.RetiredAlias()}})
 	}
 	actions = append(actions, addAlias(gens[i].Index, a.names.ReadAlias(), false))
 	for _, g := range gens {

@@ -32,6 +32,12 @@ func (n Names) ReadAlias() string { return n.Prefix }
 // for rollback.
 func (n Names) WriteAlias() string { return n.Prefix + "_write" }
 
+// RetiredAlias marks the generations a cutover or a rollback took out of
+// service: <prefix>_retired. Nothing reads through it; it tells a retired
+// generation newer than the serving one (after a rollback) from one being
+// built.
+func (n Names) RetiredAlias() string { return n.Prefix + "_retired" }
+
 // Template is the name of the index template: <prefix>.
 func (n Names) Template() string { return n.Prefix }
 

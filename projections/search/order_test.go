@@ -158,8 +158,8 @@ func TestGenerations(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(gens) != 2 || gens[0].Serving || !gens[0].Writing || !gens[1].Serving || !gens[1].Writing {
-				t.Errorf("after cutover: %+v, want 2 serving, both written", gens)
+			if len(gens) != 2 || gens[0].Serving || !gens[0].Writing || !gens[1].Serving || !gens[1].Writing || !gens[0].Retired || gens[1].Retired {
+				t.Errorf("after cutover: %+v, want 2 serving, 1 retired, both written", gens)
 			}
 			for _, id := range []string{"a", "b"} {
 				o, err := q.Get(ctx, id)
@@ -176,6 +176,9 @@ func TestGenerations(t *testing.T) {
 			}
 			if n, _ := admin.Serving(ctx); n != 1 {
 				t.Errorf("serving %d after rollback, want 1", n)
+			}
+			if gens, err := admin.Generations(ctx); err != nil || len(gens) != 2 || gens[0].Retired || !gens[1].Retired || !gens[1].Writing {
+				t.Errorf("after rollback: %+v, %v; want 2 retired (and written), 1 not", gens, err)
 			}
 			o, err := q.Get(ctx, "b")
 			if err != nil || o.Version != 2 {
