@@ -10,6 +10,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
+	"github.com/orderstream/orderstream/internal/retry"
 	"github.com/orderstream/orderstream/producer/order"
 	"github.com/orderstream/orderstream/producer/store"
 	"github.com/orderstream/orderstream/schemas"
@@ -314,9 +315,7 @@ func (im *Importer) one(ctx, retryCtx context.Context, d Document, runID string)
 		attempts++
 		return attempt()
 	},
-		backoff.WithBackOff(&backoff.ExponentialBackOff{
-			InitialInterval: 100 * time.Millisecond, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: 5 * time.Second,
-		}),
+		backoff.WithBackOff(retry.Exponential(100*time.Millisecond, 5*time.Second)),
 		backoff.WithMaxElapsedTime(im.cfg.RetryTimeout))
 	res.retries = attempts - 1
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/orderstream/orderstream/internal/retry"
 )
 
 // produceError is an event Kafka refused for good (the producer retries
@@ -55,13 +56,7 @@ func connectionLost(err error) bool {
 // newBackoff is the wait between reconnection attempts: exponential from
 // ReconnectInitial to ReconnectMax, ±50 % jitter, never giving up.
 func (r *Relay) newBackoff() *backoff.ExponentialBackOff {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = r.cfg.ReconnectInitial
-	b.MaxInterval = r.cfg.ReconnectMax
-	b.Multiplier = 2
-	b.RandomizationFactor = 0.5
-	b.Reset()
-	return b
+	return retry.Exponential(r.cfg.ReconnectInitial, r.cfg.ReconnectMax)
 }
 
 // lastError is the error that ended the last session, for /healthz.

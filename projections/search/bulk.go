@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+	"github.com/orderstream/orderstream/internal/retry"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -205,12 +206,7 @@ func (s *Sink) retry(ctx context.Context, what string, op func(context.Context) 
 		}
 		return struct{}{}, err
 	},
-		backoff.WithBackOff(&backoff.ExponentialBackOff{
-			InitialInterval:     100 * time.Millisecond,
-			RandomizationFactor: 0.5,
-			Multiplier:          2,
-			MaxInterval:         5 * time.Second,
-		}),
+		backoff.WithBackOff(retry.Exponential(100*time.Millisecond, 5*time.Second)),
 		backoff.WithMaxElapsedTime(s.cfg.RetryTimeout),
 	)
 	if err != nil {
