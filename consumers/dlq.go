@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/orderstream/orderstream/schemas"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -192,9 +193,9 @@ func ParseDLQ(r *kgo.Record) (DLQEntry, error) {
 			e.Group = v
 		case HeaderDLQProjection:
 			e.Projection = v
-		case "ce_type":
+		case schemas.HeaderType:
 			e.EventType = v
-		case "ce_id":
+		case schemas.HeaderID:
 			if e.EventID == "" {
 				e.EventID = v
 			}
