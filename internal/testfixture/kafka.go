@@ -82,8 +82,8 @@ func Records(topic string, events []schemas.Envelope) ([]*kgo.Record, error) {
 }
 
 // ProduceTopic creates a fresh topic (unique name "fixture_<hex>",
-// TopicPartitions partitions, replication 1, retention.ms=-1,
-// cleanup.policy=delete), produces events to it in slice order with an
+// TopicPartitions partitions, replication 1, the events topic's settings
+// of schemas.ReplayTopicConfigs), produces events to it in slice order with an
 // idempotent acks=all producer (franz-go's default partitioner, murmur2 on
 // the key like Java clients, so all events of one order share a partition
 // in version order), waits until every record is acknowledged and returns the
@@ -109,12 +109,7 @@ func ProduceTopic(t testing.TB, brokers []string, events []schemas.Envelope) str
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	retention := "-1"
-	policy := "delete"
-	resp, err := adm.CreateTopic(ctx, TopicPartitions, 1, map[string]*string{
-		"retention.ms":   &retention,
-		"cleanup.policy": &policy,
-	}, topic)
+	resp, err := adm.CreateTopic(ctx, TopicPartitions, 1, schemas.ReplayTopicConfigs(), topic)
 	if err == nil {
 		err = resp.Err
 	}
