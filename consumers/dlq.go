@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/orderstream/orderstream/schemas"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -29,14 +30,6 @@ const (
 	HeaderDLQProjection      = "dlq_projection"       // projection of that group
 )
 
-// topicConfigs are the configs of a DLQ topic: kept forever, like the events
-// topic, so that nothing dead-lettered disappears before it is re-driven.
-func dlqTopicConfigs() map[string]*string {
-	inf := "-1"
-	del := "delete"
-	return map[string]*string{"retention.ms": &inf, "retention.bytes": &inf, "cleanup.policy": &del}
-}
-
 // ensureDLQTopic creates the DLQ topic when missing, with as many partitions
 // as the source topic (1 if the source does not exist yet) and infinite
 // retention.
@@ -46,8 +39,9 @@ func (c *Consumer) ensureDLQTopic(ctx context.Context) error {
 
 // EnsureDLQTopic creates dlqTopic when it does not exist, with the partition
 // count of source (1 when source is missing), the broker's default
-// replication factor and infinite retention. An existing topic is left as it
-// is.
+// replication factor and the events topic's settings
+// (schemas.ReplayTopicConfigs: infinite retention, no compaction). An
+// existing topic is left as it is.
 func EnsureDLQTopic(ctx context.Context, adm *kadm.Client, source, dlqTopic string) error {
 	topics, err := adm.ListTopics(ctx, source, dlqTopic)
 	if err != nil {
@@ -60,7 +54,7 @@ func EnsureDLQTopic(ctx context.Context, adm *kadm.Client, source, dlqTopic stri
 	if t, ok := topics[source]; ok && t.Err == nil && len(t.Partitions) > 0 {
 		parts = int32(len(t.Partitions))
 	}
-	_, err = adm.CreateTopic(ctx, parts, -1, dlqTopicConfigs(), dlqTopic)
+	_, err = adm.CreateTopic(ctx, parts, -1, schemas.ReplayTopicConfigs(), dlqTopic)
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return fmt.Errorf("create dlq topic %s: %w", dlqTopic, err)
 	}
@@ -192,9 +186,9 @@ func ParseDLQ(r *kgo.Record) (DLQEntry, error) {
 			e.Group = v
 		case HeaderDLQProjection:
 			e.Projection = v
-		case "ce_type":
+		case schemas.HeaderType:
 			e.EventType = v
-		case "ce_id":
+		case schemas.HeaderID:
 			if e.EventID == "" {
 				e.EventID = v
 			}

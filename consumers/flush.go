@@ -295,7 +295,7 @@ func headerEventID(r *kgo.Record, env schemas.Envelope) string {
 		return env.EventID.String()
 	}
 	for _, h := range r.Headers {
-		if h.Key == "ce_id" {
+		if h.Key == schemas.HeaderID {
 			return string(h.Value)
 		}
 	}

@@ -1,7 +1,11 @@
 // Package schemas holds orderstream's event contracts: the envelope every
 // event travels in, the order event payloads (version 1), their JSON Schema
-// files (schemas/v1/*.json, embedded) and the validator that checks every
-// event before it is written to the outbox.
+// files (schemas/v1/*.json, embedded), the validator that checks every
+// event before it is written to the outbox, the fold (Fold) that says
+// which status an order's events leave it in, applied by the write side and
+// by every read model, and the Kafka wire format: the record headers
+// (RecordHeaders, Header*) and the settings of every topic that holds
+// events (ReplayTopicConfigs). It imports no Kafka client.
 //
 // Guarantees:
 //   - Money is an exact decimal (github.com/shopspring/decimal) with an ISO

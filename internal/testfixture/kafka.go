@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -20,7 +19,7 @@ import (
 const (
 	TopicPartitions = 12
 	// EventSource is the CloudEvents ce_source of every event the relay writes.
-	EventSource = "/orderstream/producer"
+	EventSource = schemas.EventSource
 )
 
 // values caches validated envelope JSON by event id for the test binary:
@@ -30,10 +29,9 @@ var values sync.Map // uuid.UUID -> []byte
 
 // Record returns the Kafka record the relay writes for e: key = aggregate id,
 // value = the validated envelope JSON (as stored in outbox.envelope), and the
-// CloudEvents 1.0 binary-mode headers ce_id, ce_type, ce_source,
-// ce_specversion, ce_time (occurred_at, RFC 3339), ce_subject, content-type,
-// traceparent (when set) and aggregate_version (decimal). relay_position is
-// the relay's own and is not set here.
+// contract's headers (schemas.RecordHeaders: CloudEvents 1.0 binary mode,
+// traceparent when set, aggregate_version). relay_position is the relay's
+// own and is not set here.
 func Record(v *schemas.Validator, topic string, e schemas.Envelope) (*kgo.Record, error) {
 	var value []byte
 	if b, ok := values.Load(e.EventID); ok {
@@ -46,19 +44,10 @@ func Record(v *schemas.Validator, topic string, e schemas.Envelope) (*kgo.Record
 		values.Store(e.EventID, b)
 		value = b
 	}
-	h := []kgo.RecordHeader{
-		{Key: "ce_id", Value: []byte(e.EventID.String())},
-		{Key: "ce_type", Value: []byte(e.EventType)},
-		{Key: "ce_source", Value: []byte(EventSource)},
-		{Key: "ce_specversion", Value: []byte("1.0")},
-		{Key: "ce_time", Value: []byte(e.OccurredAt.UTC().Format(time.RFC3339Nano))},
-		{Key: "ce_subject", Value: []byte(e.AggregateID)},
-		{Key: "content-type", Value: []byte("application/json")},
-	}
-	if e.Traceparent != "" {
-		h = append(h, kgo.RecordHeader{Key: "traceparent", Value: []byte(e.Traceparent)})
-	}
-	h = append(h, kgo.RecordHeader{Key: "aggregate_version", Value: []byte(strconv.FormatInt(e.AggregateVersion, 10))})
+	h := schemas.RecordHeaders(make([]kgo.RecordHeader, 0, 9), schemas.RecordFields{
+		EventID: e.EventID.String(), EventType: e.EventType, AggregateID: e.AggregateID,
+		AggregateVersion: e.AggregateVersion, OccurredAt: e.OccurredAt, Traceparent: e.Traceparent,
+	})
 	return &kgo.Record{Topic: topic, Key: []byte(e.AggregateID), Value: value, Headers: h}, nil
 }
 
@@ -93,8 +82,8 @@ func Records(topic string, events []schemas.Envelope) ([]*kgo.Record, error) {
 }
 
 // ProduceTopic creates a fresh topic (unique name "fixture_<hex>",
-// TopicPartitions partitions, replication 1, retention.ms=-1,
-// cleanup.policy=delete), produces events to it in slice order with an
+// TopicPartitions partitions, replication 1, the events topic's settings
+// of schemas.ReplayTopicConfigs), produces events to it in slice order with an
 // idempotent acks=all producer (franz-go's default partitioner, murmur2 on
 // the key like Java clients, so all events of one order share a partition
 // in version order), waits until every record is acknowledged and returns the
@@ -124,12 +113,7 @@ func ProduceTopic(t testing.TB, brokers []string, events []schemas.Envelope) str
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	retention := "-1"
-	policy := "delete"
-	resp, err := adm.CreateTopic(ctx, TopicPartitions, 1, map[string]*string{
-		"retention.ms":   &retention,
-		"cleanup.policy": &policy,
-	}, topic)
+	resp, err := adm.CreateTopic(ctx, TopicPartitions, 1, schemas.ReplayTopicConfigs(), topic)
 	if err == nil {
 		err = resp.Err
 	}

@@ -377,23 +377,16 @@ func (o *Order) record(at time.Time, p schemas.Payload) {
 }
 
 // apply mutates state for one event; it never fails (rules were checked).
+// The status, paid and refunded follow the contract's fold (schemas.Fold).
 func (o *Order) apply(p schemas.Payload) {
-	switch e := p.(type) {
-	case *schemas.OrderPlaced:
+	f, err := schemas.Fold{Kind: o.kind, Status: o.status, Paid: o.paid, Refunded: o.refunded}.Apply(p)
+	if err != nil {
+		return // record is only called with the payloads of this package's commands
+	}
+	o.status, o.paid, o.refunded = f.Status, f.Paid, f.Refunded
+	if e, ok := p.(*schemas.OrderPlaced); ok {
 		o.number, o.kind, o.customer, o.country = e.OrderNumber, e.Kind, e.CustomerID, e.Country
 		o.currency, o.lines, o.total = e.Currency, e.Lines, e.Total
-		o.status, o.paid, o.refunded = schemas.StatusPlaced, decimal.Zero, decimal.Zero
 		o.placedAt = o.pending[len(o.pending)-1].OccurredAt
-	case *schemas.OrderPaid:
-		o.status, o.paid = schemas.StatusPaid, e.Amount.Amount
-	case *schemas.OrderShipped:
-		o.status = schemas.StatusShipped
-	case *schemas.OrderCancelled:
-		o.status = schemas.StatusCancelled
-	case *schemas.OrderRefunded:
-		o.refunded = o.refunded.Add(e.Amount.Amount)
-		if o.kind == schemas.KindCreditNote || o.refunded.Equal(o.paid) {
-			o.status = schemas.StatusRefunded
-		}
 	}
 }

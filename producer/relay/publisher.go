@@ -4,16 +4,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/orderstream/orderstream/schemas"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Source is the ce_source header of every record.
-const Source = "/orderstream/producer"
+// Source is the ce_source header of every record (schemas.EventSource).
+const Source = schemas.EventSource
 
 // HeaderPosition is the header carrying the relay position (see Position).
 const HeaderPosition = "relay_position"
@@ -31,26 +31,14 @@ type event struct {
 }
 
 // record builds the Kafka record of e: key = aggregate id, value = the
-// envelope, CloudEvents binary-mode headers plus aggregate_version and
+// envelope, the contract's headers (schemas.RecordHeaders) and
 // relay_position.
 func (e *event) record(topic string) *kgo.Record {
-	h := make([]kgo.RecordHeader, 0, 10)
-	h = append(h,
-		kgo.RecordHeader{Key: "ce_id", Value: []byte(e.eventID)},
-		kgo.RecordHeader{Key: "ce_type", Value: []byte(e.eventType)},
-		kgo.RecordHeader{Key: "ce_source", Value: []byte(Source)},
-		kgo.RecordHeader{Key: "ce_specversion", Value: []byte("1.0")},
-		kgo.RecordHeader{Key: "ce_time", Value: []byte(e.occurredAt.UTC().Format(time.RFC3339Nano))},
-		kgo.RecordHeader{Key: "ce_subject", Value: []byte(e.aggregateID)},
-		kgo.RecordHeader{Key: "content-type", Value: []byte("application/json")},
-	)
-	if e.traceparent != "" {
-		h = append(h, kgo.RecordHeader{Key: "traceparent", Value: []byte(e.traceparent)})
-	}
-	h = append(h,
-		kgo.RecordHeader{Key: "aggregate_version", Value: strconv.AppendInt(nil, e.aggregateVersion, 10)},
-		kgo.RecordHeader{Key: HeaderPosition, Value: []byte(e.pos.String())},
-	)
+	h := schemas.RecordHeaders(make([]kgo.RecordHeader, 0, 10), schemas.RecordFields{
+		EventID: e.eventID, EventType: e.eventType, AggregateID: e.aggregateID,
+		AggregateVersion: e.aggregateVersion, OccurredAt: e.occurredAt, Traceparent: e.traceparent,
+	})
+	h = append(h, kgo.RecordHeader{Key: HeaderPosition, Value: []byte(e.pos.String())})
 	return &kgo.Record{Topic: topic, Key: []byte(e.aggregateID), Value: e.envelope, Headers: h}
 }
 

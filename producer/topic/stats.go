@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/orderstream/orderstream/schemas"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -119,11 +120,11 @@ func ReadStats(ctx context.Context, cl *kgo.Client, seeds []string, topic string
 		var id, typ, ver string
 		for _, h := range r.Headers {
 			switch h.Key {
-			case "ce_id":
+			case schemas.HeaderID:
 				id = string(h.Value)
-			case "ce_type":
+			case schemas.HeaderType:
 				typ = string(h.Value)
-			case "aggregate_version":
+			case schemas.HeaderAggregateVersion:
 				ver = string(h.Value)
 			}
 		}

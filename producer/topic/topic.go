@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orderstream/orderstream/schemas"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -68,12 +69,6 @@ func (s Spec) Validate() error {
 	return errors.Join(errs...)
 }
 
-// ReplayConfigs are the topic settings that keep every event forever.
-func ReplayConfigs() map[string]*string {
-	minus1, del := "-1", "delete"
-	return map[string]*string{"retention.ms": &minus1, "retention.bytes": &minus1, "cleanup.policy": &del}
-}
-
 // Info is what Check found out about a topic.
 type Info struct {
 	Name           string
@@ -87,13 +82,13 @@ type Info struct {
 // when it does): finite retention.ms or retention.bytes, or compaction.
 func (i Info) Problems() []string {
 	var p []string
-	if i.RetentionMs != "-1" {
+	if i.RetentionMs != schemas.TopicForever {
 		p = append(p, fmt.Sprintf("retention.ms=%s (want -1: events older than that are deleted)", i.RetentionMs))
 	}
-	if i.RetentionBytes != "-1" {
+	if i.RetentionBytes != schemas.TopicForever {
 		p = append(p, fmt.Sprintf("retention.bytes=%s (want -1: the oldest events are deleted beyond that size)", i.RetentionBytes))
 	}
-	if i.CleanupPolicy != "delete" {
+	if i.CleanupPolicy != schemas.TopicDelete {
 		p = append(p, fmt.Sprintf("cleanup.policy=%s (want delete: compaction keeps only the last event of each order)", i.CleanupPolicy))
 	}
 	return p
@@ -127,11 +122,11 @@ func Check(ctx context.Context, adm *kadm.Client, name string) (Info, error) {
 	}
 	for _, c := range rc.Configs {
 		switch c.Key {
-		case "retention.ms":
+		case schemas.TopicRetentionMs:
 			info.RetentionMs = c.MaybeValue()
-		case "retention.bytes":
+		case schemas.TopicRetentionBytes:
 			info.RetentionBytes = c.MaybeValue()
-		case "cleanup.policy":
+		case schemas.TopicCleanupPolicy:
 			info.CleanupPolicy = c.MaybeValue()
 		}
 	}
@@ -151,8 +146,8 @@ func RequireReplayable(info Info) error {
 		info.Name, ErrNotReplayable, strings.Join(p, "; "), info.Name)
 }
 
-// Provision creates the topic of spec with ReplayConfigs, or, when it
-// exists, verifies it: every setting of ReplayConfigs (ErrNotReplayable) and
+// Provision creates the topic of spec with schemas.ReplayTopicConfigs, or,
+// when it exists, verifies it: every one of those settings (ErrNotReplayable) and
 // the partition count (ErrPartitions). created reports whether it was
 // created now. Safe to call on every start and concurrently.
 func Provision(ctx context.Context, adm *kadm.Client, spec Spec) (info Info, created bool, err error) {
@@ -160,7 +155,7 @@ func Provision(ctx context.Context, adm *kadm.Client, spec Spec) (info Info, cre
 		return Info{}, false, err
 	}
 	spec = spec.withDefaults()
-	resp, err := adm.CreateTopic(ctx, spec.Partitions, spec.ReplicationFactor, ReplayConfigs(), spec.Name)
+	resp, err := adm.CreateTopic(ctx, spec.Partitions, spec.ReplicationFactor, schemas.ReplayTopicConfigs(), spec.Name)
 	switch {
 	case err == nil:
 		created = true

@@ -10,9 +10,10 @@
 //     kind, customer, country, product, quantity, unit price, amount =
 //     quantity × unit price, placed time, version);
 //   - orders_g<n>: one row per order.placed (document fields and total);
-//   - order_status_g<n>: one row per event, the status it leaves the order in
-//     (placed, paid, refunded, shipped, cancelled); the highest version is the
-//     current status.
+//   - order_status_g<n>: one row per event, keyed by order and version, with
+//     the status it moves the order to (schemas.StatusOf) and its amount; the
+//     view order_status folds an order's rows into its status (schemas.Fold:
+//     a partial refund of a sale leaves it paid or shipped).
 //
 // Status changes live in their own table, joined at read time (the orders
 // view), so the Sink never reads before it writes: an order.paid needs
@@ -22,7 +23,7 @@
 // # Guarantees
 //
 //   - Idempotency: every table is a ReplacingMergeTree(version) keyed by
-//     (order_id, line_no) or order_id, where version is the event's
+//     (order_id, line_no), order_id or (order_id, version), where version is the event's
 //     aggregate_version (never a Kafka offset). A record written twice
 //     (redelivery, restart, replay from offset zero) gives identical rows
 //     that collapse at merge time, and every reader deduplicates before

@@ -62,8 +62,12 @@ type OrderRow struct {
 	Version     uint64
 }
 
-// StatusRow is one row of order_status_g<n>: the status an event leaves the
-// order in. The row of the highest Version is the current status.
+// StatusRow is one row of order_status_g<n>: one event that changes the
+// order's status, with the status it moves the order to (schemas.StatusOf:
+// refunded for every order.refunded) and its amount. A refund row moves the
+// order to refunded only when the contract's fold says so (a credit note, or
+// the refunds reach what was paid); the view order_status applies that fold
+// over all rows of the order (see Store.views).
 type StatusRow struct {
 	OrderID   string
 	Status    schemas.Status
@@ -116,28 +120,24 @@ func (r *Rows) add(e schemas.Envelope, currency string) error {
 		return err
 	}
 	version := uint64(e.AggregateVersion)
-	status := StatusRow{OrderID: e.AggregateID, EventType: e.EventType, UpdatedAt: at, Version: version}
+	st, ok := schemas.StatusOf(p)
+	if !ok {
+		return fmt.Errorf("%w: payload %T", schemas.ErrUnknownEvent, p)
+	}
+	status := StatusRow{OrderID: e.AggregateID, Status: st, EventType: e.EventType, UpdatedAt: at, Version: version}
 	switch p := p.(type) {
 	case *schemas.OrderPlaced:
 		return r.placed(e.AggregateID, version, at, p, currency)
 	case *schemas.OrderPaid:
-		status.Status = schemas.StatusPaid
 		if _, err = money(p.Amount, currency); err != nil {
 			return fmt.Errorf("amount %w", err)
 		}
 		status.Amount = p.Amount.Amount
 	case *schemas.OrderRefunded:
-		status.Status = schemas.StatusRefunded
 		if _, err = money(p.Amount, currency); err != nil {
 			return fmt.Errorf("amount %w", err)
 		}
 		status.Amount = p.Amount.Amount
-	case *schemas.OrderShipped:
-		status.Status = schemas.StatusShipped
-	case *schemas.OrderCancelled:
-		status.Status = schemas.StatusCancelled
-	default:
-		return fmt.Errorf("%w: payload %T", schemas.ErrUnknownEvent, p)
 	}
 	r.Statuses = append(r.Statuses, status)
 	return nil

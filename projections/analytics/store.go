@@ -425,11 +425,11 @@ func (s *Store) views(n uint32) map[string]string {
 	return map[string]string{
 		"order_lines": `SELECT order_id, line_no, order_number, kind, customer_id, country, stock_code, description,
 			quantity, unit_price, amount, placed_at, version FROM ` + lines + ` FINAL`,
-		"order_status": `SELECT order_id, status, event_type, amount, updated_at, version FROM ` + status + ` FINAL`,
+		"order_status": statusSQL(orders, status),
 		"orders": `SELECT order_id, order_number, kind, customer_id, country, currency, total, line_count, placed_at,
 			status, status_version AS version, updated_at
 			FROM ` + orders + ` FINAL
-			ANY LEFT JOIN (SELECT order_id, status, version AS status_version, updated_at FROM ` + status + ` FINAL) AS s
+			ANY LEFT JOIN (SELECT order_id, status, version AS status_version, updated_at FROM (` + statusSQL(orders, status) + `) AS order_fold) AS s
 			USING order_id`,
 	}
 }

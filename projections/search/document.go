@@ -71,11 +71,10 @@ func milli(d decimal.Decimal) int64 { return d.Mul(thousand).Round(0).IntPart() 
 var errNoBase = fmt.Errorf("no document for the order: its order.placed was never applied")
 
 // apply folds one event into o (nil before order.placed) and returns the new
-// document. It mirrors the write side's aggregate (producer/order): placed
-// sets everything; paid, shipped and cancelled set the status; refunded adds
-// to Refunded and sets status refunded when the order is a credit note or is
-// refunded in full. The caller guarantees e.AggregateVersion > o.Version.
-// apply never modifies o.
+// document. placed sets everything; every other event changes Status, Paid
+// and Refunded as the contract's fold says (schemas.Fold: a partial refund
+// of a sale leaves the status as it was). The caller guarantees
+// e.AggregateVersion > o.Version. apply never modifies o.
 func apply(o *Order, e schemas.Envelope, p schemas.Payload) (*Order, error) {
 	if placed, ok := p.(*schemas.OrderPlaced); ok {
 		return fromPlaced(e, placed), nil
@@ -83,22 +82,12 @@ func apply(o *Order, e schemas.Envelope, p schemas.Payload) (*Order, error) {
 	if o == nil {
 		return nil, errNoBase
 	}
-	n := *o
-	switch x := p.(type) {
-	case *schemas.OrderPaid:
-		n.Status, n.Paid = schemas.StatusPaid, x.Amount.Amount
-	case *schemas.OrderShipped:
-		n.Status = schemas.StatusShipped
-	case *schemas.OrderCancelled:
-		n.Status = schemas.StatusCancelled
-	case *schemas.OrderRefunded:
-		n.Refunded = n.Refunded.Add(x.Amount.Amount)
-		if n.Kind == schemas.KindCreditNote || n.Refunded.Equal(n.Paid) {
-			n.Status = schemas.StatusRefunded
-		}
-	default:
-		return nil, fmt.Errorf("event type %s: %w", e.EventType, schemas.ErrUnknownEvent)
+	f, err := schemas.Fold{Kind: o.Kind, Status: o.Status, Paid: o.Paid, Refunded: o.Refunded}.Apply(p)
+	if err != nil {
+		return nil, fmt.Errorf("event type %s: %w", e.EventType, err)
 	}
+	n := *o
+	n.Status, n.Paid, n.Refunded = f.Status, f.Paid, f.Refunded
 	n.UpdatedAt = e.OccurredAt.UTC()
 	n.Version = e.AggregateVersion
 	return &n, nil

@@ -44,9 +44,11 @@ CREATE TABLE IF NOT EXISTS ${db}.orders_${gen} (
 PARTITION BY toYYYYMM(placed_at)
 ORDER BY order_id;
 
--- One row per event: the status it leaves the order in. The highest version
--- per order is the current status. Not partitioned: all rows of one order
--- must meet in one partition.
+-- One row per event: the status it moves the order to (a refund row: refunded,
+-- which it reaches only when the contract's fold says so). Keyed by order and
+-- version: every event of an order is kept (a redelivered twin collapses);
+-- the view order_status folds them into the order's status. Not partitioned:
+-- all rows of one order must meet in one partition.
 CREATE TABLE IF NOT EXISTS ${db}.order_status_${gen} (
     order_id   String,
     status     String,
@@ -55,4 +57,4 @@ CREATE TABLE IF NOT EXISTS ${db}.order_status_${gen} (
     updated_at DateTime('UTC'),
     version    UInt64
 ) ENGINE = ReplacingMergeTree(version)
-ORDER BY order_id;
+ORDER BY (order_id, version);
