@@ -140,3 +140,44 @@ func assertViewsOn(t *testing.T, cfg analytics.Config, n int) {
 		}
 	}
 }
+
+// TestCutoverRefusesGenerationOfEarlierRelease: a generation whose
+// order_status table an earlier release created (keyed by order alone, so
+// merges keep only each order's last event) is never served — the status
+// fold would read it without error and answer wrong — and the serving
+// generation stays.
+func TestCutoverRefusesGenerationOfEarlierRelease(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t)
+	_, st := newQueries(t, cfg)
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateGeneration(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := analytics.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	old := "`" + cfg.Database + "`.order_status_g2"
+	for _, sql := range []string{
+		"DROP TABLE " + old,
+		"CREATE TABLE " + old + ` (order_id String, status String, event_type String, amount Decimal(18, 3),
+			updated_at DateTime('UTC'), version UInt64) ENGINE = ReplacingMergeTree(version) ORDER BY order_id`,
+	} {
+		if err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	if err := st.Cutover(ctx, 2); !errors.Is(err, analytics.ErrOldGeneration) {
+		t.Fatalf("Cutover(2) to a generation of an earlier release: %v, want ErrOldGeneration", err)
+	}
+	if serving, err := st.Serving(ctx); err != nil || serving != 1 {
+		t.Fatalf("Serving() after the refused cutover = %d, %v; want 1", serving, err)
+	}
+	if err := st.Cutover(ctx, 1); err != nil {
+		t.Fatalf("Cutover(1), a generation of this release: %v", err)
+	}
+}

@@ -35,6 +35,11 @@ var (
 	ErrNoPrevious   = errors.New("no retired generation to roll back to")
 	ErrServing      = errors.New("generation is serving")
 	ErrExists       = errors.New("generation exists")
+	// ErrOldGeneration: the generation's order_status table was created by
+	// an earlier release, keyed by order alone (merges kept only each
+	// order's last event), so the status fold of the order_status view
+	// cannot read it; rebuild the read model instead of serving it.
+	ErrOldGeneration = errors.New("generation created by an earlier release: its order_status table keeps one row per order, not one per event")
 )
 
 //go:embed migrations
@@ -530,6 +535,9 @@ func (s *Store) Cutover(ctx context.Context, n uint32) error {
 	if target == nil || target.State == StateDropped {
 		return fmt.Errorf("cutover to generation %d: %w", n, ErrNoGeneration)
 	}
+	if err := s.checkPerEventStatus(ctx, n); err != nil {
+		return fmt.Errorf("cutover to generation %d: %w", n, err)
+	}
 	if target.State != StateServing {
 		t := *target
 		t.State, t.CutoverAt = StateServing, now
@@ -544,6 +552,23 @@ func (s *Store) Cutover(ctx context.Context, n uint32) error {
 		return fmt.Errorf("cutover to generation %d: %w", n, err)
 	}
 	s.log.Info("cutover", "projection", Projection, "generation", n)
+	return nil
+}
+
+// checkPerEventStatus fails with ErrOldGeneration when generation n's
+// order_status table is not keyed by (order_id, version): the view's fold
+// would read a table whose history merges have thrown away, and serve
+// wrong statuses without an error.
+func (s *Store) checkPerEventStatus(ctx context.Context, n uint32) error {
+	var key string
+	err := s.conn.QueryRow(ctx, "SELECT sorting_key FROM system.tables WHERE database = ? AND name = ?",
+		s.db, tableName("order_status", n)).Scan(&key)
+	if err != nil {
+		return fmt.Errorf("order_status table of generation %d: %w", n, err)
+	}
+	if strings.ReplaceAll(key, " ", "") != "order_id,version" {
+		return fmt.Errorf("%w (sorting key %q); rebuild with 'orderstream replay analytics'", ErrOldGeneration, key)
+	}
 	return nil
 }
 
