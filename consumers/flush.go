@@ -53,12 +53,13 @@ func (e *StrictError) Error() string {
 func (e *StrictError) Unwrap() error { return e.Reason }
 
 // flushLocked writes the gathered batch, sends failures to the DLQ and
-// commits, in that order. A transient sink error is retried with backoff
-// (fetching of the batch's partitions paused) until the sink recovers or ctx
-// ends; then the ctx error is returned and the batch stays gathered, nothing
-// of it committed. A failed commit returns a *CommitError after the batch was
-// done with (written, dead-lettered, forgotten). c.mu is held; it is
-// released while waiting between attempts so that rebalances can proceed.
+// commits, in that order (see flusher). A transient sink error is retried
+// with backoff (fetching of the batch's partitions paused) until the sink
+// recovers or ctx ends; then the ctx error is returned and the batch stays
+// gathered, nothing of it committed. A failed commit returns a
+// *CommitError after the batch was done with (written, dead-lettered,
+// forgotten). c.mu is held; it is released while waiting between attempts
+// so that rebalances can proceed.
 //
 // With a non-nil pollCtx (the poll loop's context; never from a group
 // callback or the shutdown) the records that follow are polled, decoded and
@@ -94,44 +95,38 @@ func (c *Consumer) flushOnceLocked(ctx, pollCtx context.Context) error {
 	if c.dl.Load() != nil {
 		c.batch.buf.dec = c.parkLocked(c.batch.buf.dec)
 	}
-	d := c.batch.buf.dec
-	bad := d.bad
-	if c.cfg.Strict && len(bad) > 0 {
-		return c.stopStrict(ctx, bad, 0)
+	emptied := false
+	f := flusher{
+		strict: c.cfg.Strict,
+		write: func(ctx context.Context, d *decoded) (map[int]error, int, time.Time, error) {
+			return c.writeRetrying(ctx, pollCtx, d, gen)
+		},
+		park: c.parkWritten,
+		dlq:  c.sendDLQ,
+		stop: c.stopStrict,
+		commit: func(ctx context.Context) error {
+			if len(c.batch.buf.recs) == 0 {
+				emptied = true // a rebalance took every partition of the batch meanwhile
+				return nil
+			}
+			return c.commitLocked(ctx, c.batch.buf.recs)
+		},
 	}
-
-	rejected, attempts, firstFail, err := c.writeRetrying(ctx, pollCtx, d, gen)
-	if err != nil {
-		return err
+	res, cerr := f.flush(ctx, c.batch.buf.dec)
+	if !res.committed {
+		return cerr
 	}
-	for i, reason := range rejected {
-		r := d.idx[i]
-		bad = append(bad, failure{rec: r, reason: reason, kind: KindRejected, eventID: d.good[i].Event.EventID.String(), attempts: attempts, firstFail: firstFail})
-	}
-	if c.cfg.Strict && len(rejected) > 0 {
-		return c.stopStrict(ctx, bad, len(d.good))
-	}
-	if len(rejected) > 0 {
-		bad = append(bad, c.parkWritten(d, rejected)...)
-	}
-	if len(bad) > 0 {
-		if err := c.sendDLQ(ctx, bad); err != nil {
-			return err
-		}
-	}
-	if len(c.batch.buf.recs) == 0 {
+	if emptied {
 		c.batch.promote()
-		return nil // a rebalance took every partition of the batch meanwhile
+		return nil
 	}
-	cerr := c.commitLocked(ctx, c.batch.buf.recs)
 
-	written := len(d.good) - len(rejected)
-	c.m.processed.Add(float64(written))
+	c.m.processed.Add(float64(res.written))
 	c.m.batchSize.Observe(float64(len(c.batch.buf.recs)))
 	c.m.batchSeconds.Observe(time.Since(start).Seconds())
 	last := c.batch.buf.recs[len(c.batch.buf.recs)-1]
 	c.m.lastEvent.Set(float64(last.Timestamp.UnixNano()) / 1e9)
-	c.log.Debug("batch done", "records", len(c.batch.buf.recs), "written", written, "dlq", len(bad), "seconds", time.Since(start).Seconds())
+	c.log.Debug("batch done", "records", len(c.batch.buf.recs), "written", res.written, "dlq", res.dead, "seconds", time.Since(start).Seconds())
 
 	c.batch.done()
 	if err := c.aheadErr; err != nil {
@@ -144,6 +139,67 @@ func (c *Consumer) flushOnceLocked(ctx, pollCtx context.Context) error {
 		return err
 	}
 	return cerr
+}
+
+// flusher is the order of one flush: write the batch's decoded records,
+// then send every failure (undecodable, rejected by the sink, parked behind
+// either) to the DLQ, then commit the batch. A step that fails ends the
+// flush, so no offset is committed before its records were written or
+// dead-lettered. In strict mode the first failure calls stop (which commits
+// what precedes it) instead of the DLQ. The steps are the Consumer's I/O.
+type flusher struct {
+	strict bool
+	// write writes d until the sink accepts it or rejects records for
+	// good: those by index into d.good, with the attempts made and the
+	// time of the first failure.
+	write func(ctx context.Context, d *decoded) (rejected map[int]error, attempts int, firstFail time.Time, err error)
+	// park lists the written records of orders that had a record
+	// rejected before them in d.
+	park func(d *decoded, rejected map[int]error) []failure
+	// dlq sends bad to the DLQ and returns once the broker acked them.
+	dlq func(ctx context.Context, bad []failure) error
+	// stop ends a strict run at the first of bad; writtenGood is the
+	// number of d.good already written (0: none).
+	stop func(ctx context.Context, bad []failure, writtenGood int) error
+	// commit commits the batch's offsets.
+	commit func(ctx context.Context) error
+}
+
+// flushResult says how far a flush went.
+type flushResult struct {
+	committed bool // the commit step ran: the flush's error, if any, is its error
+	written   int  // records the sink accepted
+	dead      int  // records sent to the DLQ
+}
+
+// flush runs the steps on d. Errors: write's (nothing sent or committed),
+// stop's, dlq's (nothing committed), commit's (res.committed is true).
+func (f flusher) flush(ctx context.Context, d *decoded) (flushResult, error) {
+	bad := d.bad
+	if f.strict && len(bad) > 0 {
+		return flushResult{}, f.stop(ctx, bad, 0)
+	}
+	rejected, attempts, firstFail, err := f.write(ctx, d)
+	if err != nil {
+		return flushResult{}, err
+	}
+	for i, reason := range rejected {
+		r := d.idx[i]
+		bad = append(bad, failure{rec: r, reason: reason, kind: KindRejected, eventID: d.good[i].Event.EventID.String(), attempts: attempts, firstFail: firstFail})
+	}
+	if f.strict && len(rejected) > 0 {
+		return flushResult{}, f.stop(ctx, bad, len(d.good))
+	}
+	if len(rejected) > 0 {
+		bad = append(bad, f.park(d, rejected)...)
+	}
+	if len(bad) > 0 {
+		if err := f.dlq(ctx, bad); err != nil {
+			return flushResult{}, err
+		}
+	}
+	res := flushResult{committed: true, written: len(d.good) - len(rejected), dead: len(bad)}
+	return res, f.commit(ctx)
 }
 
 // decoded is a batch ready to write: the records whose envelope decoded
