@@ -30,16 +30,15 @@ type Consumer struct {
 	cl  *kgo.Client
 	adm *kadm.Client
 
-	// mu guards buf and parts. The poll loop holds it from the end of a
-	// poll until the next AllowRebalance; the group callbacks (revoke,
-	// lost, assign) take it, so they never run in the middle of a batch.
+	// mu guards batch and the flags below. The poll loop holds it from
+	// the end of a poll until the next AllowRebalance; the group callbacks
+	// (revoke, lost, assign) take it, so they never run in the middle of a
+	// batch.
 	mu       sync.Mutex
-	buf      pending
-	ahead    pending // records polled after buf (during its write, or past its bounds)
-	aheadErr error   // fatal fetch error met while reading ahead
-	bufGen   uint64  // incremented whenever a rebalance drops gathered records
-	flushing bool    // a flush is in progress (possibly waiting between attempts)
-	noFlush  bool    // a fatal error occurred: callbacks must not write or commit
+	batch    batch // the records gathered and read ahead
+	aheadErr error // fatal fetch error met while reading ahead
+	flushing bool  // a flush is in progress (possibly waiting between attempts)
+	noFlush  bool  // a fatal error occurred: callbacks must not write or commit
 
 	// stateMu guards parts; it is taken after mu, never before, and never
 	// held across I/O, so Health answers while a batch is in flight.
@@ -65,25 +64,6 @@ type Consumer struct {
 	running   atomic.Bool
 	closed    atomic.Bool
 	closeOnce sync.Once
-}
-
-// pending is the batch being gathered: records of one or more partitions,
-// each partition's in offset order.
-type pending struct {
-	recs    []*kgo.Record
-	bytes   int
-	started time.Time
-	dec     *decoded // recs decoded and prepared; nil until then, reset when recs change
-}
-
-// add appends r.
-func (p *pending) add(r *kgo.Record) {
-	if len(p.recs) == 0 {
-		p.started = time.Now()
-	}
-	p.recs = append(p.recs, r)
-	p.bytes += len(r.Value)
-	p.dec = nil
 }
 
 // partState is what the consumer knows of one assigned partition, for lag.
@@ -117,6 +97,7 @@ func New(cfg Config, sink Sink, opts ...Option) (*Consumer, error) {
 		sink:  sink,
 		log:   o.log.With("projection", cfg.Projection, "group", cfg.Group, "topic", cfg.Topic),
 		parts: map[int32]*partState{},
+		batch: newBatch(cfg),
 		// The caller's client options (timeouts) apply to the DLQ reader
 		// too.
 		dlqOpts: o.clientOpts,
@@ -263,22 +244,21 @@ func (c *Consumer) loop(ctx, work context.Context) error {
 		}
 		pollCtx, cancel := ctx, context.CancelFunc(func() {})
 		c.mu.Lock()
-		room := c.cfg.BatchMaxRecords
-		if len(c.buf.recs) > 0 {
-			pollCtx, cancel = context.WithDeadline(ctx, c.buf.started.Add(c.cfg.BatchMaxWait))
-			room -= len(c.buf.recs)
+		if due, ok := c.batch.deadline(); ok {
+			pollCtx, cancel = context.WithDeadline(ctx, due)
 		}
+		size := c.batch.pollSize(c.cfg.MaxPollRecords)
 		c.mu.Unlock()
 		c.cl.AllowRebalance()
-		fetches := c.cl.PollRecords(pollCtx, max(1, min(c.cfg.MaxPollRecords, room)))
+		fetches := c.cl.PollRecords(pollCtx, size)
 		cancel()
 
 		c.mu.Lock()
 		err := c.absorb(fetches)
 		if err == nil {
-			c.gatherLocked(fetches)
+			c.batch.gather(fetches.Records(), c.owned)
 		}
-		for err == nil && c.dueLocked() {
+		for err == nil && c.batch.due(time.Now()) {
 			err = c.tolerate(c.flushLocked(work, ctx))
 		}
 		c.mu.Unlock()
@@ -349,23 +329,6 @@ func (c *Consumer) tolerate(err error) error {
 		return nil
 	}
 	return err
-}
-
-// gatherLocked adds the polled records to the batch while they fit its
-// bounds, the rest (in order) to c.ahead.
-func (c *Consumer) gatherLocked(fs Fetches) {
-	c.promoteLocked() // a rebalance may have emptied the batch but not what was read ahead
-	for _, r := range fs.Records() {
-		if !c.owned(r.Partition) {
-			continue // revoked since the fetch
-		}
-		n := len(c.buf.recs)
-		if len(c.ahead.recs) > 0 || (n > 0 && (n+1 > c.cfg.BatchMaxRecords || c.buf.bytes+len(r.Value) > c.cfg.BatchMaxBytes)) {
-			c.ahead.add(r)
-			continue
-		}
-		c.buf.add(r)
-	}
 }
 
 // Fetches is kgo.Fetches; named here to keep signatures short.
@@ -484,15 +447,6 @@ func (c *Consumer) partLocked(p int32) *partState {
 	return ps
 }
 
-// dueLocked reports whether the gathered batch reached a bound (or records
-// wait behind it).
-func (c *Consumer) dueLocked() bool {
-	n := len(c.buf.recs)
-	return n > 0 && (n >= c.cfg.BatchMaxRecords || len(c.ahead.recs) > 0 ||
-		c.buf.bytes >= c.cfg.BatchMaxBytes ||
-		time.Since(c.buf.started) >= c.cfg.BatchMaxWait)
-}
-
 // shutdown finishes the in-flight batch (and what was read ahead) under
 // work, leaves the group and closes the client.
 func (c *Consumer) shutdown(work context.Context) error {
@@ -551,7 +505,7 @@ func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[str
 // flushAllLocked flushes the batch and then what was read ahead, without
 // reading further, until nothing is gathered or a flush fails.
 func (c *Consumer) flushAllLocked(ctx context.Context) error {
-	for c.promoteLocked(); len(c.buf.recs) > 0; c.promoteLocked() {
+	for c.batch.promote(); len(c.batch.buf.recs) > 0; c.batch.promote() {
 		if err := c.tolerate(c.flushLocked(ctx, nil)); err != nil {
 			return err
 		}
@@ -566,7 +520,7 @@ func (c *Consumer) flushAllLocked(ctx context.Context) error {
 func (c *Consumer) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.buf.recs)+len(c.ahead.recs) > 0 && !c.flushing && !c.noFlush {
+	if c.batch.held() > 0 && !c.flushing && !c.noFlush {
 		fctx, cancel := context.WithTimeout(ctx, c.cfg.ShutdownTimeout)
 		err := c.flushAllLocked(fctx)
 		cancel()
@@ -597,34 +551,13 @@ func (c *Consumer) dropLocked(ps []int32) {
 	if len(ps) == 0 {
 		return
 	}
-	gone := map[int32]bool{}
 	c.stateMu.Lock()
 	for _, p := range ps {
-		gone[p] = true
 		delete(c.parts, p)
 		c.m.dropPartition(p)
 	}
 	c.stateMu.Unlock()
-	c.bufGen++
-	c.buf.drop(gone)
-	c.ahead.drop(gone)
-}
-
-// drop removes the records of the partitions in gone.
-func (p *pending) drop(gone map[int32]bool) {
-	kept := p.recs[:0]
-	bytes := 0
-	for _, r := range p.recs {
-		if !gone[r.Partition] {
-			kept = append(kept, r)
-			bytes += len(r.Value)
-		}
-	}
-	if len(kept) != len(p.recs) {
-		p.dec = nil
-	}
-	clear(p.recs[len(kept):])
-	p.recs, p.bytes = kept, bytes
+	c.batch.drop(ps)
 }
 
 // kgoLogger sends the client's warnings and errors to slog.

@@ -7,13 +7,13 @@
 //   - At-least-once: offsets are committed explicitly (autocommit off), per
 //     partition, only after Sink.Write returned nil for the batch and every
 //     record of it that goes to the DLQ was acknowledged by the broker
-//     (flush.go). A crash between write and commit redelivers the batch; the
+//     (flush.go, flusher). A crash between write and commit redelivers the batch; the
 //     sinks are idempotent, so a redelivery changes no answer.
 //   - Order: the records of one partition reach the sink in offset order;
 //     a batch may hold several partitions.
 //   - Batches are bounded by records, bytes of record values and time
 //     (Config.BatchMaxRecords/BatchMaxBytes/BatchMaxWait); gathering spans
-//     polls.
+//     polls (batch.go).
 //   - Pipelining: while a batch is written, the next one is polled, its
 //     envelopes parsed and, for a Preparer sink, prepared (flush.go,
 //     readAhead); writes stay sequential, commits follow them.

@@ -53,12 +53,13 @@ func (e *StrictError) Error() string {
 func (e *StrictError) Unwrap() error { return e.Reason }
 
 // flushLocked writes the gathered batch, sends failures to the DLQ and
-// commits, in that order. A transient sink error is retried with backoff
-// (fetching of the batch's partitions paused) until the sink recovers or ctx
-// ends; then the ctx error is returned and the batch stays gathered, nothing
-// of it committed. A failed commit returns a *CommitError after the batch was
-// done with (written, dead-lettered, forgotten). c.mu is held; it is
-// released while waiting between attempts so that rebalances can proceed.
+// commits, in that order (see flusher). A transient sink error is retried
+// with backoff (fetching of the batch's partitions paused) until the sink
+// recovers or ctx ends; then the ctx error is returned and the batch stays
+// gathered, nothing of it committed. A failed commit returns a
+// *CommitError after the batch was done with (written, dead-lettered,
+// forgotten). c.mu is held; it is released while waiting between attempts
+// so that rebalances can proceed.
 //
 // With a non-nil pollCtx (the poll loop's context; never from a group
 // callback or the shutdown) the records that follow are polled, decoded and
@@ -83,59 +84,51 @@ func (c *Consumer) flushOnceLocked(ctx, pollCtx context.Context) error {
 	if err := c.syncDLQLocked(ctx); err != nil {
 		return err
 	}
-	if len(c.buf.recs) == 0 {
+	if len(c.batch.buf.recs) == 0 {
 		return nil
 	}
 	start := time.Now()
-	gen := c.bufGen
-	if c.buf.dec == nil {
-		c.buf.dec = c.decode(c.buf.recs)
+	gen := c.batch.gen
+	if c.batch.buf.dec == nil {
+		c.batch.buf.dec = c.decode(c.batch.buf.recs)
 	}
 	if c.dl.Load() != nil {
-		c.buf.dec = c.parkLocked(c.buf.dec)
+		c.batch.buf.dec = c.parkLocked(c.batch.buf.dec)
 	}
-	d := c.buf.dec
-	bad := d.bad
-	if c.cfg.Strict && len(bad) > 0 {
-		return c.stopStrict(ctx, bad, 0)
+	emptied := false
+	f := flusher{
+		strict: c.cfg.Strict,
+		write: func(ctx context.Context, d *decoded) (map[int]error, int, time.Time, error) {
+			return c.writeRetrying(ctx, pollCtx, d, gen)
+		},
+		park: c.parkWritten,
+		dlq:  c.sendDLQ,
+		stop: c.stopStrict,
+		commit: func(ctx context.Context) error {
+			if len(c.batch.buf.recs) == 0 {
+				emptied = true // a rebalance took every partition of the batch meanwhile
+				return nil
+			}
+			return c.commitLocked(ctx, c.batch.buf.recs)
+		},
+	}
+	res, cerr := f.flush(ctx, c.batch.buf.dec)
+	if !res.committed {
+		return cerr
+	}
+	if emptied {
+		c.batch.promote()
+		return nil
 	}
 
-	rejected, attempts, firstFail, err := c.writeRetrying(ctx, pollCtx, d, gen)
-	if err != nil {
-		return err
-	}
-	for i, reason := range rejected {
-		r := d.idx[i]
-		bad = append(bad, failure{rec: r, reason: reason, kind: KindRejected, eventID: d.good[i].Event.EventID.String(), attempts: attempts, firstFail: firstFail})
-	}
-	if c.cfg.Strict && len(rejected) > 0 {
-		return c.stopStrict(ctx, bad, len(d.good))
-	}
-	if len(rejected) > 0 {
-		bad = append(bad, c.parkWritten(d, rejected)...)
-	}
-	if len(bad) > 0 {
-		if err := c.sendDLQ(ctx, bad); err != nil {
-			return err
-		}
-	}
-	if len(c.buf.recs) == 0 {
-		c.promoteLocked()
-		return nil // a rebalance took every partition of the batch meanwhile
-	}
-	cerr := c.commitLocked(ctx, c.buf.recs)
-
-	written := len(d.good) - len(rejected)
-	c.m.processed.Add(float64(written))
-	c.m.batchSize.Observe(float64(len(c.buf.recs)))
+	c.m.processed.Add(float64(res.written))
+	c.m.batchSize.Observe(float64(len(c.batch.buf.recs)))
 	c.m.batchSeconds.Observe(time.Since(start).Seconds())
-	last := c.buf.recs[len(c.buf.recs)-1]
+	last := c.batch.buf.recs[len(c.batch.buf.recs)-1]
 	c.m.lastEvent.Set(float64(last.Timestamp.UnixNano()) / 1e9)
-	c.log.Debug("batch done", "records", len(c.buf.recs), "written", written, "dlq", len(bad), "seconds", time.Since(start).Seconds())
+	c.log.Debug("batch done", "records", len(c.batch.buf.recs), "written", res.written, "dlq", res.dead, "seconds", time.Since(start).Seconds())
 
-	clear(c.buf.recs)
-	c.buf = pending{recs: c.buf.recs[:0]}
-	c.promoteLocked()
+	c.batch.done()
 	if err := c.aheadErr; err != nil {
 		// Fatal; a failed commit beside it only means the batch is
 		// consumed again.
@@ -146,6 +139,67 @@ func (c *Consumer) flushOnceLocked(ctx, pollCtx context.Context) error {
 		return err
 	}
 	return cerr
+}
+
+// flusher is the order of one flush: write the batch's decoded records,
+// then send every failure (undecodable, rejected by the sink, parked behind
+// either) to the DLQ, then commit the batch. A step that fails ends the
+// flush, so no offset is committed before its records were written or
+// dead-lettered. In strict mode the first failure calls stop (which commits
+// what precedes it) instead of the DLQ. The steps are the Consumer's I/O.
+type flusher struct {
+	strict bool
+	// write writes d until the sink accepts it or rejects records for
+	// good: those by index into d.good, with the attempts made and the
+	// time of the first failure.
+	write func(ctx context.Context, d *decoded) (rejected map[int]error, attempts int, firstFail time.Time, err error)
+	// park lists the written records of orders that had a record
+	// rejected before them in d.
+	park func(d *decoded, rejected map[int]error) []failure
+	// dlq sends bad to the DLQ and returns once the broker acked them.
+	dlq func(ctx context.Context, bad []failure) error
+	// stop ends a strict run at the first of bad; writtenGood is the
+	// number of d.good already written (0: none).
+	stop func(ctx context.Context, bad []failure, writtenGood int) error
+	// commit commits the batch's offsets.
+	commit func(ctx context.Context) error
+}
+
+// flushResult says how far a flush went.
+type flushResult struct {
+	committed bool // the commit step ran: the flush's error, if any, is its error
+	written   int  // records the sink accepted
+	dead      int  // records sent to the DLQ
+}
+
+// flush runs the steps on d. Errors: write's (nothing sent or committed),
+// stop's, dlq's (nothing committed), commit's (res.committed is true).
+func (f flusher) flush(ctx context.Context, d *decoded) (flushResult, error) {
+	bad := d.bad
+	if f.strict && len(bad) > 0 {
+		return flushResult{}, f.stop(ctx, bad, 0)
+	}
+	rejected, attempts, firstFail, err := f.write(ctx, d)
+	if err != nil {
+		return flushResult{}, err
+	}
+	for i, reason := range rejected {
+		r := d.idx[i]
+		bad = append(bad, failure{rec: r, reason: reason, kind: KindRejected, eventID: d.good[i].Event.EventID.String(), attempts: attempts, firstFail: firstFail})
+	}
+	if f.strict && len(rejected) > 0 {
+		return flushResult{}, f.stop(ctx, bad, len(d.good))
+	}
+	if len(rejected) > 0 {
+		bad = append(bad, f.park(d, rejected)...)
+	}
+	if len(bad) > 0 {
+		if err := f.dlq(ctx, bad); err != nil {
+			return flushResult{}, err
+		}
+	}
+	res := flushResult{committed: true, written: len(d.good) - len(rejected), dead: len(bad)}
+	return res, f.commit(ctx)
 }
 
 // decoded is a batch ready to write: the records whose envelope decoded
@@ -224,17 +278,17 @@ func (c *Consumer) writeReadingAhead(ctx, pollCtx context.Context, d *decoded) e
 }
 
 // readAhead polls the records that follow the batch being written into
-// c.ahead, up to one batch (BatchMaxRecords, BatchMaxBytes), until ctx ends;
+// c.batch.ahead, up to one batch (BatchMaxRecords, BatchMaxBytes), until ctx ends;
 // once it holds a whole batch, that batch is decoded and prepared. It never
 // allows a rebalance: the group callbacks wait until the flush is over, as
 // for any batch. A fatal fetch error is kept in c.aheadErr for the flush to
 // return after its commit. c.mu is held.
 func (c *Consumer) readAhead(ctx context.Context) {
 	for ctx.Err() == nil && c.aheadErr == nil {
-		room := c.cfg.BatchMaxRecords - len(c.ahead.recs)
-		if room <= 0 || c.ahead.bytes >= c.cfg.BatchMaxBytes {
-			if c.ahead.dec == nil {
-				c.ahead.dec = c.decode(c.ahead.recs)
+		room := c.batch.aheadRoom()
+		if room == 0 {
+			if c.batch.ahead.dec == nil {
+				c.batch.ahead.dec = c.decode(c.batch.ahead.recs)
 			}
 			<-ctx.Done()
 			return
@@ -246,45 +300,9 @@ func (c *Consumer) readAhead(ctx context.Context) {
 		}
 		for _, r := range fs.Records() {
 			if c.owned(r.Partition) {
-				c.ahead.add(r)
+				c.batch.readAhead(r)
 			}
 		}
-	}
-}
-
-// promoteLocked moves what was read ahead into the batch when the batch is
-// empty: the records that fit its bounds, with their decoded form when it
-// covers exactly those. The rest stays ahead. It is never called while a
-// batch is being written: only then may c.buf change under a flush.
-func (c *Consumer) promoteLocked() {
-	if len(c.buf.recs) > 0 {
-		return
-	}
-	n, bytes := 0, 0
-	for _, r := range c.ahead.recs {
-		if n > 0 && (n+1 > c.cfg.BatchMaxRecords || bytes+len(r.Value) > c.cfg.BatchMaxBytes) {
-			break
-		}
-		n++
-		bytes += len(r.Value)
-	}
-	if n == 0 {
-		return
-	}
-	started := c.ahead.started
-	if n == len(c.ahead.recs) {
-		c.buf, c.ahead = c.ahead, pending{recs: c.buf.recs[:0]}
-		if c.buf.dec != nil && c.buf.dec.n != n {
-			c.buf.dec = nil
-		}
-		return
-	}
-	c.buf.recs = append(c.buf.recs[:0], c.ahead.recs[:n]...)
-	c.buf.bytes, c.buf.started, c.buf.dec = bytes, started, nil
-	rest := c.ahead.recs[n:]
-	c.ahead = pending{recs: append(make([]*kgo.Record, 0, len(rest)), rest...), started: time.Now()}
-	for _, r := range rest {
-		c.ahead.bytes += len(r.Value)
 	}
 }
 
@@ -356,7 +374,7 @@ func (c *Consumer) writeRetrying(ctx, pollCtx context.Context, d *decoded, gen u
 		if err := c.sleepUnlocked(ctx, wait); err != nil {
 			return nil, attempt, firstFail, fmt.Errorf("write batch of %d records (%d attempts, failing since %s): %w", len(good), attempt, firstFail.Format(time.RFC3339), err)
 		}
-		if c.bufGen != gen {
+		if c.batch.gen != gen {
 			return nil, attempt, firstFail, errBatchChanged
 		}
 	}
@@ -405,20 +423,9 @@ func partitionsOf(topic string, recs []Record) map[string][]int32 {
 // and returns a *StrictError for the failure with the lowest offset.
 // writtenGood is the number of good records already written (0 if none).
 func (c *Consumer) stopStrict(ctx context.Context, bad []failure, writtenGood int) error {
-	first := map[int32]int64{} // partition → offset of its first failure
-	for _, f := range bad {
-		if o, ok := first[f.rec.Partition]; !ok || f.rec.Offset < o {
-			first[f.rec.Partition] = f.rec.Offset
-		}
-	}
-	var before []*kgo.Record
-	for _, r := range c.buf.recs {
-		if o, ok := first[r.Partition]; !ok || r.Offset < o {
-			before = append(before, r)
-		}
-	}
+	before := beforeFailures(c.batch.buf.recs, bad)
 	if writtenGood == 0 && len(before) > 0 {
-		if _, _, _, err := c.writeRetrying(ctx, nil, c.decode(before), c.bufGen); err != nil {
+		if _, _, _, err := c.writeRetrying(ctx, nil, c.decode(before), c.batch.gen); err != nil {
 			return err
 		}
 	}
@@ -458,12 +465,7 @@ func (c *Consumer) commitLocked(ctx context.Context, recs []*kgo.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	last := map[int32]*kgo.Record{}
-	for _, r := range recs {
-		if l, ok := last[r.Partition]; !ok || r.Offset > l.Offset {
-			last[r.Partition] = r
-		}
-	}
+	last := lastPerPartition(recs)
 	rs := make([]*kgo.Record, 0, len(last))
 	for _, r := range last {
 		rs = append(rs, r)

@@ -126,30 +126,30 @@ func TestPromoteKeepsOrderAndBounds(t *testing.T) {
 	}
 
 	for _, r := range recs {
-		c.ahead.add(r)
+		c.batch.ahead.add(r)
 	}
-	c.ahead.dec = &decoded{n: 5}
-	c.promoteLocked()
-	if got := offsets(c.buf); !slices.Equal(got, []int64{0, 1, 2}) {
+	c.batch.ahead.dec = &decoded{n: 5}
+	c.batch.promote()
+	if got := offsets(c.batch.buf); !slices.Equal(got, []int64{0, 1, 2}) {
 		t.Fatalf("batch = %v, want the first 3 records", got)
 	}
-	if got := offsets(c.ahead); !slices.Equal(got, []int64{3, 4}) {
+	if got := offsets(c.batch.ahead); !slices.Equal(got, []int64{3, 4}) {
 		t.Fatalf("ahead = %v, want the rest in order", got)
 	}
-	if c.buf.dec != nil || c.buf.bytes != 3 || c.ahead.bytes != 2 {
-		t.Fatalf("batch dec %v bytes %d, ahead bytes %d: want no prepared form (it covered 5) and 3/2 bytes", c.buf.dec, c.buf.bytes, c.ahead.bytes)
+	if c.batch.buf.dec != nil || c.batch.buf.bytes != 3 || c.batch.ahead.bytes != 2 {
+		t.Fatalf("batch dec %v bytes %d, ahead bytes %d: want no prepared form (it covered 5) and 3/2 bytes", c.batch.buf.dec, c.batch.buf.bytes, c.batch.ahead.bytes)
 	}
 
-	c.promoteLocked() // the batch is not empty: nothing moves
-	if got := offsets(c.buf); !slices.Equal(got, []int64{0, 1, 2}) {
+	c.batch.promote() // the batch is not empty: nothing moves
+	if got := offsets(c.batch.buf); !slices.Equal(got, []int64{0, 1, 2}) {
 		t.Fatalf("promote over a full batch changed it to %v", got)
 	}
 
-	c.buf = pending{}
+	c.batch.buf = pending{}
 	prep := &decoded{n: 2}
-	c.ahead.dec = prep
-	c.promoteLocked()
-	if got := offsets(c.buf); !slices.Equal(got, []int64{3, 4}) || c.buf.dec != prep || len(c.ahead.recs) != 0 {
-		t.Fatalf("batch = %v (dec kept: %v), ahead %d: want [3 4] with its prepared form and nothing ahead", got, c.buf.dec == prep, len(c.ahead.recs))
+	c.batch.ahead.dec = prep
+	c.batch.promote()
+	if got := offsets(c.batch.buf); !slices.Equal(got, []int64{3, 4}) || c.batch.buf.dec != prep || len(c.batch.ahead.recs) != 0 {
+		t.Fatalf("batch = %v (dec kept: %v), ahead %d: want [3 4] with its prepared form and nothing ahead", got, c.batch.buf.dec == prep, len(c.batch.ahead.recs))
 	}
 }

@@ -31,7 +31,7 @@ func TestRebalanceCommitsRevokedPartitions(t *testing.T) {
 	eventually(t, 15*time.Second, "first member to gather every record", func() bool {
 		c1.mu.Lock()
 		defer c1.mu.Unlock()
-		return len(c1.buf.recs) == len(ids)
+		return len(c1.batch.buf.recs) == len(ids)
 	})
 	if n := rec.total(); n != 0 {
 		t.Fatalf("written before the rebalance: %d, want 0", n)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -13,77 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"golang.org/x/sync/errgroup"
 )
-
-// outboxColumns are the outbox columns the relay reads, by name.
-type outboxColumns struct {
-	id, eventID, aggregateID, aggregateVersion, eventType, occurredAt, traceparent, envelope int
-}
-
-func columnsOf(rel *pglogrepl.RelationMessage) (outboxColumns, error) {
-	idx := map[string]int{}
-	for i, c := range rel.Columns {
-		idx[c.Name] = i
-	}
-	var oc outboxColumns
-	var missing []string
-	get := func(name string, dst *int) {
-		i, ok := idx[name]
-		if !ok {
-			missing = append(missing, name)
-		}
-		*dst = i
-	}
-	get("id", &oc.id)
-	get("event_id", &oc.eventID)
-	get("aggregate_id", &oc.aggregateID)
-	get("aggregate_version", &oc.aggregateVersion)
-	get("event_type", &oc.eventType)
-	get("occurred_at", &oc.occurredAt)
-	get("traceparent", &oc.traceparent)
-	get("envelope", &oc.envelope)
-	if len(missing) > 0 {
-		return oc, fmt.Errorf("relation %s.%s lacks outbox columns %v", rel.Namespace, rel.RelationName, missing)
-	}
-	return oc, nil
-}
-
-// decodeInsert turns an outbox INSERT into an event (position not set).
-func (oc outboxColumns) decodeInsert(t *pglogrepl.TupleData) (*event, error) {
-	col := func(i int) []byte {
-		if i >= len(t.Columns) || t.Columns[i].DataType != pglogrepl.TupleDataTypeText {
-			return nil
-		}
-		return t.Columns[i].Data
-	}
-	e := &event{
-		eventID:     string(col(oc.eventID)),
-		aggregateID: string(col(oc.aggregateID)),
-		eventType:   string(col(oc.eventType)),
-		traceparent: string(col(oc.traceparent)),
-		envelope:    col(oc.envelope),
-	}
-	var err error
-	if e.aggregateVersion, err = strconv.ParseInt(string(col(oc.aggregateVersion)), 10, 64); err != nil {
-		return nil, fmt.Errorf("outbox row %s: aggregate_version: %w", col(oc.id), err)
-	}
-	if e.occurredAt, err = parsePgTime(string(col(oc.occurredAt))); err != nil {
-		return nil, fmt.Errorf("outbox row %s: occurred_at: %w", col(oc.id), err)
-	}
-	if e.envelope == nil || e.aggregateID == "" || e.eventID == "" {
-		return nil, fmt.Errorf("outbox row %s: envelope, aggregate_id or event_id missing from the WAL record", col(oc.id))
-	}
-	return e, nil
-}
-
-// parsePgTime parses timestamptz text output (DateStyle ISO).
-func parsePgTime(s string) (time.Time, error) {
-	for _, layout := range []string{"2006-01-02 15:04:05.999999999-07", "2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999999-07:00:00"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("timestamp %q: not in ISO output format", s)
-}
 
 // poolMaxConns is the size of the relay's connection pool; the advisory
 // lock and the replication stream use connections of their own.
@@ -343,7 +271,7 @@ func (r *Relay) heartbeats(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			if _, err := r.pool.Exec(ctx, `SELECT pg_logical_emit_message(true, 'orderstream.heartbeat', now()::text)`); err != nil && ctx.Err() == nil {
+			if _, err := r.pool.Exec(ctx, `SELECT pg_logical_emit_message(true, '`+heartbeatPrefix+`', now()::text)`); err != nil && ctx.Err() == nil {
 				r.log.Warn("heartbeat failed", "error", err)
 			}
 		}
@@ -389,122 +317,11 @@ func (r *Relay) stream(ctx context.Context, repl *pgconn.PgConn, pub *publisher,
 	r.setState(StateStreaming)
 	r.log.Info("streaming", "lsn", from.String())
 	r.m.confirmedLSN.Set(float64(from))
-	sent := from
-	confirm := func(ctx context.Context) error {
-		lsn, at := tr.position()
-		if lsn > sent {
-			if err := r.saveConfirmed(ctx, lsn, at); err != nil {
-				return err
-			}
-			sent = lsn
-			r.m.confirmedLSN.Set(float64(lsn))
-		}
-		if err := pglogrepl.SendStandbyStatusUpdate(ctx, repl, pglogrepl.StandbyStatusUpdate{WALWritePosition: sent}); err != nil {
-			return fmt.Errorf("send standby status at %s: %w", sent, err)
-		}
-		return nil
-	}
 	defer r.setState(StateActive)
 
-	var (
-		columns   = map[uint32]outboxColumns{}
-		cur       *txn
-		curLSN    pglogrepl.LSN
-		index     uint64
-		next      = time.Now().Add(r.cfg.StatusInterval)
-		loopErr   error
-		heartbeat = 0
-	)
-	for loopErr == nil {
-		if time.Now().After(next) {
-			if loopErr = confirm(ctx); loopErr != nil {
-				break
-			}
-			next = time.Now().Add(r.cfg.StatusInterval)
-		}
-		rctx, cancel := context.WithDeadline(ctx, next)
-		raw, err := repl.ReceiveMessage(rctx)
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			if pgconn.Timeout(err) {
-				continue
-			}
-			loopErr = fmt.Errorf("receive from slot %s: %w", r.cfg.Slot, err)
-			break
-		}
-		switch msg := raw.(type) {
-		case *pgproto3.ErrorResponse:
-			loopErr = fmt.Errorf("slot %s: %w", r.cfg.Slot, pgconn.ErrorResponseToPgError(msg))
-			continue
-		case *pgproto3.CopyData:
-			if len(msg.Data) == 0 {
-				continue
-			}
-			switch msg.Data[0] {
-			case pglogrepl.PrimaryKeepaliveMessageByteID:
-				ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(msg.Data[1:])
-				if err != nil {
-					loopErr = fmt.Errorf("parse keepalive: %w", err)
-					continue
-				}
-				if ka.ReplyRequested {
-					next = time.Time{} // reply now, with the acked position only
-				}
-			case pglogrepl.XLogDataByteID:
-				xld, err := pglogrepl.ParseXLogData(msg.Data[1:])
-				if err != nil {
-					loopErr = fmt.Errorf("parse XLogData: %w", err)
-					continue
-				}
-				lm, err := pglogrepl.Parse(xld.WALData)
-				if err != nil {
-					loopErr = fmt.Errorf("decode pgoutput message at %s: %w", xld.WALStart, err)
-					continue
-				}
-				switch m := lm.(type) {
-				case *pglogrepl.RelationMessage:
-					if m.RelationName == "outbox" {
-						oc, err := columnsOf(m)
-						if err != nil {
-							loopErr = err
-							continue
-						}
-						columns[m.RelationID] = oc
-					}
-				case *pglogrepl.BeginMessage:
-					cur = tr.begin(m.FinalLSN, m.CommitTime)
-					curLSN, index = m.FinalLSN, 0
-				case *pglogrepl.InsertMessage:
-					oc, ok := columns[m.RelationID]
-					if !ok || cur == nil {
-						continue // another table of the publication
-					}
-					e, err := oc.decodeInsert(m.Tuple)
-					if err != nil {
-						loopErr = fmt.Errorf("transaction committing at %s: %w", curLSN, err)
-						continue
-					}
-					index++
-					e.pos = Position{Mode: ModeWAL, Major: uint64(curLSN), Minor: index}
-					x := cur
-					_, loopErr = pub.publish(ctx, e, func() error { return confirm(ctx) },
-						func() { tr.add(x) }, func() { tr.ack(x) })
-				case *pglogrepl.CommitMessage:
-					if cur != nil {
-						tr.commit(cur, m.TransactionEndLSN)
-					}
-					cur = nil
-				case *pglogrepl.LogicalDecodingMessage:
-					if m.Prefix == "orderstream.heartbeat" {
-						heartbeat++
-					}
-				}
-			}
-		}
-	}
+	w := &walStream{r: r, repl: repl, pub: pub, tr: tr, dec: newDecoder(), sent: from}
+	loopErr := w.run(ctx)
+
 	// Shutdown or failure: let Kafka ack what is in flight, confirm it, stop.
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -513,18 +330,129 @@ func (r *Relay) stream(ctx context.Context, repl *pgconn.PgConn, pub *publisher,
 	}
 	if repl.IsClosed() {
 		// Nothing to confirm to; the checkpoint still moves so a restart does not redo acked work.
-		if lsn, at := tr.position(); lsn > sent {
+		if lsn, at := tr.position(); lsn > w.sent {
 			_ = r.saveConfirmed(sctx, lsn, at)
 		}
-	} else if err := confirm(sctx); err != nil && loopErr == nil && ctx.Err() == nil {
+	} else if err := w.confirm(sctx); err != nil && loopErr == nil && ctx.Err() == nil {
 		loopErr = err
 	}
 	if loopErr != nil && !errors.Is(loopErr, context.Canceled) {
 		return loopErr
 	}
 	lsn, _ := tr.position()
-	r.log.Info("stopped streaming", "confirmed_lsn", lsn.String(), "heartbeats", heartbeat)
+	r.log.Info("stopped streaming", "confirmed_lsn", lsn.String(), "heartbeats", w.heartbeats)
 	return ctx.Err()
+}
+
+// walStream is the state of one stream call: what was last confirmed to
+// the server, when the next standby status is due, the open transaction.
+type walStream struct {
+	r          *Relay
+	repl       *pgconn.PgConn
+	pub        *publisher
+	tr         *tracker
+	dec        *decoder
+	sent       pglogrepl.LSN // last position confirmed to the server
+	next       time.Time     // when the next standby status is due; zero: now
+	cur        *txn          // the open transaction, nil between transactions
+	heartbeats int
+}
+
+// run receives messages until ctx is done (nil) or one fails (its error).
+func (w *walStream) run(ctx context.Context) error {
+	w.next = time.Now().Add(w.r.cfg.StatusInterval)
+	for {
+		if time.Now().After(w.next) {
+			if err := w.confirm(ctx); err != nil {
+				return err
+			}
+			w.next = time.Now().Add(w.r.cfg.StatusInterval)
+		}
+		rctx, cancel := context.WithDeadline(ctx, w.next)
+		raw, err := w.repl.ReceiveMessage(rctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if pgconn.Timeout(err) {
+				continue
+			}
+			return fmt.Errorf("receive from slot %s: %w", w.r.cfg.Slot, err)
+		}
+		if err := w.handle(ctx, raw); err != nil {
+			return err
+		}
+	}
+}
+
+// handle acts on one message of the replication connection: an error
+// response, a keepalive (a reply requested makes the next standby status
+// due now, with the acked position only) or XLogData.
+func (w *walStream) handle(ctx context.Context, raw pgproto3.BackendMessage) error {
+	switch msg := raw.(type) {
+	case *pgproto3.ErrorResponse:
+		return fmt.Errorf("slot %s: %w", w.r.cfg.Slot, pgconn.ErrorResponseToPgError(msg))
+	case *pgproto3.CopyData:
+		if len(msg.Data) == 0 {
+			return nil
+		}
+		switch msg.Data[0] {
+		case pglogrepl.PrimaryKeepaliveMessageByteID:
+			ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(msg.Data[1:])
+			if err != nil {
+				return fmt.Errorf("parse keepalive: %w", err)
+			}
+			if ka.ReplyRequested {
+				w.next = time.Time{}
+			}
+		case pglogrepl.XLogDataByteID:
+			ev, err := w.dec.decodeXLogData(msg.Data[1:])
+			if err != nil {
+				return err
+			}
+			return w.apply(ctx, ev)
+		}
+	}
+	return nil
+}
+
+// apply feeds one decoded event to the tracker and the publisher.
+func (w *walStream) apply(ctx context.Context, ev walEvent) error {
+	switch ev.kind {
+	case walBegin:
+		w.cur = w.tr.begin(ev.lsn, ev.commitTime)
+	case walInsert:
+		x := w.cur
+		_, err := w.pub.publish(ctx, ev.event, func() error { return w.confirm(ctx) },
+			func() { w.tr.add(x) }, func() { w.tr.ack(x) })
+		return err
+	case walCommit:
+		w.tr.commit(w.cur, ev.lsn)
+		w.cur = nil
+	case walMessage:
+		if ev.prefix == heartbeatPrefix {
+			w.heartbeats++
+		}
+	}
+	return nil
+}
+
+// confirm writes the tracker's position to the checkpoint when it moved,
+// then sends it to the server as the standby status.
+func (w *walStream) confirm(ctx context.Context) error {
+	lsn, at := w.tr.position()
+	if lsn > w.sent {
+		if err := w.r.saveConfirmed(ctx, lsn, at); err != nil {
+			return err
+		}
+		w.sent = lsn
+		w.r.m.confirmedLSN.Set(float64(lsn))
+	}
+	if err := pglogrepl.SendStandbyStatusUpdate(ctx, w.repl, pglogrepl.StandbyStatusUpdate{WALWritePosition: w.sent}); err != nil {
+		return fmt.Errorf("send standby status at %s: %w", w.sent, err)
+	}
+	return nil
 }
 
 // startReplication starts streaming from the slot's confirmed position. A
