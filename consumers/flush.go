@@ -10,6 +10,7 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
 	"github.com/orderstream/orderstream/internal/parallel"
+	"github.com/orderstream/orderstream/internal/retry"
 	"github.com/orderstream/orderstream/schemas"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -383,13 +384,7 @@ func (c *Consumer) writeRetrying(ctx, pollCtx context.Context, d *decoded, gen u
 // newBackoff is the retry policy: exponential from RetryInitial, factor 2,
 // jitter ±50%, capped at RetryMax, never giving up by itself.
 func (c *Consumer) newBackoff() *backoff.ExponentialBackOff {
-	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval = c.cfg.RetryInitial
-	bo.MaxInterval = c.cfg.RetryMax
-	bo.Multiplier = 2
-	bo.RandomizationFactor = 0.5
-	bo.Reset()
-	return bo
+	return retry.Exponential(c.cfg.RetryInitial, c.cfg.RetryMax)
 }
 
 // sleepUnlocked waits d (or until ctx ends) with c.mu released and
