@@ -18,3 +18,16 @@ func InsertColumns(r *Rows) (names, columns []string, counts []int, values [][]a
 	}
 	return names, columns, counts, values
 }
+
+// StoreConn returns the connection st runs its statements on.
+func StoreConn(st *Store) driver.Conn { return st.conn }
+
+// OrdersQuery returns, for the contract suite, a SELECT of the orders
+// view's columns over generation n, or of the stable orders view itself
+// (what readers see) when n is 0.
+func OrdersQuery(st *Store, n uint32) string {
+	if n == 0 {
+		return "SELECT * FROM " + st.table("orders")
+	}
+	return st.views(n)["orders"]
+}

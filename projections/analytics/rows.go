@@ -94,6 +94,7 @@ func (r *Rows) Len() int { return len(r.Lines) + len(r.Orders) + len(r.Statuses)
 // order id, a time outside DateTime's range, a kind the model does not know,
 // another currency, money with more than 3 decimals or beyond ±10^15, a
 // line number repeated or < 1, or a total that is not the sum of its lines.
+// A time or amount the columns cannot hold also wraps schemas.ErrOutOfRange.
 func (r *Rows) Add(e schemas.Envelope, currency string) error {
 	if err := r.add(e, currency); err != nil {
 		return fmt.Errorf("%w: %s v%d of order %q (event %s): %w", ErrRejected, e.EventType, e.AggregateVersion, e.AggregateID, e.EventID, err)
@@ -184,10 +185,10 @@ func (r *Rows) placed(id string, version uint64, at time.Time, p *schemas.OrderP
 		}
 		amount, ok := mulMilli(price, l.Quantity)
 		if !ok {
-			return fmt.Errorf("lines[%d]: amount %s × %d exceeds ±10^15", i, l.UnitPrice.Amount, l.Quantity)
+			return fmt.Errorf("lines[%d]: %w", i, &schemas.RangeError{Problem: fmt.Sprintf("amount %s × %d exceeds ±10^15", l.UnitPrice.Amount, l.Quantity)})
 		}
 		if total += amount; total <= -maxMilli || total >= maxMilli {
-			return fmt.Errorf("lines[%d]: running total exceeds ±10^15", i)
+			return fmt.Errorf("lines[%d]: %w", i, &schemas.RangeError{Problem: "running total exceeds ±10^15"})
 		}
 		lines = append(lines, LineRow{
 			OrderID: id, LineNo: uint32(l.LineNo), OrderNumber: p.OrderNumber, Kind: p.Kind,
@@ -228,9 +229,10 @@ func money(m schemas.Money, currency string) (int64, error) {
 	return v, nil
 }
 
+// Money errors; they wrap schemas.ErrOutOfRange.
 var (
-	errTooBig   = errors.New("exceeds ±10^15")
-	errDecimals = fmt.Errorf("has more than %d decimals", moneyScale)
+	errTooBig   = &schemas.RangeError{Problem: "exceeds ±10^15"}
+	errDecimals = &schemas.RangeError{Problem: fmt.Sprintf("has more than %d decimals", moneyScale)}
 )
 
 // pow10 holds 10^0 .. 10^18.
@@ -302,7 +304,7 @@ func abs(v int64) int64 {
 // DateTime), refusing what a DateTime cannot hold.
 func eventTime(t time.Time) (time.Time, error) {
 	if t.Before(minTime) || t.After(maxTime) {
-		return time.Time{}, fmt.Errorf("occurred_at %s: outside 1970-01-01T00:00:01Z..2105-12-31T23:59:59Z", t.Format(time.RFC3339))
+		return time.Time{}, &schemas.RangeError{Problem: "occurred_at " + t.Format(time.RFC3339) + ": outside 1970-01-01T00:00:01Z..2105-12-31T23:59:59Z"}
 	}
 	return t.UTC().Truncate(time.Second), nil
 }

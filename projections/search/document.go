@@ -1,6 +1,7 @@
 package search
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -91,6 +92,41 @@ func apply(o *Order, e schemas.Envelope, p schemas.Payload) (*Order, error) {
 	n.UpdatedAt = e.OccurredAt.UTC()
 	n.Version = e.AggregateVersion
 	return &n, nil
+}
+
+// checkRange refuses an event holding a value outside the event contract's
+// range (schemas/limits.go: occurred_at, every amount and quantity), with
+// an error wrapping schemas.ErrOutOfRange, as the analytics projection
+// does: the write side never emits one, and applying it here while
+// analytics rejects it would split the read models.
+func checkRange(e schemas.Envelope, p schemas.Payload) error {
+	if err := schemas.CheckTime(e.OccurredAt); err != nil {
+		return fmt.Errorf("%s v%d of order %s: occurred_at %w", e.EventType, e.AggregateVersion, e.AggregateID, err)
+	}
+	var errs []error
+	amount := func(field string, m schemas.Money) {
+		if err := schemas.CheckAmount(m.Amount); err != nil {
+			errs = append(errs, fmt.Errorf("%s %w", field, err))
+		}
+	}
+	switch x := p.(type) {
+	case *schemas.OrderPlaced:
+		amount("total", x.Total)
+		for i, l := range x.Lines {
+			amount(fmt.Sprintf("lines[%d].unit_price", i), l.UnitPrice)
+			if err := schemas.CheckQuantity(l.Quantity); err != nil {
+				errs = append(errs, fmt.Errorf("lines[%d].quantity %w", i, err))
+			}
+		}
+	case *schemas.OrderPaid:
+		amount("amount", x.Amount)
+	case *schemas.OrderRefunded:
+		amount("amount", x.Amount)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%s v%d of order %s: %w", e.EventType, e.AggregateVersion, e.AggregateID, err)
+	}
+	return nil
 }
 
 func fromPlaced(e schemas.Envelope, p *schemas.OrderPlaced) *Order {

@@ -186,8 +186,9 @@ type target struct {
 
 // Write implements consumers.Sink. See the package doc for the guarantees.
 // It returns a *consumers.RejectedError for records that can never be
-// applied (undecodable payload, unknown event type, no order.placed before
-// them, a document the engine refuses with a 4xx), and a transient error
+// applied (undecodable payload, unknown event type, a value outside the
+// event contract's range, no order.placed before them, a document the
+// engine refuses with a 4xx), and a transient error
 // when the engine stayed unavailable (429, 5xx, no answer) for RetryTimeout.
 func (s *Sink) Write(ctx context.Context, batch []consumers.Record) error {
 	return s.Prepare(batch).Write(ctx)
@@ -206,6 +207,9 @@ func (s *Sink) Prepare(batch []consumers.Record) consumers.Prepared {
 			continue
 		}
 		pl, err := e.Decode()
+		if err == nil {
+			err = checkRange(e, pl)
+		}
 		if err != nil {
 			p.rejected[i] = err
 			continue
@@ -233,9 +237,9 @@ type preparedEvents struct {
 }
 
 // Rejected returns the records known to be rejected before the write (their
-// payload does not decode), so that the runtime parks the later events of
-// their orders before the write (consumers.Screener). The engine may reject
-// more during the write.
+// payload does not decode or holds a value out of range), so that the
+// runtime parks the later events of their orders before the write
+// (consumers.Screener). The engine may reject more during the write.
 func (p *preparedEvents) Rejected() map[int]error { return p.rejected }
 
 func (p *preparedEvents) Write(ctx context.Context) error {
