@@ -24,7 +24,6 @@
 //     producer/order, replayed command by command).
 //
 // The suite compares Facts: what every read model can answer per order
-// (version, status, total, line count). A partial refund of a sale is
-// left out of every story: its status is being made one fold across the
-// read models (issue #18 item 5) and is not yet part of the contract.
+// (version, status, total, line count), with the status of the contract's
+// fold (schemas.Fold): a sale refunded in part keeps its status.
 package readmodeltest

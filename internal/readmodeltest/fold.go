@@ -116,8 +116,10 @@ func (s *story) then(cmd func(at time.Time) error) error {
 	return nil
 }
 
-// pay, ship, cancel and refundAll record the event of the same name
-// (refundAll: the whole paid amount, or a credit note's credited amount).
+// pay, ship, cancel, refundAll and refundPart record the event of the same
+// name (refundAll: the whole paid amount, or a credit note's credited
+// amount; refundPart: a third of what is still refundable, rounded down to
+// the thousandth).
 func (s *story) pay() error {
 	return s.then(func(at time.Time) error { return s.o.Pay(at, s.o.State().Total, "ref-"+s.id) })
 }
@@ -138,5 +140,13 @@ func (s *story) refundAll() error {
 			amount = st.Total.Neg()
 		}
 		return s.o.Refund(at, amount, "returned")
+	})
+}
+
+func (s *story) refundPart() error {
+	return s.then(func(at time.Time) error {
+		st := s.o.State()
+		part := st.Paid.Sub(st.Refunded).Div(decimal.NewFromInt(3)).RoundDown(3)
+		return s.o.Refund(at, schemas.NewMoney(part, st.Currency), "one item returned")
 	})
 }

@@ -49,7 +49,7 @@ func testContext(t *testing.T) context.Context {
 // step is one command of a story after order.placed.
 type step func(*story) error
 
-var pay, ship, cancel, refundAll step = (*story).pay, (*story).ship, (*story).cancel, (*story).refundAll
+var pay, ship, cancel, refundAll, refundPart step = (*story).pay, (*story).ship, (*story).cancel, (*story).refundAll, (*story).refundPart
 
 // tell returns the events of order id placed with lines of the given
 // quantities, then each step in turn.
@@ -68,13 +68,15 @@ func tell(t *testing.T, id string, kind schemas.Kind, qty []int64, steps ...step
 }
 
 // stories returns the events of one order per lifecycle the write side
-// allows (a partial refund excepted, see the package doc), order by order.
+// allows, order by order.
 func stories(t *testing.T) []schemas.Envelope {
 	t.Helper()
 	return slices.Concat(
 		tell(t, "sale-placed", schemas.KindSale, []int64{4}),
 		tell(t, "sale-shipped", schemas.KindSale, []int64{6, 6, 2}, pay, ship),
 		tell(t, "sale-refunded", schemas.KindSale, []int64{1, 2}, pay, ship, refundAll),
+		tell(t, "sale-partly-refunded", schemas.KindSale, []int64{3, 1}, pay, refundPart),
+		tell(t, "sale-shipped-refunded-in-parts", schemas.KindSale, []int64{2, 5}, pay, ship, refundPart, refundPart, refundAll),
 		tell(t, "sale-cancelled", schemas.KindSale, []int64{3}, pay, cancel),
 		tell(t, "credit-note", schemas.KindCreditNote, []int64{2, 1}, refundAll),
 		tell(t, "adjustment", schemas.KindAdjustment, []int64{1}),
