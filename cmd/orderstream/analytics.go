@@ -39,9 +39,10 @@ out. Every figure counts each line once, however often its event was
 delivered.`
 
 type analyticsFlags struct {
-	from, to, country, format string
-	by                        string
-	limit                     int
+	from, to, country string
+	format            outputFormat
+	by                string
+	limit             int
 }
 
 func newAnalyticsCmd(g *globals) *cobra.Command {
@@ -104,7 +105,7 @@ func addFilterFlags(c *cobra.Command, fl *analyticsFlags) {
 	f.StringVar(&fl.from, "from", "", "first calendar day (Europe/London), YYYY-MM-DD, inclusive (default: open)")
 	f.StringVar(&fl.to, "to", "", "last calendar day (Europe/London), YYYY-MM-DD, inclusive (default: open)")
 	f.StringVar(&fl.country, "country", "", "only documents of this country, exactly as in the data (e.g. \"United Kingdom\", EIRE)")
-	f.StringVar(&fl.format, "format", "table", "output format: table, csv or json")
+	addFormatFlag(c, &fl.format, formatCSV)
 }
 
 func (fl analyticsFlags) filter() (analytics.Filter, error) {
@@ -122,11 +123,6 @@ func (fl analyticsFlags) filter() (analytics.Filter, error) {
 	}
 	if err := f.Validate(); err != nil {
 		return f, usagef("--from/--to: %v", err)
-	}
-	switch fl.format {
-	case "table", "csv", "json":
-	default:
-		return f, usagef("--format %q: want table, csv or json", fl.format)
 	}
 	f.Country = fl.country
 	return f, nil
@@ -283,7 +279,7 @@ func runMetric(ctx context.Context, g *globals, w io.Writer, name string, fl ana
 		if columns == nil {
 			columns = allTotalsColumns
 		}
-		if fl.format == "table" { // one metric per line, with units
+		if fl.format == formatTable { // one metric per line, with units
 			rows := make([][]string, len(columns))
 			for i, c := range columns {
 				v := totalsValue(t, c)
@@ -294,7 +290,7 @@ func runMetric(ctx context.Context, g *globals, w io.Writer, name string, fl ana
 			}
 			return writeTable(w, []string{"metric", "value"}, rows, map[int]bool{1: true})
 		}
-		if fl.format == "json" {
+		if fl.format == formatJSON {
 			return writeJSON(w, totalsObject(nil, t, columns))
 		}
 		row := make([]string, len(columns))
@@ -310,7 +306,7 @@ func runMetric(ctx context.Context, g *globals, w io.Writer, name string, fl ana
 	if columns == nil {
 		columns = allTotalsColumns
 	}
-	if fl.format == "json" {
+	if fl.format == formatJSON {
 		objs := make([]jsonObject, len(groups))
 		for i, gr := range groups {
 			key := gr.Key
@@ -327,7 +323,7 @@ func runMetric(ctx context.Context, g *globals, w io.Writer, name string, fl ana
 		}
 		rows[i] = row
 	}
-	if fl.format == "csv" {
+	if fl.format == formatCSV {
 		return writeCSV(w, header, rows)
 	}
 	right := map[int]bool{}
@@ -364,7 +360,7 @@ func runTopProducts(ctx context.Context, g *globals, w io.Writer, fl analyticsFl
 	if err != nil {
 		return clickHouseError(g, "top-products", err)
 	}
-	if fl.format == "json" {
+	if fl.format == formatJSON {
 		objs := make([]jsonObject, len(ps))
 		for i, p := range ps {
 			objs[i] = jsonObject{{"rank", i + 1}, {"stock_code", p.StockCode}, {"description", p.Description},
@@ -378,7 +374,7 @@ func runTopProducts(ctx context.Context, g *globals, w io.Writer, fl analyticsFl
 		rows[i] = []string{strconv.Itoa(i + 1), p.StockCode, p.Description, p.NetRevenue.StringFixed(3),
 			strconv.FormatInt(p.Quantity, 10), strconv.FormatInt(p.Documents, 10)}
 	}
-	if fl.format == "csv" {
+	if fl.format == formatCSV {
 		return writeCSV(w, header, rows)
 	}
 	return writeTable(w, header, rows, map[int]bool{0: true, 3: true, 4: true, 5: true})
@@ -409,7 +405,7 @@ func newAnalyticsMigrateCmd(g *globals) *cobra.Command {
 }
 
 func newGenerationsCmd(g *globals) *cobra.Command {
-	var format string
+	var format outputFormat
 	cmd := &cobra.Command{
 		Use:   "generations",
 		Short: "List the read model's generations (building, serving, retired, dropped)",
@@ -428,12 +424,8 @@ Subcommands create, cut over to, roll back and drop generations.`,
 			if err != nil {
 				return err
 			}
-			switch format {
-			case "json":
+			if format == formatJSON {
 				return writeJSON(cmd.OutOrStdout(), gens)
-			case "table", "csv":
-			default:
-				return usagef("--format %q: want table, csv or json", format)
 			}
 			ts := func(t time.Time) string {
 				if t.IsZero() {
@@ -446,13 +438,13 @@ Subcommands create, cut over to, roll back and drop generations.`,
 			for i, gen := range gens {
 				rows[i] = []string{strconv.FormatUint(uint64(gen.Number), 10), gen.State, ts(gen.CreatedAt), ts(gen.CutoverAt), ts(gen.RetiredAt)}
 			}
-			if format == "csv" {
+			if format == formatCSV {
 				return writeCSV(cmd.OutOrStdout(), header, rows)
 			}
 			return writeTable(cmd.OutOrStdout(), header, rows, map[int]bool{0: true})
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "table", "output format: table, csv or json")
+	addFormatFlag(cmd, &format, formatCSV)
 	genArg := func(args []string) (uint32, error) {
 		n, err := strconv.ParseUint(args[0], 10, 32)
 		if err != nil || n == 0 {
@@ -460,20 +452,20 @@ Subcommands create, cut over to, roll back and drop generations.`,
 		}
 		return uint32(n), nil
 	}
-	withStore := func(fn func(context.Context, *analytics.Store, []string) error) func(*cobra.Command, []string) error {
+	withStore := func(fn func(context.Context, *analytics.Store, []string, io.Writer) error) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, args []string) error {
 			_, st, closer, err := analyticsQueries(g)
 			if err != nil {
 				return err
 			}
 			defer closer.Close()
-			return fn(cmd.Context(), st, args)
+			return fn(cmd.Context(), st, args, cmd.OutOrStdout())
 		}
 	}
 	// withGeneration runs op on the generation named by the one argument and
 	// reports "generation N <done>".
 	withGeneration := func(op func(*analytics.Store, context.Context, uint32) error, done string) func(*cobra.Command, []string) error {
-		return withStore(func(ctx context.Context, st *analytics.Store, args []string) error {
+		return withStore(func(ctx context.Context, st *analytics.Store, args []string, out io.Writer) error {
 			n, err := genArg(args)
 			if err != nil {
 				return err
@@ -481,14 +473,14 @@ Subcommands create, cut over to, roll back and drop generations.`,
 			if err := op(st, ctx, n); err != nil {
 				return err
 			}
-			fmt.Printf("generation %d %s\n", n, done)
+			fmt.Fprintf(out, "generation %d %s\n", n, done)
 			return nil
 		})
 	}
 	cmd.AddCommand(
 		&cobra.Command{
 			Use: "create [N]", Short: "Create generation N (default: the next number) as building", Args: cobra.MaximumNArgs(1),
-			RunE: withStore(func(ctx context.Context, st *analytics.Store, args []string) error {
+			RunE: withStore(func(ctx context.Context, st *analytics.Store, args []string, out io.Writer) error {
 				var n uint32
 				var err error
 				if len(args) == 1 {
@@ -502,19 +494,19 @@ Subcommands create, cut over to, roll back and drop generations.`,
 				if err := st.CreateGeneration(ctx, n); err != nil {
 					return err
 				}
-				fmt.Printf("generation %d created (building)\n", n)
+				fmt.Fprintf(out, "generation %d created (building)\n", n)
 				return nil
 			}),
 		},
 		newCheckedCutoverCmd(g, "analytics", nil, "Serve generation N: switch every reader's views at once; the old one is kept"),
 		&cobra.Command{
 			Use: "rollback", Short: "Serve again the generation the serving one replaced", Args: cobra.NoArgs,
-			RunE: withStore(func(ctx context.Context, st *analytics.Store, _ []string) error {
+			RunE: withStore(func(ctx context.Context, st *analytics.Store, _ []string, out io.Writer) error {
 				n, err := st.Rollback(ctx)
 				if err != nil {
 					return err
 				}
-				fmt.Printf("generation %d serving\n", n)
+				fmt.Fprintf(out, "generation %d serving\n", n)
 				return nil
 			}),
 		},

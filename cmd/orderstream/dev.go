@@ -3,9 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
-
-	"os"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/orderstream/orderstream/consumers"
@@ -45,7 +44,7 @@ Not for production: kfake is a test double of Kafka.`,
 		Example: `  orderstream dev --import ../shared/data/online_retail.csv.gz`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDev(cmd.Context(), g, partitions, file, apiFlags)
+			return runDev(cmd.Context(), g, partitions, file, apiFlags, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
@@ -55,7 +54,7 @@ Not for production: kfake is a test double of Kafka.`,
 	return cmd
 }
 
-func runDev(ctx context.Context, g *globals, partitions int32, file string, fl apiFlags) error {
+func runDev(ctx context.Context, g *globals, partitions int32, file string, fl apiFlags, stdout, stderr io.Writer) error {
 	pool, err := pgxpool.New(ctx, g.pgURL)
 	if err != nil {
 		return fmt.Errorf("--pg-url: %w", err)
@@ -116,7 +115,7 @@ func runDev(ctx context.Context, g *globals, partitions int32, file string, fl a
 			if err := waitTopic(ctx, g); err != nil {
 				return err
 			}
-			return runImport(ctx, g, importOptions{workers: csvimport.DefaultWorkers, progress: "auto", retryTimeout: csvimport.DefaultRetryTimeout}, file, os.Stdout, os.Stderr)
+			return runImport(ctx, g, importOptions{workers: csvimport.DefaultWorkers, progress: "auto", retryTimeout: csvimport.DefaultRetryTimeout}, file, stdout, stderr)
 		})
 	}
 	return stoppedCleanly(stop, eg.Wait())

@@ -45,7 +45,7 @@ wait for new records) and prints, per record: its DLQ offset, the source
 topic/partition/offset, the error, the attempts, the first failure time, the
 event id and type, the order id, the group that gave up on it, its kind
 (decode, rejected, parked) and its state (pending, or re-driven). With
---json, one JSON object per line.`,
+--format json, one JSON object per line.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if topic == "" {
@@ -110,7 +110,7 @@ event id and type, the order id, the group that gave up on it, its kind
 	}
 	f := cmd.Flags()
 	f.StringVar(&topic, "dlq-topic", "", "dead-letter topic (default <topic>.dlq)")
-	f.BoolVar(&asJSON, "json", false, "print one JSON object per record")
+	addJSONFormatFlag(cmd, &asJSON)
 	f.IntVar(&limit, "limit", 0, "print at most N records (0: all)")
 	return cmd
 }
@@ -153,7 +153,7 @@ what it would apply and writes nothing.`,
 	f.StringVar(&topic, "dlq-topic", "", "dead-letter topic (default <topic>.dlq)")
 	f.StringSliceVar(&groups, "group", nil, "consumer group(s) whose dead letters are re-driven (default: every group with dead letters not re-driven)")
 	f.BoolVar(&dryRun, "dry-run", false, "list what would be applied; write nothing")
-	f.BoolVar(&asJSON, "json", false, "print one JSON result per group")
+	addJSONFormatFlag(cmd, &asJSON)
 	addIndexPrefixFlag(f, &prefix)
 	return cmd
 }

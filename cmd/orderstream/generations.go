@@ -12,7 +12,7 @@ import (
 // newProjectionGenerationsCmd is `orderstream generations`: the generations
 // of both read models in one place, and the explicit drop.
 func newProjectionGenerationsCmd(g *globals) *cobra.Command {
-	var asJSON bool
+	var format outputFormat
 	var prefix string
 	cmd := &cobra.Command{
 		Use:   "generations [PROJECTION]",
@@ -25,7 +25,7 @@ generation that does not serve; 'orderstream generations cutover PROJECTION N'
 serves a retired generation again (say the one a rollback left); 'orderstream
 replay --keep N' drops older generations after each cutover.`,
 		Example: `  orderstream generations
-  orderstream generations analytics --json
+  orderstream generations analytics --format json
   orderstream generations drop search 1`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -58,13 +58,17 @@ replay --keep N' drops older generations after each cutover.`,
 					rows = append(rows, []string{name, strconv.FormatUint(uint64(gen.Number), 10), gen.State})
 				}
 			}
-			if asJSON {
+			header := []string{"projection", "generation", "state"}
+			switch format {
+			case formatJSON:
 				return writeJSON(cmd.OutOrStdout(), out)
+			case formatCSV:
+				return writeCSV(cmd.OutOrStdout(), header, rows)
 			}
-			return writeTable(cmd.OutOrStdout(), []string{"projection", "generation", "state"}, rows, map[int]bool{1: true})
+			return writeTable(cmd.OutOrStdout(), header, rows, map[int]bool{1: true})
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	addFormatFlag(cmd, &format, formatCSV)
 	addIndexPrefixFlag(cmd.PersistentFlags(), &prefix)
 	cmd.AddCommand(
 		generationCmd(g, &prefix, "drop", "Delete generation N of a read model (its tables or index); never the serving one",

@@ -110,7 +110,7 @@ func testRollbackAndCutover(ctx context.Context, t *testing.T, p rebuild.Project
 	}
 	states := func() string {
 		t.Helper()
-		out, err := run("generations", name, "--json")
+		out, err := run("generations", name, "--format", "json")
 		if err != nil {
 			t.Fatalf("generations: %v\n%s", err, out)
 		}
@@ -118,7 +118,7 @@ func testRollbackAndCutover(ctx context.Context, t *testing.T, p rebuild.Project
 			Generations []rebuild.Generation `json:"generations"`
 		}
 		if err := json.Unmarshal([]byte(out), &got); err != nil || len(got) != 1 {
-			t.Fatalf("generations --json = %q: %v", out, err)
+			t.Fatalf("generations --format json = %q: %v", out, err)
 		}
 		var parts []string
 		for _, g := range got[0].Generations {

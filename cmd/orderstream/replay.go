@@ -132,7 +132,7 @@ PROJECTION 'all' rebuilds both read models at the same time.`,
 	f.IntVar(&fl.keep, "keep", rebuild.DefaultKeep, "shadow: previous generations kept for rollback after the cutover (≥ 1); older ones are dropped (-1 keeps all)")
 	f.DurationVar(&fl.settle, "settle", rebuild.DefaultSettle, "shadow: earliest time after creating the new generation at which the end offsets to reach are listed (at least the daemons' generation refresh, 5 s)")
 	f.StringVar(&fl.progress, "progress", "auto", "progress on stderr: auto (one updating line on a terminal, else a line per projection every 5 s and per phase), never")
-	f.BoolVar(&fl.asJSON, "json", false, "print the result (shadow) or the plan (in-place) as JSON")
+	addJSONFormatFlag(cmd, &fl.asJSON)
 	f.IntVar(&fl.batch, "batch-max-records", rebuild.DefaultRebuildBatchRecords, "shadow: records per write to the read model")
 	f.IntVar(&fl.members, "members", rebuild.DefaultMembers, "shadow: consumers in the rebuild's group, each writing its share of the partitions (1..64)")
 	addGuardFlags(f, &fl.guard)

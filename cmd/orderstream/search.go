@@ -25,7 +25,7 @@ func newSearchCmd(g *globals) *cobra.Command {
 		req      search.Request
 		from, to string
 		sortBy   string
-		asJSON   bool
+		format   outputFormat
 	)
 	cmd := &cobra.Command{
 		Use:   "search [TEXT...]",
@@ -37,10 +37,13 @@ AND. Dates are Europe/London calendar days, --to inclusive.
 
 Prints a table (order number, placed time in Europe/London time, kind, status, country,
 customer, total, lines matching TEXT or --product), the facets over every
-matching order, and the cursor of the next page (pass it to --after).`,
+matching order, and the cursor of the next page (pass it to --after).
+--format json prints the orders with their lines, the facets and the
+cursor; --format csv one row per order (placed_at in UTC, RFC 3339), without
+facets or cursor.`,
 		Example: `  orderstream search hanging heart
   orderstream search --product 85123A --country "United Kingdom" --sort total
-  orderstream search --kind credit_note --from 2011-01-01 --to 2011-01-31 --json`,
+  orderstream search --kind credit_note --from 2011-01-01 --to 2011-01-31 --format json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Text = strings.Join(args, " ")
 			req.Sort = search.Sort(sortBy)
@@ -71,8 +74,11 @@ matching order, and the cursor of the next page (pass it to --after).`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
+			switch format {
+			case formatJSON:
 				return printSearchJSON(cmd.OutOrStdout(), res)
+			case formatCSV:
+				return printSearchCSV(cmd.OutOrStdout(), res)
 			}
 			return printSearchTable(cmd.OutOrStdout(), res)
 		},
@@ -89,7 +95,7 @@ matching order, and the cursor of the next page (pass it to --after).`,
 	f.StringVar(&sortBy, "sort", "", "relevance (best TEXT match first; needs TEXT), date (newest first) or total (largest first); default: relevance with TEXT, else date")
 	f.StringVar(&req.After, "after", "", "cursor printed as 'next' by the previous page")
 	f.IntVar(&req.Size, "limit", search.DefaultSize, fmt.Sprintf("orders per page, 1..%d", search.MaxSize))
-	f.BoolVar(&asJSON, "json", false, "print the result as JSON (orders with their lines)")
+	addFormatFlag(cmd, &format, formatCSV)
 	cmd.AddCommand(newSearchAdminCmd(g, &prefix))
 	return cmd
 }
@@ -201,7 +207,19 @@ func printSearchTable(w io.Writer, res search.Result) error {
 	return nil
 }
 
-// searchHitJSON is an order in --json output, with its matching line count.
+// printSearchCSV prints one row per order of res: the table's columns,
+// placed_at in UTC (RFC 3339), total with its currency in a column of its own.
+func printSearchCSV(w io.Writer, res search.Result) error {
+	header := []string{"order_number", "placed_at", "kind", "status", "country", "customer_id", "total", "currency", "line_count", "matched_lines"}
+	rows := make([][]string, len(res.Hits))
+	for i, o := range res.Hits {
+		rows[i] = []string{o.OrderNumber, o.PlacedAt.UTC().Format(time.RFC3339), string(o.Kind), string(o.Status), o.Country,
+			o.CustomerID, o.Total.StringFixed(2), o.Currency, strconv.Itoa(o.LineCount), strconv.Itoa(o.MatchedLines)}
+	}
+	return writeCSV(w, header, rows)
+}
+
+// searchHitJSON is an order in --format json output, with its matching line count.
 type searchHitJSON struct {
 	search.Order
 	MatchedLines int `json:"matched_lines"`
@@ -255,6 +273,38 @@ is dropped.`,
 		}
 		return n, nil
 	}
+	var gensFormat outputFormat
+	gensCmd := &cobra.Command{
+		Use: "generations", Short: "List the generations and which serve and are written", Args: cobra.NoArgs,
+		RunE: withAdmin(func(ctx context.Context, a *search.Admin, _ []string, out io.Writer) error {
+			gens, err := a.Generations(ctx)
+			if err != nil {
+				return err
+			}
+			type genJSON struct {
+				Generation int    `json:"generation"`
+				Index      string `json:"index"`
+				Serving    bool   `json:"serving"`
+				Written    bool   `json:"written"`
+				Retired    bool   `json:"retired"`
+			}
+			objs := make([]genJSON, len(gens))
+			header := []string{"generation", "index", "serving", "written", "retired"}
+			rows := make([][]string, len(gens))
+			for i, gen := range gens {
+				objs[i] = genJSON{gen.N, gen.Index, gen.Serving, gen.Writing, gen.Retired}
+				rows[i] = []string{strconv.Itoa(gen.N), gen.Index, strconv.FormatBool(gen.Serving), strconv.FormatBool(gen.Writing), strconv.FormatBool(gen.Retired)}
+			}
+			switch gensFormat {
+			case formatJSON:
+				return writeJSON(out, objs)
+			case formatCSV:
+				return writeCSV(out, header, rows)
+			}
+			return writeTable(out, header, rows, map[int]bool{0: true})
+		}),
+	}
+	addFormatFlag(gensCmd, &gensFormat, formatCSV)
 	admin.AddCommand(
 		&cobra.Command{
 			Use: "setup", Short: "Put the index template and create generation 1 if nothing serves yet", Args: cobra.NoArgs,
@@ -266,21 +316,7 @@ is dropped.`,
 				return err
 			}),
 		},
-		&cobra.Command{
-			Use: "generations", Short: "List the generations and which serve and are written", Args: cobra.NoArgs,
-			RunE: withAdmin(func(ctx context.Context, a *search.Admin, _ []string, out io.Writer) error {
-				gens, err := a.Generations(ctx)
-				if err != nil {
-					return err
-				}
-				tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "GENERATION\tINDEX\tSERVING\tWRITTEN\tRETIRED")
-				for _, gen := range gens {
-					fmt.Fprintf(tw, "%d\t%s\t%t\t%t\t%t\n", gen.N, gen.Index, gen.Serving, gen.Writing, gen.Retired)
-				}
-				return tw.Flush()
-			}),
-		},
+		gensCmd,
 		&cobra.Command{
 			Use: "create-generation N", Short: "Create empty generation N; the daemon starts writing it too", Args: cobra.ExactArgs(1),
 			RunE: withAdmin(func(ctx context.Context, a *search.Admin, args []string, out io.Writer) error {

@@ -91,7 +91,7 @@ deadline with the reasons.`,
 		},
 	}
 	f := cmd.Flags()
-	f.BoolVar(&fl.asJSON, "json", false, "print the report as JSON")
+	addJSONFormatFlag(cmd, &fl.asJSON)
 	f.DurationVar(&fl.wait, "wait", 0, "poll until the relay and every projection caught up and are healthy, failing after this long (0: report once)")
 	f.DurationVar(&fl.interval, "interval", 2*time.Second, "poll interval of --wait")
 	f.StringSliceVar(&fl.projections, "projections", []string{"analytics", "search"}, "projections to report, comma-separated")

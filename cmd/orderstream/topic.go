@@ -110,7 +110,7 @@ Exits non-zero if any check fails.`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	addJSONFormatFlag(cmd, &asJSON)
 	cmd.Flags().BoolVar(&compare, "compare-outbox", false, "also compare with the outbox at --pg-url (exactly one Kafka event per outbox event)")
 	return cmd
 }

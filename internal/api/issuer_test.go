@@ -21,8 +21,10 @@ type testIssuer struct {
 	srv      *httptest.Server
 	jwksHits atomic.Int32
 
-	mu   sync.Mutex
-	keys []jose.JSONWebKey // public keys served in the JWKS
+	mu           sync.Mutex
+	keys         []jose.JSONWebKey // public keys served in the JWKS
+	cacheControl string            // Cache-Control of the JWKS response, if set
+	jwksDown     bool              // the JWKS answers 503
 }
 
 // signingKey is a private key with its kid and algorithm.
@@ -51,7 +53,15 @@ func newTestIssuer(t *testing.T) *testIssuer {
 		ti.jwksHits.Add(1)
 		ti.mu.Lock()
 		set := jose.JSONWebKeySet{Keys: append([]jose.JSONWebKey(nil), ti.keys...)}
+		cc, down := ti.cacheControl, ti.jwksDown
 		ti.mu.Unlock()
+		if down {
+			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		if cc != "" {
+			w.Header().Set("Cache-Control", cc)
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(set)
 	})

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,13 @@ const (
 	// DefaultKeyRefreshInterval is the shortest time between two JWKS
 	// fetches caused by tokens with an unknown key id.
 	DefaultKeyRefreshInterval = 10 * time.Second
+	// DefaultKeyMaxAge is how long a fetched JWKS is used before it is
+	// fetched again when the issuer's response says nothing (no
+	// Cache-Control max-age, no Expires).
+	DefaultKeyMaxAge = time.Hour
+	// maxKeyMaxAge caps the cache lifetime an issuer's headers can ask for,
+	// so that a key the issuer removed stops verifying within a day.
+	maxKeyMaxAge = 24 * time.Hour
 	// discoveryRetry is how long a failed discovery is remembered before
 	// the next request tries again.
 	discoveryRetry = 5 * time.Second
@@ -95,8 +103,10 @@ func (c OIDCConfig) Validate() error {
 
 // OIDC verifies bearer JWT access tokens issued by an OpenID Connect
 // provider. Discovery (/.well-known/openid-configuration) runs on first use
-// and again after a failure; the JWKS it names is cached and fetched again
-// when a token names an unknown kid (at most once per KeyRefreshInterval).
+// and again after a failure; the JWKS it names is cached (see keySet) and
+// fetched again when it is older than the issuer's Cache-Control max-age or
+// Expires (default DefaultKeyMaxAge, at most 24 h) and when a token names an
+// unknown kid, at most once per KeyRefreshInterval either way.
 // Claims checks are go-oidc's (issuer, audience, algorithm allow-list); exp
 // and nbf are checked here with Leeway because go-oidc has no leeway on exp.
 // Safe for concurrent use.
@@ -248,7 +258,20 @@ func (t *jsonTime) UnmarshalJSON(b []byte) error {
 // checked against that key only (a bad signature never causes a fetch); an
 // unknown kid causes one fetch, at most once per minInterval, so a rotated
 // key is picked up while forged key ids cannot make the API hammer the
-// issuer. It implements oidc.KeySet on go-jose's JSONWebKeySet.
+// issuer. Once the cache is older than the lifetime the issuer's response
+// gave (Cache-Control max-age, else Expires − Date, else DefaultKeyMaxAge;
+// at most 24 h) the next token fetches it again, and a key the issuer
+// removed stops verifying. If that refresh fails, the cached keys keep
+// verifying the tokens they know (an issuer blip does not lock every user
+// out) and the next refresh is tried after minInterval; an unknown kid then
+// answers 503. It implements oidc.KeySet on go-jose's JSONWebKeySet.
+//
+// go-oidc's RemoteKeySet is not used: it fetches on every signature that
+// does not verify (forged tokens would drive one JWKS fetch each), never
+// refreshes by age (it sends Cache-Control: no-cache and ignores the
+// response's caching headers), reads the JWKS without a size bound, and its
+// fetch failures reach the caller as text only, which the 503-versus-401
+// answer cannot branch on.
 type keySet struct {
 	url         string
 	client      *http.Client
@@ -257,8 +280,9 @@ type keySet struct {
 
 	mu        sync.Mutex
 	keys      []jose.JSONWebKey
-	fetchedAt time.Time
-	fetchErr  error // of the last fetch; keeps answering 503 until a fetch succeeds
+	fetchedAt time.Time // of the last fetch, successful or not
+	expiresAt time.Time // of keys: refresh on the first token after it
+	fetchErr  error     // of the last fetch; keeps answering 503 until a fetch succeeds
 }
 
 // fetchSlot receives a JWKS fetch failure during one verification: not the
@@ -294,14 +318,15 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 func (k *keySet) key(ctx context.Context, kid string) (*jose.JSONWebKey, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if key := findKey(k.keys, kid); key != nil {
+	fresh := k.now().Before(k.expiresAt)
+	if key := findKey(k.keys, kid); key != nil && fresh {
 		return key, nil
 	}
 	if k.fetchedAt.IsZero() || k.now().Sub(k.fetchedAt) >= k.minInterval {
-		keys, err := k.fetch(ctx)
+		keys, maxAge, err := k.fetch(ctx)
 		k.fetchedAt, k.fetchErr = k.now(), err
 		if err == nil {
-			k.keys = keys
+			k.keys, k.expiresAt = keys, k.fetchedAt.Add(maxAge)
 		}
 		if key := findKey(k.keys, kid); key != nil {
 			return key, nil
@@ -326,23 +351,61 @@ func findKey(keys []jose.JSONWebKey, kid string) *jose.JSONWebKey {
 	return nil
 }
 
-func (k *keySet) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
+// fetch returns the issuer's keys and how long they may be cached.
+func (k *keySet) fetch(ctx context.Context) ([]jose.JSONWebKey, time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.url, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", k.url, err)
+		return nil, 0, fmt.Errorf("%s: %w", k.url, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := k.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", k.url, err)
+		return nil, 0, fmt.Errorf("%s: %w", k.url, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: HTTP %d", k.url, resp.StatusCode)
+		return nil, 0, fmt.Errorf("%s: HTTP %d", k.url, resp.StatusCode)
 	}
 	var set jose.JSONWebKeySet
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxJWKSBytes)).Decode(&set); err != nil {
-		return nil, fmt.Errorf("%s: not a JWKS: %w", k.url, err)
+		return nil, 0, fmt.Errorf("%s: not a JWKS: %w", k.url, err)
 	}
-	return set.Keys, nil
+	return set.Keys, keyMaxAge(resp.Header, k.now()), nil
+}
+
+// keyMaxAge is how long a JWKS response with header h, received at now, may
+// be cached, by RFC 9111 §4.2.1: Cache-Control max-age (s-maxage is for
+// shared caches), else Expires − Date (an invalid Expires means expired);
+// no-store and no-cache mean 0. 0 refetches on the next token, still at
+// most once per KeyRefreshInterval. Without either header DefaultKeyMaxAge;
+// never more than 24 h.
+func keyMaxAge(h http.Header, now time.Time) time.Duration {
+	age, haveAge := time.Duration(0), false
+	for _, d := range strings.Split(strings.ToLower(h.Get("Cache-Control")), ",") {
+		name, val, _ := strings.Cut(strings.TrimSpace(d), "=")
+		switch name {
+		case "no-store", "no-cache":
+			return 0
+		case "max-age":
+			n, err := strconv.ParseInt(strings.Trim(val, `"`), 10, 64)
+			if err != nil || n < 0 {
+				n = 0
+			}
+			age, haveAge = time.Duration(min(n, int64(maxKeyMaxAge/time.Second)))*time.Second, true
+		}
+	}
+	if haveAge {
+		return age
+	}
+	if h.Get("Expires") == "" {
+		return DefaultKeyMaxAge
+	}
+	exp, err := http.ParseTime(h.Get("Expires"))
+	if err != nil {
+		return 0
+	}
+	if date, err := http.ParseTime(h.Get("Date")); err == nil {
+		now = date
+	}
+	return min(max(exp.Sub(now), 0), maxKeyMaxAge)
 }

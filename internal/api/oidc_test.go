@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -218,6 +219,103 @@ func TestOIDCKeyRotation(t *testing.T) {
 	}
 	if got := ti.jwksHits.Load(); got > 3 {
 		t.Fatalf("JWKS fetched %d times; want at most 3 (refetches are rate-limited)", got)
+	}
+}
+
+// TestOIDCKeysRefreshedByAge: the JWKS is fetched again once older than the
+// issuer's max-age, which forgets a key the issuer removed; while that
+// refresh fails the cached keys keep verifying and an unknown kid answers
+// unavailable, not 401.
+func TestOIDCKeysRefreshedByAge(t *testing.T) {
+	t.Parallel()
+	ti := newTestIssuer(t)
+	old, next := newKey(t, "old", jose.RS256), newKey(t, "next", jose.ES256)
+	ti.mu.Lock()
+	ti.cacheControl = "public, max-age=60"
+	ti.mu.Unlock()
+	ti.publish(old, next)
+	clock := &fakeClock{t: time.Now().Truncate(time.Second)}
+	v := newVerifier(t, ti, clock)
+	ctx := context.Background()
+	verify := func(k signingKey) error {
+		t.Helper()
+		_, err := v.Verify(ctx, sign(t, k, claimsAt(ti.URL(), clock.Now(), nil)))
+		return err
+	}
+	hits := func(want int32) {
+		t.Helper()
+		if got := ti.jwksHits.Load(); got != want {
+			t.Fatalf("JWKS fetched %d times; want %d", got, want)
+		}
+	}
+
+	if err := verify(old); err != nil {
+		t.Fatal(err)
+	}
+	hits(1)
+	ti.publish(next) // the issuer removes old
+	clock.Advance(59 * time.Second)
+	if err := verify(old); err != nil {
+		t.Fatalf("within max-age the cached key verifies: %v", err)
+	}
+	hits(1)
+
+	clock.Advance(time.Second) // max-age reached
+	var te *TokenError
+	if err := verify(old); !errors.As(err, &te) {
+		t.Fatalf("token of the removed key after max-age = %v; want a token error", err)
+	}
+	hits(2)
+	if err := verify(next); err != nil {
+		t.Fatal(err)
+	}
+	hits(2)
+
+	ti.mu.Lock()
+	ti.jwksDown = true
+	ti.mu.Unlock()
+	clock.Advance(time.Minute)
+	if err := verify(next); err != nil {
+		t.Fatalf("cached key while the refresh fails: %v", err)
+	}
+	hits(3)
+	if err := verify(newKey(t, "ghost", jose.RS256)); err == nil || errors.As(err, &te) {
+		t.Fatalf("unknown kid while the JWKS is down = %v; want an unavailability error", err)
+	}
+	hits(3) // within KeyRefreshInterval of the failed refresh
+}
+
+func TestKeyMaxAge(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	date := now.Add(-time.Minute).Format(http.TimeFormat)
+	tests := []struct {
+		name string
+		give map[string]string
+		want time.Duration
+	}{
+		{"no caching headers", nil, DefaultKeyMaxAge},
+		{"max-age", map[string]string{"Cache-Control": "public, max-age=300, must-revalidate"}, 5 * time.Minute},
+		{"max-age wins over Expires", map[string]string{"Cache-Control": "max-age=60", "Expires": now.Add(time.Hour).Format(http.TimeFormat)}, time.Minute},
+		{"no-cache", map[string]string{"Cache-Control": "max-age=60, no-cache"}, 0},
+		{"no-store", map[string]string{"Cache-Control": "no-store"}, 0},
+		{"max-age capped at a day", map[string]string{"Cache-Control": "max-age=31536000"}, 24 * time.Hour},
+		{"bad max-age", map[string]string{"Cache-Control": "max-age=soon"}, 0},
+		{"Expires minus Date", map[string]string{"Expires": now.Add(2 * time.Hour).Format(http.TimeFormat), "Date": date}, 2*time.Hour + time.Minute},
+		{"Expires without Date", map[string]string{"Expires": now.Add(2 * time.Hour).Format(http.TimeFormat)}, 2 * time.Hour},
+		{"Expires in the past", map[string]string{"Expires": now.Add(-time.Hour).Format(http.TimeFormat)}, 0},
+		{"invalid Expires", map[string]string{"Expires": "0"}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			for k, v := range tt.give {
+				h.Set(k, v)
+			}
+			if got := keyMaxAge(h, now); got != tt.want {
+				t.Errorf("keyMaxAge(%v) = %s, want %s", tt.give, got, tt.want)
+			}
+		})
 	}
 }
 

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -47,27 +45,10 @@ func TestDashboard(t *testing.T) {
 	events := testfixture.RealEvents(t)
 
 	queries, sq := buildReadModels(t, chAddr, searchURL, events)
-	srv, err := api.New(api.Config{
+	base := startAPI(t, api.Config{
 		Auth: api.AuthNone, Listen: "127.0.0.1:0",
 		Analytics: readmodel.Analytics{Q: queries}, Search: readmodel.Search{Q: sq},
 		UI: web.Files(), RequestTimeout: 30 * time.Second,
-	}, api.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
 	})
 
 	// The API's answers, to compare the screen with.

@@ -8,9 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -39,25 +36,13 @@ func TestSignIn(t *testing.T) {
 	idp := newIssuer(t)
 
 	const netRevenue = "9747747.934"
-	srv, err := api.New(api.Config{
+	base := startAPI(t, api.Config{
 		Auth: api.AuthOIDC, Listen: "127.0.0.1:0",
 		OIDC:      api.OIDCConfig{Issuer: idp.URL, Audience: "orderstream-api"},
 		ClientID:  "orderstream-dashboard",
 		Analytics: fixedAnalytics{net: netRevenue}, Search: emptySearch{},
 		UI: web.Files(),
-	}, api.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() { stop(); <-served })
+	})
 
 	// Without a token the API refuses.
 	resp, err := http.Get(base + "/api/v1/analytics/summary")

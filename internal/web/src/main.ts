@@ -1,4 +1,5 @@
-// The orderstream dashboard: hash routes #/analytics, #/search, #/orders/ID.
+// The orderstream dashboard: hash routes #/analytics, #/search, #/orders/ID
+// (one table, routes, below); any other route shows a not-found view.
 import { get, type DashboardConfig } from "./api";
 import { accessToken, authRequired, init, setUnauthorizedHandler, signIn, signOut } from "./auth";
 import { renderAnalytics, type Filter } from "./analytics";
@@ -51,6 +52,47 @@ function renderUser(): void {
   document.getElementById("signout")!.addEventListener("click", () => { signOut(); showSignIn(); });
 }
 
+/** The nav links of index.html, by id nav-<name>. */
+type Nav = "analytics" | "search";
+
+/**
+ * A route of the hash: the view it renders and the nav link it highlights
+ * (none for the not-found view). `match` returns the route's argument ("" if
+ * it takes none) or null when the path is not this route's.
+ */
+interface Route {
+  view: string;
+  nav: Nav | null;
+  match: (path: string) => string | null;
+  render: (arg: string, params: Record<string, string>, signal: AbortSignal) => void;
+}
+
+/** The one route table: it decides both the view and the highlighted nav link. */
+const routes: Route[] = [
+  {
+    view: "analytics", nav: "analytics", match: (p) => (p === "/analytics" ? "" : null),
+    render: (_, params, signal) => renderAnalytics(app, params as Filter, signal, (f) => { location.hash = toHash("/analytics", f); }),
+  },
+  {
+    view: "search", nav: "search", match: (p) => (p === "/search" ? "" : null),
+    render: (_, params, signal) => renderSearch(app, params as SearchState, signal, (s) => { location.hash = toHash("/search", s); }),
+  },
+  {
+    view: "order", nav: "search", match: (p) => (p.startsWith("/orders/") && p.length > "/orders/".length ? p.slice("/orders/".length) : null),
+    render: (id, _, signal) => renderOrder(app, decodeURIComponent(id), signal),
+  },
+];
+
+/** Rendered for a path no route matches; highlights no nav link. */
+const notFound: Route = {
+  view: "not-found", nav: null, match: () => "",
+  render: (path) => {
+    app.innerHTML = `<div class="signin" id="not-found"><h1>Page not found</h1>
+      <p>The dashboard has no page <code>#${esc(path)}</code>.</p>
+      <p><a href="#/analytics">Analytics</a> · <a href="#/search">Orders</a></p></div>`;
+  },
+};
+
 function route(): void {
   if (authRequired() && !accessToken()) { showSignIn(); return; }
   inflight.abort();
@@ -58,15 +100,17 @@ function route(): void {
   disposeAll();
   renderUser();
   const { path, params } = parseHash();
-  document.getElementById("nav-analytics")!.classList.toggle("active", path === "/analytics");
-  document.getElementById("nav-search")!.classList.toggle("active", path !== "/analytics");
-  if (path.startsWith("/orders/")) {
-    renderOrder(app, decodeURIComponent(path.slice("/orders/".length)), inflight.signal);
-  } else if (path === "/search") {
-    renderSearch(app, params as SearchState, inflight.signal, (s) => { location.hash = toHash("/search", s); });
-  } else {
-    renderAnalytics(app, params as Filter, inflight.signal, (f) => { location.hash = toHash("/analytics", f); });
+  let r = notFound;
+  let arg: string | null = path;
+  for (const candidate of routes) {
+    const a = candidate.match(path);
+    if (a !== null) { r = candidate; arg = a; break; }
   }
+  for (const nav of ["analytics", "search"] as const) {
+    document.getElementById("nav-" + nav)!.classList.toggle("active", r.nav === nav);
+  }
+  app.dataset.view = r.view;
+  r.render(arg, params, inflight.signal);
 }
 
 async function start(): Promise<void> {
