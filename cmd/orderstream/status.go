@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/orderstream/orderstream/consumers"
 	"github.com/orderstream/orderstream/internal/rebuild"
@@ -121,9 +122,9 @@ type Report struct {
 	// Replayable: the topic can be replayed from offset zero
 	// (topic.CheckReplayable: infinite retention, no compaction, every log
 	// start offset 0); when false, Problems says why.
-	Replayable  bool                `json:"replayable"`
-	Relay       *rebuild.RelayState `json:"relay,omitempty"`
-	Projections []ProjectionReport  `json:"projections"`
+	Replayable  bool               `json:"replayable"`
+	Relay       *relay.Inspection  `json:"relay,omitempty"`
+	Projections []ProjectionReport `json:"projections"`
 }
 
 // ProjectionReport is one projection in a Report.
@@ -204,7 +205,7 @@ func runStatus(ctx context.Context, g *globals, fl statusFlags, out, errw io.Wri
 // when the wait began and the topic's end offsets once the relay caught up
 // with it.
 type waitState struct {
-	targetLSN  uint64
+	targetLSN  pglogrepl.LSN
 	haveLSN    bool
 	targetEnds map[int32]int64
 }
@@ -222,11 +223,11 @@ func waitReasons(r Report) []string {
 	return out
 }
 
-func relaySummary(r *rebuild.RelayState) string {
+func relaySummary(r *relay.Inspection) string {
 	switch r.Mode {
-	case rebuild.RelayModeWAL:
+	case relay.ModeWAL:
 		return fmt.Sprintf("relay %s confirmed %s of %s", r.CheckpointState, r.ConfirmedLSN, r.CurrentLSN)
-	case rebuild.RelayModePoll:
+	case relay.ModePoll:
 		return fmt.Sprintf("relay (poll) %d outbox rows not in Kafka", r.Unrelayed)
 	default:
 		return "relay not started"
@@ -308,7 +309,7 @@ func (e *statusEnv) report(ctx context.Context, w *waitState) Report {
 	relayCaughtUp := true
 	if e.pool != nil {
 		c, cancel := bounded()
-		rs, err := rebuild.InspectRelay(c, e.pool, e.fl.slot)
+		rs, err := relay.Inspect(c, e.pool, e.fl.slot)
 		cancel()
 		relayCaughtUp = false
 		if err != nil {
@@ -389,23 +390,23 @@ func (e *statusEnv) report(ctx context.Context, w *waitState) Report {
 }
 
 // relayProblems adds what is unhealthy about the relay.
-func relayProblems(rs rebuild.RelayState, fl statusFlags, problem func(string, ...any)) {
+func relayProblems(rs relay.Inspection, fl statusFlags, problem func(string, ...any)) {
 	switch rs.Mode {
-	case rebuild.RelayModeUnknown:
+	case relay.ModeNotStarted:
 		problem("relay: never ran with slot %s (no checkpoint, no poll cursor): start `orderstream relay`", rs.Slot)
-	case rebuild.RelayModeWAL:
+	case relay.ModeWAL:
 		if !rs.SlotExists {
 			problem("relay: replication slot %s is missing (the relay stops with ErrSlotLost; see `orderstream relay --help`)", rs.Slot)
 		} else if !rs.SlotActive {
 			problem("relay: replication slot %s is inactive: no relay is streaming from it", rs.Slot)
 		}
-		if rs.CheckpointState != "streaming" {
+		if !rs.Streaming() {
 			problem("relay: checkpoint of slot %s is %q, not streaming", rs.Slot, rs.CheckpointState)
 		}
 		if rs.SlotLagBytes > fl.maxSlotLagBytes {
 			problem("relay: slot %s pins %d bytes of WAL (bound %d)", rs.Slot, rs.SlotLagBytes, fl.maxSlotLagBytes)
 		}
-	case rebuild.RelayModePoll:
+	case relay.ModePoll:
 		if rs.Unrelayed > fl.maxLag {
 			problem("relay: %d outbox rows not in Kafka (bound %d)", rs.Unrelayed, fl.maxLag)
 		}
@@ -477,10 +478,10 @@ func printReport(w io.Writer, r Report, asJSON bool) error {
 	if rs := r.Relay; rs != nil {
 		fmt.Fprintf(&b, "relay: slot %s, mode %s", rs.Slot, rs.Mode)
 		switch rs.Mode {
-		case rebuild.RelayModeWAL:
+		case relay.ModeWAL:
 			fmt.Fprintf(&b, ", checkpoint %s, slot %s, confirmed %s, current %s, slot lag %s",
 				rs.CheckpointState, slotWord(rs), orDash(rs.ConfirmedLSN), rs.CurrentLSN, bytesHuman(rs.SlotLagBytes))
-		case rebuild.RelayModePoll:
+		case relay.ModePoll:
 			fmt.Fprintf(&b, ", %d outbox rows not in Kafka", rs.Unrelayed)
 		}
 		fmt.Fprintf(&b, "; outbox rows %d, topic %s records %d\n\n", rs.OutboxRows, r.Topic, r.Records)
@@ -541,7 +542,7 @@ func printReport(w io.Writer, r Report, asJSON bool) error {
 	return err
 }
 
-func slotWord(rs *rebuild.RelayState) string {
+func slotWord(rs *relay.Inspection) string {
 	switch {
 	case !rs.SlotExists:
 		return "MISSING"
