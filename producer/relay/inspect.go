@@ -44,8 +44,6 @@ type Inspection struct {
 	// Poll mode: outbox rows after the poll cursor (not yet in Kafka),
 	// exact. -1 in WAL mode (rows carry no LSN; see ConfirmedLSN).
 	Unrelayed int64 `json:"unrelayed_rows"`
-
-	confirmed, current pglogrepl.LSN
 }
 
 // Streaming reports whether the WAL checkpoint is in its steady state
@@ -54,12 +52,14 @@ func (in Inspection) Streaming() bool { return in.CheckpointState == stateStream
 
 // RelayedUpTo reports whether every outbox row committed before target
 // (an LSN, e.g. Current of an earlier inspection) is in Kafka. WAL mode:
-// the checkpoint is streaming and its confirmed LSN is at or past target.
-// Poll mode: no unrelayed row is left (target ignored). Not started: false.
+// the checkpoint is streaming and its ConfirmedLSN is at or past target.
+// Poll mode: no unrelayed row is left (target ignored). Not started, or a
+// ConfirmedLSN that is not an LSN: false.
 func (in Inspection) RelayedUpTo(target pglogrepl.LSN) bool {
 	switch in.Mode {
 	case ModeWAL:
-		return in.Streaming() && in.confirmed >= target
+		confirmed, err := pglogrepl.ParseLSN(in.ConfirmedLSN)
+		return err == nil && in.Streaming() && confirmed >= target
 	case ModePoll:
 		return in.Unrelayed == 0
 	default:
@@ -67,8 +67,15 @@ func (in Inspection) RelayedUpTo(target pglogrepl.LSN) bool {
 	}
 }
 
-// Current returns CurrentLSN as an LSN.
-func (in Inspection) Current() pglogrepl.LSN { return in.current }
+// Current returns CurrentLSN as an LSN; 0 when it is not one (Inspect
+// never returns such an Inspection).
+func (in Inspection) Current() pglogrepl.LSN {
+	lsn, err := pglogrepl.ParseLSN(in.CurrentLSN)
+	if err != nil {
+		return 0
+	}
+	return lsn
+}
 
 // Inspect reads the relay's checkpoint or poll cursor for slot, the slot
 // itself (pg_replication_slots) and the outbox row count, each in its own
@@ -79,20 +86,19 @@ func Inspect(ctx context.Context, pool *pgxpool.Pool, slot string) (Inspection, 
 	if err := pool.QueryRow(ctx, `SELECT count(*), pg_current_wal_lsn()::text FROM outbox`).Scan(&in.OutboxRows, &in.CurrentLSN); err != nil {
 		return in, fmt.Errorf("count outbox rows: %w", err)
 	}
-	var err error
-	if in.current, err = pglogrepl.ParseLSN(in.CurrentLSN); err != nil {
+	if _, err := pglogrepl.ParseLSN(in.CurrentLSN); err != nil {
 		return in, fmt.Errorf("current WAL position: %w", err)
 	}
 	var state string
 	var lsn *string
 	var at *time.Time
-	err = pool.QueryRow(ctx, `SELECT state, confirmed_lsn::text, commit_time FROM relay_checkpoint WHERE slot_name = $1`, slot).Scan(&state, &lsn, &at)
+	err := pool.QueryRow(ctx, `SELECT state, confirmed_lsn::text, commit_time FROM relay_checkpoint WHERE slot_name = $1`, slot).Scan(&state, &lsn, &at)
 	switch {
 	case err == nil:
 		in.Mode, in.CheckpointState = ModeWAL, state
 		if lsn != nil {
 			in.ConfirmedLSN = *lsn
-			if in.confirmed, err = pglogrepl.ParseLSN(*lsn); err != nil {
+			if _, err := pglogrepl.ParseLSN(*lsn); err != nil {
 				return in, fmt.Errorf("relay checkpoint of slot %s: %w", slot, err)
 			}
 		}

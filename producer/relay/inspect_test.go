@@ -83,3 +83,32 @@ func TestInspectAndResetSlot(t *testing.T) {
 		t.Fatalf("caught-up poll relay: %+v, want RelayedUpTo and no slot", in)
 	}
 }
+
+func TestInspectionRelayedUpTo(t *testing.T) {
+	t.Parallel()
+	const target = 0x1_0000_0100 // 1/100
+	tests := []struct {
+		name string
+		give Inspection
+		want bool
+	}{
+		{name: "wal streaming at target", give: Inspection{Mode: ModeWAL, CheckpointState: "streaming", ConfirmedLSN: "1/100"}, want: true},
+		{name: "wal streaming past target", give: Inspection{Mode: ModeWAL, CheckpointState: "streaming", ConfirmedLSN: "2/0"}, want: true},
+		{name: "wal streaming behind target", give: Inspection{Mode: ModeWAL, CheckpointState: "streaming", ConfirmedLSN: "1/FF"}, want: false},
+		{name: "wal backfill past target", give: Inspection{Mode: ModeWAL, CheckpointState: "backfill", ConfirmedLSN: "2/0"}, want: false},
+		{name: "wal creating, no LSN", give: Inspection{Mode: ModeWAL, CheckpointState: "creating"}, want: false},
+		{name: "poll nothing unrelayed", give: Inspection{Mode: ModePoll, Unrelayed: 0}, want: true},
+		{name: "poll rows unrelayed", give: Inspection{Mode: ModePoll, Unrelayed: 3}, want: false},
+		{name: "not started", give: Inspection{Mode: ModeNotStarted, Unrelayed: -1}, want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.give.RelayedUpTo(target); got != tt.want {
+				t.Errorf("RelayedUpTo(1/100) = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if got := (Inspection{CurrentLSN: "16/B374D848"}).Current(); got != 0x16_B374D848 {
+		t.Errorf("Current() = %s, want 16/B374D848", got)
+	}
+}
