@@ -41,8 +41,7 @@
 // # Inspection
 //
 // InspectGroup (members, committed offsets, lag per partition),
-// TopicOffsets, ReadEventTimes (last processed and oldest pending record
-// timestamps) and CountDLQ are read-only and safe to run at any time. The
+// TopicOffsets and CountDLQ are read-only and safe to run at any time. The
 // relay's state (checkpoint, slot, WAL position) is producer/relay's
 // Inspect.
 package rebuild
