@@ -65,13 +65,13 @@ func runDev(ctx context.Context, g *globals, partitions int32, file string, fl a
 	}
 	// The in-process Kafka starts empty, so every run starts the dev slot
 	// afresh: the relay's first run backfills the whole outbox.
-	if err := dropDevSlot(ctx, pool); err != nil {
+	if err := relay.ResetSlot(ctx, pool, devSlot); err != nil {
 		return err
 	}
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if err := dropDevSlot(ctx, pool); err != nil {
+		if err := relay.ResetSlot(ctx, pool, devSlot); err != nil {
 			g.log.Warn("drop the dev replication slot", "slot", devSlot, "err", err)
 		}
 	}()
@@ -123,18 +123,6 @@ func runDev(ctx context.Context, g *globals, partitions int32, file string, fl a
 
 // devSlot is the replication slot of `orderstream dev`, never the production one.
 const devSlot = "orderstream_dev"
-
-// dropDevSlot drops the dev slot and its checkpoint, if present.
-func dropDevSlot(ctx context.Context, pool *pgxpool.Pool) error {
-	_, err := pool.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`, devSlot)
-	if err == nil {
-		_, err = pool.Exec(ctx, `DELETE FROM relay_checkpoint WHERE slot_name = $1`, devSlot)
-	}
-	if err != nil {
-		return fmt.Errorf("reset dev slot %s: %w", devSlot, err)
-	}
-	return nil
-}
 
 // waitTopic polls until the orders topic exists.
 func waitTopic(ctx context.Context, g *globals) error {

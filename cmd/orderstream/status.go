@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,9 +13,9 @@ import (
 	"github.com/orderstream/orderstream/consumers"
 	"github.com/orderstream/orderstream/internal/rebuild"
 	"github.com/orderstream/orderstream/producer/relay"
-	"github.com/orderstream/orderstream/producer/topic"
 	"github.com/orderstream/orderstream/projections/analytics"
 	"github.com/orderstream/orderstream/projections/search"
+	"github.com/orderstream/orderstream/status"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -107,46 +106,15 @@ deadline with the reasons.`,
 	return cmd
 }
 
-// Report is the JSON form of `orderstream status`.
-type Report struct {
-	Time    time.Time `json:"time"`
-	Topic   string    `json:"topic"`
-	Healthy bool      `json:"healthy"`
-	// CaughtUp: every group committed up to the topic's end offsets (with
-	// --wait: those listed once the relay passed the WAL position of the
-	// wait's start).
-	CaughtUp bool     `json:"caught_up"`
-	Problems []string `json:"problems"`
-	Records  int64    `json:"kafka_records"` // records the topic holds (end − start, summed)
-	// Replayable: the topic can be replayed from offset zero
-	// (topic.CheckReplayable: infinite retention, no compaction, every log
-	// start offset 0); when false, Problems says why.
-	Replayable  bool                `json:"replayable"`
-	Relay       *rebuild.RelayState `json:"relay,omitempty"`
-	Projections []ProjectionReport  `json:"projections"`
-}
-
-// ProjectionReport is one projection in a Report.
-type ProjectionReport struct {
-	Name             string               `json:"projection"`
-	Serving          uint32               `json:"serving_generation"`
-	Building         []uint32             `json:"building_generations"`
-	Generations      []rebuild.Generation `json:"generations"`
-	Group            rebuild.Group        `json:"consumer_group"`
-	DLQ              int64                `json:"dlq_records"`
-	LastEvent        time.Time            `json:"last_event_time,omitzero"`
-	StalenessSeconds float64              `json:"staleness_seconds"`
-	Errors           []string             `json:"errors,omitempty"`
-}
+// Report is the JSON form of `orderstream status` (status.Report).
+type Report = status.Report
 
 // statusEnv is the clients one status run reuses across polls.
 type statusEnv struct {
-	g     *globals
-	fl    statusFlags
 	kcl   *kgo.Client
-	adm   *kadm.Client
 	pool  *pgxpool.Pool
-	projs map[string]rebuild.Projection
+	projs []rebuild.Projection
+	insp  *status.Inspector
 }
 
 func runStatus(ctx context.Context, g *globals, fl statusFlags, out, errw io.Writer) error {
@@ -156,7 +124,7 @@ func runStatus(ctx context.Context, g *globals, fl statusFlags, out, errw io.Wri
 	}
 	defer env.close()
 	if fl.wait == 0 {
-		r := env.report(ctx, nil)
+		r := env.insp.Report(ctx, nil)
 		if err := printReport(out, r, fl.asJSON); err != nil {
 			return err
 		}
@@ -167,11 +135,11 @@ func runStatus(ctx context.Context, g *globals, fl statusFlags, out, errw io.Wri
 	}
 
 	deadline := time.Now().Add(fl.wait)
-	w := &waitState{}
+	w := &status.Wait{}
 	tty := isTTY(errw)
 	var lastLine time.Time
 	for {
-		r := env.report(ctx, w)
+		r := env.insp.Report(ctx, w)
 		if r.CaughtUp && r.Healthy {
 			return printReport(out, r, fl.asJSON)
 		}
@@ -180,9 +148,9 @@ func runStatus(ctx context.Context, g *globals, fl statusFlags, out, errw io.Wri
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return fmt.Errorf("not caught up and healthy after %s: %s", fl.wait, strings.Join(waitReasons(r), "; "))
+			return fmt.Errorf("not caught up and healthy after %s: %s", fl.wait, strings.Join(status.WaitReasons(r), "; "))
 		}
-		line := fmt.Sprintf("waiting (%s left): %s", time.Until(deadline).Round(time.Second), strings.Join(waitReasons(r), "; "))
+		line := fmt.Sprintf("waiting (%s left): %s", time.Until(deadline).Round(time.Second), strings.Join(status.WaitReasons(r), "; "))
 		switch {
 		case tty:
 			fmt.Fprintf(errw, "\r\033[K%s", line)
@@ -200,47 +168,13 @@ func runStatus(ctx context.Context, g *globals, fl statusFlags, out, errw io.Wri
 	}
 }
 
-// waitState carries the targets of --wait across polls: the WAL position
-// when the wait began and the topic's end offsets once the relay caught up
-// with it.
-type waitState struct {
-	targetLSN  uint64
-	haveLSN    bool
-	targetEnds map[int32]int64
-}
-
-// waitReasons says what is not caught up or not healthy yet.
-func waitReasons(r Report) []string {
-	var out []string
-	if r.Relay != nil && !r.CaughtUp {
-		out = append(out, relaySummary(r.Relay))
-	}
-	for _, p := range r.Projections {
-		out = append(out, fmt.Sprintf("%s lag %d", p.Name, p.Group.Lag))
-	}
-	out = append(out, r.Problems...)
-	return out
-}
-
-func relaySummary(r *rebuild.RelayState) string {
-	switch r.Mode {
-	case rebuild.RelayModeWAL:
-		return fmt.Sprintf("relay %s confirmed %s of %s", r.CheckpointState, r.ConfirmedLSN, r.CurrentLSN)
-	case rebuild.RelayModePoll:
-		return fmt.Sprintf("relay (poll) %d outbox rows not in Kafka", r.Unrelayed)
-	default:
-		return "relay not started"
-	}
-}
-
 func newStatusEnv(ctx context.Context, g *globals, fl statusFlags) (*statusEnv, error) {
-	env := &statusEnv{g: g, fl: fl, projs: map[string]rebuild.Projection{}}
+	env := &statusEnv{}
 	var err error
 	env.kcl, err = kgo.NewClient(kgo.SeedBrokers(g.brokers...))
 	if err != nil {
 		return nil, usagef("--kafka-brokers: %v", err)
 	}
-	env.adm = kadm.NewClient(env.kcl)
 	if fl.checkRelay {
 		env.pool, err = pgxpool.New(ctx, g.pgURL)
 		if err != nil {
@@ -248,13 +182,25 @@ func newStatusEnv(ctx context.Context, g *globals, fl statusFlags) (*statusEnv, 
 			return nil, usagef("--pg-url: %v", err)
 		}
 	}
+	cfg := status.Config{Topic: g.topic, Brokers: g.brokers, Slot: fl.slot, Timeout: fl.timeout,
+		Limits: status.Limits{MaxLag: fl.maxLag, MaxStaleness: fl.maxStaleness, MaxSlotLagBytes: fl.maxSlotLagBytes}}
 	for _, name := range fl.projections {
 		p, err := openProjection(g, name, fl.indexPrefix)
 		if err != nil {
 			env.close()
 			return nil, err
 		}
-		env.projs[name] = p
+		env.projs = append(env.projs, p)
+		group := fl.analyticsGroup
+		if name == "search" {
+			group = fl.searchGroup
+		}
+		cfg.Projections = append(cfg.Projections, status.Projection{Name: name, Group: group, ReadModel: p})
+	}
+	env.insp, err = status.New(cfg, kadm.NewClient(env.kcl), env.pool)
+	if err != nil {
+		env.close()
+		return nil, err
 	}
 	return env, nil
 }
@@ -289,185 +235,6 @@ func openProjection(g *globals, name, indexPrefix string) (rebuild.Projection, e
 	}
 }
 
-func (e *statusEnv) group(name string) string {
-	if name == "search" {
-		return e.fl.searchGroup
-	}
-	return e.fl.analyticsGroup
-}
-
-// report gathers one Report. Every failure becomes a problem, never an
-// error: an unreachable service is exactly what monitoring wants to see.
-// With w (--wait) it also decides CaughtUp.
-func (e *statusEnv) report(ctx context.Context, w *waitState) Report {
-	now := time.Now().UTC()
-	r := Report{Time: now, Topic: e.g.topic, Problems: []string{}, Projections: []ProjectionReport{}}
-	bounded := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, e.fl.timeout) }
-	problem := func(format string, args ...any) { r.Problems = append(r.Problems, fmt.Sprintf(format, args...)) }
-
-	relayCaughtUp := true
-	if e.pool != nil {
-		c, cancel := bounded()
-		rs, err := rebuild.InspectRelay(c, e.pool, e.fl.slot)
-		cancel()
-		relayCaughtUp = false
-		if err != nil {
-			problem("relay: %v", err)
-		} else {
-			r.Relay = &rs
-			relayProblems(rs, e.fl, problem)
-			if w != nil && !w.haveLSN {
-				w.targetLSN, w.haveLSN = rs.Current(), true
-			}
-			relayCaughtUp = w == nil || rs.RelayedUpTo(w.targetLSN)
-		}
-	}
-
-	c, cancel := bounded()
-	starts, ends, err := rebuild.TopicOffsets(c, e.adm, e.g.topic)
-	cancel()
-	if err != nil {
-		problem("kafka: %v", err)
-	} else {
-		for p, end := range ends {
-			r.Records += end - starts[p]
-		}
-	}
-	if err == nil {
-		c, cancel := bounded()
-		rp, err := topic.CheckReplayable(c, e.adm, e.g.topic)
-		cancel()
-		switch {
-		case err != nil:
-			problem("kafka: %v", err)
-		case !rp.Replayable():
-			problem("topic %s cannot be replayed from offset zero (a rebuild would miss events): %s", e.g.topic, strings.Join(rp.Problems(), "; "))
-		default:
-			r.Replayable = true
-		}
-	}
-	if w != nil && relayCaughtUp && w.targetEnds == nil && ends != nil {
-		w.targetEnds = ends
-	}
-
-	var dlq rebuild.DLQCounts
-	if err == nil {
-		c, cancel := bounded()
-		dlq, err = rebuild.CountDLQ(c, e.adm, e.g.brokers, consumers.DLQTopicFor(e.g.topic))
-		cancel()
-		if err != nil {
-			problem("dlq: %v", err)
-		}
-	}
-
-	// Without --wait: caught up when every group reached the current ends.
-	targetEnds := ends
-	if w != nil {
-		targetEnds = w.targetEnds
-	}
-	caughtUp := targetEnds != nil && len(r.Problems) == 0
-	names := slices.Sorted(func(yield func(string) bool) {
-		for n := range e.projs {
-			if !yield(n) {
-				return
-			}
-		}
-	})
-	for _, name := range names {
-		pr := e.projection(ctx, name, now, ends != nil, dlq)
-		for _, msg := range pr.Errors {
-			problem("%s: %s", name, msg)
-		}
-		if targetEnds == nil || !pr.Group.CaughtUp(targetEnds) {
-			caughtUp = false
-		}
-		r.Projections = append(r.Projections, pr)
-	}
-	r.CaughtUp = caughtUp
-	r.Healthy = len(r.Problems) == 0
-	return r
-}
-
-// relayProblems adds what is unhealthy about the relay.
-func relayProblems(rs rebuild.RelayState, fl statusFlags, problem func(string, ...any)) {
-	switch rs.Mode {
-	case rebuild.RelayModeUnknown:
-		problem("relay: never ran with slot %s (no checkpoint, no poll cursor): start `orderstream relay`", rs.Slot)
-	case rebuild.RelayModeWAL:
-		if !rs.SlotExists {
-			problem("relay: replication slot %s is missing (the relay stops with ErrSlotLost; see `orderstream relay --help`)", rs.Slot)
-		} else if !rs.SlotActive {
-			problem("relay: replication slot %s is inactive: no relay is streaming from it", rs.Slot)
-		}
-		if rs.CheckpointState != "streaming" {
-			problem("relay: checkpoint of slot %s is %q, not streaming", rs.Slot, rs.CheckpointState)
-		}
-		if rs.SlotLagBytes > fl.maxSlotLagBytes {
-			problem("relay: slot %s pins %d bytes of WAL (bound %d)", rs.Slot, rs.SlotLagBytes, fl.maxSlotLagBytes)
-		}
-	case rebuild.RelayModePoll:
-		if rs.Unrelayed > fl.maxLag {
-			problem("relay: %d outbox rows not in Kafka (bound %d)", rs.Unrelayed, fl.maxLag)
-		}
-	}
-}
-
-// projection reports one read model and its group.
-func (e *statusEnv) projection(ctx context.Context, name string, now time.Time, topicOK bool, dlq rebuild.DLQCounts) ProjectionReport {
-	pr := ProjectionReport{Name: name, Building: []uint32{}, Generations: []rebuild.Generation{}}
-	bounded := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, e.fl.timeout) }
-	errorf := func(format string, args ...any) { pr.Errors = append(pr.Errors, fmt.Sprintf(format, args...)) }
-
-	c, cancel := bounded()
-	gens, err := e.projs[name].Generations(c)
-	cancel()
-	switch {
-	case err != nil:
-		errorf("read model: %v", err)
-	default:
-		pr.Generations = gens
-		pr.Serving = rebuild.Serving(gens)
-		pr.Building = append(pr.Building, rebuild.Building(gens)...)
-		if pr.Serving == 0 {
-			errorf("no serving generation (start the daemon, or `orderstream %s` setup/migrate)", name)
-		}
-	}
-
-	if !topicOK {
-		pr.Group = rebuild.Group{Group: e.group(name), State: "unknown"}
-		return pr
-	}
-	c, cancel = bounded()
-	grp, err := rebuild.InspectGroup(c, e.adm, e.g.topic, e.group(name))
-	cancel()
-	pr.Group = grp
-	if err != nil {
-		errorf("group %s: %v", e.group(name), err)
-		return pr
-	}
-	pr.DLQ = dlq.ByGroup[grp.Group]
-	if len(grp.Members) == 0 {
-		errorf("group %s has no members: no `orderstream consume %s` is running", grp.Group, name)
-	}
-	if grp.Lag > e.fl.maxLag {
-		errorf("group %s lags %d records (bound %d)", grp.Group, grp.Lag, e.fl.maxLag)
-	}
-	c, cancel = bounded()
-	times, err := rebuild.ReadEventTimes(c, e.g.brokers, e.g.topic, grp)
-	cancel()
-	if err != nil {
-		errorf("event times: %v", err)
-		return pr
-	}
-	pr.LastEvent = times.LastProcessed
-	st := times.Staleness(now)
-	pr.StalenessSeconds = st.Seconds()
-	if st > e.fl.maxStaleness {
-		errorf("group %s is stale: its oldest unprocessed event waits for %s (bound %s)", grp.Group, st.Round(time.Second), e.fl.maxStaleness)
-	}
-	return pr
-}
-
 // printReport writes r as JSON or as tables.
 func printReport(w io.Writer, r Report, asJSON bool) error {
 	if asJSON {
@@ -477,10 +244,10 @@ func printReport(w io.Writer, r Report, asJSON bool) error {
 	if rs := r.Relay; rs != nil {
 		fmt.Fprintf(&b, "relay: slot %s, mode %s", rs.Slot, rs.Mode)
 		switch rs.Mode {
-		case rebuild.RelayModeWAL:
+		case relay.ModeWAL:
 			fmt.Fprintf(&b, ", checkpoint %s, slot %s, confirmed %s, current %s, slot lag %s",
 				rs.CheckpointState, slotWord(rs), orDash(rs.ConfirmedLSN), rs.CurrentLSN, bytesHuman(rs.SlotLagBytes))
-		case rebuild.RelayModePoll:
+		case relay.ModePoll:
 			fmt.Fprintf(&b, ", %d outbox rows not in Kafka", rs.Unrelayed)
 		}
 		fmt.Fprintf(&b, "; outbox rows %d, topic %s records %d\n\n", rs.OutboxRows, r.Topic, r.Records)
@@ -541,7 +308,7 @@ func printReport(w io.Writer, r Report, asJSON bool) error {
 	return err
 }
 
-func slotWord(rs *rebuild.RelayState) string {
+func slotWord(rs *relay.Inspection) string {
 	switch {
 	case !rs.SlotExists:
 		return "MISSING"

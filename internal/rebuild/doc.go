@@ -41,7 +41,7 @@
 // # Inspection
 //
 // InspectGroup (members, committed offsets, lag per partition),
-// TopicOffsets, ReadEventTimes (last processed and oldest pending record
-// timestamps), CountDLQ and InspectRelay (checkpoint, slot, WAL position)
-// are read-only and safe to run at any time.
+// TopicOffsets and CountDLQ are read-only and safe to run at any time. The
+// relay's state (checkpoint, slot, WAL position) is producer/relay's
+// Inspect.
 package rebuild

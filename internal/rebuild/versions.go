@@ -9,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/orderstream/orderstream/producer/relay"
 	"github.com/orderstream/orderstream/producer/topic"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -45,14 +47,14 @@ const (
 )
 
 // PostgresWriteSide reads the write side (producer/store: orders.version)
-// from PostgreSQL and waits for the CDC relay of Slot (InspectRelay) to
+// from PostgreSQL and waits for the CDC relay of Slot (relay.Inspect) to
 // have relayed that snapshot.
 type PostgresWriteSide struct {
 	Pool *pgxpool.Pool // required
 	Slot string        // the relay's replication slot (or poll cursor name); required
 	// RelayWait bounds the wait for the relay (default DefaultRelayWait, 2
 	// min). WAL mode waits for the confirmed LSN to pass the snapshot's WAL
-	// position; poll mode for no unrelayed outbox row (RelayState.RelayedUpTo).
+	// position; poll mode for no unrelayed outbox row (relay.Inspection.RelayedUpTo).
 	RelayWait time.Duration
 }
 
@@ -73,7 +75,7 @@ func (w PostgresWriteSide) RelayedVersions(ctx context.Context) (Versions, error
 	if err := tx.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&lsnText); err != nil {
 		return nil, fmt.Errorf("write side: WAL position: %w", err)
 	}
-	lsn, err := ParseLSN(lsnText)
+	lsn, err := pglogrepl.ParseLSN(lsnText)
 	if err != nil {
 		return nil, fmt.Errorf("write side: %w", err)
 	}
@@ -93,7 +95,7 @@ func (w PostgresWriteSide) RelayedVersions(ctx context.Context) (Versions, error
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		rs, err := InspectRelay(ctx, w.Pool, w.Slot)
+		rs, err := relay.Inspect(ctx, w.Pool, w.Slot)
 		if err == nil && rs.RelayedUpTo(lsn) {
 			return vs, nil
 		}
@@ -112,11 +114,11 @@ func (w PostgresWriteSide) RelayedVersions(ctx context.Context) (Versions, error
 	}
 }
 
-func relaySummaryOf(r RelayState) string {
+func relaySummaryOf(r relay.Inspection) string {
 	switch r.Mode {
-	case RelayModeWAL:
+	case relay.ModeWAL:
 		return fmt.Sprintf("checkpoint %s, confirmed %s", r.CheckpointState, r.ConfirmedLSN)
-	case RelayModePoll:
+	case relay.ModePoll:
 		return fmt.Sprintf("poll mode, %d outbox rows not in Kafka", r.Unrelayed)
 	default:
 		return "the relay never ran with this slot"

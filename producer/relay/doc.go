@@ -55,4 +55,10 @@
 //   - An idle outbox does not pin WAL: a heartbeat logical message every
 //     Config.Heartbeat moves the confirmed position.
 //   - Relayed rows older than Config.OutboxRetention are purged (see purge).
+//
+// The relay's tables (relay_checkpoint, relay_poll_cursor; DDL in
+// producer/relay/migrations, applied by store.Migrate) are read and written
+// by this package only: Inspect reports the relay's state to others
+// (`orderstream status`, the cutover guard) and ResetSlot starts a slot
+// afresh.
 package relay

@@ -9,14 +9,23 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/orderstream/orderstream/producer/relay/migrations"
 	"github.com/pressly/goose/v3"
 )
 
 //go:embed migrations/*.sql
-var migrations embed.FS
+var storeMigrations embed.FS
 
-// Migrate applies every embedded migration not yet applied (goose, version
-// table goose_db_version) and returns the schema version reached. It is safe
+// schema is every migration of the write side's database, applied as one
+// goose sequence: this package's (orders, outbox) and the relay's
+// (producer/relay/migrations: relay_checkpoint, relay_poll_cursor), which
+// moved there under its applied version so existing databases are unchanged.
+var schema = unionFS{mustSub(storeMigrations, "migrations"), migrations.FS}
+
+// Migrate applies every embedded migration not yet applied — this
+// package's and the relay's (producer/relay/migrations), one goose version
+// sequence, version table goose_db_version — and returns the schema version
+// reached. It is safe
 // to run on every start; concurrent runs are serialized by goose's session
 // lock.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) (int64, error) {
@@ -26,7 +35,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) (int64, 
 }
 
 func migrateDB(ctx context.Context, db *sql.DB, log *slog.Logger) (int64, error) {
-	p, err := goose.NewProvider(goose.DialectPostgres, db, mustSub(migrations, "migrations"))
+	p, err := goose.NewProvider(goose.DialectPostgres, db, schema)
 	if err != nil {
 		return 0, fmt.Errorf("migrations: %w", err)
 	}
