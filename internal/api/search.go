@@ -7,6 +7,10 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/google/uuid"
+
+	"github.com/orderstream/orderstream/schemas"
 )
 
 // Search answers order search from the search read model; implementations
@@ -204,8 +208,9 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleOrder(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if id == "" || len(id) > 100 || strings.IndexFunc(id, unicode.IsControl) >= 0 {
-		writeBadParams(w, r, []*paramError{badParam("id", "is not an order id")})
+	if !validOrderRef(id) {
+		writeBadParams(w, r, []*paramError{badParam("id", "is neither an order id (a UUID) nor an order number (1 to %d characters, no control characters)",
+			schemas.MaxOrderNumber)})
 		return
 	}
 	o, err := s.search.Get(r.Context(), id)
@@ -222,4 +227,17 @@ func (s *Server) handleOrder(w http.ResponseWriter, r *http.Request) {
 		o.Lines = []OrderLine{}
 	}
 	writeJSON(w, o)
+}
+
+// validOrderRef reports whether id can name an order: a UUID (every order
+// id the write side makes: UUIDv5 of the invoice number on import, see
+// producer/csvimport.OrderID) or an order number within the event
+// contract (schemas.MaxOrderNumber characters of valid UTF-8, and no
+// control characters, which no order number of the data set has).
+func validOrderRef(id string) bool {
+	if u, err := uuid.Parse(id); err == nil && len(id) == len(u.String()) {
+		return true
+	}
+	return id != "" && schemas.CheckText(id, schemas.MaxOrderNumber) == nil &&
+		strings.IndexFunc(id, unicode.IsControl) < 0
 }

@@ -85,6 +85,12 @@ func TestBadParameters(t *testing.T) {
 		{"misspelt parameter", "/api/v1/analytics/summary?form=2011-01-01", "form", "is not a parameter of this endpoint (it takes country, from, to)"},
 		{"search parameter elsewhere", "/api/v1/analytics/top-products?size=5", "size", "it takes by, country, from, limit, to"},
 		{"unknown search parameter", "/api/v1/orders/search?page=2", "page", "is not a parameter"},
+		{"date before the contract", "/api/v1/analytics/summary?from=0001-01-01", "from", "outside 1970-01-02 to 2105-12-30"},
+		{"date after the contract", "/api/v1/orders/search?to=9999-12-31", "to", "outside 1970-01-02 to 2105-12-30"},
+		{"epoch day", "/api/v1/analytics/revenue?from=1970-01-01", "from", "outside"},
+		{"id too long for an order number", "/api/v1/orders/" + strings.Repeat("7", 33), "id", "neither an order id (a UUID) nor an order number (1 to 32 characters"},
+		{"id not UTF-8", "/api/v1/orders/a%ffb", "id", "neither an order id"},
+		{"id with a control character", "/api/v1/orders/a%01b", "id", "neither an order id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

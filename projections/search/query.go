@@ -1,14 +1,18 @@
 package search
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/orderstream/orderstream/schemas"
 )
@@ -128,14 +132,19 @@ func NewQuery(cfg Config) (*Query, error) {
 // Get returns the order with id orderID from the serving generation or,
 // when no order has that id, the order whose order number is orderID
 // (case-insensitive, e.g. "581538" or "c536379"); an error wrapping
-// ErrNotFound when there is none or it is soft-deleted.
+// ErrNotFound when there is none or it is soft-deleted. Only a UUID (the
+// form of every order id the write side makes) is looked up as a document
+// id; anything else is looked up as an order number only, inside a query
+// body, so a caller's text never becomes part of an engine URL path.
 func (q *Query) Get(ctx context.Context, orderID string) (Order, error) {
 	if orderID == "" {
 		return Order{}, fmt.Errorf("%w: order id is empty", ErrInvalidRequest)
 	}
-	o, err := q.getByID(ctx, orderID)
-	if !errors.Is(err, ErrNotFound) {
-		return o, err
+	if id, err := uuid.Parse(orderID); err == nil && len(orderID) == len(id.String()) {
+		o, err := q.getByID(ctx, id.String())
+		if !errors.Is(err, ErrNotFound) {
+			return o, err
+		}
 	}
 	return q.getByNumber(ctx, orderID)
 }
@@ -292,7 +301,31 @@ func decodeCursor(s string, want Sort) ([]json.RawMessage, error) {
 	if c.Sort != want {
 		return nil, reqErr("after", "cursor was made for sort %q, the request sorts by %q", c.Sort, want)
 	}
+	if !validSortValues(c.Sort, c.Values) {
+		return nil, reqErr("after", "cursor %q is not a Next value of this API", s)
+	}
 	return c.Values, nil
+}
+
+// validSortValues reports whether v has the shape of the sort values the
+// engine returns for sort: a number (an integer for date, epoch ms of
+// placed_at, and for total, total_milli; a score for relevance), then the
+// order id, a string. Anything else would reach the engine as search_after
+// and come back as a server-side failure instead of the caller's mistake.
+func validSortValues(sort Sort, v []json.RawMessage) bool {
+	var n json.Number
+	var id string
+	num := bytes.TrimSpace(v[0])
+	if len(num) == 0 || (num[0] != '-' && (num[0] < '0' || num[0] > '9')) || // not a JSON string
+		json.Unmarshal(num, &n) != nil || json.Unmarshal(v[1], &id) != nil || len(id) > 64 {
+		return false
+	}
+	if sort == SortRelevance {
+		f, err := n.Float64()
+		return err == nil && !math.IsInf(f, 0) && !math.IsNaN(f)
+	}
+	_, err := n.Int64()
+	return err == nil
 }
 
 // searchBody builds the search JSON of req (shared by both engines) and
