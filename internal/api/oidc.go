@@ -46,7 +46,8 @@ var allowedAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256}
 // issuer.
 type OIDCConfig struct {
 	// Issuer is the issuer URL; its /.well-known/openid-configuration must
-	// name exactly this issuer. Required.
+	// name exactly this issuer. Required; https, or http for a loopback host
+	// only (a local test issuer).
 	Issuer string
 	// Audience must be among the token's aud values: the API's audience
 	// (resource identifier), not the browser's client id. Required.
@@ -88,6 +89,9 @@ func (c OIDCConfig) Validate() error {
 		errs = append(errs, errors.New("--oidc-issuer: required with --auth=oidc"))
 	} else if u, err := url.Parse(c.Issuer); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		errs = append(errs, fmt.Errorf("--oidc-issuer %q: want an absolute http(s) URL", c.Issuer))
+	} else if u.Scheme == "http" && !IsLoopback(u.Hostname()) {
+		errs = append(errs, fmt.Errorf("--oidc-issuer %q: want https (the issuer's keys decide who may read the data; over plain http "+
+			"anyone on the path can replace them); http is accepted for a loopback host only (localhost, 127.0.0.1, [::1])", c.Issuer))
 	}
 	if c.Audience == "" {
 		errs = append(errs, errors.New("--oidc-audience: required with --auth=oidc (the API's audience in access tokens)"))

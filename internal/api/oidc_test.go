@@ -348,6 +348,12 @@ func TestOIDCConfigValidate(t *testing.T) {
 		{name: "ok", give: OIDCConfig{Issuer: "https://id.example", Audience: "api"}},
 		{name: "missing both", give: OIDCConfig{}, wantErr: []string{"--oidc-issuer", "--oidc-audience"}},
 		{name: "relative issuer", give: OIDCConfig{Issuer: "id.example", Audience: "api"}, wantErr: []string{"absolute http(s) URL"}},
+		{name: "http issuer", give: OIDCConfig{Issuer: "http://id.example", Audience: "api"}, wantErr: []string{"--oidc-issuer", "want https", "loopback host only"}},
+		{name: "http issuer on a private address", give: OIDCConfig{Issuer: "http://10.0.0.5:8080/realms/x", Audience: "api"}, wantErr: []string{"want https"}},
+		{name: "http issuer named like loopback", give: OIDCConfig{Issuer: "http://localhost.example.com", Audience: "api"}, wantErr: []string{"want https"}},
+		{name: "http loopback issuer", give: OIDCConfig{Issuer: "http://127.0.0.1:5556/dex", Audience: "api"}},
+		{name: "http localhost issuer", give: OIDCConfig{Issuer: "http://localhost:8081/realms/x", Audience: "api"}},
+		{name: "http ipv6 loopback issuer", give: OIDCConfig{Issuer: "http://[::1]:8081", Audience: "api"}},
 		{name: "leeway too big", give: OIDCConfig{Issuer: "https://id.example", Audience: "api", Leeway: time.Hour}, wantErr: []string{"leeway"}},
 	}
 	for _, tt := range tests {
