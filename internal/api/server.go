@@ -225,7 +225,31 @@ func (s *Server) routes() http.Handler {
 			writeProblem(w, r, Problem{Status: http.StatusNotFound, Detail: "this server has no dashboard; the API is described at /openapi.json"})
 		})
 	}
-	return s.recoverer(s.logRequests(s.secure(s.limits(readOnly(mux)))))
+	return s.recoverer(s.logRequests(s.secure(s.loopbackHost(s.limits(readOnly(mux))))))
+}
+
+// loopbackHost, with AuthNone only, answers 421 to a request whose Host
+// header is not a loopback name (localhost, 127.0.0.0/8 or [::1], any
+// port). Binding to loopback is not enough: a web page can point a name it
+// controls at 127.0.0.1 (DNS rebinding) and have the browser read the API
+// as that page's own origin, with the Host header still naming the page.
+func (s *Server) loopbackHost(next http.Handler) http.Handler {
+	if s.cfg.Auth != AuthNone {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if !IsLoopback(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")) {
+			writeProblem(w, r, Problem{Status: http.StatusMisdirectedRequest,
+				Detail: "Host " + quote(r.Host) + " is not a loopback name: with --auth=none this server answers only " +
+					"requests for localhost, 127.0.0.1 or [::1] (open it by one of those names, or use --auth=oidc)"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // readOnly answers 405 to every method but GET and HEAD: nothing this server

@@ -34,7 +34,12 @@ func newTestServer(t *testing.T, a Analytics, s Search, opts ...Option) *Server 
 func get(t *testing.T, h http.Handler, target string, header ...string) *httptest.ResponseRecorder {
 	t.Helper()
 	r := httptest.NewRequest(http.MethodGet, target, nil)
+	r.Host = "127.0.0.1:8080" // the address --auth=none serves on; a header may override it
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			r.Host = header[i+1]
+			continue
+		}
 		r.Header.Set(header[i], header[i+1])
 	}
 	w := httptest.NewRecorder()
@@ -292,6 +297,7 @@ func TestLimits(t *testing.T) {
 		t.Errorf("long query: HTTP %d; want 414", w.Code)
 	}
 	r := httptest.NewRequest(http.MethodPost, "/api/v1/orders/search", strings.NewReader("{}"))
+	r.Host = "localhost"
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	if w.Code != 405 || w.Header().Get("Allow") != "GET, HEAD" {
@@ -330,6 +336,54 @@ func TestPublicEndpoints(t *testing.T) {
 	}
 	if w := get(t, h, "/api/v1/config"); !strings.Contains(w.Body.String(), `"auth":"none"`) {
 		t.Errorf("config: %s", w.Body)
+	}
+}
+
+// TestAuthNoneAnswersLoopbackHostsOnly proves the defence against DNS
+// rebinding: with --auth=none a request naming any other host is refused
+// before it reaches a handler.
+func TestAuthNoneAnswersLoopbackHostsOnly(t *testing.T) {
+	t.Parallel()
+	h := newTestServer(t, &fakeAnalytics{}, &fakeSearch{}).Handler()
+	tests := []struct {
+		give string
+		want int
+	}{
+		{"localhost", 200},
+		{"LOCALHOST:8080", 200},
+		{"127.0.0.1:8080", 200},
+		{"127.1.2.3", 200},
+		{"[::1]:8080", 200},
+		{"[::1]", 200},
+		{"attacker.example", 421},
+		{"attacker.example:8080", 421},
+		{"localhost.attacker.example", 421},
+		{"127.0.0.1.nip.io:8080", 421},
+		{"0.0.0.0:8080", 421},
+		{"192.168.1.10:8080", 421},
+		{"", 421},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			t.Parallel()
+			w := get(t, h, "/api/v1/analytics/summary", "Host", tt.give)
+			if w.Code != tt.want {
+				t.Fatalf("Host %q: HTTP %d %s; want %d", tt.give, w.Code, w.Body, tt.want)
+			}
+			if tt.want == 421 && !strings.Contains(decodeProblem(t, w).Detail, "not a loopback name") {
+				t.Fatalf("Host %q: body %s does not say why", tt.give, w.Body)
+			}
+		})
+	}
+	// With OIDC the token, not the Host header, decides.
+	ti := newTestIssuer(t)
+	srv, err := New(Config{Auth: AuthOIDC, OIDC: OIDCConfig{Issuer: ti.URL(), Audience: testAudience}, ClientID: "dashboard",
+		Analytics: &fakeAnalytics{}, Search: &fakeSearch{}}, WithLogger(quietLog()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := get(t, srv.Handler(), "/healthz", "Host", "api.example.com"); w.Code != 200 {
+		t.Fatalf("--auth=oidc, Host api.example.com: HTTP %d %s; want 200", w.Code, w.Body)
 	}
 }
 
