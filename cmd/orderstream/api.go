@@ -30,7 +30,9 @@ func newAPICmd(g *globals) *cobra.Command {
 		Long: `Serves the read-only JSON API (analytics from ClickHouse, order search from
 the search engine) and the browser dashboard at /. The API is described at
 /openapi.json; every figure comes from the same queries as
-'orderstream analytics' and 'orderstream search'.
+'orderstream analytics' and 'orderstream search'. On the same address,
+without authentication: /healthz (liveness), /readyz (200 while ClickHouse
+and the search engine answer a ping, else 503) and /metrics (Prometheus).
 
 Authentication (--auth):
   oidc  (default) bearer JWT access tokens from --oidc-issuer (discovery and
@@ -83,7 +85,7 @@ func runAPI(ctx context.Context, g *globals, fl apiFlags) error {
 		Auth:           api.AuthMode(fl.auth),
 		OIDC:           api.OIDCConfig{Issuer: fl.issuer, Audience: fl.audience},
 		ClientID:       fl.clientID,
-		Analytics:      readmodel.Analytics{Q: queries},
+		Analytics:      readmodel.Analytics{Q: queries, DB: chConn},
 		Search:         readmodel.Search{Q: sq},
 		UI:             web.Files(),
 		RequestTimeout: fl.requestTimeout,

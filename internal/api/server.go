@@ -145,6 +145,8 @@ type Server struct {
 	search    Search
 	handler   http.Handler
 	csp       string
+	metrics   *apiMetrics
+	ready     *readiness
 
 	mu     sync.Mutex
 	srv    *http.Server
@@ -174,6 +176,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		}
 	}
 	s.csp = contentSecurityPolicy(cfg)
+	s.metrics, s.ready = newAPIMetrics(), newReadiness(cfg)
 	s.handler = s.routes()
 	return s, nil
 }
@@ -212,9 +215,13 @@ func (s *Server) routes() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)
 	})
+	// /healthz is liveness (the process serves); /readyz is readiness
+	// (the read models answer); /metrics is Prometheus's.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, map[string]string{"status": "ok"})
 	})
+	mux.HandleFunc("GET /readyz", s.handleReady)
+	mux.Handle("GET /metrics", s.metricsHandler())
 	mux.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, Problem{Status: http.StatusNotFound, Detail: "no endpoint " + r.URL.Path + "; see /openapi.json"})
 	})
@@ -225,7 +232,7 @@ func (s *Server) routes() http.Handler {
 			writeProblem(w, r, Problem{Status: http.StatusNotFound, Detail: "this server has no dashboard; the API is described at /openapi.json"})
 		})
 	}
-	return s.recoverer(s.logRequests(s.secure(s.loopbackHost(s.limits(readOnly(mux))))))
+	return s.instrument(mux, s.recoverer(s.logRequests(s.secure(s.loopbackHost(s.limits(readOnly(mux)))))))
 }
 
 // loopbackHost, with AuthNone only, answers 421 to a request whose Host

@@ -323,7 +323,7 @@ func TestPublicEndpoints(t *testing.T) {
 		t.Fatalf("openapi.json: %v %.100s", err, w.Body)
 	}
 	for _, p := range []string{"/api/v1/analytics/summary", "/api/v1/analytics/revenue", "/api/v1/analytics/top-products",
-		"/api/v1/analytics/return-rate", "/api/v1/orders/search", "/orders/search", "/api/v1/orders/{id}", "/api/v1/config", "/healthz"} {
+		"/api/v1/analytics/return-rate", "/api/v1/orders/search", "/orders/search", "/api/v1/orders/{id}", "/api/v1/config", "/healthz", "/readyz", "/metrics"} {
 		if doc.Paths[p] == nil {
 			t.Errorf("openapi.json does not document %s", p)
 		}

@@ -129,6 +129,17 @@ func NewQuery(cfg Config) (*Query, error) {
 	return &Query{eng: cfg.Engine, names: cfg.Names()}, nil
 }
 
+// Ping returns nil when the engine answers and the read alias (the
+// serving generation) exists: one GET /<alias>/_alias. Errors: an
+// *EngineError (404 when no generation serves yet) or the transport's.
+func (q *Query) Ping(ctx context.Context) error {
+	r, err := q.eng.Aliases(ctx, q.names.ReadAlias())
+	if err != nil {
+		return fmt.Errorf("ping search engine: %w", err)
+	}
+	return check("read alias "+q.names.ReadAlias(), r)
+}
+
 // Get returns the order with id orderID from the serving generation or,
 // when no order has that id, the order whose order number is orderID
 // (case-insensitive, e.g. "581538" or "c536379"); an error wrapping
