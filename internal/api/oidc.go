@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -241,17 +242,28 @@ func (o *OIDC) Authenticate(ctx context.Context, r *http.Request) (Principal, er
 	return o.Verify(ctx, raw)
 }
 
-// jsonTime is a NumericDate (seconds since the epoch, may be fractional).
+// jsonTime is a NumericDate (RFC 7519 §2: a JSON number of seconds since
+// the epoch, may be fractional). A string, even of digits, is refused
+// (encoding/json would otherwise read "9999999999" into a json.Number), and
+// so is a number beyond ±2^53 s, which no real expiry needs.
 type jsonTime struct{ time.Time }
 
+// maxNumericDate bounds |NumericDate| in seconds: 2^53, the largest integer
+// a float64 holds exactly.
+const maxNumericDate = 1 << 53
+
 func (t *jsonTime) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || (b[0] != '-' && (b[0] < '0' || b[0] > '9')) {
+		return fmt.Errorf("NumericDate %.40s: not a JSON number", b)
+	}
 	var n json.Number
 	if err := json.Unmarshal(b, &n); err != nil {
 		return fmt.Errorf("NumericDate: %w", err)
 	}
 	f, err := n.Float64()
-	if err != nil {
-		return fmt.Errorf("NumericDate %s: %w", n, err)
+	if err != nil || f > maxNumericDate || f < -maxNumericDate {
+		return fmt.Errorf("NumericDate %s: out of range", n)
 	}
 	sec := int64(f)
 	t.Time = time.Unix(sec, int64((f-float64(sec))*1e9))

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -103,6 +104,18 @@ func TestOIDCVerify(t *testing.T) {
 		{name: "no exp", give: func() string {
 			return sign(t, rsaKey, claimsAt(iss, now, map[string]any{"exp": nil}))
 		}, wantErr: "no exp"},
+		{name: "exp a string of digits", give: func() string {
+			return sign(t, rsaKey, claimsAt(iss, now, map[string]any{"exp": strconv.FormatInt(now.Add(time.Hour).Unix(), 10)}))
+		}, wantErr: "expected types"},
+		{name: "exp beyond any date", give: func() string {
+			return sign(t, rsaKey, claimsAt(iss, now, map[string]any{"exp": json.Number("1e300")}))
+		}, wantErr: "expected types"},
+		{name: "exp a boolean", give: func() string {
+			return sign(t, rsaKey, claimsAt(iss, now, map[string]any{"exp": true}))
+		}, wantErr: "unmarshal claims"},
+		{name: "nbf a string", give: func() string {
+			return sign(t, rsaKey, claimsAt(iss, now, map[string]any{"nbf": "0"}))
+		}, wantErr: "expected types"},
 		{name: "not yet valid", give: func() string {
 			return sign(t, rsaKey, claimsAt(iss, now, map[string]any{"nbf": now.Add(2 * time.Minute).Unix()}))
 		}, wantErr: "not valid before"},

@@ -605,3 +605,17 @@ func TestSearchParamErrorNamesParam(t *testing.T) {
 		t.Fatalf("detail %q; want the reasons without the error prefix", p.Detail)
 	}
 }
+
+// TestHSTSOverTLSOnly proves that Strict-Transport-Security is sent on
+// responses over TLS and never over plain http (where browsers ignore it
+// and a local --auth=none server must stay reachable).
+func TestHSTSOverTLSOnly(t *testing.T) {
+	t.Parallel()
+	h := newTestServer(t, &fakeAnalytics{}, &fakeSearch{}).Handler()
+	if got := get(t, h, "https://localhost/healthz").Header().Get("Strict-Transport-Security"); !strings.HasPrefix(got, "max-age=31536000") {
+		t.Errorf("over TLS: Strict-Transport-Security %q; want max-age=31536000", got)
+	}
+	if got := get(t, h, "http://localhost/healthz").Header().Get("Strict-Transport-Security"); got != "" {
+		t.Errorf("over http: Strict-Transport-Security %q; want none", got)
+	}
+}
