@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/orderstream/orderstream/internal/api"
@@ -20,6 +22,7 @@ type apiFlags struct {
 	clientID       string
 	requestTimeout time.Duration
 	indexPrefix    string
+	trustedProxies []string
 }
 
 func newAPICmd(g *globals) *cobra.Command {
@@ -62,11 +65,20 @@ Authentication (--auth):
 	f.StringVar(&fl.audience, "oidc-audience", "", "audience the API's access tokens must carry in aud (--auth=oidc)")
 	f.StringVar(&fl.clientID, "oidc-client-id", "", "public OAuth client id the dashboard signs in with (--auth=oidc)")
 	f.DurationVar(&fl.requestTimeout, "request-timeout", api.DefaultRequestTimeout, "deadline of each API request, including its read-model query")
+	f.StringSliceVar(&fl.trustedProxies, "trusted-proxy", nil, "CIDR of a reverse proxy whose X-Forwarded-For names the client (failed sign-ins are rate-limited per client); repeatable")
 	f.StringVar(&fl.indexPrefix, "index-prefix", search.DefaultPrefix, "name prefix of the search read model's indexes and aliases (as for 'orderstream search')")
 	return cmd
 }
 
 func runAPI(ctx context.Context, g *globals, fl apiFlags) error {
+	var proxies []netip.Prefix
+	for _, c := range fl.trustedProxies {
+		p, err := netip.ParsePrefix(strings.TrimSpace(c))
+		if err != nil {
+			return usagef("--trusted-proxy %q: want a CIDR such as 10.0.0.0/8 or fd00::/8: %v", c, err)
+		}
+		proxies = append(proxies, p.Masked())
+	}
 	queries, _, chConn, err := analyticsQueries(g)
 	if err != nil {
 		return fmt.Errorf("analytics read model: %w", err)
@@ -89,6 +101,7 @@ func runAPI(ctx context.Context, g *globals, fl apiFlags) error {
 		Search:         readmodel.Search{Q: sq},
 		UI:             web.Files(),
 		RequestTimeout: fl.requestTimeout,
+		TrustedProxies: proxies,
 	}, api.WithLogger(g.log))
 	if err != nil {
 		return usagef("%v", err)

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"runtime/debug"
@@ -67,6 +68,11 @@ type Config struct {
 	// basis of the server's read/write timeouts; default
 	// DefaultRequestTimeout (15 s).
 	RequestTimeout time.Duration
+	// TrustedProxies are the reverse proxies (load balancer, ingress) whose
+	// X-Forwarded-For names the client; failed authentication is
+	// rate-limited per client, so without them every client behind a proxy
+	// shares the proxy's allowance. Default none: the TCP peer is the client.
+	TrustedProxies []netip.Prefix
 }
 
 func (c *Config) setDefaults() {
@@ -147,6 +153,7 @@ type Server struct {
 	csp       string
 	metrics   *apiMetrics
 	ready     *readiness
+	fails     *failLimiter
 
 	mu     sync.Mutex
 	srv    *http.Server
@@ -176,7 +183,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		}
 	}
 	s.csp = contentSecurityPolicy(cfg)
-	s.metrics, s.ready = newAPIMetrics(), newReadiness(cfg)
+	s.metrics, s.ready, s.fails = newAPIMetrics(), newReadiness(cfg), newFailLimiter()
 	s.handler = s.routes()
 	return s, nil
 }
