@@ -24,14 +24,21 @@ func TestAPIUsage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cmd := newRootCmd()
-			cmd.SetArgs(tt.args)
-			cmd.SetOut(io.Discard)
-			cmd.SetErr(io.Discard)
-			err := cmd.ExecuteContext(context.Background())
-			if exitCode(err) != 2 || err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("err = %v (exit %d), want a usage error containing %q", err, exitCode(err), tt.want)
-			}
+			wantUsageError(t, tt.args, tt.want)
 		})
+	}
+}
+
+// wantUsageError runs the command line args and fails t unless it ends in
+// a usage error (exit 2) whose text contains want.
+func wantUsageError(t *testing.T, args []string, want string) {
+	t.Helper()
+	cmd := newRootCmd()
+	cmd.SetArgs(args)
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	err := cmd.ExecuteContext(context.Background())
+	if exitCode(err) != 2 || err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %v (exit %d), want a usage error containing %q", err, exitCode(err), want)
 	}
 }
