@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -118,6 +119,10 @@ func (c OIDCConfig) Validate() error {
 type OIDC struct {
 	cfg OIDCConfig
 
+	// tokenOrigin is the origin (scheme://host[:port]) of the discovered
+	// token_endpoint; nil before discovery.
+	tokenOrigin atomic.Pointer[string]
+
 	mu       sync.Mutex
 	verifier *oidc.IDTokenVerifier
 	failedAt time.Time
@@ -157,11 +162,15 @@ func (o *OIDC) load(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 		return nil, o.lastErr
 	}
 	var meta struct {
-		JWKSURI string `json:"jwks_uri"`
+		JWKSURI       string `json:"jwks_uri"`
+		TokenEndpoint string `json:"token_endpoint"`
 	}
 	if err := p.Claims(&meta); err != nil || meta.JWKSURI == "" {
 		o.failedAt, o.lastErr = o.cfg.Now(), fmt.Errorf("oidc discovery at %s: no jwks_uri", o.cfg.Issuer)
 		return nil, o.lastErr
+	}
+	if origin, ok := secureOrigin(meta.TokenEndpoint); ok {
+		o.tokenOrigin.Store(&origin)
 	}
 	keys := &keySet{url: meta.JWKSURI, client: o.cfg.HTTPClient, minInterval: o.cfg.KeyRefreshInterval, now: o.cfg.Now}
 	algs := make([]string, len(allowedAlgs))
@@ -174,6 +183,27 @@ func (o *OIDC) load(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 		SkipExpiryCheck:      true, // checked in Verify, with leeway
 	})
 	return o.verifier, nil
+}
+
+// TokenEndpointOrigin returns the origin (scheme://host[:port]) of the
+// token endpoint the issuer's discovery document names, "" before a
+// successful discovery or when it is neither https nor http on a loopback
+// host. The browser dashboard posts its authorization code there.
+func (o *OIDC) TokenEndpointOrigin() string {
+	if p := o.tokenOrigin.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// secureOrigin returns the origin of the absolute URL raw when it is https,
+// or http on a loopback host (the rule of --oidc-issuer).
+func secureOrigin(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && IsLoopback(u.Hostname()))) {
+		return "", false
+	}
+	return u.Scheme + "://" + u.Host, true
 }
 
 // Verify checks raw and returns its principal, a *TokenError when the token

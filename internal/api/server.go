@@ -182,20 +182,27 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 			s.oidc, s.auth = o, o
 		}
 	}
-	s.csp = contentSecurityPolicy(cfg)
+	s.csp = contentSecurityPolicy(cfg, "")
 	s.metrics, s.ready, s.fails = newAPIMetrics(), newReadiness(cfg), newFailLimiter()
 	s.handler = s.routes()
 	return s, nil
 }
 
 // contentSecurityPolicy allows scripts, styles and data only from this
-// origin (no inline script or style), plus the issuer's origin for the
-// browser's OIDC discovery and token requests.
-func contentSecurityPolicy(cfg Config) string {
+// origin (no inline script or style), plus, for the browser's OIDC
+// discovery and token requests, the issuer's origin and tokenOrigin (the
+// discovered token endpoint's, "" when unknown or the issuer's own: some
+// providers serve it from another host).
+func contentSecurityPolicy(cfg Config, tokenOrigin string) string {
 	connect := "'self'"
 	if cfg.Auth == AuthOIDC {
+		issuer := ""
 		if u, err := url.Parse(cfg.OIDC.Issuer); err == nil && u.Host != "" {
-			connect += " " + u.Scheme + "://" + u.Host
+			issuer = u.Scheme + "://" + u.Host
+			connect += " " + issuer
+		}
+		if tokenOrigin != "" && tokenOrigin != issuer {
+			connect += " " + tokenOrigin
 		}
 	}
 	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; " +
@@ -330,7 +337,13 @@ func staticFiles(root fs.FS) http.Handler {
 func (s *Server) secure(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", s.csp)
+		csp := s.csp
+		if s.oidc != nil {
+			if o := s.oidc.TokenEndpointOrigin(); o != "" {
+				csp = contentSecurityPolicy(s.cfg, o)
+			}
+		}
+		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -513,6 +514,51 @@ func TestScopes(t *testing.T) {
 	}
 	if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self' "+ti.URL()) {
 		t.Fatalf("CSP %q does not allow the issuer for the browser's token request", csp)
+	}
+}
+
+// TestCSPAllowsDiscoveredTokenEndpoint proves that the dashboard can sign
+// in with a provider whose token endpoint lives on another origin than the
+// issuer: once discovered, that origin (and only an https or loopback one)
+// joins connect-src.
+func TestCSPAllowsDiscoveredTokenEndpoint(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, give, want, wantNot string
+	}{
+		{"other https origin", "https://login.example.net:8443/oauth2/token", "https://login.example.net:8443", ""},
+		{"plain http elsewhere", "http://login.example.net/oauth2/token", "", "login.example.net"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ti := newTestIssuer(t)
+			ti.tokenURL = tt.give
+			srv, err := New(Config{Auth: AuthOIDC, OIDC: OIDCConfig{Issuer: ti.URL(), Audience: testAudience}, ClientID: "dashboard",
+				Analytics: &fakeAnalytics{}, Search: &fakeSearch{}}, WithLogger(quietLog()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.oidc.Discover(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			csp := get(t, srv.Handler(), "/").Header().Get("Content-Security-Policy")
+			connect := ""
+			for _, d := range strings.Split(csp, ";") {
+				if f := strings.Fields(d); len(f) > 0 && f[0] == "connect-src" {
+					connect = strings.Join(f[1:], " ")
+				}
+			}
+			if !strings.HasPrefix(connect, "'self' "+ti.URL()) {
+				t.Fatalf("connect-src %q; want 'self' and the issuer %s first", connect, ti.URL())
+			}
+			if tt.want != "" && !slices.Contains(strings.Fields(connect), tt.want) {
+				t.Fatalf("connect-src %q; want it to allow the token endpoint's origin %s", connect, tt.want)
+			}
+			if tt.wantNot != "" && strings.Contains(connect, tt.wantNot) {
+				t.Fatalf("connect-src %q allows %s", connect, tt.wantNot)
+			}
+		})
 	}
 }
 
