@@ -65,7 +65,7 @@ Authentication (--auth):
 	f.StringVar(&fl.audience, "oidc-audience", "", "audience the API's access tokens must carry in aud (--auth=oidc)")
 	f.StringVar(&fl.clientID, "oidc-client-id", "", "public OAuth client id the dashboard signs in with (--auth=oidc)")
 	f.DurationVar(&fl.requestTimeout, "request-timeout", api.DefaultRequestTimeout, "deadline of each API request, including its read-model query")
-	f.StringSliceVar(&fl.trustedProxies, "trusted-proxy", nil, "CIDR of a reverse proxy whose X-Forwarded-For names the client (failed sign-ins are rate-limited per client); repeatable")
+	f.StringSliceVar(&fl.trustedProxies, "trusted-proxy", nil, "CIDR of a reverse proxy trusted for X-Forwarded-For (the client, for the per-client limit on rejected tokens) and X-Forwarded-Proto (HSTS); repeatable")
 	f.StringVar(&fl.indexPrefix, "index-prefix", search.DefaultPrefix, "name prefix of the search read model's indexes and aliases (as for 'orderstream search')")
 	return cmd
 }

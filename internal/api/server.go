@@ -69,9 +69,10 @@ type Config struct {
 	// DefaultRequestTimeout (15 s).
 	RequestTimeout time.Duration
 	// TrustedProxies are the reverse proxies (load balancer, ingress) whose
-	// X-Forwarded-For names the client; failed authentication is
-	// rate-limited per client, so without them every client behind a proxy
-	// shares the proxy's allowance. Default none: the TCP peer is the client.
+	// X-Forwarded-For names the client and whose X-Forwarded-Proto: https
+	// means TLS (HSTS is sent); failed authentication is rate-limited per
+	// client, so without them every client behind a proxy shares the
+	// proxy's allowance. Default none: the TCP peer is the client.
 	TrustedProxies []netip.Prefix
 }
 
@@ -350,11 +351,29 @@ func (s *Server) secure(next http.Handler) http.Handler {
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Cross-Origin-Resource-Policy", "same-origin")
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-		if r.TLS != nil {
+		if s.overTLS(r) {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// overTLS reports whether the client reached the server over TLS: this
+// server's own TLS, or X-Forwarded-Proto: https from a trusted proxy that
+// terminated it.
+func (s *Server) overTLS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	if !strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		return false
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	peer, err := netip.ParseAddr(host)
+	return err == nil && isTrusted(peer.Unmap(), s.cfg.TrustedProxies)
 }
 
 // limits bounds the query string and body and puts the request under its

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -663,5 +664,14 @@ func TestHSTSOverTLSOnly(t *testing.T) {
 	}
 	if got := get(t, h, "http://localhost/healthz").Header().Get("Strict-Transport-Security"); got != "" {
 		t.Errorf("over http: Strict-Transport-Security %q; want none", got)
+	}
+	if got := get(t, h, "/healthz", "X-Forwarded-Proto", "https").Header().Get("Strict-Transport-Security"); got != "" {
+		t.Errorf("X-Forwarded-Proto from an untrusted peer: Strict-Transport-Security %q; want none", got)
+	}
+	// httptest's peer is 192.0.2.1: behind a trusted proxy that terminated TLS.
+	proxied := newTestServer(t, &fakeAnalytics{}, &fakeSearch{})
+	proxied.cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+	if got := get(t, proxied.Handler(), "/healthz", "X-Forwarded-Proto", "https").Header().Get("Strict-Transport-Security"); got == "" {
+		t.Error("X-Forwarded-Proto: https from a trusted proxy: no Strict-Transport-Security")
 	}
 }
