@@ -95,7 +95,7 @@ func TestBadParameters(t *testing.T) {
 		{"date before the contract", "/api/v1/analytics/summary?from=0001-01-01", "from", "outside 1970-01-02 to 2105-12-30"},
 		{"date after the contract", "/api/v1/orders/search?to=9999-12-31", "to", "outside 1970-01-02 to 2105-12-30"},
 		{"epoch day", "/api/v1/analytics/revenue?from=1970-01-01", "from", "outside"},
-		{"id too long for an order number", "/api/v1/orders/" + strings.Repeat("7", 33), "id", "neither an order id (a UUID) nor an order number (1 to 32 characters"},
+		{"id longer than the contract", "/api/v1/orders/" + strings.Repeat("é", 129), "id", "neither an order id nor an order number: want 1 to 128 characters"},
 		{"id not UTF-8", "/api/v1/orders/a%ffb", "id", "neither an order id"},
 		{"id with a control character", "/api/v1/orders/a%01b", "id", "neither an order id"},
 	}

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/orderstream/orderstream/schemas"
 )
 
@@ -143,19 +141,16 @@ func (q *Query) Ping(ctx context.Context) error {
 // Get returns the order with id orderID from the serving generation or,
 // when no order has that id, the order whose order number is orderID
 // (case-insensitive, e.g. "581538" or "c536379"); an error wrapping
-// ErrNotFound when there is none or it is soft-deleted. Only a UUID (the
-// form of every order id the write side makes) is looked up as a document
-// id; anything else is looked up as an order number only, inside a query
-// body, so a caller's text never becomes part of an engine URL path.
+// ErrNotFound when there is none or it is soft-deleted. orderID reaches the
+// engine as one escaped URL path segment (Engine.Get) or inside a query
+// body, whatever it contains.
 func (q *Query) Get(ctx context.Context, orderID string) (Order, error) {
 	if orderID == "" {
 		return Order{}, fmt.Errorf("%w: order id is empty", ErrInvalidRequest)
 	}
-	if id, err := uuid.Parse(orderID); err == nil && len(orderID) == len(id.String()) {
-		o, err := q.getByID(ctx, id.String())
-		if !errors.Is(err, ErrNotFound) {
-			return o, err
-		}
+	o, err := q.getByID(ctx, orderID)
+	if !errors.Is(err, ErrNotFound) {
+		return o, err
 	}
 	return q.getByNumber(ctx, orderID)
 }
