@@ -38,9 +38,11 @@ without authentication: /healthz (liveness), /readyz (200 while ClickHouse
 and the search engine answer a ping, else 503) and /metrics (Prometheus).
 
 Authentication (--auth):
-  oidc  (default) bearer JWT access tokens from --oidc-issuer (discovery and
-        JWKS from the issuer; RS256/ES256 only; aud must contain
-        --oidc-audience; exp/nbf with 60 s leeway). Scopes: analytics:read for
+  oidc  (default) bearer JWT access tokens from --oidc-issuer (https; http
+        only on a loopback host; discovery and JWKS from the issuer;
+        RS256/ES256 only; aud must contain --oidc-audience; exp/nbf numbers
+        with 60 s leeway). After 10 rejected tokens a client gets 429 until
+        its allowance refills (1/s; see --trusted-proxy). Scopes: analytics:read for
         /api/v1/analytics/*, orders:search for search and order detail.
         The dashboard signs in with the authorization code flow + PKCE as
         the public client --oidc-client-id, with redirect URI
@@ -48,8 +50,9 @@ Authentication (--auth):
         CORS from this origin on its discovery and token endpoints. The
         access token is kept in the page's memory only.
   none  no authentication, every caller gets every scope: local use only.
-        Logs a warning at every start and refuses any --listen address but
-        loopback.`,
+        Logs a warning at every start, refuses any --listen address but
+        loopback and answers 421 to a Host header that is not a loopback
+        name (DNS rebinding).`,
 		Example: `  orderstream api --auth=none
   orderstream api --listen 0.0.0.0:8080 --oidc-issuer https://id.example.com/realms/shop \
       --oidc-audience orderstream-api --oidc-client-id orderstream-dashboard`,

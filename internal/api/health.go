@@ -81,8 +81,9 @@ func (s *Server) instrument(mux *http.ServeMux, next http.Handler) http.Handler 
 // readiness answers /readyz from the last ping of every read model that is
 // a Pinger, pinging again when the answer is older than readyCacheTTL.
 type readiness struct {
-	models map[string]Pinger
-	now    func() time.Time
+	models  map[string]Pinger
+	now     func() time.Time
+	timeout time.Duration // of each round of pings: readyTimeout
 
 	mu     sync.Mutex
 	at     time.Time
@@ -91,7 +92,7 @@ type readiness struct {
 }
 
 func newReadiness(cfg Config) *readiness {
-	r := &readiness{models: map[string]Pinger{}, now: time.Now}
+	r := &readiness{models: map[string]Pinger{}, now: time.Now, timeout: readyTimeout}
 	if p, ok := cfg.Analytics.(Pinger); ok {
 		r.models["analytics"] = p
 	}
@@ -110,7 +111,7 @@ func (rd *readiness) check(ctx context.Context) (status map[string]string, ready
 	if !rd.at.IsZero() && rd.now().Sub(rd.at) < readyCacheTTL {
 		return rd.status, rd.ready, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	ctx, cancel := context.WithTimeout(ctx, rd.timeout)
 	defer cancel()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
