@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/orderstream/orderstream/projections/analytics"
 	"github.com/spf13/cobra"
 )
@@ -129,7 +130,7 @@ func (fl analyticsFlags) filter() (analytics.Filter, error) {
 }
 
 // analyticsQueries opens the read model for queries; close the returned closer.
-func analyticsQueries(g *globals) (*analytics.Queries, *analytics.Store, io.Closer, error) {
+func analyticsQueries(g *globals) (*analytics.Queries, *analytics.Store, driver.Conn, error) {
 	conn, err := analytics.Open(analytics.Config{Addr: g.clickhouse, Database: g.chDatabase})
 	if err != nil {
 		return nil, nil, nil, err

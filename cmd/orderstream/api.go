@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/orderstream/orderstream/internal/api"
@@ -20,6 +22,7 @@ type apiFlags struct {
 	clientID       string
 	requestTimeout time.Duration
 	indexPrefix    string
+	trustedProxies []string
 }
 
 func newAPICmd(g *globals) *cobra.Command {
@@ -30,12 +33,16 @@ func newAPICmd(g *globals) *cobra.Command {
 		Long: `Serves the read-only JSON API (analytics from ClickHouse, order search from
 the search engine) and the browser dashboard at /. The API is described at
 /openapi.json; every figure comes from the same queries as
-'orderstream analytics' and 'orderstream search'.
+'orderstream analytics' and 'orderstream search'. On the same address,
+without authentication: /healthz (liveness), /readyz (200 while ClickHouse
+and the search engine answer a ping, else 503) and /metrics (Prometheus).
 
 Authentication (--auth):
-  oidc  (default) bearer JWT access tokens from --oidc-issuer (discovery and
-        JWKS from the issuer; RS256/ES256 only; aud must contain
-        --oidc-audience; exp/nbf with 60 s leeway). Scopes: analytics:read for
+  oidc  (default) bearer JWT access tokens from --oidc-issuer (https; http
+        only on a loopback host; discovery and JWKS from the issuer;
+        RS256/ES256 only; aud must contain --oidc-audience; exp/nbf numbers
+        with 60 s leeway). After 10 rejected tokens a client gets 429 until
+        its allowance refills (1/s; see --trusted-proxy). Scopes: analytics:read for
         /api/v1/analytics/*, orders:search for search and order detail.
         The dashboard signs in with the authorization code flow + PKCE as
         the public client --oidc-client-id, with redirect URI
@@ -43,8 +50,9 @@ Authentication (--auth):
         CORS from this origin on its discovery and token endpoints. The
         access token is kept in the page's memory only.
   none  no authentication, every caller gets every scope: local use only.
-        Logs a warning at every start and refuses any --listen address but
-        loopback.`,
+        Logs a warning at every start, refuses any --listen address but
+        loopback and answers 421 to a Host header that is not a loopback
+        name (DNS rebinding).`,
 		Example: `  orderstream api --auth=none
   orderstream api --listen 0.0.0.0:8080 --oidc-issuer https://id.example.com/realms/shop \
       --oidc-audience orderstream-api --oidc-client-id orderstream-dashboard`,
@@ -60,11 +68,20 @@ Authentication (--auth):
 	f.StringVar(&fl.audience, "oidc-audience", "", "audience the API's access tokens must carry in aud (--auth=oidc)")
 	f.StringVar(&fl.clientID, "oidc-client-id", "", "public OAuth client id the dashboard signs in with (--auth=oidc)")
 	f.DurationVar(&fl.requestTimeout, "request-timeout", api.DefaultRequestTimeout, "deadline of each API request, including its read-model query")
+	f.StringSliceVar(&fl.trustedProxies, "trusted-proxy", nil, "CIDR of a reverse proxy trusted for X-Forwarded-For (the client, for the per-client limit on rejected tokens) and X-Forwarded-Proto (HSTS); repeatable")
 	f.StringVar(&fl.indexPrefix, "index-prefix", search.DefaultPrefix, "name prefix of the search read model's indexes and aliases (as for 'orderstream search')")
 	return cmd
 }
 
 func runAPI(ctx context.Context, g *globals, fl apiFlags) error {
+	var proxies []netip.Prefix
+	for _, c := range fl.trustedProxies {
+		p, err := netip.ParsePrefix(strings.TrimSpace(c))
+		if err != nil {
+			return usagef("--trusted-proxy %q: want a CIDR such as 10.0.0.0/8 or fd00::/8: %v", c, err)
+		}
+		proxies = append(proxies, p.Masked())
+	}
 	queries, _, chConn, err := analyticsQueries(g)
 	if err != nil {
 		return fmt.Errorf("analytics read model: %w", err)
@@ -83,10 +100,11 @@ func runAPI(ctx context.Context, g *globals, fl apiFlags) error {
 		Auth:           api.AuthMode(fl.auth),
 		OIDC:           api.OIDCConfig{Issuer: fl.issuer, Audience: fl.audience},
 		ClientID:       fl.clientID,
-		Analytics:      readmodel.Analytics{Q: queries},
+		Analytics:      readmodel.Analytics{Q: queries, DB: chConn},
 		Search:         readmodel.Search{Q: sq},
 		UI:             web.Files(),
 		RequestTimeout: fl.requestTimeout,
+		TrustedProxies: proxies,
 	}, api.WithLogger(g.log))
 	if err != nil {
 		return usagef("%v", err)

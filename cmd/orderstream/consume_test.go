@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"errors"
-	"io"
 	"strings"
 	"testing"
 )
@@ -25,14 +23,7 @@ func TestConsumeUsage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cmd := newRootCmd()
-			cmd.SetArgs(tt.args)
-			cmd.SetOut(io.Discard)
-			cmd.SetErr(io.Discard)
-			err := cmd.ExecuteContext(context.Background())
-			if exitCode(err) != 2 || err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("err = %v (exit %d), want a usage error containing %q", err, exitCode(err), tt.want)
-			}
+			wantUsageError(t, tt.args, tt.want)
 		})
 	}
 }

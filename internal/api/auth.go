@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Scopes the API checks, one per endpoint group (OAuth 2.0 scope tokens).
@@ -72,10 +74,27 @@ func (noAuth) Authenticate(context.Context, *http.Request) (Principal, error) {
 // answers 401 with a WWW-Authenticate challenge (RFC 6750 §3) when the token
 // is missing or invalid, 403 with error="insufficient_scope" when the scope
 // is missing, and 503 when the token cannot be checked now.
+//
+// A client that sent authFailBurst rejected tokens gets 429 with
+// Retry-After (seconds) until its allowance refills at authFailRate (see
+// failLimiter); its token is not even verified meanwhile.
 func (s *Server) require(scope string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		client, known := clientKey(r, s.cfg.TrustedProxies)
+		if known {
+			if d := s.fails.wait(client); d > 0 {
+				secs := int((d + time.Second - 1) / time.Second)
+				w.Header().Set("Retry-After", strconv.Itoa(secs))
+				writeProblem(w, r, Problem{Status: http.StatusTooManyRequests,
+					Detail: fmt.Sprintf("too many rejected access tokens from this client; try again in %d s", secs)})
+				return
+			}
+		}
 		p, err := s.auth.Authenticate(r.Context(), r)
 		var te *TokenError
+		if errors.As(err, &te) && known {
+			s.fails.fail(client)
+		}
 		switch {
 		case errors.Is(err, ErrNoToken):
 			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="orderstream", scope=%q`, scope))

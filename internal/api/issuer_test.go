@@ -24,6 +24,7 @@ type testIssuer struct {
 	mu           sync.Mutex
 	keys         []jose.JSONWebKey // public keys served in the JWKS
 	cacheControl string            // Cache-Control of the JWKS response, if set
+	tokenURL     string            // token_endpoint of discovery; default <issuer>/token
 	jwksDown     bool              // the JWKS answers 503
 }
 
@@ -40,12 +41,18 @@ func newTestIssuer(t *testing.T) *testIssuer {
 	ti := &testIssuer{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
+		ti.mu.Lock()
+		token := ti.tokenURL
+		ti.mu.Unlock()
+		if token == "" {
+			token = ti.srv.URL + "/token"
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"issuer":                                ti.srv.URL,
 			"jwks_uri":                              ti.srv.URL + "/jwks",
 			"authorization_endpoint":                ti.srv.URL + "/authorize",
-			"token_endpoint":                        ti.srv.URL + "/token",
+			"token_endpoint":                        token,
 			"id_token_signing_alg_values_supported": []string{"RS256", "ES256"},
 		})
 	})

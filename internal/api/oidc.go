@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -46,7 +48,8 @@ var allowedAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256}
 // issuer.
 type OIDCConfig struct {
 	// Issuer is the issuer URL; its /.well-known/openid-configuration must
-	// name exactly this issuer. Required.
+	// name exactly this issuer. Required; https, or http for a loopback host
+	// only (a local test issuer).
 	Issuer string
 	// Audience must be among the token's aud values: the API's audience
 	// (resource identifier), not the browser's client id. Required.
@@ -88,6 +91,9 @@ func (c OIDCConfig) Validate() error {
 		errs = append(errs, errors.New("--oidc-issuer: required with --auth=oidc"))
 	} else if u, err := url.Parse(c.Issuer); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		errs = append(errs, fmt.Errorf("--oidc-issuer %q: want an absolute http(s) URL", c.Issuer))
+	} else if u.Scheme == "http" && !IsLoopback(u.Hostname()) {
+		errs = append(errs, fmt.Errorf("--oidc-issuer %q: want https (the issuer's keys decide who may read the data; over plain http "+
+			"anyone on the path can replace them); http is accepted for a loopback host only (localhost, 127.0.0.1, [::1])", c.Issuer))
 	}
 	if c.Audience == "" {
 		errs = append(errs, errors.New("--oidc-audience: required with --auth=oidc (the API's audience in access tokens)"))
@@ -112,6 +118,10 @@ func (c OIDCConfig) Validate() error {
 // Safe for concurrent use.
 type OIDC struct {
 	cfg OIDCConfig
+
+	// tokenOrigin is the origin (scheme://host[:port]) of the discovered
+	// token_endpoint; nil before discovery.
+	tokenOrigin atomic.Pointer[string]
 
 	mu       sync.Mutex
 	verifier *oidc.IDTokenVerifier
@@ -152,11 +162,15 @@ func (o *OIDC) load(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 		return nil, o.lastErr
 	}
 	var meta struct {
-		JWKSURI string `json:"jwks_uri"`
+		JWKSURI       string `json:"jwks_uri"`
+		TokenEndpoint string `json:"token_endpoint"`
 	}
 	if err := p.Claims(&meta); err != nil || meta.JWKSURI == "" {
 		o.failedAt, o.lastErr = o.cfg.Now(), fmt.Errorf("oidc discovery at %s: no jwks_uri", o.cfg.Issuer)
 		return nil, o.lastErr
+	}
+	if origin, ok := secureOrigin(meta.TokenEndpoint); ok {
+		o.tokenOrigin.Store(&origin)
 	}
 	keys := &keySet{url: meta.JWKSURI, client: o.cfg.HTTPClient, minInterval: o.cfg.KeyRefreshInterval, now: o.cfg.Now}
 	algs := make([]string, len(allowedAlgs))
@@ -169,6 +183,27 @@ func (o *OIDC) load(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 		SkipExpiryCheck:      true, // checked in Verify, with leeway
 	})
 	return o.verifier, nil
+}
+
+// TokenEndpointOrigin returns the origin (scheme://host[:port]) of the
+// token endpoint the issuer's discovery document names, "" before a
+// successful discovery or when it is neither https nor http on a loopback
+// host. The browser dashboard posts its authorization code there.
+func (o *OIDC) TokenEndpointOrigin() string {
+	if p := o.tokenOrigin.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// secureOrigin returns the origin of the absolute URL raw when it is https,
+// or http on a loopback host (the rule of --oidc-issuer).
+func secureOrigin(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && IsLoopback(u.Hostname()))) {
+		return "", false
+	}
+	return u.Scheme + "://" + u.Host, true
 }
 
 // Verify checks raw and returns its principal, a *TokenError when the token
@@ -237,17 +272,28 @@ func (o *OIDC) Authenticate(ctx context.Context, r *http.Request) (Principal, er
 	return o.Verify(ctx, raw)
 }
 
-// jsonTime is a NumericDate (seconds since the epoch, may be fractional).
+// jsonTime is a NumericDate (RFC 7519 §2: a JSON number of seconds since
+// the epoch, may be fractional). A string, even of digits, is refused
+// (encoding/json would otherwise read "9999999999" into a json.Number), and
+// so is a number beyond ±2^53 s, which no real expiry needs.
 type jsonTime struct{ time.Time }
 
+// maxNumericDate bounds |NumericDate| in seconds: 2^53, the largest integer
+// a float64 holds exactly.
+const maxNumericDate = 1 << 53
+
 func (t *jsonTime) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || (b[0] != '-' && (b[0] < '0' || b[0] > '9')) {
+		return fmt.Errorf("NumericDate %.40s: not a JSON number", b)
+	}
 	var n json.Number
 	if err := json.Unmarshal(b, &n); err != nil {
 		return fmt.Errorf("NumericDate: %w", err)
 	}
 	f, err := n.Float64()
-	if err != nil {
-		return fmt.Errorf("NumericDate %s: %w", n, err)
+	if err != nil || f > maxNumericDate || f < -maxNumericDate {
+		return fmt.Errorf("NumericDate %s: out of range", n)
 	}
 	sec := int64(f)
 	t.Time = time.Unix(sec, int64((f-float64(sec))*1e9))

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -103,6 +104,18 @@ func TestOIDCVerify(t *testing.T) {
 		{name: "no exp", give: func() string {
 			return sign(t, rsaKey, claimsAt(iss, now, map[string]any{"exp": nil}))
 		}, wantErr: "no exp"},
+		{name: "exp a string of digits", give: func() string {
+			return sign(t, rsaKey, claimsAt(iss, now, map[string]any{"exp": strconv.FormatInt(now.Add(time.Hour).Unix(), 10)}))
+		}, wantErr: "expected types"},
+		{name: "exp beyond any date", give: func() string {
+			return sign(t, rsaKey, claimsAt(iss, now, map[string]any{"exp": json.Number("1e300")}))
+		}, wantErr: "expected types"},
+		{name: "exp a boolean", give: func() string {
+			return sign(t, rsaKey, claimsAt(iss, now, map[string]any{"exp": true}))
+		}, wantErr: "unmarshal claims"},
+		{name: "nbf a string", give: func() string {
+			return sign(t, rsaKey, claimsAt(iss, now, map[string]any{"nbf": "0"}))
+		}, wantErr: "expected types"},
 		{name: "not yet valid", give: func() string {
 			return sign(t, rsaKey, claimsAt(iss, now, map[string]any{"nbf": now.Add(2 * time.Minute).Unix()}))
 		}, wantErr: "not valid before"},
@@ -348,6 +361,12 @@ func TestOIDCConfigValidate(t *testing.T) {
 		{name: "ok", give: OIDCConfig{Issuer: "https://id.example", Audience: "api"}},
 		{name: "missing both", give: OIDCConfig{}, wantErr: []string{"--oidc-issuer", "--oidc-audience"}},
 		{name: "relative issuer", give: OIDCConfig{Issuer: "id.example", Audience: "api"}, wantErr: []string{"absolute http(s) URL"}},
+		{name: "http issuer", give: OIDCConfig{Issuer: "http://id.example", Audience: "api"}, wantErr: []string{"--oidc-issuer", "want https", "loopback host only"}},
+		{name: "http issuer on a private address", give: OIDCConfig{Issuer: "http://10.0.0.5:8080/realms/x", Audience: "api"}, wantErr: []string{"want https"}},
+		{name: "http issuer named like loopback", give: OIDCConfig{Issuer: "http://localhost.example.com", Audience: "api"}, wantErr: []string{"want https"}},
+		{name: "http loopback issuer", give: OIDCConfig{Issuer: "http://127.0.0.1:5556/dex", Audience: "api"}},
+		{name: "http localhost issuer", give: OIDCConfig{Issuer: "http://localhost:8081/realms/x", Audience: "api"}},
+		{name: "http ipv6 loopback issuer", give: OIDCConfig{Issuer: "http://[::1]:8081", Audience: "api"}},
 		{name: "leeway too big", give: OIDCConfig{Issuer: "https://id.example", Audience: "api", Leeway: time.Hour}, wantErr: []string{"leeway"}},
 	}
 	for _, tt := range tests {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/orderstream/orderstream/schemas"
 )
 
 // dateLayout is the only date format the API accepts: a calendar day.
@@ -71,7 +73,21 @@ func (q *query) date(name string) time.Time {
 		q.fail(name, "%q is not a date YYYY-MM-DD", s)
 		return time.Time{}
 	}
+	if lo, hi := dateBounds(); d.Before(lo) || d.After(hi) {
+		q.fail(name, "%s is outside %s to %s, the days an event can carry", s, lo.Format(dateLayout), hi.Format(dateLayout))
+		return time.Time{}
+	}
 	return d
+}
+
+// dateBounds returns the first and last calendar day a from or to
+// parameter may name: the days of the event contract's time range
+// (schemas.MinTime .. schemas.MaxTime, 1970-01-01 .. 2105-12-31 UTC)
+// without its first and last, so that a day's bounds in Europe/London
+// (±1 hour from UTC) stay inside the range every read model holds.
+func dateBounds() (first, last time.Time) {
+	day := 24 * time.Hour
+	return schemas.MinTime().Truncate(day).AddDate(0, 0, 1), schemas.MaxTime().Truncate(day).AddDate(0, 0, -1)
 }
 
 // oneOf returns the value if it is one of allowed, def when absent.

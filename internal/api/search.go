@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/orderstream/orderstream/schemas"
 )
 
 // Search answers order search from the search read model; implementations
@@ -204,8 +206,10 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleOrder(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if id == "" || len(id) > 100 || strings.IndexFunc(id, unicode.IsControl) >= 0 {
-		writeBadParams(w, r, []*paramError{badParam("id", "is not an order id")})
+	if !validOrderRef(id) {
+		writeBadParams(w, r, []*paramError{badParam("id", "is neither an order id nor an order number: want 1 to %d characters of UTF-8 "+
+			"without control characters (an order id such as 8fbcb099-d50e-4b4c-8f58-809c190e5c96, or an order number such as 581538)",
+			maxOrderIDChars)})
 		return
 	}
 	o, err := s.search.Get(r.Context(), id)
@@ -222,4 +226,20 @@ func (s *Server) handleOrder(w http.ResponseWriter, r *http.Request) {
 		o.Lines = []OrderLine{}
 	}
 	writeJSON(w, o)
+}
+
+// maxOrderIDChars bounds the id of GET /api/v1/orders/{id}, in characters:
+// the event contract's aggregate_id maxLength (schemas/v1/envelope.json),
+// which also holds every order number (schemas.MaxOrderNumber, 32).
+const maxOrderIDChars = 128
+
+// validOrderRef reports whether id can name an order: an order id or order
+// number within the event contract (1 to maxOrderIDChars characters of
+// valid UTF-8, no NUL) and without control characters. The import makes
+// order ids UUIDs (producer/csvimport.OrderID), but the contract allows
+// any such text, so the check is the contract's; what keeps the id out of
+// the search engine's URL is its escaping (search.Engine.Get).
+func validOrderRef(id string) bool {
+	return id != "" && schemas.CheckText(id, maxOrderIDChars) == nil &&
+		strings.IndexFunc(id, unicode.IsControl) < 0
 }

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"runtime/debug"
@@ -67,6 +68,12 @@ type Config struct {
 	// basis of the server's read/write timeouts; default
 	// DefaultRequestTimeout (15 s).
 	RequestTimeout time.Duration
+	// TrustedProxies are the reverse proxies (load balancer, ingress) whose
+	// X-Forwarded-For names the client and whose X-Forwarded-Proto: https
+	// means TLS (HSTS is sent); failed authentication is rate-limited per
+	// client, so without them every client behind a proxy shares the
+	// proxy's allowance. Default none: the TCP peer is the client.
+	TrustedProxies []netip.Prefix
 }
 
 func (c *Config) setDefaults() {
@@ -145,6 +152,9 @@ type Server struct {
 	search    Search
 	handler   http.Handler
 	csp       string
+	metrics   *apiMetrics
+	ready     *readiness
+	fails     *failLimiter
 
 	mu     sync.Mutex
 	srv    *http.Server
@@ -173,19 +183,27 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 			s.oidc, s.auth = o, o
 		}
 	}
-	s.csp = contentSecurityPolicy(cfg)
+	s.csp = contentSecurityPolicy(cfg, "")
+	s.metrics, s.ready, s.fails = newAPIMetrics(), newReadiness(cfg), newFailLimiter()
 	s.handler = s.routes()
 	return s, nil
 }
 
 // contentSecurityPolicy allows scripts, styles and data only from this
-// origin (no inline script or style), plus the issuer's origin for the
-// browser's OIDC discovery and token requests.
-func contentSecurityPolicy(cfg Config) string {
+// origin (no inline script or style), plus, for the browser's OIDC
+// discovery and token requests, the issuer's origin and tokenOrigin (the
+// discovered token endpoint's, "" when unknown or the issuer's own: some
+// providers serve it from another host).
+func contentSecurityPolicy(cfg Config, tokenOrigin string) string {
 	connect := "'self'"
 	if cfg.Auth == AuthOIDC {
+		issuer := ""
 		if u, err := url.Parse(cfg.OIDC.Issuer); err == nil && u.Host != "" {
-			connect += " " + u.Scheme + "://" + u.Host
+			issuer = u.Scheme + "://" + u.Host
+			connect += " " + issuer
+		}
+		if tokenOrigin != "" && tokenOrigin != issuer {
+			connect += " " + tokenOrigin
 		}
 	}
 	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; " +
@@ -212,9 +230,13 @@ func (s *Server) routes() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)
 	})
+	// /healthz is liveness (the process serves); /readyz is readiness
+	// (the read models answer); /metrics is Prometheus's.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, map[string]string{"status": "ok"})
 	})
+	mux.HandleFunc("GET /readyz", s.handleReady)
+	mux.Handle("GET /metrics", s.metricsHandler())
 	mux.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, Problem{Status: http.StatusNotFound, Detail: "no endpoint " + r.URL.Path + "; see /openapi.json"})
 	})
@@ -225,7 +247,31 @@ func (s *Server) routes() http.Handler {
 			writeProblem(w, r, Problem{Status: http.StatusNotFound, Detail: "this server has no dashboard; the API is described at /openapi.json"})
 		})
 	}
-	return s.recoverer(s.logRequests(s.secure(s.limits(readOnly(mux)))))
+	return s.instrument(mux, s.recoverer(s.logRequests(s.secure(s.loopbackHost(s.limits(readOnly(mux)))))))
+}
+
+// loopbackHost, with AuthNone only, answers 421 to a request whose Host
+// header is not a loopback name (localhost, 127.0.0.0/8 or [::1], any
+// port). Binding to loopback is not enough: a web page can point a name it
+// controls at 127.0.0.1 (DNS rebinding) and have the browser read the API
+// as that page's own origin, with the Host header still naming the page.
+func (s *Server) loopbackHost(next http.Handler) http.Handler {
+	if s.cfg.Auth != AuthNone {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if !IsLoopback(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")) {
+			writeProblem(w, r, Problem{Status: http.StatusMisdirectedRequest,
+				Detail: "Host " + quote(r.Host) + " is not a loopback name: with --auth=none this server answers only " +
+					"requests for localhost, 127.0.0.1 or [::1] (open it by one of those names, or use --auth=oidc)"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // readOnly answers 405 to every method but GET and HEAD: nothing this server
@@ -292,18 +338,42 @@ func staticFiles(root fs.FS) http.Handler {
 func (s *Server) secure(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", s.csp)
+		csp := s.csp
+		if s.oidc != nil {
+			if o := s.oidc.TokenEndpointOrigin(); o != "" {
+				csp = contentSecurityPolicy(s.cfg, o)
+			}
+		}
+		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Cross-Origin-Resource-Policy", "same-origin")
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-		if r.TLS != nil {
+		if s.overTLS(r) {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// overTLS reports whether the client reached the server over TLS: this
+// server's own TLS, or X-Forwarded-Proto: https from a trusted proxy that
+// terminated it.
+func (s *Server) overTLS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	if !strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		return false
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	peer, err := netip.ParseAddr(host)
+	return err == nil && isTrusted(peer.Unmap(), s.cfg.TrustedProxies)
 }
 
 // limits bounds the query string and body and puts the request under its

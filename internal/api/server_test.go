@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -34,7 +36,12 @@ func newTestServer(t *testing.T, a Analytics, s Search, opts ...Option) *Server 
 func get(t *testing.T, h http.Handler, target string, header ...string) *httptest.ResponseRecorder {
 	t.Helper()
 	r := httptest.NewRequest(http.MethodGet, target, nil)
+	r.Host = "127.0.0.1:8080" // the address --auth=none serves on; a header may override it
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			r.Host = header[i+1]
+			continue
+		}
 		r.Header.Set(header[i], header[i+1])
 	}
 	w := httptest.NewRecorder()
@@ -85,6 +92,12 @@ func TestBadParameters(t *testing.T) {
 		{"misspelt parameter", "/api/v1/analytics/summary?form=2011-01-01", "form", "is not a parameter of this endpoint (it takes country, from, to)"},
 		{"search parameter elsewhere", "/api/v1/analytics/top-products?size=5", "size", "it takes by, country, from, limit, to"},
 		{"unknown search parameter", "/api/v1/orders/search?page=2", "page", "is not a parameter"},
+		{"date before the contract", "/api/v1/analytics/summary?from=0001-01-01", "from", "outside 1970-01-02 to 2105-12-30"},
+		{"date after the contract", "/api/v1/orders/search?to=9999-12-31", "to", "outside 1970-01-02 to 2105-12-30"},
+		{"epoch day", "/api/v1/analytics/revenue?from=1970-01-01", "from", "outside"},
+		{"id longer than the contract", "/api/v1/orders/" + strings.Repeat("é", 129), "id", "neither an order id nor an order number: want 1 to 128 characters"},
+		{"id not UTF-8", "/api/v1/orders/a%ffb", "id", "neither an order id"},
+		{"id with a control character", "/api/v1/orders/a%01b", "id", "neither an order id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -286,6 +299,7 @@ func TestLimits(t *testing.T) {
 		t.Errorf("long query: HTTP %d; want 414", w.Code)
 	}
 	r := httptest.NewRequest(http.MethodPost, "/api/v1/orders/search", strings.NewReader("{}"))
+	r.Host = "localhost"
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	if w.Code != 405 || w.Header().Get("Allow") != "GET, HEAD" {
@@ -311,7 +325,7 @@ func TestPublicEndpoints(t *testing.T) {
 		t.Fatalf("openapi.json: %v %.100s", err, w.Body)
 	}
 	for _, p := range []string{"/api/v1/analytics/summary", "/api/v1/analytics/revenue", "/api/v1/analytics/top-products",
-		"/api/v1/analytics/return-rate", "/api/v1/orders/search", "/orders/search", "/api/v1/orders/{id}", "/api/v1/config", "/healthz"} {
+		"/api/v1/analytics/return-rate", "/api/v1/orders/search", "/orders/search", "/api/v1/orders/{id}", "/api/v1/config", "/healthz", "/readyz", "/metrics"} {
 		if doc.Paths[p] == nil {
 			t.Errorf("openapi.json does not document %s", p)
 		}
@@ -324,6 +338,54 @@ func TestPublicEndpoints(t *testing.T) {
 	}
 	if w := get(t, h, "/api/v1/config"); !strings.Contains(w.Body.String(), `"auth":"none"`) {
 		t.Errorf("config: %s", w.Body)
+	}
+}
+
+// TestAuthNoneAnswersLoopbackHostsOnly proves the defence against DNS
+// rebinding: with --auth=none a request naming any other host is refused
+// before it reaches a handler.
+func TestAuthNoneAnswersLoopbackHostsOnly(t *testing.T) {
+	t.Parallel()
+	h := newTestServer(t, &fakeAnalytics{}, &fakeSearch{}).Handler()
+	tests := []struct {
+		give string
+		want int
+	}{
+		{"localhost", 200},
+		{"LOCALHOST:8080", 200},
+		{"127.0.0.1:8080", 200},
+		{"127.1.2.3", 200},
+		{"[::1]:8080", 200},
+		{"[::1]", 200},
+		{"attacker.example", 421},
+		{"attacker.example:8080", 421},
+		{"localhost.attacker.example", 421},
+		{"127.0.0.1.nip.io:8080", 421},
+		{"0.0.0.0:8080", 421},
+		{"192.168.1.10:8080", 421},
+		{"", 421},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			t.Parallel()
+			w := get(t, h, "/api/v1/analytics/summary", "Host", tt.give)
+			if w.Code != tt.want {
+				t.Fatalf("Host %q: HTTP %d %s; want %d", tt.give, w.Code, w.Body, tt.want)
+			}
+			if tt.want == 421 && !strings.Contains(decodeProblem(t, w).Detail, "not a loopback name") {
+				t.Fatalf("Host %q: body %s does not say why", tt.give, w.Body)
+			}
+		})
+	}
+	// With OIDC the token, not the Host header, decides.
+	ti := newTestIssuer(t)
+	srv, err := New(Config{Auth: AuthOIDC, OIDC: OIDCConfig{Issuer: ti.URL(), Audience: testAudience}, ClientID: "dashboard",
+		Analytics: &fakeAnalytics{}, Search: &fakeSearch{}}, WithLogger(quietLog()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := get(t, srv.Handler(), "/healthz", "Host", "api.example.com"); w.Code != 200 {
+		t.Fatalf("--auth=oidc, Host api.example.com: HTTP %d %s; want 200", w.Code, w.Body)
 	}
 }
 
@@ -456,6 +518,51 @@ func TestScopes(t *testing.T) {
 	}
 }
 
+// TestCSPAllowsDiscoveredTokenEndpoint proves that the dashboard can sign
+// in with a provider whose token endpoint lives on another origin than the
+// issuer: once discovered, that origin (and only an https or loopback one)
+// joins connect-src.
+func TestCSPAllowsDiscoveredTokenEndpoint(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, give, want, wantNot string
+	}{
+		{"other https origin", "https://login.example.net:8443/oauth2/token", "https://login.example.net:8443", ""},
+		{"plain http elsewhere", "http://login.example.net/oauth2/token", "", "login.example.net"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ti := newTestIssuer(t)
+			ti.tokenURL = tt.give
+			srv, err := New(Config{Auth: AuthOIDC, OIDC: OIDCConfig{Issuer: ti.URL(), Audience: testAudience}, ClientID: "dashboard",
+				Analytics: &fakeAnalytics{}, Search: &fakeSearch{}}, WithLogger(quietLog()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.oidc.Discover(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			csp := get(t, srv.Handler(), "/").Header().Get("Content-Security-Policy")
+			connect := ""
+			for _, d := range strings.Split(csp, ";") {
+				if f := strings.Fields(d); len(f) > 0 && f[0] == "connect-src" {
+					connect = strings.Join(f[1:], " ")
+				}
+			}
+			if !strings.HasPrefix(connect, "'self' "+ti.URL()) {
+				t.Fatalf("connect-src %q; want 'self' and the issuer %s first", connect, ti.URL())
+			}
+			if tt.want != "" && !slices.Contains(strings.Fields(connect), tt.want) {
+				t.Fatalf("connect-src %q; want it to allow the token endpoint's origin %s", connect, tt.want)
+			}
+			if tt.wantNot != "" && strings.Contains(connect, tt.wantNot) {
+				t.Fatalf("connect-src %q allows %s", connect, tt.wantNot)
+			}
+		})
+	}
+}
+
 func TestSearchInvalidRequestIs400(t *testing.T) {
 	t.Parallel()
 	s := &fakeSearch{SearchFn: func(context.Context, SearchRequest) (SearchResult, error) {
@@ -543,5 +650,28 @@ func TestSearchParamErrorNamesParam(t *testing.T) {
 	}
 	if strings.Count(p.Detail, "invalid search request") > 0 || !strings.Contains(p.Detail, `"garbage"`) {
 		t.Fatalf("detail %q; want the reasons without the error prefix", p.Detail)
+	}
+}
+
+// TestHSTSOverTLSOnly proves that Strict-Transport-Security is sent on
+// responses over TLS and never over plain http (where browsers ignore it
+// and a local --auth=none server must stay reachable).
+func TestHSTSOverTLSOnly(t *testing.T) {
+	t.Parallel()
+	h := newTestServer(t, &fakeAnalytics{}, &fakeSearch{}).Handler()
+	if got := get(t, h, "https://localhost/healthz").Header().Get("Strict-Transport-Security"); !strings.HasPrefix(got, "max-age=31536000") {
+		t.Errorf("over TLS: Strict-Transport-Security %q; want max-age=31536000", got)
+	}
+	if got := get(t, h, "http://localhost/healthz").Header().Get("Strict-Transport-Security"); got != "" {
+		t.Errorf("over http: Strict-Transport-Security %q; want none", got)
+	}
+	if got := get(t, h, "/healthz", "X-Forwarded-Proto", "https").Header().Get("Strict-Transport-Security"); got != "" {
+		t.Errorf("X-Forwarded-Proto from an untrusted peer: Strict-Transport-Security %q; want none", got)
+	}
+	// httptest's peer is 192.0.2.1: behind a trusted proxy that terminated TLS.
+	proxied := newTestServer(t, &fakeAnalytics{}, &fakeSearch{})
+	proxied.cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+	if got := get(t, proxied.Handler(), "/healthz", "X-Forwarded-Proto", "https").Header().Get("Strict-Transport-Security"); got == "" {
+		t.Error("X-Forwarded-Proto: https from a trusted proxy: no Strict-Transport-Security")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
@@ -57,8 +58,12 @@ func (e *elasticSearch) MGet(ctx context.Context, index string, body []byte) (Re
 	return e.do(ctx, esapi.MgetRequest{Index: index, Body: bytes.NewReader(body)})
 }
 
+// Get escapes index and id as path segments: go-elasticsearch pastes them
+// into the URL as they are, so an id such as "../../_cluster/settings" or
+// "x?refresh=true" would leave /<index>/_doc/ or add query parameters. (The
+// OpenSearch client escapes path segments itself.)
 func (e *elasticSearch) Get(ctx context.Context, index, id string) (Response, error) {
-	return e.do(ctx, esapi.GetRequest{Index: index, DocumentID: id})
+	return e.do(ctx, esapi.GetRequest{Index: url.PathEscape(index), DocumentID: url.PathEscape(id)})
 }
 
 func (e *elasticSearch) Search(ctx context.Context, index string, body []byte) (Response, error) {

@@ -39,7 +39,8 @@ type Engine interface {
 	Bulk(ctx context.Context, body []byte) (Response, error)
 	// MGet sends POST /<index>/_mget (realtime).
 	MGet(ctx context.Context, index string, body []byte) (Response, error)
-	// Get sends GET /<index>/_doc/<id> (realtime).
+	// Get sends GET /<index>/_doc/<id> (realtime), index and id escaped as
+	// one path segment each.
 	Get(ctx context.Context, index, id string) (Response, error)
 	// Search sends POST /<index>/_search.
 	Search(ctx context.Context, index string, body []byte) (Response, error)

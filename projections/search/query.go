@@ -1,11 +1,13 @@
 package search
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -125,10 +127,23 @@ func NewQuery(cfg Config) (*Query, error) {
 	return &Query{eng: cfg.Engine, names: cfg.Names()}, nil
 }
 
+// Ping returns nil when the engine answers and the read alias (the
+// serving generation) exists: one GET /<alias>/_alias. Errors: an
+// *EngineError (404 when no generation serves yet) or the transport's.
+func (q *Query) Ping(ctx context.Context) error {
+	r, err := q.eng.Aliases(ctx, q.names.ReadAlias())
+	if err != nil {
+		return fmt.Errorf("ping search engine: %w", err)
+	}
+	return check("read alias "+q.names.ReadAlias(), r)
+}
+
 // Get returns the order with id orderID from the serving generation or,
 // when no order has that id, the order whose order number is orderID
 // (case-insensitive, e.g. "581538" or "c536379"); an error wrapping
-// ErrNotFound when there is none or it is soft-deleted.
+// ErrNotFound when there is none or it is soft-deleted. orderID reaches the
+// engine as one escaped URL path segment (Engine.Get) or inside a query
+// body, whatever it contains.
 func (q *Query) Get(ctx context.Context, orderID string) (Order, error) {
 	if orderID == "" {
 		return Order{}, fmt.Errorf("%w: order id is empty", ErrInvalidRequest)
@@ -292,7 +307,31 @@ func decodeCursor(s string, want Sort) ([]json.RawMessage, error) {
 	if c.Sort != want {
 		return nil, reqErr("after", "cursor was made for sort %q, the request sorts by %q", c.Sort, want)
 	}
+	if !validSortValues(c.Sort, c.Values) {
+		return nil, reqErr("after", "cursor %q is not a Next value of this API", s)
+	}
 	return c.Values, nil
+}
+
+// validSortValues reports whether v has the shape of the sort values the
+// engine returns for sort: a number (an integer for date, epoch ms of
+// placed_at, and for total, total_milli; a score for relevance), then the
+// order id, a string. Anything else would reach the engine as search_after
+// and come back as a server-side failure instead of the caller's mistake.
+func validSortValues(sort Sort, v []json.RawMessage) bool {
+	var n json.Number
+	var id string
+	num := bytes.TrimSpace(v[0])
+	if len(num) == 0 || (num[0] != '-' && (num[0] < '0' || num[0] > '9')) || // not a JSON string
+		json.Unmarshal(num, &n) != nil || json.Unmarshal(v[1], &id) != nil || len(id) > 64 {
+		return false
+	}
+	if sort == SortRelevance {
+		f, err := n.Float64()
+		return err == nil && !math.IsInf(f, 0) && !math.IsNaN(f)
+	}
+	_, err := n.Int64()
+	return err == nil
 }
 
 // searchBody builds the search JSON of req (shared by both engines) and

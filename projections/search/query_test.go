@@ -118,6 +118,14 @@ func TestSearchBodyInvalid(t *testing.T) {
 		{"from after to", Request{From: time.Date(2011, 2, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2011, 1, 1, 0, 0, 0, 0, time.UTC)}, "is not before"},
 		{"garbage cursor", Request{After: "!!"}, "not a Next value"},
 		{"cursor of another sort", Request{Sort: SortTotal, After: encodeCursor(cursor{Sort: SortDate, Values: []json.RawMessage{json.RawMessage(`1`), json.RawMessage(`"a"`)}})}, `made for sort "date"`},
+		// Crafted cursors of the right sort whose values the engine would
+		// refuse as search_after (a server error instead of the caller's).
+		{"cursor with an object", Request{After: craftedCursor(SortDate, `{"a":1}`, `"a"`)}, "not a Next value"},
+		{"cursor with a string date", Request{After: craftedCursor(SortDate, `"x"`, `"a"`)}, "not a Next value"},
+		{"cursor with a fractional total", Request{Sort: SortTotal, After: craftedCursor(SortTotal, `1.5`, `"a"`)}, "not a Next value"},
+		{"cursor with a numeric id", Request{After: craftedCursor(SortDate, `1`, `2`)}, "not a Next value"},
+		{"cursor with a huge date", Request{After: craftedCursor(SortDate, `1e400`, `"a"`)}, "not a Next value"},
+		{"cursor with a null score", Request{Text: "heart", After: craftedCursor(SortRelevance, `null`, `"a"`)}, "not a Next value"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -205,4 +213,9 @@ func TestSearchUnknownCountry(t *testing.T) {
 			}
 		})
 	}
+}
+
+// craftedCursor is a cursor of sort with the given raw sort values.
+func craftedCursor(sort Sort, first, second string) string {
+	return encodeCursor(cursor{Sort: sort, Values: []json.RawMessage{json.RawMessage(first), json.RawMessage(second)}})
 }

@@ -17,12 +17,30 @@ import (
 var (
 	_ api.Analytics = Analytics{}
 	_ api.Search    = Search{}
+	_ api.Pinger    = Analytics{}
+	_ api.Pinger    = Search{}
 )
 
 // Analytics serves the API's analytics from the analytics read model's
 // Queries (Q, required): the very queries `orderstream analytics` runs. It converts types
 // and does no arithmetic.
-type Analytics struct{ Q *analytics.Queries }
+type Analytics struct {
+	Q *analytics.Queries
+	// DB is the connection Q runs on; Ping (the API's /readyz) pings it.
+	// Required.
+	DB api.Pinger
+}
+
+// Ping implements api.Pinger: one SELECT 1 on DB.
+func (a Analytics) Ping(ctx context.Context) error {
+	if a.DB == nil {
+		return errors.New("ping analytics read model: no connection configured (readmodel.Analytics.DB)")
+	}
+	if err := a.DB.Ping(ctx); err != nil {
+		return fmt.Errorf("ping analytics read model: %w", err)
+	}
+	return nil
+}
 
 // filter converts f, first checking that its country (when given) is one of
 // the read model's; an unknown one wraps api.ErrUnknownCountry.
@@ -120,6 +138,9 @@ func (a Analytics) ReturnRate(ctx context.Context, f api.Filter) (api.ReturnRate
 // Search serves the API's order search from the search read model's
 // Query (Q, required): the very queries `orderstream search` runs.
 type Search struct{ Q *search.Query }
+
+// Ping implements api.Pinger: the engine answers and a generation serves.
+func (s Search) Ping(ctx context.Context) error { return s.Q.Ping(ctx) }
 
 // london is the business time zone: API dates are its calendar days.
 var london = mustLondon()
