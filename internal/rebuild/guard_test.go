@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -206,14 +205,9 @@ func TestPostgresWriteSide(t *testing.T) {
 // them.
 func TestCheckCutoverOfGroup(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
-	events := slices.Clip(testfixture.RealEvents(t)[:400]) // appended to below: never into the shared fixture
-	topicName := testfixture.ProduceTopic(t, brokers, events)
 	m := analyticsModel(t)
+	events, topicName, group := filledByDaemon(t, brokers, m)
 	adm := admin(t, brokers)
-	group := testenv.Name("daemon")
-	stop := startDaemon(t, brokers, topicName, group, m.daemon)
-	waitCaughtUp(t, adm, topicName, group, 2*time.Minute)
-	stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	check := func(ws WriteSide) error {

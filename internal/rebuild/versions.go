@@ -172,17 +172,17 @@ func CompareVersions(want, got, pending Versions) VersionDiff {
 	d := VersionDiff{Orders: len(want)}
 	for _, id := range slices.Sorted(maps.Keys(want)) {
 		w, g := want[id], got[id]
-		switch {
-		case g >= w:
+		switch Judge(w, g, pending[id]) {
+		case VerdictAgree:
 			d.Agree++
-		case pending[id] > 0 && pending[id] <= g+1:
+		case VerdictInFlight:
 			d.InFlight++
-		case g == 0:
+		case VerdictMissing:
 			d.Missing++
 			if len(d.MissingExamples) < maxExamples {
 				d.MissingExamples = append(d.MissingExamples, id)
 			}
-		default:
+		case VerdictStale:
 			d.Stale++
 			if len(d.StaleExamples) < maxExamples {
 				d.StaleExamples = append(d.StaleExamples, fmt.Sprintf("%s (read model v%d, write side v%d)", id, g, w))
@@ -190,6 +190,35 @@ func CompareVersions(want, got, pending Versions) VersionDiff {
 		}
 	}
 	return d
+}
+
+// Verdict is how one order of a read model compares with the write side
+// (Judge).
+type Verdict string
+
+// The verdicts of Judge.
+const (
+	VerdictAgree    Verdict = "agree"     // read model at the write side's version or later
+	VerdictInFlight Verdict = "in_flight" // behind, its next event relayed past what the read model applied
+	VerdictMissing  Verdict = "missing"   // absent from the read model, nothing in flight
+	VerdictStale    Verdict = "stale"     // behind, nothing in flight
+)
+
+// Judge is the one rule of CompareVersions for one order: want is its
+// version on the write side, got in the read model (0: absent), pending the
+// lowest version among its events past what the read model applied (0:
+// none). See CompareVersions.
+func Judge(want, got, pending int64) Verdict {
+	switch {
+	case got >= want:
+		return VerdictAgree
+	case pending > 0 && pending <= got+1:
+		return VerdictInFlight
+	case got == 0:
+		return VerdictMissing
+	default:
+		return VerdictStale
+	}
 }
 
 // PendingVersions reads the records of topic in [from[p], to[p]) and returns
