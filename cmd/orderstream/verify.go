@@ -37,7 +37,9 @@ guard: an order agrees when the read model applied its last event; it is in
 flight when its next event lies past the committed offsets of the read
 model's daemon group (--analytics-group, --search-group), and is then not
 reported; otherwise it drifted: missing (absent from the read model) or
-stale (an older version).
+stale (an older version). An order at the same version on both sides must
+also have the same status (the contract's fold), total and line count, else
+it drifted: wrong_status, wrong_total or wrong_line_count.
 
 Exit status 0 when no order drifted, 1 when one did (each is listed) or a
 fact could not be read, 2 on a usage error. --sample N compares N orders
@@ -129,13 +131,14 @@ func printVerifications(w io.Writer, vs []rebuild.Verification, format outputFor
 		if v.Sample > 0 {
 			scope = fmt.Sprintf("a random sample of %d orders", v.Sample)
 		}
-		fmt.Fprintf(tw, "%s generation %d (%s): %s\n", v.Projection, v.Generation, scope, v.Summary)
+		fmt.Fprintf(tw, "%s generation %d (%s): %s; status, total and line count compared for %d\n",
+			v.Projection, v.Generation, scope, v.Summary, v.FactsCompared)
 		if v.OK() {
 			continue
 		}
-		fmt.Fprintln(tw, "ORDER\tDRIFT\tREAD MODEL VERSION\tWRITE SIDE VERSION")
+		fmt.Fprintln(tw, "ORDER\tDRIFT\tREAD MODEL VERSION\tWRITE SIDE VERSION\tDETAIL")
 		for _, d := range v.Drift {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", d.OrderID, d.Drift, d.ReadModel, d.WriteSide)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", d.OrderID, d.Drift, d.ReadModel, d.WriteSide, d.Detail)
 		}
 	}
 	return tw.Flush()

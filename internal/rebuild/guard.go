@@ -182,20 +182,7 @@ func versionsOf(ctx context.Context, adm *kadm.Client, p Projection, n uint32, e
 	for _, s := range ev.Skipped {
 		delete(want, s.OrderID) // skipped on request: judged by the re-drive, not here
 	}
-	// Listed after the relay passed the write side's snapshot: every event
-	// of it lies below these ends.
-	_, ends, err := TopicOffsets(ctx, adm, cfg.Topic)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	from := map[int32]int64{}
-	maps.Copy(from, ev.Ends)
-	for part := range ends {
-		if _, ok := from[part]; !ok {
-			from[part] = 0
-		}
-	}
-	pending, err = PendingVersions(ctx, cfg.Brokers, cfg.Topic, from, ends, cfg.ClientOpts...)
+	pending, err = pendingPast(ctx, adm, ev, cfg)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -204,6 +191,25 @@ func versionsOf(ctx context.Context, adm *kadm.Client, p Projection, n uint32, e
 		return nil, nil, nil, err
 	}
 	return want, got, pending, nil
+}
+
+// pendingPast returns the lowest version per order among the records of
+// cfg.Topic past ev.Ends (a partition absent from ev.Ends from offset 0) up
+// to the end offsets now. Call it after the write side's snapshot was
+// relayed: every event of the snapshot then lies below these ends.
+func pendingPast(ctx context.Context, adm *kadm.Client, ev Evidence, cfg GuardConfig) (Versions, error) {
+	_, ends, err := TopicOffsets(ctx, adm, cfg.Topic)
+	if err != nil {
+		return nil, err
+	}
+	from := map[int32]int64{}
+	maps.Copy(from, ev.Ends)
+	for part := range ends {
+		if _, ok := from[part]; !ok {
+			from[part] = 0
+		}
+	}
+	return PendingVersions(ctx, cfg.Brokers, cfg.Topic, from, ends, cfg.ClientOpts...)
 }
 
 // Consumed records which offsets of each partition a rebuild wrote to its

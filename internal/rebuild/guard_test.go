@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -152,7 +153,7 @@ func cutHead(t testing.TB, brokers []string, topicName string, want int64) (int3
 // TestPostgresWriteSide: the write side's versions come from orders.version
 // in one snapshot, and only once the relay's checkpoint passed that
 // snapshot's WAL position; a relay behind fails the comparison, naming the
-// slot.
+// slot. RelayedFacts gives status, total in thousandths and line count.
 func TestPostgresWriteSide(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -193,6 +194,20 @@ func TestPostgresWriteSide(t *testing.T) {
 	}
 	if len(got) != 2 || got["a"] != 3 || got["b"] != 1 {
 		t.Fatalf("versions = %v, want a:3 b:1", got)
+	}
+	_, err = pool.Exec(ctx, `UPDATE orders SET total = 12.345 WHERE order_id = 'a';
+		INSERT INTO order_lines (order_id, line_no, stock_code, description, quantity, unit_price, invoiced_at)
+		VALUES ('a', 1, 'X', 'x', 1, 12.345, now()), ('a', 2, 'Y', 'y', 1, 0, now())`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	facts, err := ws.RelayedFacts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFacts := map[string]Facts{"a": {Version: 3, Status: "paid", TotalMilli: 12345, Lines: 2}, "b": {Version: 1, Status: "placed", TotalMilli: 1000, Lines: 0}}
+	if !maps.Equal(facts, wantFacts) {
+		t.Fatalf("facts = %+v, want %+v", facts, wantFacts)
 	}
 }
 

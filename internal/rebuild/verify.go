@@ -8,8 +8,40 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Facts are what Verify compares of one order beyond its version, where the
+// write side and a read model can give them exactly.
+type Facts struct {
+	Version    int64  // aggregate_version of the last event applied
+	Status     string // the contract's fold (schemas.Fold) of its events
+	TotalMilli int64  // total in thousandths of the currency unit (schemas.MoneyScale)
+	Lines      int64  // lines of its order.placed
+}
+
+// FactReader is a VersionReader that can also give each order's Facts
+// (Analytics, Search).
+type FactReader interface {
+	// OrderFacts returns every order of generation n whose order.placed
+	// was applied, with its facts. Memory: one map entry per order.
+	OrderFacts(ctx context.Context, n uint32) (map[string]Facts, error)
+}
+
+// FactWriteSide is a WriteSide that can also give each order's Facts from
+// one snapshot, once relayed (PostgresWriteSide).
+type FactWriteSide interface {
+	RelayedFacts(ctx context.Context) (map[string]Facts, error)
+}
+
+// The verdicts of Verify beyond Judge's, for an order the read model holds
+// at the write side's version with a different fact.
+const (
+	VerdictWrongStatus Verdict = "wrong_status"
+	VerdictWrongTotal  Verdict = "wrong_total"
+	VerdictWrongLines  Verdict = "wrong_line_count"
 )
 
 // VerifyConfig configures Verify.
@@ -47,12 +79,17 @@ func (c VerifyConfig) Validate() error {
 // OrderDrift is one order a read model does not hold as the write side
 // does, with nothing in flight that would bring it there.
 type OrderDrift struct {
-	OrderID string  `json:"order_id"`
-	Drift   Verdict `json:"drift"` // VerdictMissing or VerdictStale
+	OrderID string `json:"order_id"`
+	// Drift is VerdictMissing or VerdictStale, or, at the same version,
+	// VerdictWrongStatus, VerdictWrongTotal or VerdictWrongLines.
+	Drift Verdict `json:"drift"`
 	// ReadModel is the version of the last event the read model applied
 	// for the order (0: absent), WriteSide orders.version.
 	ReadModel int64 `json:"read_model_version"`
 	WriteSide int64 `json:"write_side_version"`
+	// Detail gives the differing fact of a wrong_* drift: "read model X,
+	// write side Y" (totals in the currency unit).
+	Detail string `json:"detail,omitempty"`
 }
 
 // Verification is the result of Verify for one read model.
@@ -63,6 +100,10 @@ type Verification struct {
 	// write side holds; 0 when every order was compared.
 	Sample  int         `json:"sample,omitempty"`
 	Summary VersionDiff `json:"summary"`
+	// FactsCompared counts the orders whose status, total and line count
+	// were compared (both sides at the same version; 0 when the write side
+	// or the read model cannot give facts).
+	FactsCompared int `json:"facts_compared"`
 	// Drift lists every order missing or stale, in order id order.
 	Drift []OrderDrift `json:"drift"`
 }
@@ -103,7 +144,7 @@ func Verify(ctx context.Context, p Projection, cfg VerifyConfig) (Verification, 
 	if err != nil {
 		return v, fmt.Errorf("verify %s: %w", p.Name(), err)
 	}
-	want, got, pending, err := versionsOf(ctx, adm, p, v.Generation, ev, cfg.Guard)
+	want, got, pending, wantFacts, gotFacts, err := verifyInputs(ctx, adm, p, v.Generation, ev, cfg.Guard)
 	if err != nil {
 		return v, fmt.Errorf("verify %s generation %d: %w", p.Name(), v.Generation, err)
 	}
@@ -113,12 +154,68 @@ func Verify(ctx context.Context, p Projection, cfg VerifyConfig) (Verification, 
 	v.Summary = CompareVersions(want, got, pending)
 	for _, id := range slices.Sorted(maps.Keys(want)) {
 		w, g := want[id], got[id]
-		if d := Judge(w, g, pending[id]); d == VerdictMissing || d == VerdictStale {
+		d := Judge(w, g, pending[id])
+		if d == VerdictMissing || d == VerdictStale {
 			v.Drift = append(v.Drift, OrderDrift{OrderID: id, Drift: d, ReadModel: g, WriteSide: w})
+			continue
+		}
+		if wantFacts == nil || g != w { // a read model ahead may differ rightly
+			continue
+		}
+		v.FactsCompared++
+		if kind, detail := compareFacts(gotFacts[id], wantFacts[id]); kind != "" {
+			v.Drift = append(v.Drift, OrderDrift{OrderID: id, Drift: kind, ReadModel: g, WriteSide: w, Detail: detail})
 		}
 	}
 	return v, nil
 }
+
+// verifyInputs reads what Verify compares, in the order the guard does
+// (versionsOf): with facts (both FactWriteSide and FactReader) the
+// versions are those of the facts, read once; else wantFacts is nil.
+func verifyInputs(ctx context.Context, adm *kadm.Client, p Projection, n uint32, ev Evidence, cfg GuardConfig) (want, got, pending Versions, wantFacts, gotFacts map[string]Facts, err error) {
+	fw, okW := cfg.WriteSide.(FactWriteSide)
+	fr, okR := p.(FactReader)
+	if !okW || !okR {
+		want, got, pending, err = versionsOf(ctx, adm, p, n, ev, cfg)
+		return want, got, pending, nil, nil, err
+	}
+	if wantFacts, err = fw.RelayedFacts(ctx); err != nil {
+		return nil, nil, nil, nil, nil, err
+	}
+	if pending, err = pendingPast(ctx, adm, ev, cfg); err != nil {
+		return nil, nil, nil, nil, nil, err
+	}
+	if gotFacts, err = fr.OrderFacts(ctx, n); err != nil {
+		return nil, nil, nil, nil, nil, err
+	}
+	return versionsOfFacts(wantFacts), versionsOfFacts(gotFacts), pending, wantFacts, gotFacts, nil
+}
+
+func versionsOfFacts(fs map[string]Facts) Versions {
+	vs := make(Versions, len(fs))
+	for id, f := range fs {
+		vs[id] = f.Version
+	}
+	return vs
+}
+
+// compareFacts returns the first fact of got that differs from want (status,
+// then total, then line count) and "read model X, write side Y"; "" when
+// they agree.
+func compareFacts(got, want Facts) (Verdict, string) {
+	switch {
+	case got.Status != want.Status:
+		return VerdictWrongStatus, fmt.Sprintf("read model %s, write side %s", got.Status, want.Status)
+	case got.TotalMilli != want.TotalMilli:
+		return VerdictWrongTotal, fmt.Sprintf("read model %s, write side %s", milliString(got.TotalMilli), milliString(want.TotalMilli))
+	case got.Lines != want.Lines:
+		return VerdictWrongLines, fmt.Sprintf("read model %d lines, write side %d", got.Lines, want.Lines)
+	}
+	return "", ""
+}
+
+func milliString(m int64) string { return decimal.New(m, -3).StringFixed(3) }
 
 // sample returns n entries of vs drawn uniformly without replacement.
 func sample(vs Versions, n int, r *rand.Rand) Versions {

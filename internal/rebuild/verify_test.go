@@ -1,46 +1,64 @@
 package rebuild
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/orderstream/orderstream/internal/testenv"
+	"github.com/orderstream/orderstream/schemas"
 )
 
 // TestVerify: on the serving generation a daemon filled, Verify finds no
-// drift; an order whose event lies past the group's committed offsets is in
-// flight, not drift; drift injected by hand (a ClickHouse row deleted, a
-// search document's version lowered) is reported naming exactly that order;
-// a sample compares that many orders.
+// drift, comparing every order's version, status, total and line count with
+// a write side folded from the events (schemas.Fold); an order whose event
+// lies past the group's committed offsets is in flight, not drift; drift
+// injected by hand is reported naming exactly those orders: analytics a
+// row of orders deleted (missing) and a line_count changed, search a
+// document's version lowered (stale) and its total_milli changed; a sample
+// compares that many orders.
 func TestVerify(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
 	tests := []struct {
 		name  string
 		model func(testing.TB) model
-		// inject makes order id drift in generation 1 of p and returns the
-		// drift Verify must report.
-		inject func(t *testing.T, ctx context.Context, p Projection, id string, version int64) OrderDrift
+		// inject makes order a drift by its version and order b by a fact
+		// in generation 1 of p, and returns the drift Verify must report.
+		inject func(t *testing.T, ctx context.Context, p Projection, a, b string, want map[string]Facts) []OrderDrift
 	}{
-		{"analytics", analyticsModel, func(t *testing.T, ctx context.Context, p Projection, id string, version int64) OrderDrift {
-			a := p.(*Analytics)
-			// A mutation, applied asynchronously: Verify is polled below.
-			q := fmt.Sprintf("ALTER TABLE `%s`.`orders_g1` DELETE WHERE order_id = ?", a.cfg.Database)
-			if err := a.conn.Exec(ctx, q, id); err != nil {
+		{"analytics", analyticsModel, func(t *testing.T, ctx context.Context, p Projection, a, b string, want map[string]Facts) []OrderDrift {
+			an := p.(*Analytics)
+			// Mutations, applied asynchronously: Verify is polled below.
+			if err := an.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE `%s`.`orders_g1` DELETE WHERE order_id = ?", an.cfg.Database), a); err != nil {
 				t.Fatal(err)
 			}
-			return OrderDrift{OrderID: id, Drift: VerdictMissing, ReadModel: 0, WriteSide: version}
+			if err := an.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE `%s`.`orders_g1` UPDATE line_count = line_count + 1 WHERE order_id = ?", an.cfg.Database), b); err != nil {
+				t.Fatal(err)
+			}
+			return []OrderDrift{
+				{OrderID: a, Drift: VerdictMissing, ReadModel: 0, WriteSide: want[a].Version},
+				{OrderID: b, Drift: VerdictWrongLines, ReadModel: want[b].Version, WriteSide: want[b].Version,
+					Detail: fmt.Sprintf("read model %d lines, write side %d", want[b].Lines+1, want[b].Lines)},
+			}
 		}},
-		{"search", searchModel, func(t *testing.T, ctx context.Context, p Projection, id string, version int64) OrderDrift {
+		{"search", searchModel, func(t *testing.T, ctx context.Context, p Projection, a, b string, want map[string]Facts) []OrderDrift {
 			s := p.(*Search)
-			body := fmt.Sprintf("{\"update\":{\"_index\":%q,\"_id\":%q}}\n{\"doc\":{\"version\":1}}\n", s.cfg.Names().Index(1), id)
+			index := s.cfg.Names().Index(1)
+			body := fmt.Sprintf("{\"update\":{\"_index\":%q,\"_id\":%q}}\n{\"doc\":{\"version\":1}}\n", index, a) +
+				fmt.Sprintf("{\"update\":{\"_index\":%q,\"_id\":%q}}\n{\"doc\":{\"total_milli\":%d}}\n", index, b, want[b].TotalMilli+1000)
 			if r, err := s.cfg.Engine.Bulk(ctx, []byte(body)); err != nil || !r.OK() {
 				t.Fatal(engineErr(r.Status, r.Body, err))
 			}
-			return OrderDrift{OrderID: id, Drift: VerdictStale, ReadModel: 1, WriteSide: version}
+			return []OrderDrift{
+				{OrderID: a, Drift: VerdictStale, ReadModel: 1, WriteSide: want[a].Version},
+				{OrderID: b, Drift: VerdictWrongTotal, ReadModel: want[b].Version, WriteSide: want[b].Version,
+					Detail: fmt.Sprintf("read model %s, write side %s", milliString(want[b].TotalMilli+1000), milliString(want[b].TotalMilli))},
+			}
 		}},
 	}
 	for _, tc := range tests {
@@ -58,43 +76,72 @@ func TestVerify(t *testing.T) {
 				}
 				return v
 			}
-			want, _ := eventsWriteSide(events).RelayedVersions(ctx)
-			if v := verify(eventsWriteSide(events), 0); !v.OK() || v.Generation != 1 || v.Summary.Agree != len(want) {
-				t.Fatalf("clean read model: %+v, want no drift and %d orders agreeing in generation 1", v, len(want))
+			want, err := eventsFactsWriteSide(events).RelayedFacts(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v := verify(eventsFactsWriteSide(events), 0); !v.OK() || v.Generation != 1 || v.Summary.Agree != len(want) || v.FactsCompared != len(want) {
+				t.Fatalf("clean read model: %+v, want no drift and the facts of all %d orders agreeing in generation 1", v, len(want))
 			}
 
 			late := newOrder(t, events) // past the group's offsets: the daemon is stopped
 			produce(t, brokers, topicName, late)
-			ws := append(eventsWriteSide(events), late)
+			ws := append(eventsFactsWriteSide(events), late)
 			if v := verify(ws, 0); !v.OK() || v.Summary.InFlight != 1 {
 				t.Fatalf("order %s in flight: %+v, want no drift and 1 in flight", late.AggregateID, v)
 			}
 
-			var id string
-			for _, o := range slices.Sorted(func(yield func(string) bool) {
-				for k := range want {
-					if !yield(k) {
-						return
-					}
-				}
-			}) {
-				if want[o] >= 2 {
-					id = o
-					break
-				}
-			}
-			drift := tc.inject(t, ctx, m.p, id, want[id])
-			eventually(t, time.Minute, "drift of "+id+" reported", func() error {
-				if v := verify(ws, 0); v.OK() || len(v.Drift) != 1 || v.Drift[0] != drift {
+			ids := slices.Sorted(maps.Keys(want))
+			a := ids[slices.IndexFunc(ids, func(id string) bool { return want[id].Version >= 2 })]
+			b := ids[slices.IndexFunc(ids, func(id string) bool { return id != a })]
+			drift := tc.inject(t, ctx, m.p, a, b, want)
+			slices.SortFunc(drift, func(x, y OrderDrift) int { return cmp.Compare(x.OrderID, y.OrderID) })
+			eventually(t, time.Minute, "drift of "+a+" and "+b+" reported", func() error {
+				if v := verify(ws, 0); !slices.Equal(v.Drift, drift) {
 					return fmt.Errorf("drift %+v (summary %s), want exactly %+v", v.Drift, v.Summary, drift)
 				}
 				return nil
 			})
 
 			v := verify(ws, 10)
-			if v.Sample != 10 || v.Summary.Orders != 10 || v.Summary.Agree+v.Summary.InFlight+len(v.Drift) != 10 {
+			if v.Sample != 10 || v.Summary.Orders != 10 || v.Summary.Agree+v.Summary.InFlight+v.Summary.Missing+v.Summary.Stale != 10 {
 				t.Fatalf("sample of 10: %+v, want 10 orders compared", v)
 			}
 		})
 	}
+}
+
+// eventsFactsWriteSide is eventsWriteSide with each order's facts: the
+// status folded over its events in version order (schemas.Fold), the total
+// and line count of its order.placed.
+type eventsFactsWriteSide []schemas.Envelope
+
+func (w eventsFactsWriteSide) RelayedVersions(ctx context.Context) (Versions, error) {
+	return eventsWriteSide(w).RelayedVersions(ctx)
+}
+
+func (w eventsFactsWriteSide) RelayedFacts(context.Context) (map[string]Facts, error) {
+	events := slices.Clone(w)
+	slices.SortStableFunc(events, func(x, y schemas.Envelope) int {
+		return cmp.Or(cmp.Compare(x.AggregateID, y.AggregateID), cmp.Compare(x.AggregateVersion, y.AggregateVersion))
+	})
+	folds, fs := map[string]schemas.Fold{}, map[string]Facts{}
+	for _, e := range events {
+		p, err := e.Decode()
+		if err != nil {
+			return nil, err
+		}
+		fold, err := folds[e.AggregateID].Apply(p)
+		if err != nil {
+			return nil, err
+		}
+		folds[e.AggregateID] = fold
+		f := fs[e.AggregateID]
+		f.Version, f.Status = e.AggregateVersion, string(fold.Status)
+		if placed, ok := p.(*schemas.OrderPlaced); ok {
+			f.TotalMilli, f.Lines = placed.Total.Amount.Shift(3).IntPart(), int64(len(placed.Lines))
+		}
+		fs[e.AggregateID] = f
+	}
+	return fs, nil
 }
