@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/orderstream/orderstream/internal/testenv"
+	"github.com/orderstream/orderstream/internal/testfixture"
 	"github.com/orderstream/orderstream/schemas"
 )
 
@@ -144,4 +145,48 @@ func (w eventsFactsWriteSide) RelayedFacts(context.Context) (map[string]Facts, e
 		fs[e.AggregateID] = f
 	}
 	return fs, nil
+}
+
+// TestVerifyDuringLiveTraffic: while a daemon applies events as they are
+// produced, Verify after each batch, against a write side holding every
+// event produced so far, reports no drift (orders the daemon has not applied
+// yet are in flight), and at the end every order agrees.
+func TestVerifyDuringLiveTraffic(t *testing.T) {
+	brokers := testenv.KafkaBrokers(t)
+	for _, tc := range models {
+		t.Run(tc.name, func(t *testing.T) {
+			m := tc.model(t)
+			events, topicName, group := filledByDaemon(t, brokers, m) // a daemon that has run before
+			startDaemon(t, brokers, topicName, group, m.daemon)
+			more := testfixture.RealEvents(t)[400:1200]
+			produce(t, brokers, topicName, more[:50]...) // the daemon is at work once it applied these
+			waitCaughtUp(t, admin(t, brokers), topicName, group, 2*time.Minute)
+			ws := slices.Clip(append(events, more[:50]...))
+			more = more[50:]
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			var inFlight []int
+			for from := 0; from < len(more); from += 50 {
+				batch := more[from:min(from+50, len(more))]
+				produce(t, brokers, topicName, batch...)
+				ws = append(ws, batch...)
+				v, err := Verify(ctx, m.p, VerifyConfig{Guard: GuardConfig{Brokers: brokers, Topic: topicName,
+					WriteSide: eventsFactsWriteSide(slices.Clip(ws))}, Group: group})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !v.OK() {
+					t.Fatalf("after %d live events: drift %+v (summary %s), want none", from+len(batch), v.Drift, v.Summary)
+				}
+				inFlight = append(inFlight, v.Summary.InFlight)
+			}
+			t.Logf("orders in flight at each check: %v", inFlight)
+			waitCaughtUp(t, admin(t, brokers), topicName, group, 2*time.Minute)
+			v, err := Verify(ctx, m.p, VerifyConfig{Guard: GuardConfig{Brokers: brokers, Topic: topicName,
+				WriteSide: eventsFactsWriteSide(ws)}, Group: group})
+			if err != nil || !v.OK() || v.Summary.Agree != v.Summary.Orders || v.FactsCompared != v.Summary.Orders {
+				t.Fatalf("caught up: %+v, %v; want every order agreeing, facts included", v, err)
+			}
+		})
+	}
 }
