@@ -3,6 +3,7 @@ package rebuild
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -13,6 +14,8 @@ import (
 	"github.com/orderstream/orderstream/internal/testenv"
 	"github.com/orderstream/orderstream/internal/testfixture"
 	"github.com/orderstream/orderstream/schemas"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // TestVerify: on the serving generation a daemon filled, Verify finds no
@@ -21,7 +24,8 @@ import (
 // lies past the group's committed offsets is in flight, not drift; drift
 // injected by hand is reported naming exactly those orders: analytics a
 // row of orders deleted (missing) and a line_count changed, search a
-// document's version lowered (stale) and its total_milli changed; a sample
+// document's version lowered (stale) and its total_milli changed, and the
+// periodic check's metrics count them (and a check that failed); a sample
 // compares that many orders.
 func TestVerify(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
@@ -104,12 +108,57 @@ func TestVerify(t *testing.T) {
 				return nil
 			})
 
+			// The daemons' periodic check exports the same finding.
+			reg := prometheus.NewRegistry()
+			pv, err := NewPeriodicVerifier(m.p, VerifyConfig{Guard: GuardConfig{Brokers: brokers, Topic: topicName, WriteSide: ws},
+				Group: group}, time.Hour, testLog(t), reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := pv.Check(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if d, n := metricValue(t, pv.drift), metricValue(t, pv.verified); d != 2 || n != float64(len(ws.orders())) {
+				t.Fatalf("periodic check: drift gauge %v, orders counter %v; want 2 and %d", d, n, len(ws.orders()))
+			}
+			pv.cfg.Guard.WriteSide = failingWriteSide{}
+			if _, err := pv.Check(ctx); err == nil || metricValue(t, pv.failures) != 1 || metricValue(t, pv.drift) != 2 {
+				t.Fatalf("failed periodic check: err %v, failures %v; want an error counted once, the drift gauge kept",
+					err, metricValue(t, pv.failures))
+			}
+
 			v := verify(ws, 10)
 			if v.Sample != 10 || v.Summary.Orders != 10 || v.Summary.Agree+v.Summary.InFlight+v.Summary.Missing+v.Summary.Stale != 10 {
 				t.Fatalf("sample of 10: %+v, want 10 orders compared", v)
 			}
 		})
 	}
+}
+
+// metricValue returns the value of a counter or gauge.
+func metricValue(t testing.TB, c prometheus.Metric) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Counter != nil {
+		return m.Counter.GetValue()
+	}
+	return m.Gauge.GetValue()
+}
+
+// failingWriteSide cannot be read.
+type failingWriteSide struct{}
+
+func (failingWriteSide) RelayedVersions(context.Context) (Versions, error) {
+	return nil, errors.New("write side unreachable")
+}
+
+// orders returns the orders of w's events.
+func (w eventsFactsWriteSide) orders() Versions {
+	vs, _ := eventsWriteSide(w).RelayedVersions(context.Background()) // never fails
+	return vs
 }
 
 // eventsFactsWriteSide is eventsWriteSide with each order's facts: the
