@@ -7,9 +7,13 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
+	"github.com/orderstream/orderstream/consumers"
 	"github.com/orderstream/orderstream/internal/rebuild"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // verifyFlags are the settings of `orderstream verify`.
@@ -142,4 +146,50 @@ func printVerifications(w io.Writer, vs []rebuild.Verification, format outputFor
 		}
 	}
 	return tw.Flush()
+}
+
+// periodicVerify are the settings of a daemon's periodic read-model check
+// (rebuild.PeriodicVerifier); interval 0 turns it off.
+type periodicVerify struct {
+	interval time.Duration
+	sample   int
+	guard    guardFlags // --slot, --relay-wait
+}
+
+// addPeriodicVerifyFlags registers --verify-interval, --verify-sample,
+// --slot and --relay-wait.
+func addPeriodicVerifyFlags(f *pflag.FlagSet, pv *periodicVerify) {
+	f.DurationVar(&pv.interval, "verify-interval", 0, "compare a random sample of orders with the write side this often, as 'orderstream verify' does (0: off)")
+	f.IntVar(&pv.sample, "verify-sample", rebuild.DefaultVerifySample, "orders of the write side each periodic check compares, drawn at random (at least 1)")
+	addWriteSideFlags(f, &pv.guard)
+}
+
+// start returns the periodic verifier of the daemon of cfg (nil when off),
+// its metrics registered in reg, and what releases its connections.
+func (pv periodicVerify) start(ctx context.Context, g *globals, cfg consumers.Config, indexPrefix string, reg prometheus.Registerer) (*rebuild.PeriodicVerifier, func(), error) {
+	if pv.interval == 0 {
+		return nil, func() {}, nil
+	}
+	if pv.interval < 0 || pv.sample <= 0 {
+		return nil, nil, usagef("--verify-interval %s, --verify-sample %d: want an interval >= 0 and a sample >= 1", pv.interval, pv.sample)
+	}
+	p, err := openProjection(g, cfg.Projection, indexPrefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	ws, pool, err := pv.guard.writeSide(ctx, g)
+	if err != nil {
+		_ = p.Close()
+		return nil, nil, err
+	}
+	release := func() { pool.Close(); _ = p.Close() }
+	v, err := rebuild.NewPeriodicVerifier(p, rebuild.VerifyConfig{
+		Guard: rebuild.GuardConfig{Brokers: cfg.Brokers, Topic: cfg.Topic, WriteSide: ws},
+		Group: cfg.Group, Sample: pv.sample,
+	}, pv.interval, g.log, reg)
+	if err != nil {
+		release()
+		return nil, nil, usagef("--verify-interval: %v", err)
+	}
+	return v, release, nil
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/orderstream/orderstream/internal/testenv"
 	"github.com/orderstream/orderstream/internal/testfixture"
 	"github.com/orderstream/orderstream/producer/store"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -29,24 +32,8 @@ func TestVerifyCommand(t *testing.T) {
 	_, modelFlags := analyticsModel(ctx, t) // generation 1 serving, empty
 	brokers := testenv.KafkaBrokers(t)
 	topicName := testfixture.ProduceTopic(t, brokers, nil)
-	pgURL := testenv.NewDatabase(t)
-	pool, err := pgxpool.New(ctx, pgURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := store.Migrate(ctx, pool, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
 	const id = "7f1c0a52-0000-4000-8000-00000000000a"
-	_, err = pool.Exec(ctx, `INSERT INTO orders (order_id, order_number, kind, status, country, currency, total, placed_at, version)
-		VALUES ($1, '1', 'sale', 'placed', 'UK', 'GBP', 1, now(), 1)`, id)
-	if err == nil { // the relay has relayed everything
-		_, err = pool.Exec(ctx, `INSERT INTO relay_checkpoint (slot_name, state, confirmed_lsn) VALUES ('verify_test', 'streaming', 'FFFFFFFF/0')`)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	pgURL := writeSideOf(ctx, t, id)
 	run := func(args ...string) (string, int) {
 		t.Helper()
 		cmd := newRootCmd()
@@ -84,5 +71,66 @@ func TestVerifyCommand(t *testing.T) {
 	}
 	if _, code = run("verify", "everything"); code != 2 {
 		t.Fatalf("verify everything: exit %d, want 2 (usage)", code)
+	}
+}
+
+// writeSideOf is a new write-side database holding order id at version 1
+// (placed, total 1, no lines), relayed completely by slot verify_test.
+func writeSideOf(ctx context.Context, t *testing.T, id string) (pgURL string) {
+	t.Helper()
+	pgURL = testenv.NewDatabase(t)
+	pool, err := pgxpool.New(ctx, pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := store.Migrate(ctx, pool, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = pool.Exec(ctx, `INSERT INTO orders (order_id, order_number, kind, status, country, currency, total, placed_at, version)
+		VALUES ($1, '1', 'sale', 'placed', 'UK', 'GBP', 1, now(), 1)`, id)
+	if err == nil { // the relay has relayed everything
+		_, err = pool.Exec(ctx, `INSERT INTO relay_checkpoint (slot_name, state, confirmed_lsn) VALUES ('verify_test', 'streaming', 'FFFFFFFF/0')`)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pgURL
+}
+
+// TestConsumeVerifiesPeriodically: a daemon with --verify-interval exports
+// on /metrics the orders it compared and the drift it found: an order of
+// the write side that never reached the topic.
+func TestConsumeVerifiesPeriodically(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_, modelFlags := analyticsModel(ctx, t)
+	brokers := testenv.KafkaBrokers(t)
+	topicName := testfixture.ProduceTopic(t, brokers, nil)
+	pgURL := writeSideOf(ctx, t, "7f1c0a52-0000-4000-8000-00000000000b")
+	group := testenv.Name("verify")
+	t.Cleanup(func() {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+		if err == nil {
+			_ = rebuild.DeleteGroup(context.Background(), kadm.NewClient(cl), group)
+			cl.Close()
+		}
+	})
+	addr := freeAddr(t)
+	dctx, stop := context.WithCancel(ctx)
+	defer stop()
+	root := newRootCmd()
+	root.SetOut(io.Discard)
+	root.SetArgs(append([]string{"consume", "analytics", "--topic", topicName, "--group", group, "--metrics-addr", addr,
+		"--kafka-brokers", strings.Join(brokers, ","), "--pg-url", pgURL, "--slot", "verify_test", "--instance-id", "none",
+		"--verify-interval", "200ms", "--log-level", "error"}, modelFlags...))
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(dctx) }()
+	waitForMetric(t, addr, done, `orderstream_verify_drift_orders{projection="analytics"} 1`)
+	waitForMetric(t, addr, done, `orderstream_verify_failures_total{projection="analytics"} 0`)
+	stop()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("daemon: %v", err)
 	}
 }
