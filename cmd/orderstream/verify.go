@@ -73,7 +73,7 @@ drawn at random instead of all.`,
 			var drifted []string
 			for _, v := range vs {
 				if !v.OK() {
-					drifted = append(drifted, fmt.Sprintf("%s: %d orders", v.Projection, len(v.Drift)))
+					drifted = append(drifted, fmt.Sprintf("%s: %d of %d orders compared", v.Projection, len(v.Drift), v.Summary.Orders))
 				}
 			}
 			if len(drifted) > 0 {
