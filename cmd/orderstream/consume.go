@@ -43,6 +43,7 @@ func newConsumeCmd(g *globals) *cobra.Command {
 		metricsAddr string
 		sp          sinkParams
 		checkEvery  time.Duration
+		pv          periodicVerify
 	)
 	cmd := &cobra.Command{
 		Use:   "consume PROJECTION",
@@ -65,6 +66,11 @@ back at once instead of after --session-timeout. It does not leave the group
 when it stops, so its partitions wait up to --session-timeout for it; two
 processes with one instance id fence each other (the first stops with an
 error). --instance-id none makes a dynamic member.
+
+With --verify-interval, compares --verify-sample random orders of the write
+side with the serving generation every interval, as 'orderstream verify'
+does, logging drift at WARN and exporting orderstream_verify_orders_total,
+orderstream_verify_drift_orders and orderstream_verify_failures_total.
 
 Serves /metrics, /healthz and /readyz on --metrics-addr. SIGINT/SIGTERM
 finishes the in-flight batch and commits; a second signal exits at once.`,
@@ -95,7 +101,7 @@ finishes the in-flight batch and commits; a second signal exits at once.`,
 			if name != "search" && cmd.Flags().Changed("index-prefix") {
 				return usagef("consume %s: --index-prefix applies to the search projection only", name)
 			}
-			return stoppedCleanly(cmd.Context(), runConsume(cmd.Context(), g, cfg, p.newSink, metricsAddr, sp, checkEvery))
+			return stoppedCleanly(cmd.Context(), runConsume(cmd.Context(), g, cfg, p.newSink, metricsAddr, sp, checkEvery, pv))
 		},
 	}
 	f := cmd.Flags()
@@ -104,6 +110,7 @@ finishes the in-flight batch and commits; a second signal exits at once.`,
 	f.StringVar(&sp.generation, "generation", "", "read-model generation to write (default: follow the serving generation)")
 	addIndexPrefixFlag(f, &sp.indexPrefix)
 	addConsumerFlags(f, &cfg)
+	addPeriodicVerifyFlags(f, &pv)
 	f.DurationVar(&checkEvery, "topic-check-interval", topic.DefaultWatchInterval, "how often the topic's retention, compaction and log start offsets are checked; a topic that can no longer be replayed from offset zero is logged (ERROR, once per change) and sets orderstream_consumer_topic_replayable to 0")
 	return cmd
 }
@@ -149,9 +156,10 @@ func instanceID(flag, projection string, hostname func() (string, error)) (strin
 }
 
 // runConsume builds the sink and the consumer, serves the metrics endpoint,
-// watches the topic's replayability every checkEvery and runs until ctx is
-// cancelled; the sink is closed after Run returned.
-func runConsume(ctx context.Context, g *globals, cfg consumers.Config, newSink sinkBuilder, metricsAddr string, sp sinkParams, checkEvery time.Duration) (err error) {
+// watches the topic's replayability every checkEvery, verifies the read
+// model as pv says and runs until ctx is cancelled; the sink is closed after
+// Run returned.
+func runConsume(ctx context.Context, g *globals, cfg consumers.Config, newSink sinkBuilder, metricsAddr string, sp sinkParams, checkEvery time.Duration, pv periodicVerify) (err error) {
 	// One registry for the runtime's and the sink's metrics, served on
 	// /metrics.
 	reg := prometheus.NewRegistry()
@@ -183,14 +191,25 @@ func runConsume(ctx context.Context, g *globals, cfg consumers.Config, newSink s
 		return usagef("--kafka-brokers: %v", err)
 	}
 	defer kcl.Close()
+	verifier, closeVerifier, err := pv.start(ctx, g, cfg, sp.indexPrefix, reg)
+	if err != nil {
+		return err
+	}
+	defer closeVerifier()
 	run := func(ctx context.Context) error {
 		wctx, stopWatch := context.WithCancel(ctx)
-		watched := make(chan struct{})
+		watched := make(chan struct{}, 2)
 		go func() {
-			defer close(watched)
 			_ = watch.Run(wctx, kadm.NewClient(kcl)) // ends with wctx; what it finds is logged and in the metric
+			watched <- struct{}{}
 		}()
-		defer func() { stopWatch(); <-watched }()
+		go func() {
+			if verifier != nil {
+				_ = verifier.Run(wctx) // ends with wctx; what it finds is logged and in the metrics
+			}
+			watched <- struct{}{}
+		}()
+		defer func() { stopWatch(); <-watched; <-watched }()
 		return c.Run(ctx)
 	}
 	if metricsAddr == "off" {

@@ -42,12 +42,7 @@ func TestConsumeWatchesTopic(t *testing.T) {
 			_ = conn.Close()
 		}
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close() // the daemon listens on it
+	addr := freeAddr(t)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -59,35 +54,7 @@ func TestConsumeWatchesTopic(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
 
-	metric := func() string {
-		resp, err := http.Get("http://" + addr + "/metrics")
-		if err != nil {
-			return err.Error()
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		for _, line := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(line, "orderstream_consumer_topic_replayable{") {
-				return line
-			}
-		}
-		return "no orderstream_consumer_topic_replayable in /metrics"
-	}
-	waitFor := func(want string) {
-		t.Helper()
-		deadline := time.Now().Add(time.Minute)
-		for got := metric(); got != want; got = metric() {
-			select {
-			case err := <-done:
-				t.Fatalf("daemon ended: %v", err)
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("metric = %q, want %q", got, want)
-			}
-			time.Sleep(100 * time.Millisecond) // polling a condition with a deadline
-		}
-	}
+	waitFor := func(want string) { t.Helper(); waitForMetric(t, addr, done, want) }
 	waitFor(fmt.Sprintf(`orderstream_consumer_topic_replayable{topic=%q} 1`, topicName))
 
 	ends, err := adm.ListEndOffsets(ctx, topicName)
@@ -107,5 +74,51 @@ func TestConsumeWatchesTopic(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatalf("daemon: %v", err)
+	}
+}
+
+// freeAddr returns a local address free a moment ago, for a daemon to
+// listen on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close() // the daemon listens on it
+	return ln.Addr().String()
+}
+
+// waitForMetric polls the /metrics of addr until a line equals want (the
+// line of want's metric and labels: up to the last space), failing after a
+// minute or when the daemon ends (done).
+func waitForMetric(t *testing.T, addr string, done <-chan error, want string) {
+	t.Helper()
+	prefix := want[:strings.LastIndex(want, " ")+1]
+	metric := func() string {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, prefix) {
+				return line
+			}
+		}
+		return "no " + prefix + "in /metrics"
+	}
+	deadline := time.Now().Add(time.Minute)
+	for got := metric(); got != want; got = metric() {
+		select {
+		case err := <-done:
+			t.Fatalf("daemon ended: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metric = %q, want %q", got, want)
+		}
+		time.Sleep(100 * time.Millisecond) // polling a condition with a deadline
 	}
 }

@@ -26,6 +26,12 @@ type guardFlags struct {
 // addGuardFlags registers --force, --slot and --relay-wait.
 func addGuardFlags(f *pflag.FlagSet, gf *guardFlags) {
 	f.BoolVar(&gf.force, "force", false, "cut over even when the checks before the cutover fail (logged at WARN, naming what was overridden)")
+	addWriteSideFlags(f, gf)
+}
+
+// addWriteSideFlags registers --slot and --relay-wait, the settings of the
+// comparison with the write side (the cutover guard's and verify's).
+func addWriteSideFlags(f *pflag.FlagSet, gf *guardFlags) {
 	f.StringVar(&gf.slot, "slot", relay.DefaultSlot, "replication slot (or poll cursor name) of the relay, whose progress the write-side comparison waits for")
 	f.DurationVar(&gf.relayWait, "relay-wait", rebuild.DefaultRelayWait, "how long the write-side comparison waits for the relay to have relayed the write side's current state")
 }

@@ -106,7 +106,7 @@ func runDev(ctx context.Context, g *globals, partitions int32, file string, fl a
 			if err := waitTopic(ctx, g); err != nil {
 				return err
 			}
-			return runConsume(ctx, g, cfg, p.newSink, "off", sinkParams{}, topic.DefaultWatchInterval)
+			return runConsume(ctx, g, cfg, p.newSink, "off", sinkParams{}, topic.DefaultWatchInterval, periodicVerify{})
 		})
 	}
 	eg.Go(func() error { return runAPI(ctx, g, fl) })

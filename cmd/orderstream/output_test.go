@@ -87,7 +87,7 @@ func TestEveryResultCommandTakesFormat(t *testing.T) {
 	want := []string{
 		"analytics summary", "analytics revenue", "analytics orders", "analytics aov", "analytics customers",
 		"analytics return-rate", "analytics top-products", "analytics generations", "dlq list", "dlq replay",
-		"generations", "replay", "search", "search admin generations", "status", "topic stats",
+		"generations", "replay", "search", "search admin generations", "status", "topic stats", "verify",
 	}
 	var got []string
 	var walk func(*cobra.Command)

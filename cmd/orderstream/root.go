@@ -79,6 +79,7 @@ func newRootCmd() *cobra.Command {
 		newRollbackCmd(g),
 		newStatusCmd(g),
 		newProjectionGenerationsCmd(g),
+		newVerifyCmd(g),
 		newDocsCmd(g),
 		newHealthcheckCmd(g),
 		newDevCmd(g),

@@ -158,22 +158,49 @@ func CheckCutover(ctx context.Context, p Projection, n uint32, ev Evidence, cfg 
 
 // compareWriteSide compares generation n of p with the write side.
 func compareWriteSide(ctx context.Context, adm *kadm.Client, p Projection, n uint32, ev Evidence, cfg GuardConfig) (VersionDiff, error) {
-	vr, ok := p.(VersionReader)
-	if !ok {
-		return VersionDiff{}, fmt.Errorf("projection %s cannot list its order versions", p.Name())
-	}
-	want, err := cfg.WriteSide.RelayedVersions(ctx)
+	want, got, pending, err := versionsOf(ctx, adm, p, n, ev, cfg)
 	if err != nil {
 		return VersionDiff{}, err
+	}
+	return CompareVersions(want, got, pending), nil
+}
+
+// versionsOf reads what CompareVersions compares: the write side's
+// versions once relayed (want, without the orders of ev.Skipped), the
+// versions of generation n of p (got), and the lowest version per order
+// among the records relayed past ev.Ends (pending; a partition absent from
+// ev.Ends from offset 0).
+func versionsOf(ctx context.Context, adm *kadm.Client, p Projection, n uint32, ev Evidence, cfg GuardConfig) (want, got, pending Versions, err error) {
+	vr, ok := p.(VersionReader)
+	if !ok {
+		return nil, nil, nil, fmt.Errorf("projection %s cannot list its order versions", p.Name())
+	}
+	want, err = cfg.WriteSide.RelayedVersions(ctx)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	for _, s := range ev.Skipped {
 		delete(want, s.OrderID) // skipped on request: judged by the re-drive, not here
 	}
-	// Listed after the relay passed the write side's snapshot: every event
-	// of it lies below these ends.
+	pending, err = pendingPast(ctx, adm, ev, cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	got, err = vr.OrderVersions(ctx, n)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return want, got, pending, nil
+}
+
+// pendingPast returns the lowest version per order among the records of
+// cfg.Topic past ev.Ends (a partition absent from ev.Ends from offset 0) up
+// to the end offsets now. Call it after the write side's snapshot was
+// relayed: every event of the snapshot then lies below these ends.
+func pendingPast(ctx context.Context, adm *kadm.Client, ev Evidence, cfg GuardConfig) (Versions, error) {
 	_, ends, err := TopicOffsets(ctx, adm, cfg.Topic)
 	if err != nil {
-		return VersionDiff{}, err
+		return nil, err
 	}
 	from := map[int32]int64{}
 	maps.Copy(from, ev.Ends)
@@ -182,15 +209,7 @@ func compareWriteSide(ctx context.Context, adm *kadm.Client, p Projection, n uin
 			from[part] = 0
 		}
 	}
-	pending, err := PendingVersions(ctx, cfg.Brokers, cfg.Topic, from, ends, cfg.ClientOpts...)
-	if err != nil {
-		return VersionDiff{}, err
-	}
-	got, err := vr.OrderVersions(ctx, n)
-	if err != nil {
-		return VersionDiff{}, err
-	}
-	return CompareVersions(want, got, pending), nil
+	return PendingVersions(ctx, cfg.Brokers, cfg.Topic, from, ends, cfg.ClientOpts...)
 }
 
 // Consumed records which offsets of each partition a rebuild wrote to its

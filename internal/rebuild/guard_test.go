@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -153,7 +153,7 @@ func cutHead(t testing.TB, brokers []string, topicName string, want int64) (int3
 // TestPostgresWriteSide: the write side's versions come from orders.version
 // in one snapshot, and only once the relay's checkpoint passed that
 // snapshot's WAL position; a relay behind fails the comparison, naming the
-// slot.
+// slot. RelayedFacts gives status, total in thousandths and line count.
 func TestPostgresWriteSide(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -195,6 +195,20 @@ func TestPostgresWriteSide(t *testing.T) {
 	if len(got) != 2 || got["a"] != 3 || got["b"] != 1 {
 		t.Fatalf("versions = %v, want a:3 b:1", got)
 	}
+	_, err = pool.Exec(ctx, `UPDATE orders SET total = 12.345 WHERE order_id = 'a';
+		INSERT INTO order_lines (order_id, line_no, stock_code, description, quantity, unit_price, invoiced_at)
+		VALUES ('a', 1, 'X', 'x', 1, 12.345, now()), ('a', 2, 'Y', 'y', 1, 0, now())`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	facts, err := ws.RelayedFacts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFacts := map[string]Facts{"a": {Version: 3, Status: "paid", TotalMilli: 12345, Lines: 2}, "b": {Version: 1, Status: "placed", TotalMilli: 1000, Lines: 0}}
+	if !maps.Equal(facts, wantFacts) {
+		t.Fatalf("facts = %+v, want %+v", facts, wantFacts)
+	}
 }
 
 // TestCheckCutoverOfGroup: the check of a cutover that follows no rebuild
@@ -206,14 +220,9 @@ func TestPostgresWriteSide(t *testing.T) {
 // them.
 func TestCheckCutoverOfGroup(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
-	events := slices.Clip(testfixture.RealEvents(t)[:400]) // appended to below: never into the shared fixture
-	topicName := testfixture.ProduceTopic(t, brokers, events)
 	m := analyticsModel(t)
+	events, topicName, group := filledByDaemon(t, brokers, m)
 	adm := admin(t, brokers)
-	group := testenv.Name("daemon")
-	stop := startDaemon(t, brokers, topicName, group, m.daemon)
-	waitCaughtUp(t, adm, topicName, group, 2*time.Minute)
-	stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	check := func(ws WriteSide) error {

@@ -3,7 +3,9 @@ package rebuild
 import (
 	"context"
 	"errors"
+	"github.com/orderstream/orderstream/internal/testenv"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -88,6 +90,22 @@ func waitCaughtUp(t testing.TB, adm *kadm.Client, topic, group string, within ti
 		}
 		time.Sleep(200 * time.Millisecond) // polling interval, not a wait for an event
 	}
+}
+
+// filledByDaemon produces the first 400 real events to a new topic, runs a
+// daemon of a new group over it into m until the group caught up, and
+// stops it: m's serving generation holds every event, and whatever the
+// test produces afterwards lies past the group's committed offsets. The
+// events returned may be appended to (not into the shared fixture).
+func filledByDaemon(t testing.TB, brokers []string, m model) (events []schemas.Envelope, topicName, group string) {
+	t.Helper()
+	events = slices.Clip(testfixture.RealEvents(t)[:400])
+	topicName = testfixture.ProduceTopic(t, brokers, events)
+	group = testenv.Name("daemon")
+	stop := startDaemon(t, brokers, topicName, group, m.daemon)
+	waitCaughtUp(t, admin(t, brokers), topicName, group, 2*time.Minute)
+	stop()
+	return events, topicName, group
 }
 
 // eventually polls cond every 200 ms until it holds or within passes.

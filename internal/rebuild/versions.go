@@ -64,30 +64,58 @@ type PostgresWriteSide struct {
 // then waits for the relay. It fails when the relay has not caught up
 // within RelayWait (the comparison would be unfounded), naming its state.
 func (w PostgresWriteSide) RelayedVersions(ctx context.Context) (Versions, error) {
+	vs := Versions{}
+	var id string
+	var v int64
+	err := w.relayed(ctx, `SELECT order_id, version FROM orders`, []any{&id, &v}, func() { vs[id] = v })
+	if err != nil {
+		return nil, err
+	}
+	return vs, nil
+}
+
+// RelayedFacts implements FactWriteSide as RelayedVersions does, from the
+// same snapshot rules: orders.version, orders.status (the aggregate's
+// schemas.Fold), orders.total in thousandths (exact: amounts have at most
+// schemas.MoneyScale decimals) and the order's rows in order_lines.
+func (w PostgresWriteSide) RelayedFacts(ctx context.Context) (map[string]Facts, error) {
+	fs := map[string]Facts{}
+	var id string
+	var f Facts
+	err := w.relayed(ctx, `SELECT o.order_id, o.version, o.status, (o.total * 1000)::bigint,
+			(SELECT count(*) FROM order_lines l WHERE l.order_id = o.order_id)
+		FROM orders o`, []any{&id, &f.Version, &f.Status, &f.TotalMilli, &f.Lines}, func() { fs[id] = f })
+	if err != nil {
+		return nil, err
+	}
+	return fs, nil
+}
+
+// relayed runs query in one REPEATABLE READ, read-only transaction, calling
+// row after scanning each row into dest, and returns once the relay of
+// w.Slot has relayed the snapshot (see RelayedVersions).
+func (w PostgresWriteSide) relayed(ctx context.Context, query string, dest []any, row func()) error {
 	tx, err := w.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return nil, fmt.Errorf("write side: begin: %w", err)
+		return fmt.Errorf("write side: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // read-only: nothing to lose
 	var lsnText string
 	// The snapshot is taken at this first statement; the LSN read in it is
 	// at or after every commit the snapshot sees.
 	if err := tx.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&lsnText); err != nil {
-		return nil, fmt.Errorf("write side: WAL position: %w", err)
+		return fmt.Errorf("write side: WAL position: %w", err)
 	}
 	lsn, err := pglogrepl.ParseLSN(lsnText)
 	if err != nil {
-		return nil, fmt.Errorf("write side: %w", err)
+		return fmt.Errorf("write side: %w", err)
 	}
-	rows, err := tx.Query(ctx, `SELECT order_id, version FROM orders`)
+	rows, err := tx.Query(ctx, query)
 	if err != nil {
-		return nil, fmt.Errorf("write side: read orders: %w", err)
+		return fmt.Errorf("write side: read orders: %w", err)
 	}
-	vs := Versions{}
-	var id string
-	var v int64
-	if _, err := pgx.ForEachRow(rows, []any{&id, &v}, func() error { vs[id] = v; return nil }); err != nil {
-		return nil, fmt.Errorf("write side: read orders: %w", err)
+	if _, err := pgx.ForEachRow(rows, dest, func() error { row(); return nil }); err != nil {
+		return fmt.Errorf("write side: read orders: %w", err)
 	}
 	wait := w.RelayWait
 	if wait <= 0 {
@@ -97,18 +125,18 @@ func (w PostgresWriteSide) RelayedVersions(ctx context.Context) (Versions, error
 	for {
 		rs, err := relay.Inspect(ctx, w.Pool, w.Slot)
 		if err == nil && rs.RelayedUpTo(lsn) {
-			return vs, nil
+			return nil
 		}
 		if time.Now().After(deadline) {
 			if err != nil {
-				return nil, fmt.Errorf("write side: relay of slot %s: %w", w.Slot, err)
+				return fmt.Errorf("write side: relay of slot %s: %w", w.Slot, err)
 			}
-			return nil, fmt.Errorf("write side: the relay of slot %s has not relayed the write side's state (WAL %s) within %s: %s; start `orderstream relay`",
+			return fmt.Errorf("write side: the relay of slot %s has not relayed the write side's state (WAL %s) within %s: %s; start `orderstream relay`",
 				w.Slot, lsnText, wait, relaySummaryOf(rs))
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(relayPoll):
 		}
 	}
@@ -172,17 +200,17 @@ func CompareVersions(want, got, pending Versions) VersionDiff {
 	d := VersionDiff{Orders: len(want)}
 	for _, id := range slices.Sorted(maps.Keys(want)) {
 		w, g := want[id], got[id]
-		switch {
-		case g >= w:
+		switch Judge(w, g, pending[id]) {
+		case VerdictAgree:
 			d.Agree++
-		case pending[id] > 0 && pending[id] <= g+1:
+		case VerdictInFlight:
 			d.InFlight++
-		case g == 0:
+		case VerdictMissing:
 			d.Missing++
 			if len(d.MissingExamples) < maxExamples {
 				d.MissingExamples = append(d.MissingExamples, id)
 			}
-		default:
+		case VerdictStale:
 			d.Stale++
 			if len(d.StaleExamples) < maxExamples {
 				d.StaleExamples = append(d.StaleExamples, fmt.Sprintf("%s (read model v%d, write side v%d)", id, g, w))
@@ -190,6 +218,35 @@ func CompareVersions(want, got, pending Versions) VersionDiff {
 		}
 	}
 	return d
+}
+
+// Verdict is how one order of a read model compares with the write side
+// (Judge).
+type Verdict string
+
+// The verdicts of Judge.
+const (
+	VerdictAgree    Verdict = "agree"     // read model at the write side's version or later
+	VerdictInFlight Verdict = "in_flight" // behind, its next event relayed past what the read model applied
+	VerdictMissing  Verdict = "missing"   // absent from the read model, nothing in flight
+	VerdictStale    Verdict = "stale"     // behind, nothing in flight
+)
+
+// Judge is the one rule of CompareVersions for one order: want is its
+// version on the write side, got in the read model (0: absent), pending the
+// lowest version among its events past what the read model applied (0:
+// none). See CompareVersions.
+func Judge(want, got, pending int64) Verdict {
+	switch {
+	case got >= want:
+		return VerdictAgree
+	case pending > 0 && pending <= got+1:
+		return VerdictInFlight
+	case got == 0:
+		return VerdictMissing
+	default:
+		return VerdictStale
+	}
 }
 
 // PendingVersions reads the records of topic in [from[p], to[p]) and returns

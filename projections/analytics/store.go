@@ -439,6 +439,13 @@ func (s *Store) views(n uint32) map[string]string {
 	}
 }
 
+// OrdersSQL is the SELECT of the view orders on generation n (columns
+// order_id, order_number, kind, customer_id, country, currency, total,
+// line_count, placed_at, status, version, updated_at; one row per order
+// placed, status the contract's fold, version that of its last event),
+// exact before merges. For readers of one generation, e.g. a verifier.
+func (s *Store) OrdersSQL(n uint32) string { return s.views(n)["orders"] }
+
 var viewNames = []string{"order_lines", "orders", "order_status"}
 
 // viewTarget returns the generation view name reads, 0 when the view is missing.
