@@ -16,7 +16,7 @@ func newProjectionGenerationsCmd(g *globals) *cobra.Command {
 	var prefix string
 	cmd := &cobra.Command{
 		Use:   "generations [PROJECTION]",
-		Short: "List the generations of the read models (serving, building, retired); drop one",
+		Short: "List the generations of the read models (serving, building, retired); drop one or serve a retired one again",
 		Long: `Lists each read model's generations: serving (what every reader sees),
 building (a rebuild in progress), retired (replaced by a cutover, kept
 current for 'orderstream rollback'), detached (search: an index no alias
