@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Checks the Prometheus alerting rules (deploy/prometheus/alerts.yml) and runs
-# their unit tests (alerts_test.yml) with promtool. Installs promtool from
-# Debian's prometheus package (apt) when it is missing; the package's server
-# is left stopped and disabled, since only promtool is needed.
+# Checks the Prometheus alerting rules (deploy/prometheus/alerts.yml) and the
+# compose Prometheus config (prometheus.yml), and runs the rules' unit tests
+# (alerts_test.yml) with promtool. Installs promtool from Debian's prometheus
+# package (apt) when it is missing; the package's server is left stopped and
+# disabled, since only promtool is needed.
 set -euo pipefail
 cd "$(dirname "$0")/../prometheus"
 if ! command -v promtool >/dev/null; then
@@ -17,4 +18,5 @@ if ! command -v promtool >/dev/null; then
   fi
 fi
 promtool check rules alerts.yml
+promtool check config prometheus.yml
 promtool test rules alerts_test.yml
