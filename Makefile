@@ -36,6 +36,7 @@ test: vet
 	$(SERVICES) up
 	deploy/local/browser.sh
 	deploy/local/chdb.sh
+	deploy/local/promtool.sh
 	eval "$$($(SERVICES) env)"; export CI=$${CI:-true}; \
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -p 2 ./... && \
 	ORDERSTREAM_TEST_OUTAGE=1 $(GO) test -count=1 -timeout 20m -p 1 -run 'Outage' ./projections/...

@@ -11,6 +11,7 @@ import (
 	"github.com/orderstream/orderstream/consumers"
 	"github.com/orderstream/orderstream/producer/topic"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -160,9 +161,10 @@ func instanceID(flag, projection string, hostname func() (string, error)) (strin
 // model as pv says and runs until ctx is cancelled; the sink is closed after
 // Run returned.
 func runConsume(ctx context.Context, g *globals, cfg consumers.Config, newSink sinkBuilder, metricsAddr string, sp sinkParams, checkEvery time.Duration, pv periodicVerify) (err error) {
-	// One registry for the runtime's and the sink's metrics, served on
-	// /metrics.
+	// One registry for the runtime's and the sink's metrics, with the Go
+	// runtime and process collectors, served on /metrics.
 	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sp.reg = reg
 	sink, closer, err := newSink(ctx, g, sp)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,8 @@ import (
 
 // TestConsumeWatchesTopic: a projection daemon reports on /metrics, within
 // --topic-check-interval, that its topic lost its first records
-// (orderstream_consumer_topic_replayable 1 → 0).
+// (orderstream_consumer_topic_replayable 1 → 0), beside the Go runtime's
+// metrics.
 func TestConsumeWatchesTopic(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
 	chAddr := testenv.ClickHouseAddr(t)
@@ -56,6 +58,7 @@ func TestConsumeWatchesTopic(t *testing.T) {
 
 	waitFor := func(want string) { t.Helper(); waitForMetric(t, addr, done, want) }
 	waitFor(fmt.Sprintf(`orderstream_consumer_topic_replayable{topic=%q} 1`, topicName))
+	waitFor(fmt.Sprintf(`go_info{version=%q} 1`, runtime.Version())) // the Go and process collectors
 
 	ends, err := adm.ListEndOffsets(ctx, topicName)
 	if err != nil {
