@@ -100,6 +100,7 @@ func runVerify(ctx context.Context, g *globals, fl verifyFlags, names []string) 
 		return nil, err
 	}
 	defer pool.Close()
+	once := &rebuild.FactsOnce{WriteSide: ws} // one write-side snapshot for every read model
 	groups := map[string]string{"analytics": fl.analyticsGroup, "search": fl.searchGroup}
 	var out []rebuild.Verification
 	for _, name := range names {
@@ -108,7 +109,7 @@ func runVerify(ctx context.Context, g *globals, fl verifyFlags, names []string) 
 			return out, err
 		}
 		v, err := rebuild.Verify(ctx, p, rebuild.VerifyConfig{
-			Guard: rebuild.GuardConfig{Brokers: g.brokers, Topic: g.topic, WriteSide: ws},
+			Guard: rebuild.GuardConfig{Brokers: g.brokers, Topic: g.topic, WriteSide: once},
 			Group: groups[name], Sample: fl.sample,
 		})
 		_ = p.Close() // read only: nothing to lose

@@ -124,3 +124,36 @@ func (f preparerFunc) Prepare(b []consumers.Record) consumers.Prepared {
 type preparedFunc func(context.Context) error
 
 func (f preparedFunc) Write(ctx context.Context) error { return f(ctx) }
+
+// countingWriteSide counts its reads.
+type countingWriteSide struct{ reads int }
+
+func (c *countingWriteSide) RelayedFacts(context.Context) (map[string]Facts, error) {
+	c.reads++
+	return map[string]Facts{"o1": {Version: 3}, "o2": {Version: 1}}, nil
+}
+
+func (c *countingWriteSide) RelayedVersions(context.Context) (Versions, error) {
+	c.reads++
+	return Versions{"o1": 3, "o2": 1}, nil
+}
+
+// TestFactsOnce: several read models verified in turn read the write side
+// once, and the versions are those of the facts.
+func TestFactsOnce(t *testing.T) {
+	t.Parallel()
+	ws := &countingWriteSide{}
+	once := &FactsOnce{WriteSide: ws}
+	for range 3 {
+		vs, err := once.RelayedVersions(context.Background())
+		if err != nil || vs["o1"] != 3 || vs["o2"] != 1 || len(vs) != 2 {
+			t.Fatalf("RelayedVersions = %v, %v; want o1:3 o2:1", vs, err)
+		}
+		if fs, err := once.RelayedFacts(context.Background()); err != nil || len(fs) != 2 {
+			t.Fatalf("RelayedFacts = %v, %v", fs, err)
+		}
+	}
+	if ws.reads != 1 {
+		t.Fatalf("write side read %d times, want once", ws.reads)
+	}
+}

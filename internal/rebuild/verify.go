@@ -36,6 +36,42 @@ type FactWriteSide interface {
 	RelayedFacts(ctx context.Context) (map[string]Facts, error)
 }
 
+// FactsOnce is a write side whose facts are read once: the first
+// RelayedFacts (or RelayedVersions, derived from the facts) reads ws and
+// every later call answers with that snapshot, so that verifying several
+// read models in turn reads the write side, and waits for the relay, once.
+// Exact for every read model verified after it: a snapshot older than a
+// read model's evidence leaves out only orders written since (not judged),
+// and a read model ahead of it agrees (Judge). Not safe for concurrent use.
+type FactsOnce struct {
+	WriteSide interface {
+		WriteSide
+		FactWriteSide
+	}
+	facts map[string]Facts
+}
+
+// RelayedFacts implements FactWriteSide.
+func (o *FactsOnce) RelayedFacts(ctx context.Context) (map[string]Facts, error) {
+	if o.facts == nil {
+		fs, err := o.WriteSide.RelayedFacts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		o.facts = fs
+	}
+	return o.facts, nil
+}
+
+// RelayedVersions implements WriteSide with the versions of RelayedFacts.
+func (o *FactsOnce) RelayedVersions(ctx context.Context) (Versions, error) {
+	fs, err := o.RelayedFacts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return versionsOfFacts(fs), nil
+}
+
 // The verdicts of Verify beyond Judge's, for an order the read model holds
 // at the write side's version with a different fact.
 const (
