@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orderstream/orderstream/schemas"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -280,7 +281,14 @@ type options struct {
 	log        *slog.Logger
 	reg        prometheus.Registerer
 	clientOpts []kgo.Opt
+	upcasters  *schemas.Upcasters
 }
+
+// WithUpcasters sets the chain that turns every event into the version the
+// sink reads before the sink sees it (default: schemas.NewUpcasters(), this
+// build's chain). Tests play a consumer of an older release with
+// schemas.NewUpcasters().ReadingUpTo(1).
+func WithUpcasters(u *schemas.Upcasters) Option { return func(o *options) { o.upcasters = u } }
 
 // WithLogger sets the logger (default: slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
@@ -290,7 +298,9 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 func WithRegisterer(reg prometheus.Registerer) Option { return func(o *options) { o.reg = reg } }
 
 // WithClientOpts adds franz-go client options after the runtime's own (they
-// win on conflict); tests use it to shorten timeouts. Default: none.
+// win on conflict) to every client of the consumer (group, DLQ reader):
+// how to reach Kafka (TLS, SASL: internal/connect.Kafka.ClientOpts), and in
+// tests shorter timeouts. Default: none.
 func WithClientOpts(opts ...kgo.Opt) Option {
 	return func(o *options) { o.clientOpts = append(o.clientOpts, opts...) }
 }

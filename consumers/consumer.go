@@ -9,10 +9,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/orderstream/orderstream/schemas"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
 )
 
 // Consumer runs one projection's consumer-group member: it polls Topic,
@@ -54,6 +56,8 @@ type Consumer struct {
 	// dead are the dead letters of the projection (strict mode only).
 	dead    *deadLettered
 	dlqOpts []kgo.Opt // client options of the DLQ reader
+	// up turns each event into the version the sink reads (WithUpcasters).
+	up *schemas.Upcasters
 
 	// groupErr is a group error no retry can cure (fenced by a member with
 	// the same instance id, a session timeout the broker refuses), set by
@@ -101,6 +105,10 @@ func New(cfg Config, sink Sink, opts ...Option) (*Consumer, error) {
 		// The caller's client options (timeouts) apply to the DLQ reader
 		// too.
 		dlqOpts: o.clientOpts,
+		up:      o.upcasters,
+	}
+	if c.up == nil {
+		c.up = schemas.NewUpcasters()
 	}
 	if cfg.InstanceID != "" {
 		c.log = c.log.With("instance_id", cfg.InstanceID)
@@ -137,6 +145,10 @@ func New(cfg Config, sink Sink, opts ...Option) (*Consumer, error) {
 		kgo.SessionTimeout(cfg.SessionTimeout),
 		kgo.HeartbeatInterval(cfg.heartbeatInterval()),
 		kgo.WithHooks(groupHook{c}),
+		// franz-go's client metrics of the group client (orderstream_consumer_kafka_*{group}).
+		kgo.WithHooks(kprom.NewMetrics("orderstream_consumer", kprom.Subsystem("kafka"), kprom.Registerer(reg),
+			kprom.Gatherer(c.gath), kprom.WithStaticLabel(prometheus.Labels{"group": cfg.Group}),
+			kprom.FetchAndProduceDetail(kprom.ByNode, kprom.ByTopic, kprom.Batches, kprom.Records, kprom.UncompressedBytes))),
 	}
 	if cfg.InstanceID != "" {
 		kopts = append(kopts, kgo.InstanceID(cfg.InstanceID))

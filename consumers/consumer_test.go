@@ -65,6 +65,10 @@ func TestTransientFailuresRetriedNoCommitBefore(t *testing.T) {
 	eventually(t, 15*time.Second, "all records committed", func() bool {
 		return sum(committed(t, brokers, cfg.Group, topic)) == int64(len(ids))
 	})
+	// franz-go's client metrics (kprom) of the group client, with the group.
+	if got := counterValue(t, c, "orderstream_consumer_kafka_fetch_records_total"); got < float64(len(ids)) {
+		t.Errorf("kafka fetch_records_total = %v, want ≥ %d", got, len(ids))
+	}
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}

@@ -26,8 +26,14 @@
 //     partitions is paused and the group membership stays alive (franz-go
 //     heartbeats in the background); when the read model recovers the
 //     consumer goes on by itself.
+//   - Versions: every event is upcast to schemas.CurrentVersion
+//     (schemas.Upcasters, WithUpcasters) after its envelope is parsed and
+//     before any sink sees it, so sinks read one shape; the record in Kafka
+//     is not changed. An event of a version newer than the binary reads is
+//     poison (schemas.ErrNewerVersion) until an upgraded binary re-drives it.
 //   - Poison records: a record that is not a valid event envelope
-//     (schemas.ParseEnvelope, strict) or that the sink rejects (a payload
+//     (schemas.ParseEnvelope, strict), of an unknown version, or that the
+//     sink rejects (a payload
 //     that does not decode or breaks the read model's rules,
 //     (*RejectedError) is copied to <topic>.dlq with headers naming its
 //     origin, the reason and the group (HeaderDLQ*), then skipped. In Strict

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/orderstream/orderstream/internal/parallel"
 	"github.com/orderstream/orderstream/internal/retry"
+	"github.com/orderstream/orderstream/internal/tracing"
 	"github.com/orderstream/orderstream/schemas"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -96,6 +97,11 @@ func (c *Consumer) flushOnceLocked(ctx, pollCtx context.Context) error {
 	if c.dl.Load() != nil {
 		c.batch.buf.dec = c.parkLocked(c.batch.buf.dec)
 	}
+	// One span per batch, linked to every record's trace; the sink's writes
+	// and the commit are its children.
+	ctx, span := tracing.StartBatch(ctx, c.cfg.Topic, c.cfg.Group, c.batch.buf.recs)
+	var cerr error
+	defer func() { tracing.End(span, cerr) }()
 	emptied := false
 	f := flusher{
 		strict: c.cfg.Strict,
@@ -110,10 +116,11 @@ func (c *Consumer) flushOnceLocked(ctx, pollCtx context.Context) error {
 				emptied = true // a rebalance took every partition of the batch meanwhile
 				return nil
 			}
-			return c.commitLocked(ctx, c.batch.buf.recs)
+			return tracing.Run(ctx, "commit", func(ctx context.Context) error { return c.commitLocked(ctx, c.batch.buf.recs) })
 		},
 	}
-	res, cerr := f.flush(ctx, c.batch.buf.dec)
+	var res flushResult
+	res, cerr = f.flush(ctx, c.batch.buf.dec)
 	if !res.committed {
 		return cerr
 	}
@@ -215,8 +222,9 @@ type decoded struct {
 }
 
 // decode parses every record's envelope (strictly: unknown fields, a
-// missing id, type or version make it poison) and prepares the sink's write.
-// The payload is decoded by the sink, which rejects a bad one. The write
+// missing id, type or version make it poison), upcasts it to the version the
+// sink reads (parseEvent) and prepares the sink's write. The payload is
+// decoded by the sink, which rejects a bad one. The write
 // side validated every event against its JSON Schema before it entered the
 // outbox, so the runtime does not pay for schema validation again. Large
 // batches are parsed on GOMAXPROCS goroutines.
@@ -225,7 +233,7 @@ func (c *Consumer) decode(recs []*kgo.Record) *decoded {
 	errs := make([]error, len(recs))
 	parallel.Chunks(len(recs), parallelDecodeMin, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			envs[i], errs[i] = schemas.ParseEnvelope(recs[i].Value)
+			envs[i], errs[i] = parseEvent(c.up, recs[i].Value)
 		}
 	})
 	d := &decoded{n: len(recs), good: make([]Record, 0, len(recs)), idx: make([]*kgo.Record, 0, len(recs))}
@@ -249,6 +257,20 @@ func (c *Consumer) decode(recs []*kgo.Record) *decoded {
 		d.prep = p.Prepare(d.good)
 	}
 	return d
+}
+
+// parseEvent parses a record value's envelope and upcasts it with up to the
+// version sinks read (schemas.CurrentVersion); the record itself is not
+// changed. An event newer than up reads fails wrapping
+// schemas.ErrNewerVersion: dead-lettered as KindDecode (the order parked
+// behind it), or, in strict mode, the stop of the run at its offset. On an
+// error the envelope is returned as parsed, so its event id can be named.
+func parseEvent(up *schemas.Upcasters, value []byte) (schemas.Envelope, error) {
+	e, err := schemas.ParseEnvelope(value)
+	if err != nil {
+		return e, err
+	}
+	return up.Upcast(e)
 }
 
 // parallelDecodeMin is the batch size from which envelopes are parsed on

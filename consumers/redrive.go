@@ -23,8 +23,14 @@ type RedriveConfig struct {
 	Group string
 	// DryRun lists what would be applied; nothing is written.
 	DryRun bool
-	// ClientOpts are added to the Kafka client (tests).
+	// ClientOpts are added to the Kafka clients: how to reach Kafka (TLS,
+	// SASL: internal/connect.Kafka.ClientOpts) and test settings.
 	ClientOpts []kgo.Opt
+	// Upcasters turn each dead letter into the version the sink reads, as
+	// the group's consumers do (default: schemas.NewUpcasters()). A record
+	// dead-lettered as newer than its consumer knew is applied here once
+	// this build reads its version.
+	Upcasters *schemas.Upcasters
 }
 
 // Validate reports every problem of c at once.
@@ -77,6 +83,10 @@ type RedriveResult struct {
 // markers not acked) ends the re-drive with that error; rerun it.
 func Redrive(ctx context.Context, cfg RedriveConfig, sink Sink, log *slog.Logger) (RedriveResult, error) {
 	res := RedriveResult{Group: cfg.Group, Applied: []DLQEntry{}, Stuck: []DLQEntry{}}
+	up := cfg.Upcasters
+	if up == nil {
+		up = schemas.NewUpcasters()
+	}
 	if err := cfg.Validate(); err != nil {
 		return res, fmt.Errorf("re-drive config: %w", err)
 	}
@@ -116,7 +126,7 @@ func Redrive(ctx context.Context, cfg RedriveConfig, sink Sink, log *slog.Logger
 			}
 			r := po.Records[next[i]]
 			e, perr := ParseDLQ(r)
-			env, derr := schemas.ParseEnvelope(r.Value)
+			env, derr := parseEvent(up, r.Value)
 			if err := errors.Join(perr, derr); err != nil {
 				e.Error = err.Error()
 				res.Stuck = append(res.Stuck, e)

@@ -16,7 +16,8 @@ import (
 const AggregateOrder = "order"
 
 // Envelope is the outer shape of every event, as stored in the outbox and as
-// the value of every Kafka record on the orders topic (schemas/v1/envelope.json).
+// the value of every Kafka record on the orders topic (schemas/v<N>/envelope.json,
+// the same shape in every version).
 //
 // Fields:
 //   - EventID: UUIDv7 (RFC 9562), unique per event; consumers use it for
@@ -86,22 +87,26 @@ func NewEnvelope(id string, version int64, occurredAt time.Time, p Payload, md M
 }
 
 // Decode unmarshals the payload of e into its Go type (one of the *Order…
-// types of this package). It fails with ErrUnknownEvent for an event type or
-// schema version this build does not know, and with a wrapped JSON error for a
-// payload of the wrong shape. Decode does not run JSON Schema validation; use
-// Validator.Validate for that.
+// types of this package, the CurrentVersion shape). It fails with
+// ErrUnknownEvent for an event type or schema version other than those (an
+// older version must go through Upcasters.Upcast first; the consumer runtime
+// does that before a sink sees the event), and with a wrapped JSON error for
+// a payload of the wrong shape. Decode does not run JSON Schema validation;
+// use Validator.Validate for that.
 func (e Envelope) Decode() (Payload, error) {
 	var p Payload
 	switch {
-	case e.EventType == TypeOrderPlaced && e.SchemaVersion == 1:
+	case e.SchemaVersion != CurrentVersion:
+		return nil, fmt.Errorf("event %s: %w: %s v%d (this build reads v%d; older versions are upcast first)", e.EventID, ErrUnknownEvent, e.EventType, e.SchemaVersion, CurrentVersion)
+	case e.EventType == TypeOrderPlaced:
 		p = &OrderPlaced{}
-	case e.EventType == TypeOrderPaid && e.SchemaVersion == 1:
+	case e.EventType == TypeOrderPaid:
 		p = &OrderPaid{}
-	case e.EventType == TypeOrderShipped && e.SchemaVersion == 1:
+	case e.EventType == TypeOrderShipped:
 		p = &OrderShipped{}
-	case e.EventType == TypeOrderCancelled && e.SchemaVersion == 1:
+	case e.EventType == TypeOrderCancelled:
 		p = &OrderCancelled{}
-	case e.EventType == TypeOrderRefunded && e.SchemaVersion == 1:
+	case e.EventType == TypeOrderRefunded:
 		p = &OrderRefunded{}
 	default:
 		return nil, fmt.Errorf("event %s: %w: %s v%d", e.EventID, ErrUnknownEvent, e.EventType, e.SchemaVersion)

@@ -7,8 +7,7 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// Event types, version 1. The CloudEvents ce_type header carries the same
-// string.
+// Event types. The CloudEvents ce_type header carries the same string.
 const (
 	TypeOrderPlaced    = "order.placed"
 	TypeOrderPaid      = "order.paid"
@@ -78,36 +77,65 @@ func (l Line) Amount() Money {
 	return Money{Amount: l.UnitPrice.Amount.Mul(decimal.NewFromInt(l.Quantity)), Currency: l.UnitPrice.Currency}
 }
 
-// OrderPlaced (order.placed v1) records a new document with all its lines.
-// Total is Σ line amounts. CustomerID is empty for guest documents.
+// OrderPlaced (order.placed v2, schemas/v2/order.placed.json) records a new
+// document with all its lines. Total is Σ line amounts. Channel is empty when
+// the source does not say (the Online Retail file never does).
+//
+// Since v1: the buyer is one value, Customer {ID, Country} (v1 had top-level
+// customer_id and country), and Channel is new and optional. An order.placed
+// v1 reaches a reader in this shape through its upcaster (Upcasters).
 type OrderPlaced struct {
-	OrderNumber string `json:"order_number"`
-	Kind        Kind   `json:"kind"`
-	CustomerID  string `json:"customer_id,omitempty"`
-	Country     string `json:"country"`
-	Currency    string `json:"currency"`
-	Lines       []Line `json:"lines"`
-	Total       Money  `json:"total"`
+	OrderNumber string   `json:"order_number"`
+	Kind        Kind     `json:"kind"`
+	Customer    Customer `json:"customer"`
+	Channel     Channel  `json:"channel,omitempty"`
+	Currency    string   `json:"currency"`
+	Lines       []Line   `json:"lines"`
+	Total       Money    `json:"total"`
 }
 
-// OrderPaid (order.paid v1) records payment of a sale in full.
+// Customer is the buyer of an order. ID is empty for a guest document;
+// Country is the buyer's country as the source names it ("United Kingdom",
+// "EIRE"), never empty.
+type Customer struct {
+	ID      string `json:"id,omitempty"`
+	Country string `json:"country"`
+}
+
+// Channel is where an order was taken. The empty Channel means "not known".
+type Channel string
+
+// Sales channels (order.placed v2).
+const (
+	ChannelWeb         Channel = "web"
+	ChannelPhone       Channel = "phone"
+	ChannelMarketplace Channel = "marketplace"
+	ChannelStore       Channel = "store"
+)
+
+// Valid reports whether c is empty (not known) or one of the channels above.
+func (c Channel) Valid() bool {
+	return c == "" || c == ChannelWeb || c == ChannelPhone || c == ChannelMarketplace || c == ChannelStore
+}
+
+// OrderPaid (order.paid v2, the shape of v1) records payment of a sale in full.
 type OrderPaid struct {
 	Amount    Money  `json:"amount"`
 	Reference string `json:"reference,omitempty"`
 }
 
-// OrderShipped (order.shipped v1) records dispatch of a paid sale.
+// OrderShipped (order.shipped v2, the shape of v1) records dispatch of a paid sale.
 type OrderShipped struct {
 	Carrier        string `json:"carrier,omitempty"`
 	TrackingNumber string `json:"tracking_number,omitempty"`
 }
 
-// OrderCancelled (order.cancelled v1) records cancellation before shipping.
+// OrderCancelled (order.cancelled v2, the shape of v1) records cancellation before shipping.
 type OrderCancelled struct {
 	Reason string `json:"reason"`
 }
 
-// OrderRefunded (order.refunded v1) records money returned to the customer:
+// OrderRefunded (order.refunded v2, the shape of v1) records money returned to the customer:
 // for a credit note, the amount it credits (−total, so positive); for a paid
 // sale, a refund of at most what was paid (> 0). Amount is never negative.
 type OrderRefunded struct {
@@ -121,8 +149,11 @@ func (OrderShipped) EventType() string   { return TypeOrderShipped }
 func (OrderCancelled) EventType() string { return TypeOrderCancelled }
 func (OrderRefunded) EventType() string  { return TypeOrderRefunded }
 
-func (OrderPlaced) SchemaVersion() int    { return 1 }
-func (OrderPaid) SchemaVersion() int      { return 1 }
-func (OrderShipped) SchemaVersion() int   { return 1 }
-func (OrderCancelled) SchemaVersion() int { return 1 }
-func (OrderRefunded) SchemaVersion() int  { return 1 }
+// SchemaVersion of every payload type is CurrentVersion: the Go types are
+// the newest shape; older versions exist as JSON only (v1/*.json) and are
+// read through Upcasters.
+func (OrderPlaced) SchemaVersion() int    { return CurrentVersion }
+func (OrderPaid) SchemaVersion() int      { return CurrentVersion }
+func (OrderShipped) SchemaVersion() int   { return CurrentVersion }
+func (OrderCancelled) SchemaVersion() int { return CurrentVersion }
+func (OrderRefunded) SchemaVersion() int  { return CurrentVersion }

@@ -22,6 +22,8 @@ func TestRecordHeaders(t *testing.T) {
 		AggregateID: "order-1", AggregateVersion: 12, OccurredAt: at,
 	}
 	withTrace := base
+	v1 := base
+	v1.SchemaVersion = 1
 	withTrace.Traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	common := "ce_id=0192c0de-0000-7000-8000-000000000001 ce_type=order.paid ce_source=/orderstream/producer " +
 		"ce_specversion=1.0 ce_time=2010-12-01T07:26:00.0000005Z ce_subject=order-1 content-type=application/json "
@@ -34,6 +36,7 @@ func TestRecordHeaders(t *testing.T) {
 		{name: "no traceparent", give: base, want: common + "aggregate_version=12"},
 		{name: "traceparent before aggregate_version", give: withTrace,
 			want: common + "traceparent=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 aggregate_version=12"},
+		{name: "schema version", give: v1, want: common + "aggregate_version=12 ce_dataschema=https://orderstream.dev/schemas/v1/order.paid.json schema_version=1"},
 		{name: "appends to dst", dst: []header{{Key: "x", Value: []byte("y")}}, give: base, want: "x=y " + common + "aggregate_version=12"},
 	}
 	for _, tt := range tests {

@@ -20,7 +20,7 @@ func gbp(s string) schemas.Money {
 
 func placed() *schemas.OrderPlaced {
 	return &schemas.OrderPlaced{
-		OrderNumber: "536365", Kind: schemas.KindSale, CustomerID: "17850", Country: "United Kingdom", Currency: "GBP",
+		OrderNumber: "536365", Kind: schemas.KindSale, Customer: schemas.Customer{ID: "17850", Country: "United Kingdom"}, Currency: "GBP",
 		Lines: []schemas.Line{
 			{LineNo: 1, SourceLine: 2, StockCode: "85123A", Description: "WHITE HANGING HEART T-LIGHT HOLDER", Quantity: 6, UnitPrice: gbp("2.55"), InvoicedAt: at},
 			{LineNo: 2, StockCode: "POST", Description: "", Quantity: 3, UnitPrice: gbp("0.001"), InvoicedAt: at},
@@ -65,7 +65,7 @@ func TestValidEventsPass(t *testing.T) {
 	for typ, p := range valid() {
 		t.Run(typ, func(t *testing.T) {
 			e := envelope(t, p)
-			if e.EventType != typ || e.SchemaVersion != 1 || e.OccurredAt.Location() != time.UTC || !e.OccurredAt.Equal(at) {
+			if e.EventType != typ || e.SchemaVersion != schemas.CurrentVersion || e.OccurredAt.Location() != time.UTC || !e.OccurredAt.Equal(at) {
 				t.Errorf("envelope = %+v", e)
 			}
 			b, err := v.Marshal(e)
@@ -140,7 +140,7 @@ func TestInvalidEventsRejected(t *testing.T) {
 		}), schemas.ErrInvalidEvent},
 		{"not a date", mutate(t, placedJSON, func(m map[string]any) { m["occurred_at"] = "2010-13-01T08:26:00Z" }), schemas.ErrInvalidEvent},
 		{"unknown event type", mutate(t, placedJSON, func(m map[string]any) { m["event_type"] = "order.lost" }), schemas.ErrInvalidEvent},
-		{"unknown schema version", mutate(t, placedJSON, func(m map[string]any) { m["schema_version"] = 2 }), schemas.ErrUnknownEvent},
+		{"unknown schema version", mutate(t, placedJSON, func(m map[string]any) { m["schema_version"] = schemas.CurrentVersion + 1 }), schemas.ErrUnknownEvent},
 		{"extra envelope field", mutate(t, placedJSON, func(m map[string]any) { m["partition"] = 3 }), schemas.ErrInvalidEvent},
 		{"extra payload field", mutate(t, placedJSON, func(m map[string]any) { obj(m, "payload")["discount"] = "1.00" }), schemas.ErrInvalidEvent},
 		{"extra line field", mutate(t, placedJSON, func(m map[string]any) { obj(m, "payload", "lines", 0)["vat"] = "0.20" }), schemas.ErrInvalidEvent},
@@ -205,7 +205,7 @@ func TestDecodeUnknown(t *testing.T) {
 	if _, err := e.Decode(); !errors.Is(err, schemas.ErrUnknownEvent) {
 		t.Errorf("err = %v, want ErrUnknownEvent", err)
 	}
-	e = schemas.Envelope{EventType: schemas.TypeOrderPaid, SchemaVersion: 2, AggregateID: "x", AggregateVersion: 1}
+	e = schemas.Envelope{EventType: schemas.TypeOrderPaid, SchemaVersion: schemas.CurrentVersion + 1, AggregateID: "x", AggregateVersion: 1}
 	if _, err := e.Decode(); !errors.Is(err, schemas.ErrUnknownEvent) {
 		t.Errorf("err = %v, want ErrUnknownEvent", err)
 	}

@@ -49,7 +49,7 @@ type analyticsFlags struct {
 func newAnalyticsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "analytics QUERY",
-		Short: "Query the ClickHouse analytics read model, manage its schema and generations",
+		Short: "Query the ClickHouse analytics read model and migrate its schema (generations: orderstream generations)",
 		Long: "Dashboard queries over the analytics read model (ClickHouse, --clickhouse-addr,\n" +
 			"--clickhouse-database), which `orderstream consume analytics` keeps up to date.\n\n" + metricDefinitions,
 		Example: `  orderstream analytics summary
@@ -131,16 +131,20 @@ func (fl analyticsFlags) filter() (analytics.Filter, error) {
 
 // analyticsQueries opens the read model for queries; close the returned closer.
 func analyticsQueries(g *globals) (*analytics.Queries, *analytics.Store, driver.Conn, error) {
-	conn, err := analytics.Open(analytics.Config{Addr: g.clickhouse, Database: g.chDatabase})
+	cfg, err := g.analyticsConfig()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	st, err := analytics.NewStore(conn, g.chDatabase, analytics.WithStoreLogger(g.log))
+	conn, err := analytics.Open(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := analytics.NewStore(conn, cfg.Database, analytics.WithStoreLogger(g.log), analytics.WithCluster(cfg.Cluster))
 	if err != nil {
 		_ = conn.Close()
 		return nil, nil, nil, err
 	}
-	return analytics.New(conn, g.chDatabase), st, conn, nil
+	return analytics.New(conn, cfg.Database), st, conn, nil
 }
 
 // checkCountry rejects (exit 2) a --country that no line of the read model
@@ -248,7 +252,7 @@ var moneyColumns = map[string]bool{"net_revenue": true, "gross_sales": true, "re
 // clickHouseError names the subcommand and the ClickHouse server in a
 // query's error: "analytics aov: ClickHouse at 127.0.0.1:59000: ...".
 func clickHouseError(g *globals, subcommand string, err error) error {
-	return fmt.Errorf("analytics %s: ClickHouse at %s: %w", subcommand, g.clickhouse, err)
+	return fmt.Errorf("analytics %s: ClickHouse at %s: %w", subcommand, g.conn.ClickHouse.Addr, err)
 }
 
 func runMetric(ctx context.Context, g *globals, w io.Writer, name string, fl analyticsFlags, columns []string) error {
@@ -405,117 +409,16 @@ func newAnalyticsMigrateCmd(g *globals) *cobra.Command {
 	}
 }
 
+// newGenerationsCmd is `analytics generations`, the earlier tree of the
+// analytics read model's generations: hidden, deprecated aliases of the
+// verbs of `orderstream generations`.
 func newGenerationsCmd(g *globals) *cobra.Command {
-	var format outputFormat
-	cmd := &cobra.Command{
-		Use:   "generations",
-		Short: "List the read model's generations (building, serving, retired, dropped)",
-		Long: `Lists the generations of the analytics read model. The stable views
-(order_lines, orders, order_status) read the serving generation; a live
-'consume analytics' daemon writes to every generation not dropped.
-Subcommands create, cut over to, roll back and drop generations.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, st, closer, err := analyticsQueries(g)
-			if err != nil {
-				return err
-			}
-			defer closer.Close()
-			gens, err := st.Generations(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if format == formatJSON {
-				return writeJSON(cmd.OutOrStdout(), gens)
-			}
-			ts := func(t time.Time) string {
-				if t.IsZero() {
-					return "-"
-				}
-				return t.Format(time.RFC3339)
-			}
-			header := []string{"generation", "state", "created_at", "cutover_at", "retired_at"}
-			rows := make([][]string, len(gens))
-			for i, gen := range gens {
-				rows[i] = []string{strconv.FormatUint(uint64(gen.Number), 10), gen.State, ts(gen.CreatedAt), ts(gen.CutoverAt), ts(gen.RetiredAt)}
-			}
-			if format == formatCSV {
-				return writeCSV(cmd.OutOrStdout(), header, rows)
-			}
-			return writeTable(cmd.OutOrStdout(), header, rows, map[int]bool{0: true})
-		},
+	cmd := legacyGenerationCmd(g, analytics.Projection, nil, "list", "generations")
+	for _, verb := range []struct{ verb, use string }{
+		{"create", "create [N]"}, {"cutover", "cutover N"}, {"rollback", "rollback"}, {"drop", "drop N"},
+	} {
+		cmd.AddCommand(legacyGenerationCmd(g, analytics.Projection, nil, verb.verb, verb.use))
 	}
-	addFormatFlag(cmd, &format, formatCSV)
-	genArg := func(args []string) (uint32, error) {
-		n, err := strconv.ParseUint(args[0], 10, 32)
-		if err != nil || n == 0 {
-			return 0, usagef("generation %q: want a number >= 1", args[0])
-		}
-		return uint32(n), nil
-	}
-	withStore := func(fn func(context.Context, *analytics.Store, []string, io.Writer) error) func(*cobra.Command, []string) error {
-		return func(cmd *cobra.Command, args []string) error {
-			_, st, closer, err := analyticsQueries(g)
-			if err != nil {
-				return err
-			}
-			defer closer.Close()
-			return fn(cmd.Context(), st, args, cmd.OutOrStdout())
-		}
-	}
-	// withGeneration runs op on the generation named by the one argument and
-	// reports "generation N <done>".
-	withGeneration := func(op func(*analytics.Store, context.Context, uint32) error, done string) func(*cobra.Command, []string) error {
-		return withStore(func(ctx context.Context, st *analytics.Store, args []string, out io.Writer) error {
-			n, err := genArg(args)
-			if err != nil {
-				return err
-			}
-			if err := op(st, ctx, n); err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "generation %d %s\n", n, done)
-			return nil
-		})
-	}
-	cmd.AddCommand(
-		&cobra.Command{
-			Use: "create [N]", Short: "Create generation N (default: the next number) as building", Args: cobra.MaximumNArgs(1),
-			RunE: withStore(func(ctx context.Context, st *analytics.Store, args []string, out io.Writer) error {
-				var n uint32
-				var err error
-				if len(args) == 1 {
-					n, err = genArg(args)
-				} else {
-					n, err = st.NextGeneration(ctx)
-				}
-				if err != nil {
-					return err
-				}
-				if err := st.CreateGeneration(ctx, n); err != nil {
-					return err
-				}
-				fmt.Fprintf(out, "generation %d created (building)\n", n)
-				return nil
-			}),
-		},
-		newCheckedCutoverCmd(g, "analytics", nil, "Serve generation N: switch every reader's views at once; the old one is kept"),
-		&cobra.Command{
-			Use: "rollback", Short: "Serve again the generation the serving one replaced", Args: cobra.NoArgs,
-			RunE: withStore(func(ctx context.Context, st *analytics.Store, _ []string, out io.Writer) error {
-				n, err := st.Rollback(ctx)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(out, "generation %d serving\n", n)
-				return nil
-			}),
-		},
-		&cobra.Command{
-			Use: "drop N", Short: "Drop generation N's tables (not the serving one)", Args: cobra.ExactArgs(1),
-			RunE: withGeneration((*analytics.Store).DropGeneration, "dropped"),
-		},
-	)
 	return cmd
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -14,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // sinkParams are the settings of a projection daemon's sink beyond the
@@ -23,19 +21,6 @@ type sinkParams struct {
 	generation  string                // "" follows the serving generation
 	indexPrefix string                // search only; "" = search.DefaultPrefix
 	reg         prometheus.Registerer // where the sink registers its metrics; nil = none
-}
-
-// sinkBuilder builds a projection's sink and what closes it.
-type sinkBuilder func(ctx context.Context, g *globals, sp sinkParams) (consumers.Sink, io.Closer, error)
-
-// projections maps each projection name to its sink builder and default
-// metrics address.
-var projections = map[string]struct {
-	newSink     sinkBuilder
-	metricsAddr string
-}{
-	"analytics": {newAnalyticsSink, "127.0.0.1:9465"},
-	"search":    {newSearchSink, "127.0.0.1:9466"},
 }
 
 func newConsumeCmd(g *globals) *cobra.Command {
@@ -80,9 +65,9 @@ finishes the in-flight batch and commits; a second signal exits at once.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			p, ok := projections[name]
-			if !ok {
-				return usagef("consume: unknown projection %q: want analytics or search", name)
+			p, err := lookupReadModel(name)
+			if err != nil {
+				return usagef("consume: %v", err)
 			}
 			if !cmd.Flags().Changed("metrics-addr") && metricsAddr == "" {
 				metricsAddr = p.metricsAddr
@@ -90,7 +75,7 @@ finishes the in-flight batch and commits; a second signal exits at once.`,
 			if cfg.Group == "" {
 				cfg.Group = "orderstream-" + name
 			}
-			cfg.Brokers, cfg.Topic, cfg.Projection = g.brokers, g.topic, name
+			cfg.Brokers, cfg.Topic, cfg.Projection = g.conn.Kafka.Brokers, g.topic, name
 			id, err := instanceID(cfg.InstanceID, name, os.Hostname)
 			if err != nil {
 				return err
@@ -102,7 +87,7 @@ finishes the in-flight batch and commits; a second signal exits at once.`,
 			if name != "search" && cmd.Flags().Changed("index-prefix") {
 				return usagef("consume %s: --index-prefix applies to the search projection only", name)
 			}
-			return stoppedCleanly(cmd.Context(), runConsume(cmd.Context(), g, cfg, p.newSink, metricsAddr, sp, checkEvery, pv))
+			return stoppedCleanly(cmd.Context(), runConsume(cmd.Context(), g, cfg, metricsAddr, sp, checkEvery, pv))
 		},
 	}
 	f := cmd.Flags()
@@ -156,17 +141,17 @@ func instanceID(flag, projection string, hostname func() (string, error)) (strin
 	return flag, nil
 }
 
-// runConsume builds the sink and the consumer, serves the metrics endpoint,
+// runConsume builds the read model's daemon sink (daemonSink) and the consumer, serves the metrics endpoint,
 // watches the topic's replayability every checkEvery, verifies the read
 // model as pv says and runs until ctx is cancelled; the sink is closed after
 // Run returned.
-func runConsume(ctx context.Context, g *globals, cfg consumers.Config, newSink sinkBuilder, metricsAddr string, sp sinkParams, checkEvery time.Duration, pv periodicVerify) (err error) {
+func runConsume(ctx context.Context, g *globals, cfg consumers.Config, metricsAddr string, sp sinkParams, checkEvery time.Duration, pv periodicVerify) (err error) {
 	// One registry for the runtime's and the sink's metrics, with the Go
 	// runtime and process collectors, served on /metrics.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sp.reg = reg
-	sink, closer, err := newSink(ctx, g, sp)
+	sink, closer, err := daemonSink(ctx, g, cfg.Projection, sp.generation, readModelOptions{indexPrefix: sp.indexPrefix, reg: reg})
 	if err != nil {
 		return fmt.Errorf("%s sink: %w", cfg.Projection, err)
 	}
@@ -177,7 +162,11 @@ func runConsume(ctx context.Context, g *globals, cfg consumers.Config, newSink s
 			}
 		}
 	}()
-	c, err := consumers.New(cfg, sink, consumers.WithLogger(g.log), consumers.WithRegisterer(reg))
+	kopts, err := g.kafkaOpts()
+	if err != nil {
+		return err
+	}
+	c, err := consumers.New(cfg, sink, consumers.WithLogger(g.log), consumers.WithRegisterer(reg), consumers.WithClientOpts(kopts...))
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -188,9 +177,9 @@ func runConsume(ctx context.Context, g *globals, cfg consumers.Config, newSink s
 	if err != nil {
 		return usagef("--topic-check-interval: %v", err)
 	}
-	kcl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...))
+	kcl, err := g.kafkaClient()
 	if err != nil {
-		return usagef("--kafka-brokers: %v", err)
+		return err
 	}
 	defer kcl.Close()
 	verifier, closeVerifier, err := pv.start(ctx, g, cfg, sp.indexPrefix, reg)

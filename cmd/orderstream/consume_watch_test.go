@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderstream/orderstream/internal/rebuild"
+	"github.com/orderstream/orderstream/consumers"
 	"github.com/orderstream/orderstream/internal/testenv"
 	"github.com/orderstream/orderstream/internal/testfixture"
 	"github.com/orderstream/orderstream/projections/analytics"
@@ -38,7 +38,7 @@ func TestConsumeWatchesTopic(t *testing.T) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_ = rebuild.DeleteGroup(ctx, adm, group)
+		_ = consumers.DeleteGroup(ctx, adm, group)
 		if conn, err := analytics.Open(analytics.Config{Addr: chAddr}); err == nil {
 			_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS `"+db+"`")
 			_ = conn.Close()
@@ -64,6 +64,30 @@ func TestConsumeWatchesTopic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Delete records only behind the group's commits: deleting what the
+	// daemon has not consumed yet is lost history it must refuse (an
+	// out-of-range offset stops it), not what this test watches for.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		committed, err := adm.FetchOffsets(ctx, group)
+		caughtUp := err == nil
+		ends.Each(func(lo kadm.ListedOffset) {
+			if c, ok := committed.Lookup(topicName, lo.Partition); lo.Offset > 0 && (!ok || c.At < lo.Offset) {
+				caughtUp = false
+			}
+		})
+		if caughtUp {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s did not commit the topic's end offsets within a minute (last error %v)", group, err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("daemon ended before it caught up: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	var o kadm.Offsets
 	ends.Each(func(lo kadm.ListedOffset) {
 		if lo.Offset > 0 && len(o) == 0 {
@@ -82,7 +106,7 @@ func TestConsumeWatchesTopic(t *testing.T) {
 
 // freeAddr returns a local address free a moment ago, for a daemon to
 // listen on.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

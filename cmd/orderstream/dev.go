@@ -6,9 +6,9 @@ import (
 	"io"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/orderstream/orderstream/consumers"
 	"github.com/orderstream/orderstream/internal/api"
+	"github.com/orderstream/orderstream/internal/connect"
 	"github.com/orderstream/orderstream/producer/csvimport"
 	"github.com/orderstream/orderstream/producer/relay"
 	"github.com/orderstream/orderstream/producer/store"
@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -55,9 +54,13 @@ Not for production: kfake is a test double of Kafka.`,
 }
 
 func runDev(ctx context.Context, g *globals, partitions int32, file string, fl apiFlags, stdout, stderr io.Writer) error {
-	pool, err := pgxpool.New(ctx, g.pgURL)
+	pgURL, err := g.pgURL()
 	if err != nil {
-		return fmt.Errorf("--pg-url: %w", err)
+		return err
+	}
+	pool, err := g.pgPool(ctx)
+	if err != nil {
+		return err
 	}
 	defer pool.Close()
 	if _, err = store.Migrate(ctx, pool, g.log); err != nil {
@@ -80,11 +83,12 @@ func runDev(ctx context.Context, g *globals, partitions int32, file string, fl a
 		return fmt.Errorf("in-process Kafka: %w", err)
 	}
 	defer cluster.Close()
-	g.brokers = cluster.ListenAddrs()
-	g.log.Warn("dev mode: Kafka is in-process and forgets everything at exit", "brokers", g.brokers)
+	// The in-process Kafka is plain: no TLS or SASL settings apply to it.
+	g.conn.Kafka, g.kafka = connect.Kafka{Brokers: cluster.ListenAddrs()}, kafkaConn{}
+	g.log.Warn("dev mode: Kafka is in-process and forgets everything at exit", "brokers", g.conn.Kafka.Brokers)
 
 	r, err := relay.New(relay.Config{
-		PostgresURL: g.pgURL, Brokers: g.brokers, Topic: g.topic, Mode: relay.ModeWAL,
+		PostgresURL: pgURL, Brokers: g.conn.Kafka.Brokers, Topic: g.topic, Mode: relay.ModeWAL,
 		Slot: devSlot, Publication: relay.DefaultPublication, CreateTopic: true,
 		TopicSpec: topic.Spec{Partitions: partitions, ReplicationFactor: 1},
 	}, relay.WithLogger(g.log))
@@ -95,18 +99,18 @@ func runDev(ctx context.Context, g *globals, partitions int32, file string, fl a
 
 	fl.auth = string(api.AuthNone)
 	fl.requestTimeout = api.DefaultRequestTimeout
+	fl.commands, fl.keyRetention, fl.waitLimit, fl.pgMaxConns = true, store.DefaultKeyRetention, api.DefaultWaitLimit, defaultPGMaxConns
 	stop := ctx // cancelled by SIGINT/SIGTERM
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.Go(func() error { return r.Run(ctx) })
-	for _, name := range []string{"analytics", "search"} {
-		p := projections[name]
-		cfg := consumers.Config{Brokers: g.brokers, Topic: g.topic, Group: "orderstream-dev-" + name, Projection: name}
+	for _, name := range readModelNames() {
+		cfg := consumers.Config{Brokers: g.conn.Kafka.Brokers, Topic: g.topic, Group: "orderstream-dev-" + name, Projection: name}
 		eg.Go(func() error {
 			// The relay creates the topic; wait for it rather than race it.
 			if err := waitTopic(ctx, g); err != nil {
 				return err
 			}
-			return runConsume(ctx, g, cfg, p.newSink, "off", sinkParams{}, topic.DefaultWatchInterval, periodicVerify{})
+			return runConsume(ctx, g, cfg, "off", sinkParams{}, topic.DefaultWatchInterval, periodicVerify{})
 		})
 	}
 	eg.Go(func() error { return runAPI(ctx, g, fl) })
@@ -126,9 +130,9 @@ const devSlot = "orderstream_dev"
 
 // waitTopic polls until the orders topic exists.
 func waitTopic(ctx context.Context, g *globals) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(g.brokers...))
+	cl, err := g.kafkaClient()
 	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
+		return err
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)

@@ -60,12 +60,16 @@ event id and type, the order id, the group that gave up on it, its kind
 				tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "DLQ OFFSET\tSOURCE\tGROUP\tKIND\tSTATE\tERROR\tATTEMPTS\tFIRST FAILURE\tEVENT ID\tEVENT TYPE\tORDER ID")
 			}
-			st, err := consumers.ReadDLQState(cmd.Context(), g.brokers, topic, "", false)
+			kopts, err := g.kafkaOpts()
+			if err != nil {
+				return err
+			}
+			st, err := consumers.ReadDLQState(cmd.Context(), g.conn.Kafka.Brokers, topic, "", false, kopts...)
 			if err != nil {
 				return err
 			}
 			n := 0
-			err = readDLQ(cmd.Context(), g.brokers, topic, func(r *kgo.Record) (bool, error) {
+			err = readDLQ(cmd.Context(), kopts, topic, func(r *kgo.Record) (bool, error) {
 				if !consumers.IsDeadLetter(r) {
 					return true, nil // a re-drive marker
 				}
@@ -161,7 +165,11 @@ what it would apply and writes nothing.`,
 // redriveGroups re-drives the dead letters of groups (every group with
 // pending dead letters when empty), each through its projection's sink.
 func redriveGroups(ctx context.Context, g *globals, topic string, groups []string, dryRun, asJSON bool, prefix string, out io.Writer) error {
-	st, err := consumers.ReadDLQState(ctx, g.brokers, topic, "", true)
+	kopts, err := g.kafkaOpts()
+	if err != nil {
+		return err
+	}
+	st, err := consumers.ReadDLQState(ctx, g.conn.Kafka.Brokers, topic, "", true, kopts...)
 	if err != nil {
 		return err
 	}
@@ -218,14 +226,17 @@ func redriveGroups(ctx context.Context, g *globals, topic string, groups []strin
 
 // redriveGroup re-drives one group through the sink of its projection.
 func redriveGroup(ctx context.Context, g *globals, topic, group, name string, dryRun bool, prefix string) (res consumers.RedriveResult, err error) {
-	cfg := consumers.RedriveConfig{Brokers: g.brokers, DLQTopic: topic, Group: group, DryRun: dryRun}
-	p, ok := projections[name]
-	if !ok {
-		return consumers.RedriveResult{}, fmt.Errorf("group %s: its dead letters name projection %q, which this binary does not know (want analytics or search)", group, name)
+	kopts, err := g.kafkaOpts()
+	if err != nil {
+		return consumers.RedriveResult{}, err
+	}
+	cfg := consumers.RedriveConfig{Brokers: g.conn.Kafka.Brokers, ClientOpts: kopts, DLQTopic: topic, Group: group, DryRun: dryRun}
+	if _, err := lookupReadModel(name); err != nil {
+		return consumers.RedriveResult{}, fmt.Errorf("group %s: its dead letters name projection %q, which this binary does not know (want %s)", group, name, wantReadModel(false))
 	}
 	var sink consumers.Sink
 	if !dryRun {
-		s, closer, err := p.newSink(ctx, g, sinkParams{indexPrefix: prefix})
+		s, closer, err := daemonSink(ctx, g, name, "", readModelOptions{indexPrefix: prefix})
 		if err != nil {
 			return consumers.RedriveResult{}, fmt.Errorf("group %s: %s sink: %w", group, name, err)
 		}
@@ -244,9 +255,10 @@ func redriveGroup(ctx context.Context, g *globals, topic, group, name string, dr
 }
 
 // readDLQ calls fn for every record of topic from the start up to its end
-// offsets as listed when it starts, until fn returns false.
-func readDLQ(ctx context.Context, brokers []string, topic string, fn func(*kgo.Record) (bool, error)) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+// offsets as listed when it starts, until fn returns false. kopts reach
+// Kafka (globals.kafkaOpts).
+func readDLQ(ctx context.Context, kopts []kgo.Opt, topic string, fn func(*kgo.Record) (bool, error)) error {
+	cl, err := kgo.NewClient(append(kopts, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}

@@ -4,13 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/orderstream/orderstream/consumers"
 	"github.com/orderstream/orderstream/internal/rebuild"
 	"github.com/orderstream/orderstream/internal/testenv"
+	"github.com/orderstream/orderstream/internal/testfixture"
+	"github.com/orderstream/orderstream/projections"
 	"github.com/orderstream/orderstream/projections/analytics"
 	"github.com/orderstream/orderstream/projections/search"
 )
@@ -23,7 +28,7 @@ func TestRollbackRetiresAndCutoverServesAgain(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name  string
-		model func(context.Context, *testing.T) (rebuild.Projection, []string)
+		model func(context.Context, testing.TB) (projections.ReadModel, []string)
 	}{
 		{"analytics", analyticsModel},
 		{"search", searchModel},
@@ -40,9 +45,9 @@ func TestRollbackRetiresAndCutoverServesAgain(t *testing.T) {
 
 // analyticsModel is a ClickHouse read model in a database of its own,
 // migrated (generation 1 serving), and the flags that name it.
-func analyticsModel(ctx context.Context, t *testing.T) (rebuild.Projection, []string) {
+func analyticsModel(ctx context.Context, t testing.TB) (projections.ReadModel, []string) {
 	cfg := analytics.Config{Addr: testenv.ClickHouseAddr(t), Database: testenv.Name("gens")}
-	p, err := rebuild.NewAnalytics(cfg, nil)
+	p, err := analytics.OpenReadModel(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,13 +72,13 @@ func analyticsModel(ctx context.Context, t *testing.T) (rebuild.Projection, []st
 
 // searchModel is an OpenSearch read model under a prefix of its own, set up
 // (generation 1 serving), and the flags that name it.
-func searchModel(ctx context.Context, t *testing.T) (rebuild.Projection, []string) {
+func searchModel(ctx context.Context, t testing.TB) (projections.ReadModel, []string) {
 	url := testenv.SearchURL(t)
 	eng, err := search.NewEngine(search.EngineConfig{Kind: search.EngineOpenSearch, URL: url})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := rebuild.NewSearch(search.Config{Engine: eng, Prefix: testenv.Name("gens")}, nil)
+	p, err := search.NewReadModel(search.Config{Engine: eng, Prefix: testenv.Name("gens")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +95,7 @@ func searchModel(ctx context.Context, t *testing.T) (rebuild.Projection, []strin
 	return p, []string{"--search-url", url, "--search-engine", "opensearch", "--index-prefix", p.Admin().Names().Prefix}
 }
 
-func testRollbackAndCutover(ctx context.Context, t *testing.T, p rebuild.Projection, flags []string) {
+func testRollbackAndCutover(ctx context.Context, t *testing.T, p projections.ReadModel, flags []string) {
 	name := p.Name()
 	if err := p.CreateGeneration(ctx, 2); err != nil {
 		t.Fatal(err)
@@ -115,7 +120,7 @@ func testRollbackAndCutover(ctx context.Context, t *testing.T, p rebuild.Project
 			t.Fatalf("generations: %v\n%s", err, out)
 		}
 		var got []struct {
-			Generations []rebuild.Generation `json:"generations"`
+			Generations []projections.Generation `json:"generations"`
 		}
 		if err := json.Unmarshal([]byte(out), &got); err != nil || len(got) != 1 {
 			t.Fatalf("generations --format json = %q: %v", out, err)
@@ -172,5 +177,151 @@ func testRollbackAndCutover(ctx context.Context, t *testing.T, p rebuild.Project
 	}
 	if got := states(); got != "1=serving 2=retired 3=building" {
 		t.Fatalf("after the refusal: %s", got)
+	}
+}
+
+// TestGenerationsTree runs the verbs of `generations` on each real read
+// model, and their earlier spellings: create takes the next number and
+// lists it building with its rows; the earlier spellings do the same work,
+// print a one-line deprecation notice on stderr and nothing else there, and
+// leave stdout what the new verb prints; dropping the serving generation is
+// refused with the command that fixes it.
+func TestGenerationsTree(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		model  func(context.Context, testing.TB) (projections.ReadModel, []string)
+		create []string // the earlier spelling of create N
+		drop   []string // the earlier spelling of drop N (N appended)
+	}{
+		{"analytics", analyticsModel, []string{"analytics", "generations", "create"}, []string{"analytics", "generations", "drop"}},
+		{"search", searchModel, []string{"search", "admin", "create-generation"}, []string{"search", "admin", "drop-generation"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			p, flags := tc.model(ctx, t)
+			run := func(args ...string) (stdout, stderr string, err error) {
+				t.Helper()
+				cmd := newRootCmd()
+				var out, errOut bytes.Buffer
+				cmd.SetArgs(append(append(args, flags...), "--log-level", "error"))
+				cmd.SetOut(&out)
+				cmd.SetErr(&errOut)
+				err = cmd.ExecuteContext(ctx)
+				return out.String(), errOut.String(), err
+			}
+			list := func() []projections.Generation {
+				t.Helper()
+				out, _, err := run("generations", "list", tc.name, "--format", "json")
+				var got []struct {
+					Generations []projections.Generation `json:"generations"`
+				}
+				if err != nil || json.Unmarshal([]byte(out), &got) != nil || len(got) != 1 {
+					t.Fatalf("generations list --format json: %v\n%s", err, out)
+				}
+				return got[0].Generations
+			}
+
+			out, _, err := run("generations", "create", tc.name, "--format", "json")
+			var created []generationResult
+			if err != nil || json.Unmarshal([]byte(out), &created) != nil || len(created) != 1 ||
+				created[0].Projection != tc.name || created[0].Generation != 2 || created[0].Result != "created" {
+				t.Fatalf("generations create: %v, output %s; want generation 2 created", err, out)
+			}
+			gens := list()
+			if len(gens) != 2 || gens[1].Number != 2 || gens[1].State != projections.StateBuilding || gens[1].Rows != 0 || gens[0].Rows != 0 {
+				t.Fatalf("after create: %+v, want 1 serving and 2 building, both with 0 rows", gens)
+			}
+			// One order written to generation 2 only: its rows are listed
+			// there (analytics: its lines; search: one document).
+			e := testfixture.RealEvents(t)[0]
+			sink, closeSink, err := p.Sink(ctx, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = sink.Write(ctx, []consumers.Record{{Topic: "orders", Key: []byte(e.AggregateID), Timestamp: e.OccurredAt, Event: e}})
+			if err = errors.Join(err, closeSink()); err != nil {
+				t.Fatal(err)
+			}
+			if sm, ok := p.(*search.ReadModel); ok {
+				if err := sm.Admin().Refresh(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if gens := list(); gens[0].Rows != 0 || gens[1].Rows < 1 || (tc.name == "search" && gens[1].Rows != 1) {
+				t.Fatalf("after one order written to generation 2: %+v, want rows there only (search: 1 document)", gens)
+			}
+
+			out, errOut, err := run(append(tc.create, "3")...)
+			wantNotice := "is deprecated: use 'orderstream generations create " + tc.name
+			if err != nil || out != tc.name+": generation 3 created (building)\n" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, wantNotice) {
+				t.Fatalf("%s 3: %v\nstdout %q\nstderr %q\nwant the new verb's line on stdout and one notice %q on stderr",
+					strings.Join(tc.create, " "), err, out, errOut, wantNotice)
+			}
+			out, errOut, err = run(append(tc.drop, "2")...)
+			if err != nil || out != tc.name+": generation 2 dropped\n" || !strings.Contains(errOut, "is deprecated: use 'orderstream generations drop "+tc.name) {
+				t.Fatalf("%s 2: %v\nstdout %q\nstderr %q", strings.Join(tc.drop, " "), err, out, errOut)
+			}
+			if gens := list(); len(gens) != 2 || gens[0].Number != 1 || gens[1].Number != 3 || gens[1].State != projections.StateBuilding {
+				t.Fatalf("after the aliases: %+v, want 1 serving and 3 building", gens)
+			}
+
+			_, _, err = run("generations", "drop", tc.name, "1")
+			if !errors.Is(err, projections.ErrServing) || !strings.Contains(err.Error(), "orderstream generations cutover "+tc.name) {
+				t.Fatalf("drop the serving generation: %v, want ErrServing and the command that serves another", err)
+			}
+		})
+	}
+}
+
+// TestGenerationsCutoverChecked: a cutover of a building generation with
+// --group is checked as a replay's cutover is: an empty generation beside a
+// write side holding an order is refused (exit 1, nothing switched), and
+// served with --force; the earlier spelling `analytics generations cutover`
+// checks as well.
+func TestGenerationsCutoverChecked(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p, modelFlags := analyticsModel(ctx, t)
+	if err := p.CreateGeneration(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	brokers := testenv.KafkaBrokers(t)
+	topicName := testfixture.ProduceTopic(t, brokers, nil)
+	pgURL := writeSideOf(ctx, t, "7f1c0a52-0000-4000-8000-00000000000c")
+	run := func(args ...string) (string, error) {
+		t.Helper()
+		cmd := newRootCmd()
+		var out bytes.Buffer
+		cmd.SetArgs(append(append(args, modelFlags...), "--pg-url", pgURL, "--kafka-brokers", strings.Join(brokers, ","),
+			"--topic", topicName, "--slot", "verify_test", "--log-level", "error"))
+		cmd.SetOut(&out)
+		cmd.SetErr(io.Discard)
+		err := cmd.ExecuteContext(ctx)
+		return out.String(), err
+	}
+	serving := func() uint32 {
+		t.Helper()
+		gens, err := p.Generations(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return projections.Serving(gens)
+	}
+	group := testenv.Name("nogroup")
+	for _, args := range [][]string{
+		{"generations", "cutover", "analytics", "2", "--group", group},
+		{"analytics", "generations", "cutover", "2", "--group", group},
+	} {
+		if _, err := run(args...); !errors.Is(err, rebuild.ErrCutoverRefused) || exitCode(err) != 1 || serving() != 1 {
+			t.Fatalf("%s: %v (exit %d), serving %d; want refused by the checks, 1 serving", strings.Join(args, " "), err, exitCode(err), serving())
+		}
+	}
+	out, err := run("generations", "cutover", "analytics", "2", "--group", group, "--force")
+	if err != nil || out != "analytics: generation 2 serving (was 1, retired)\n" || serving() != 2 {
+		t.Fatalf("--force: %v, output %q, serving %d; want 2 serving", err, out, serving())
 	}
 }

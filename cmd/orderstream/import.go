@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"time"
 
 	// Europe/London must convert InvoiceDate on hosts without a zoneinfo
@@ -15,6 +14,7 @@ import (
 	_ "time/tzdata"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/orderstream/orderstream/producer/command"
 	"github.com/orderstream/orderstream/producer/csvimport"
 	"github.com/orderstream/orderstream/producer/order"
 	"github.com/orderstream/orderstream/producer/store"
@@ -78,6 +78,9 @@ func runImport(ctx context.Context, g *globals, opts importOptions, path string,
 	if opts.retryTimeout <= 0 || opts.retryTimeout > 24*time.Hour {
 		return usagef("--retry-timeout %s: want more than 0 and at most 24h", opts.retryTimeout)
 	}
+	if g.eventVersion < schemas.OldestVersion || g.eventVersion > schemas.CurrentVersion {
+		return usagef("--event-version %d: want %d to %d", g.eventVersion, schemas.OldestVersion, schemas.CurrentVersion)
+	}
 	showBar := false
 	switch opts.progress {
 	case "auto":
@@ -90,13 +93,19 @@ func runImport(ctx context.Context, g *globals, opts importOptions, path string,
 		return usagef("--progress %q: want auto, always or never", opts.progress)
 	}
 
+	// Read twice as a stream (csvimport.Stream): open it now to report a
+	// missing file as the user's mistake.
 	file, err := os.Open(path)
 	if err != nil {
 		return usagef("import: %v", err)
 	}
-	defer file.Close()
+	file.Close()
 
-	pcfg, err := pgxpool.ParseConfig(g.pgURL)
+	pgURL, err := g.pgURL()
+	if err != nil {
+		return err
+	}
+	pcfg, err := pgxpool.ParseConfig(pgURL)
 	if err != nil {
 		return usagef("--pg-url: %v", err)
 	}
@@ -122,25 +131,11 @@ func runImport(ctx context.Context, g *globals, opts importOptions, path string,
 		return err
 	}
 
-	if os.Getenv("GOGC") == "" {
-		// The parsed file stays live during the import (~250 B a line);
-		// collecting at 4× the live heap instead of 2× halves the GC work
-		// for some hundred MiB more memory.
-		debug.SetGCPercent(400)
-	}
-	readStart := time.Now()
-	docs, st, err := csvimport.Collect(file)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	g.log.Info("file read", "file", path, "rows", st.Rows, "documents", st.Documents,
-		"bad_rows", st.BadRows, "seconds", time.Since(readStart).Seconds())
-
 	var bar *progressbar.ProgressBar
 	var iopts []csvimport.Option
 	iopts = append(iopts, csvimport.WithLogger(g.log))
 	if showBar {
-		bar = progressbar.NewOptions(len(docs),
+		bar = progressbar.NewOptions(-1, // the number of documents is known at the end
 			progressbar.OptionSetWriter(stderr),
 			progressbar.OptionSetDescription("importing"),
 			progressbar.OptionShowCount(),
@@ -151,11 +146,16 @@ func runImport(ctx context.Context, g *globals, opts importOptions, path string,
 		)
 		iopts = append(iopts, csvimport.WithProgress(func(csvimport.Document) { _ = bar.Add(1) }))
 	}
-	im, err := csvimport.New(csvimport.Config{Workers: opts.workers, RetryTimeout: opts.retryTimeout}, store.NewRepository(pool, validator), iopts...)
+	handler := command.NewHandler(store.NewRepository(pool, validator, store.WithEventVersion(g.eventVersion)), store.IsConflict)
+	im, err := csvimport.New(csvimport.Config{Workers: opts.workers, RetryTimeout: opts.retryTimeout}, handler, iopts...)
 	if err != nil {
 		return usagef("%v", err)
 	}
-	sum, err := im.Import(ctx, docs)
+	sum, st, err := im.ImportStream(ctx, csvimport.FileSource(path))
+	g.log.Info("file read", "file", path, "rows", st.Rows, "documents", st.Documents, "bad_rows", st.BadRows)
+	if err != nil && sum.Documents == 0 && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%s: %w", path, err) // nothing read: the file's header, gzip or I/O
+	}
 	if bar != nil {
 		_ = bar.Finish()
 	}

@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderstream/orderstream/internal/connect"
 	"github.com/orderstream/orderstream/internal/testenv"
+	"github.com/orderstream/orderstream/schemas"
 )
 
 // TestImportCommandReportsBadRows runs the import command on a file with
@@ -20,7 +22,7 @@ import (
 // imported, the command fails with the counts, and a re-run reports them as
 // already present.
 func TestImportCommandReportsBadRows(t *testing.T) {
-	g := &globals{pgURL: testenv.NewDatabase(t), log: slog.New(slog.DiscardHandler)}
+	g := &globals{conn: connect.Settings{Postgres: connect.Postgres{URL: testenv.NewDatabase(t)}}, eventVersion: schemas.CurrentVersion, log: slog.New(slog.DiscardHandler)}
 	path := filepath.Join(t.TempDir(), "orders.csv")
 	content := "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n" +
 		"536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n" +
@@ -63,7 +65,7 @@ func TestImportCommandReportsBadRows(t *testing.T) {
 }
 
 func TestImportCommandUsage(t *testing.T) {
-	g := &globals{pgURL: "postgres://127.0.0.1:1/x", log: slog.New(slog.DiscardHandler)}
+	g := &globals{conn: connect.Settings{Postgres: connect.Postgres{URL: "postgres://127.0.0.1:1/x"}}, eventVersion: schemas.CurrentVersion, log: slog.New(slog.DiscardHandler)}
 	tests := []struct {
 		name string
 		opts importOptions

@@ -36,9 +36,17 @@ func TestLayers(t *testing.T) {
 		}
 		return false
 	}
-	helpers := []string{"internal/run", "internal/logging", "internal/parallel", "internal/retry"}
-	testSupport := []string{"internal/testenv", "internal/testfixture", "internal/readmodeltest", "internal/chdb"}
+	helpers := []string{"internal/run", "internal/logging", "internal/parallel", "internal/retry", "internal/connect", "internal/tracing"}
+	testSupport := []string{"internal/testenv", "internal/testfixture", "internal/readmodeltest", "internal/chdb", "internal/scaledata"}
 	apps := []string{"internal/api", "internal/rebuild", "internal/status", "internal/web", "cmd"}
+	appOf := func(p string) string {
+		for _, a := range apps {
+			if a != "cmd" && under(p, a) {
+				return a
+			}
+		}
+		return ""
+	}
 	for pkg, imps := range imports {
 		for _, imp := range imps {
 			var why string
@@ -53,8 +61,14 @@ func TestLayers(t *testing.T) {
 				why = "the domain imports only the contract"
 			case under(pkg, "consumers") && under(imp, "producer", "projections"):
 				why = "the runtime imports neither the write side nor the read models"
-			case under(pkg, "projections") && (under(imp, "producer") || (under(imp, "projections") && !under(imp, pkg))):
+			case pkg == "projections" && !under(imp, "consumers", "schemas") && !under(imp, helpers...):
+				why = "the read models' shared generation and interface import only the runtime, the contract and helpers"
+			case under(pkg, "projections") && (under(imp, "producer") || (under(imp, "projections") && imp != "projections" && !under(imp, pkg))):
 				why = "a read model imports neither the write side nor another read model"
+			case appOf(pkg) != "" && appOf(imp) != "" && appOf(pkg) != appOf(imp):
+				why = "an application is a room of its own: what two share belongs to a layer below"
+			case under(pkg, "internal/rebuild", "internal/status") && strings.HasPrefix(imp, "projections/"):
+				why = "rebuild and status handle every read model through projections.ReadModel, never a concrete one"
 			case under(pkg, "producer", "consumers", "projections", "schemas") && under(imp, apps...):
 				why = "a layer never imports an application"
 			default:

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/orderstream/orderstream/producer/store"
 	"github.com/spf13/cobra"
 )
@@ -17,9 +16,9 @@ order lines, outbox) that the database at --pg-url has not applied yet, and
 prints the schema version reached. Safe to run on every deploy.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pool, err := pgxpool.New(cmd.Context(), g.pgURL)
+			pool, err := g.pgPool(cmd.Context())
 			if err != nil {
-				return fmt.Errorf("--pg-url: %w", err)
+				return err
 			}
 			defer pool.Close()
 			v, err := store.Migrate(cmd.Context(), pool, g.log)

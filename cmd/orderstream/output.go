@@ -97,9 +97,19 @@ func addJSONFormatFlag(cmd *cobra.Command, asJSON *bool) {
 	addFormatFlagFunc(cmd, func(v outputFormat) { *asJSON = v == formatJSON })
 }
 
+// addPersistentFormatFlag is addFormatFlag for a command tree: the flag is
+// cmd's and every subcommand's.
+func addPersistentFormatFlag(cmd *cobra.Command, p *outputFormat, extra ...outputFormat) {
+	*p = formatTable
+	addFormatFlagTo(cmd, cmd.PersistentFlags(), func(v outputFormat) { *p = v }, extra...)
+}
+
 func addFormatFlagFunc(cmd *cobra.Command, set func(outputFormat), extra ...outputFormat) {
+	addFormatFlagTo(cmd, cmd.Flags(), set, extra...)
+}
+
+func addFormatFlagTo(cmd *cobra.Command, f *pflag.FlagSet, set func(outputFormat), extra ...outputFormat) {
 	v := &formatValue{cur: formatTable, allowed: append([]outputFormat{formatTable, formatJSON}, extra...), set: set}
-	f := cmd.Flags()
 	f.Var(v, "format", "output format: "+v.want())
 	f.Var(jsonAlias{v}, "json", "print as JSON (deprecated: use --format json)")
 	f.Lookup("json").NoOptDefVal = "true"

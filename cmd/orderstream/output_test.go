@@ -87,7 +87,7 @@ func TestEveryResultCommandTakesFormat(t *testing.T) {
 	want := []string{
 		"analytics summary", "analytics revenue", "analytics orders", "analytics aov", "analytics customers",
 		"analytics return-rate", "analytics top-products", "analytics generations", "dlq list", "dlq replay",
-		"generations", "replay", "search", "search admin generations", "status", "topic stats", "verify",
+		"generations", "load", "orders place", "orders pay", "orders ship", "orders cancel", "orders refund", "relay parked", "replay", "search", "search admin generations", "status", "topic stats", "verify",
 	}
 	var got []string
 	var walk func(*cobra.Command)

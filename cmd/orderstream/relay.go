@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"text/tabwriter"
 	"time"
 
 	"github.com/orderstream/orderstream/producer/relay"
@@ -50,14 +51,22 @@ checkpoint; /healthz answers 503 "reconnecting" meanwhile. Serves /metrics and
 exit 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg.PostgresURL, cfg.Brokers, cfg.Topic = g.pgURL, g.brokers, g.topic
+			pgURL, err := g.pgURL()
+			if err != nil {
+				return err
+			}
+			kopts, err := g.kafkaOpts()
+			if err != nil {
+				return err
+			}
+			cfg.PostgresURL, cfg.Brokers, cfg.Topic = pgURL, g.conn.Kafka.Brokers, g.topic
 			cfg.Mode = relay.Mode(mode)
 			cfg.OutboxRetention = retention
 			if retention == 0 {
 				cfg.OutboxRetention = -1
 			}
 			cfg.TopicSpec = topic.Spec{Partitions: partitions, ReplicationFactor: replication}
-			r, err := relay.New(cfg, relay.WithLogger(g.log))
+			r, err := relay.New(cfg, relay.WithLogger(g.log), relay.WithKafkaOptions(kopts...))
 			if err != nil {
 				return usagef("%v", err)
 			}
@@ -74,6 +83,7 @@ exit 0.`,
 	f.StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:9464", "host:port serving /metrics and /healthz (200 when streaming or standby); empty disables")
 	f.BoolVar(&cfg.AllowFiniteRetention, "allow-finite-retention", false, "start even if the topic's retention or compaction may delete events (a replay from offset zero would then miss some)")
 	f.DurationVar(&cfg.TopicCheckInterval, "topic-check-interval", topic.DefaultWatchInterval, "how often the topic's retention, compaction and log start offsets are checked; a topic that can no longer be replayed from offset zero is logged (ERROR, once per change) and sets orderstream_relay_topic_replayable to 0")
+	f.BoolVar(&cfg.AllowUnderReplicated, "allow-under-replicated", false, "start even if the topic has one replica on a cluster of several brokers, or min.insync.replicas below 2 with three replicas (losing a broker may then lose events)")
 	f.BoolVar(&cfg.CreateTopic, "create-topic", true, "create the topic with infinite retention if it does not exist")
 	f.Int32Var(&partitions, "partitions", topic.DefaultPartitions, "partitions of the topic when --create-topic creates it (verified when it exists)")
 	f.Int16Var(&replication, "replication-factor", topic.DefaultReplicationFactor, "replication factor when --create-topic creates the topic; -1 = broker default")
@@ -82,6 +92,48 @@ exit 0.`,
 	f.DurationVar(&cfg.StallWarning, "stall-warning", relay.DefaultStallWarning, "poll mode: once a committed outbox row has waited this long behind an open transaction (the visibility watermark), a WARN names that transaction's backend")
 	f.IntVar(&cfg.DuplicateScan, "duplicate-scan", relay.DefaultDuplicateScan, "records read back, at most, from each partition's end at start to find the last one the relay wrote (past records others appended); a partition without one within the bound gets no duplicate check")
 	f.BoolVar(&cfg.AcceptSlotReset, "accept-slot-reset", false, "after a lost or moved replication slot: re-baseline at the slot's (or the current) position deliberately; events in the gap are NOT relayed")
+	f.BoolVar(&cfg.ParkOversized, "park-oversized", false, "an outbox event larger than the topic accepts (max.message.bytes, at most the 1 MiB producer batch) is kept in relay_parked_events with its order's later events, and the relay goes on; without it the relay stops naming the row")
+	cmd.AddCommand(newRelayParkedCmd(g))
+	return cmd
+}
+
+// newRelayParkedCmd is `relay parked`: the events the relay parked.
+func newRelayParkedCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "parked",
+		Short: "List the outbox events the relay parked instead of producing (too large for the topic, or behind one of their order)",
+		Long: `Lists relay_parked_events: each outbox event the relay did not produce because its
+Kafka record is larger than the topic accepts (reason oversized; written by
+'orderstream relay --park-oversized'), and the later events of the same orders,
+held back so that no read model sees such an order without its earlier event
+(reason behind_oversized). The whole envelope of each is kept in the table
+(SELECT envelope FROM relay_parked_events WHERE event_id = '…').`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pool, err := g.pgPool(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			ps, err := relay.ListParked(cmd.Context(), pool)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return writeJSON(out, ps)
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "OUTBOX ID\tEVENT ID\tORDER ID\tEVENT TYPE\tVERSION\tSIZE\tLIMIT\tREASON\tPARKED AT")
+			for _, p := range ps {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", p.OutboxID, p.EventID, p.OrderID, p.EventType, p.AggregateVersion,
+					p.SizeBytes, p.LimitBytes, p.Reason, p.ParkedAt.UTC().Format(time.RFC3339))
+			}
+			return tw.Flush()
+		},
+	}
+	addJSONFormatFlag(cmd, &asJSON)
 	return cmd
 }
 

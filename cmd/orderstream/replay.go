@@ -9,7 +9,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orderstream/orderstream/consumers"
 	"github.com/orderstream/orderstream/internal/rebuild"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -30,6 +33,7 @@ type replayFlags struct {
 	members  int
 	prefix   string
 	skipDead bool
+	metrics  string     // shadow: --metrics-addr of the progress gauges
 	guard    guardFlags // shadow: the checks before the cutover
 }
 
@@ -54,7 +58,7 @@ listed --settle after N+1 was created, every reader is switched at once
 (analytics: the stable views Grafana and the API query, by one RENAME TABLE
 on 18.16 and one CREATE OR REPLACE VIEW per view on current releases;
 search: one atomic alias swap), N is kept current for
-'orderstream rollback PROJECTION', generations older than the --keep newest
+'orderstream generations rollback PROJECTION', generations older than the --keep newest
 previous ones are dropped, and the temporary group is deleted. No daemon
 restart is needed. A failed or interrupted rebuild drops N+1 and its group;
 N keeps serving.
@@ -88,7 +92,7 @@ PROJECTION 'all' rebuilds both read models at the same time.`,
   orderstream replay search --mode in-place         # dry run: print the offset plan
   orderstream replay search --mode in-place --execute
   orderstream replay analytics --mode in-place --from 2011-12-01T00:00:00Z --execute
-  orderstream rollback analytics                    # serve the previous generation again`,
+  orderstream generations rollback analytics        # serve the previous generation again`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			names, err := projectionArgs(args[0])
@@ -137,20 +141,9 @@ PROJECTION 'all' rebuilds both read models at the same time.`,
 	f.IntVar(&fl.members, "members", rebuild.DefaultMembers, "shadow: consumers in the rebuild's group, each writing its share of the partitions (1..64)")
 	addGuardFlags(f, &fl.guard)
 	addIndexPrefixFlag(f, &fl.prefix)
+	f.StringVar(&fl.metrics, "metrics-addr", "", "shadow: host:port serving /metrics with the rebuild's progress per partition (orderstream_rebuild_replayed_records, orderstream_rebuild_end_offset_records) while it runs; empty (default) serves none")
 	f.BoolVar(&fl.skipDead, "skip-dead-lettered", false, "shadow: skip (and list) the records the daemons dead-lettered or parked at the same partition and offset and that were not re-driven, instead of stopping at them")
 	return cmd
-}
-
-// projectionArgs expands "all" and checks the name.
-func projectionArgs(arg string) ([]string, error) {
-	switch arg {
-	case "all":
-		return []string{"analytics", "search"}, nil
-	case "analytics", "search":
-		return []string{arg}, nil
-	default:
-		return nil, usagef("unknown projection %q: want analytics, search or all", arg)
-	}
 }
 
 func runShadow(ctx context.Context, g *globals, fl replayFlags, names []string, out, errw io.Writer) error {
@@ -160,12 +153,31 @@ func runShadow(ctx context.Context, g *globals, fl replayFlags, names []string, 
 	if fl.keep == 0 || fl.keep < -1 {
 		return usagef("--keep %d: want 1 or more previous generations kept for rollback, or -1 to keep all (drop one deliberately with `orderstream generations drop PROJECTION N`)", fl.keep)
 	}
+	kopts, err := g.kafkaOpts()
+	if err != nil {
+		return err
+	}
 	ws, pool, err := fl.guard.writeSide(ctx, g)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
 	pr := newProgressPrinter(errw, fl.progress)
+	reg := prometheus.NewRegistry()
+	pm, err := rebuild.NewProgressMetrics(reg)
+	if err != nil {
+		return err
+	}
+	progress := func(p rebuild.Progress) { pr.update(p); pm.Update(p) }
+	return runWithMetrics(ctx, fl.metrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), func(ctx context.Context) error {
+		return runShadows(ctx, g, fl, names, ws, kopts, pr, progress, out)
+	})
+}
+
+// runShadows runs the shadow rebuilds of names at the same time, reading
+// the topic with kopts, and prints their results.
+func runShadows(ctx context.Context, g *globals, fl replayFlags, names []string, ws rebuild.WriteSide, kopts []kgo.Opt, pr *progressPrinter,
+	progress func(rebuild.Progress), out io.Writer) error {
 	results := make([]rebuild.Result, len(names))
 	eg, ectx := errgroup.WithContext(ctx)
 	for i, name := range names {
@@ -176,8 +188,8 @@ func runShadow(ctx context.Context, g *globals, fl replayFlags, names []string, 
 			}
 			defer p.Close()
 			res, err := rebuild.Shadow(ectx, p, rebuild.ShadowConfig{
-				Brokers: g.brokers, Topic: g.topic, Keep: fl.keep, Settle: fl.settle,
-				BatchMaxRecords: fl.batch, Members: fl.members, Progress: pr.update, SkipDeadLettered: fl.skipDead,
+				Brokers: g.conn.Kafka.Brokers, ClientOpts: kopts, Topic: g.topic, Keep: fl.keep, Settle: fl.settle,
+				BatchMaxRecords: fl.batch, Members: fl.members, Progress: progress, SkipDeadLettered: fl.skipDead,
 				WriteSide: ws, Force: fl.guard.force,
 			}, g.log)
 			if err != nil {
@@ -187,7 +199,7 @@ func runShadow(ctx context.Context, g *globals, fl replayFlags, names []string, 
 			return nil
 		})
 	}
-	err = eg.Wait()
+	err := eg.Wait()
 	pr.finish()
 	if err != nil {
 		return err
@@ -208,7 +220,7 @@ func runShadow(ctx context.Context, g *globals, fl replayFlags, names []string, 
 				e.Group, e.SourcePartition, e.SourceOffset, e.EventID, e.Kind, oneLine(e.Error, 160))
 		}
 		if r.Previous != 0 {
-			fmt.Fprintf(out, "  generation %d kept for rollback: orderstream rollback %s\n", r.Previous, r.Projection)
+			fmt.Fprintf(out, "  generation %d kept for rollback: orderstream generations rollback %s\n", r.Previous, r.Projection)
 		}
 		if len(r.Dropped) > 0 {
 			fmt.Fprintf(out, "  dropped by --keep %d: generation(s) %s\n", fl.keep, gensStr(r.Dropped))
@@ -218,9 +230,9 @@ func runShadow(ctx context.Context, g *globals, fl replayFlags, names []string, 
 }
 
 func runInPlace(ctx context.Context, g *globals, fl replayFlags, names []string, from rebuild.From, out io.Writer) error {
-	kcl, err := kgo.NewClient(kgo.SeedBrokers(g.brokers...))
+	kcl, err := g.kafkaClient()
 	if err != nil {
-		return usagef("--kafka-brokers: %v", err)
+		return err
 	}
 	defer kcl.Close()
 	adm := kadm.NewClient(kcl)
@@ -344,7 +356,7 @@ func progressLine(pg rebuild.Progress, long bool) string {
 	s := fmt.Sprintf("%s g%d %s %5.1f%% %d/%d events %.0f events/s ETA %s", pg.Projection, pg.Generation, pg.Phase,
 		pct, pg.Processed, pg.Total, pg.Rate, eta)
 	if !long {
-		var worst rebuild.PartitionLag
+		var worst consumers.PartitionLag
 		for _, pl := range pg.Partitions {
 			if pl.Lag > worst.Lag {
 				worst = pl

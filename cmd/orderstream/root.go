@@ -6,7 +6,9 @@ import (
 	"os"
 	"strings"
 
+	"github.com/orderstream/orderstream/internal/connect"
 	"github.com/orderstream/orderstream/internal/logging"
+	"github.com/orderstream/orderstream/schemas"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
@@ -20,13 +22,15 @@ type globals struct {
 	configFile   string
 	logFormat    string
 	logLevel     string
-	pgURL        string
-	brokers      []string
 	topic        string
-	clickhouse   string
-	chDatabase   string
-	searchURL    string
 	searchEngine string
+	// conn is how every command reaches PostgreSQL, Kafka, ClickHouse
+	// and the search engine (internal/connect; connect.go builds clients).
+	conn          connect.Settings
+	kafka         kafkaConn // built from conn.Kafka on first use (connect.go)
+	eventVersion  int
+	chCluster     string // --clickhouse-cluster
+	searchReplica int    // --search-replicas
 
 	log *slog.Logger
 }
@@ -47,7 +51,7 @@ func newRootCmd() *cobra.Command {
 				return usagef("%v", err)
 			}
 			g.log = log
-			return nil
+			return setupTracing(cmd, log)
 		},
 	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
@@ -57,17 +61,18 @@ func newRootCmd() *cobra.Command {
 	f.StringVar(&g.configFile, "config", "", "YAML file of settings (keys are flag names); env ORDERSTREAM_CONFIG")
 	f.StringVar(&g.logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal, else JSON)")
 	f.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	f.StringVar(&g.pgURL, "pg-url", "postgres://orderstream:orderstream@127.0.0.1:55432/orderstream?sslmode=disable", "PostgreSQL URL of the write side (needs wal_level=logical for the relay)")
-	f.StringSliceVar(&g.brokers, "kafka-brokers", []string{"127.0.0.1:59092"}, "Kafka seed brokers, comma-separated host:port")
+	g.conn.AddFlags(f)
 	f.StringVar(&g.topic, "topic", "orders", "Kafka topic of order events")
-	f.StringVar(&g.clickhouse, "clickhouse-addr", "127.0.0.1:59000", "ClickHouse native protocol address host:port")
-	f.StringVar(&g.chDatabase, "clickhouse-database", "orderstream", "ClickHouse database of the analytics read model")
-	f.StringVar(&g.searchURL, "search-url", "http://127.0.0.1:59200", "search engine base URL")
 	f.StringVar(&g.searchEngine, "search-engine", "opensearch", "search engine: opensearch or elasticsearch")
+	f.IntVar(&g.eventVersion, "event-version", schemas.CurrentVersion, "schema version of the events the write side emits (1 or 2): keep 1 until every consumer runs a release that reads 2")
+	f.StringVar(&g.chCluster, "clickhouse-cluster", "", "ClickHouse cluster (remote_servers name) of the read model: replicated tables sharded by order_id, DDL ON CLUSTER; empty: one server")
+	f.IntVar(&g.searchReplica, "search-replicas", 0, "number_of_replicas of every new search index generation (1 on a cluster of two nodes or more: a node's loss loses no document)")
 
 	root.AddCommand(
 		newMigrateCmd(g),
 		newImportCmd(g),
+		newOrdersCmd(g),
+		newLoadCmd(g),
 		newRelayCmd(g),
 		newTopicCmd(g),
 		newConsumeCmd(g),
@@ -83,8 +88,11 @@ func newRootCmd() *cobra.Command {
 		newDocsCmd(g),
 		newHealthcheckCmd(g),
 		newDevCmd(g),
+		newSchemasCmd(g),
 	)
 	strictArgs(root)
+	addHints(root)
+	explainErrors(root)
 	return root
 }
 
@@ -130,12 +138,9 @@ func isSetting(cmd *cobra.Command, fl *pflag.Flag) bool {
 	if cmd.Root().PersistentFlags().Lookup(fl.Name) == fl {
 		return true
 	}
-	for c := cmd; c != nil && c.HasParent(); c = c.Parent() {
-		if c.Parent() == c.Root() {
-			return daemonCommands[c.Name()]
-		}
-	}
-	return false
+	// The daemon's own flags only: those of its subcommands (`relay parked`)
+	// are per-invocation arguments.
+	return cmd.HasParent() && cmd.Parent() == cmd.Root() && daemonCommands[cmd.Name()]
 }
 
 // bindConfig fills every setting of cmd that was not set on the command
@@ -171,7 +176,9 @@ func bindConfig(cmd *cobra.Command, file string) error {
 			val, src = yamlString(v), file+": "+fl.Name
 		}
 		if err := fl.Value.Set(val); err != nil {
-			errs = append(errs, fmt.Sprintf("%s=%q: %v", src, val, err))
+			// Neither the value nor the parser's error (which quotes it) is
+			// shown: a secret put in the wrong variable must not be printed.
+			errs = append(errs, fmt.Sprintf("%s: not a valid %s value (want %s)", src, fl.Name, fl.Value.Type()))
 		}
 	})
 	known := map[string]bool{}

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/orderstream/orderstream/projections"
 	"github.com/orderstream/orderstream/projections/search"
 	"github.com/orderstream/orderstream/schemas"
 	"github.com/spf13/cobra"
@@ -240,114 +241,42 @@ func printSearchJSON(w io.Writer, res search.Result) error {
 	}{res.Total, hits, res.Facets, res.Next})
 }
 
+// newSearchAdminCmd is `search admin`, the earlier tree of the search read
+// model's generations: hidden, deprecated aliases of `orderstream
+// generations` (setup: of the read model's Setup, which `generations create`
+// and the daemon run).
 func newSearchAdminCmd(g *globals, prefix *string) *cobra.Command {
 	admin := &cobra.Command{
-		Use:   "admin",
-		Short: "Manage the search read model's generations and aliases",
-		Long: `Generations are indexes <prefix>_v<n>. Queries read the alias <prefix>
-(the serving generation); the daemon writes every generation of the alias
-<prefix>_write. A rebuild creates a generation (which joins the write alias),
-fills it ('orderstream consume search --generation N' on a group of its own),
-then cuts over; the previous generation stays current for rollback until it
-is dropped.`,
+		Use:    "admin",
+		Short:  "Deprecated: 'orderstream generations'",
+		Hidden: true,
 	}
-	withAdmin := func(fn func(ctx context.Context, a *search.Admin, args []string, out io.Writer) error) func(*cobra.Command, []string) error {
-		return func(cmd *cobra.Command, args []string) error {
-			cfg, err := searchConfig(g, *prefix)
+	setup := &cobra.Command{
+		Use: "setup", Short: "Deprecated: put the index template and create generation 1 if nothing serves yet", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := openProjection(g, "search", *prefix)
 			if err != nil {
 				return err
 			}
-			a, err := search.NewAdmin(cfg)
-			if err != nil {
-				return usagef("%v", err)
-			}
+			defer p.Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), searchTimeout)
 			defer cancel()
-			return fn(ctx, a, args, cmd.OutOrStdout())
-		}
-	}
-	genArg := func(args []string) (int, error) {
-		n, err := strconv.Atoi(args[0])
-		if err != nil || n < 1 {
-			return 0, usagef("generation %q: want a number >= 1", args[0])
-		}
-		return n, nil
-	}
-	var gensFormat outputFormat
-	gensCmd := &cobra.Command{
-		Use: "generations", Short: "List the generations and which serve and are written", Args: cobra.NoArgs,
-		RunE: withAdmin(func(ctx context.Context, a *search.Admin, _ []string, out io.Writer) error {
-			gens, err := a.Generations(ctx)
+			if err := p.Setup(ctx); err != nil {
+				return err
+			}
+			gens, err := p.Generations(ctx)
 			if err != nil {
 				return err
 			}
-			type genJSON struct {
-				Generation int    `json:"generation"`
-				Index      string `json:"index"`
-				Serving    bool   `json:"serving"`
-				Written    bool   `json:"written"`
-				Retired    bool   `json:"retired"`
-			}
-			objs := make([]genJSON, len(gens))
-			header := []string{"generation", "index", "serving", "written", "retired"}
-			rows := make([][]string, len(gens))
-			for i, gen := range gens {
-				objs[i] = genJSON{gen.N, gen.Index, gen.Serving, gen.Writing, gen.Retired}
-				rows[i] = []string{strconv.Itoa(gen.N), gen.Index, strconv.FormatBool(gen.Serving), strconv.FormatBool(gen.Writing), strconv.FormatBool(gen.Retired)}
-			}
-			switch gensFormat {
-			case formatJSON:
-				return writeJSON(out, objs)
-			case formatCSV:
-				return writeCSV(out, header, rows)
-			}
-			return writeTable(out, header, rows, map[int]bool{0: true})
-		}),
+			fmt.Fprintf(cmd.OutOrStdout(), "serving generation %d\n", projections.Serving(gens))
+			return nil
+		},
 	}
-	addFormatFlag(gensCmd, &gensFormat, formatCSV)
-	admin.AddCommand(
-		&cobra.Command{
-			Use: "setup", Short: "Put the index template and create generation 1 if nothing serves yet", Args: cobra.NoArgs,
-			RunE: withAdmin(func(ctx context.Context, a *search.Admin, _ []string, out io.Writer) error {
-				n, err := a.Setup(ctx)
-				if err == nil {
-					fmt.Fprintf(out, "serving generation %d (%s)\n", n, a.Names().Index(n))
-				}
-				return err
-			}),
-		},
-		gensCmd,
-		&cobra.Command{
-			Use: "create-generation N", Short: "Create empty generation N; the daemon starts writing it too", Args: cobra.ExactArgs(1),
-			RunE: withAdmin(func(ctx context.Context, a *search.Admin, args []string, out io.Writer) error {
-				n, err := genArg(args)
-				if err != nil {
-					return err
-				}
-				return a.CreateGeneration(ctx, n)
-			}),
-		},
-		newCheckedCutoverCmd(g, "search", prefix, "Serve generation N (atomic alias swap)"),
-		&cobra.Command{
-			Use: "rollback", Short: "Serve the previous generation again (atomic alias swap)", Args: cobra.NoArgs,
-			RunE: withAdmin(func(ctx context.Context, a *search.Admin, _ []string, out io.Writer) error {
-				n, err := a.Rollback(ctx)
-				if err == nil {
-					fmt.Fprintf(out, "serving generation %d\n", n)
-				}
-				return err
-			}),
-		},
-		&cobra.Command{
-			Use: "drop-generation N", Short: "Delete generation N (never the serving one)", Args: cobra.ExactArgs(1),
-			RunE: withAdmin(func(ctx context.Context, a *search.Admin, args []string, out io.Writer) error {
-				n, err := genArg(args)
-				if err != nil {
-					return err
-				}
-				return a.DropGeneration(ctx, n)
-			}),
-		},
-	)
+	admin.AddCommand(deprecatedAlias(setup, "generations create search (or the daemon, 'orderstream consume search', which sets the read model up)"))
+	for _, verb := range []struct{ verb, use string }{
+		{"list", "generations"}, {"create", "create-generation N"}, {"cutover", "cutover N"}, {"rollback", "rollback"}, {"drop", "drop-generation N"},
+	} {
+		admin.AddCommand(legacyGenerationCmd(g, "search", prefix, verb.verb, verb.use))
+	}
 	return admin
 }

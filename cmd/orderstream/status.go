@@ -11,10 +11,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/orderstream/orderstream/consumers"
-	"github.com/orderstream/orderstream/internal/rebuild"
 	"github.com/orderstream/orderstream/internal/status"
 	"github.com/orderstream/orderstream/producer/relay"
-	"github.com/orderstream/orderstream/projections/analytics"
+	"github.com/orderstream/orderstream/projections"
 	"github.com/orderstream/orderstream/projections/search"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -29,8 +28,7 @@ type statusFlags struct {
 	wait            time.Duration
 	interval        time.Duration
 	projections     []string
-	analyticsGroup  string
-	searchGroup     string
+	groups          map[string]*string // read model → its daemon's group (--<name>-group)
 	slot            string
 	checkRelay      bool
 	maxLag          int64
@@ -41,7 +39,7 @@ type statusFlags struct {
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
-	var fl statusFlags
+	fl := statusFlags{groups: map[string]*string{}}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Health of the relay and of each projection: generations, group, members, lag, staleness, DLQ",
@@ -79,8 +77,8 @@ deadline with the reasons.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, p := range fl.projections {
-				if _, ok := projections[p]; !ok {
-					return usagef("--projections: unknown projection %q: want analytics and/or search", p)
+				if _, err := lookupReadModel(p); err != nil {
+					return usagef("--projections: %v", err)
 				}
 			}
 			if fl.wait < 0 || fl.interval <= 0 || fl.timeout <= 0 {
@@ -93,9 +91,8 @@ deadline with the reasons.`,
 	addJSONFormatFlag(cmd, &fl.asJSON)
 	f.DurationVar(&fl.wait, "wait", 0, "poll until the relay and every projection caught up and are healthy, failing after this long (0: report once)")
 	f.DurationVar(&fl.interval, "interval", 2*time.Second, "poll interval of --wait")
-	f.StringSliceVar(&fl.projections, "projections", []string{"analytics", "search"}, "projections to report, comma-separated")
-	f.StringVar(&fl.analyticsGroup, "analytics-group", "orderstream-analytics", "consumer group of the analytics daemon")
-	f.StringVar(&fl.searchGroup, "search-group", "orderstream-search", "consumer group of the search daemon")
+	f.StringSliceVar(&fl.projections, "projections", readModelNames(), "projections to report, comma-separated")
+	addGroupFlags(f, fl.groups, "")
 	f.StringVar(&fl.slot, "slot", relay.DefaultSlot, "replication slot (and poll cursor name) of the relay")
 	f.BoolVar(&fl.checkRelay, "relay", true, "report the relay (needs --pg-url); --relay=false skips it")
 	f.Int64Var(&fl.maxLag, "max-lag", consumers.DefaultReadyLag, "largest healthy lag of a group, in records")
@@ -113,7 +110,7 @@ type Report = status.Report
 type statusEnv struct {
 	kcl   *kgo.Client
 	pool  *pgxpool.Pool
-	projs []rebuild.Projection
+	projs []projections.ReadModel
 	insp  *status.Inspector
 }
 
@@ -171,18 +168,22 @@ func runStatus(ctx context.Context, g *globals, fl statusFlags, out, errw io.Wri
 func newStatusEnv(ctx context.Context, g *globals, fl statusFlags) (*statusEnv, error) {
 	env := &statusEnv{}
 	var err error
-	env.kcl, err = kgo.NewClient(kgo.SeedBrokers(g.brokers...))
+	kopts, err := g.kafkaOpts()
 	if err != nil {
-		return nil, usagef("--kafka-brokers: %v", err)
+		return nil, err
+	}
+	env.kcl, err = g.kafkaClient()
+	if err != nil {
+		return nil, err
 	}
 	if fl.checkRelay {
-		env.pool, err = pgxpool.New(ctx, g.pgURL)
+		env.pool, err = g.pgPool(ctx)
 		if err != nil {
 			env.close()
-			return nil, usagef("--pg-url: %v", err)
+			return nil, err
 		}
 	}
-	cfg := status.Config{Topic: g.topic, Brokers: g.brokers, Slot: fl.slot, Timeout: fl.timeout,
+	cfg := status.Config{Topic: g.topic, Brokers: g.conn.Kafka.Brokers, ClientOpts: kopts, Slot: fl.slot, Timeout: fl.timeout,
 		Limits: status.Limits{MaxLag: fl.maxLag, MaxStaleness: fl.maxStaleness, MaxSlotLagBytes: fl.maxSlotLagBytes}}
 	for _, name := range fl.projections {
 		p, err := openProjection(g, name, fl.indexPrefix)
@@ -191,11 +192,7 @@ func newStatusEnv(ctx context.Context, g *globals, fl statusFlags) (*statusEnv, 
 			return nil, err
 		}
 		env.projs = append(env.projs, p)
-		group := fl.analyticsGroup
-		if name == "search" {
-			group = fl.searchGroup
-		}
-		cfg.Projections = append(cfg.Projections, status.Projection{Name: name, Group: group, ReadModel: p})
+		cfg.Projections = append(cfg.Projections, status.Projection{Name: name, Group: *fl.groups[name], ReadModel: p})
 	}
 	env.insp, err = status.New(cfg, kadm.NewClient(env.kcl), env.pool)
 	if err != nil {
@@ -214,24 +211,6 @@ func (e *statusEnv) close() {
 	}
 	if e.kcl != nil {
 		e.kcl.Close()
-	}
-}
-
-// openProjection returns the rebuild adapter of the named read model,
-// configured by the global flags; indexPrefix names the search read model's
-// indexes and aliases.
-func openProjection(g *globals, name, indexPrefix string) (rebuild.Projection, error) {
-	switch name {
-	case "analytics":
-		return rebuild.NewAnalytics(analytics.Config{Addr: g.clickhouse, Database: g.chDatabase}, g.log)
-	case "search":
-		cfg, err := searchConfig(g, indexPrefix)
-		if err != nil {
-			return nil, err
-		}
-		return rebuild.NewSearch(cfg, g.log)
-	default:
-		return nil, usagef("unknown projection %q: want analytics or search", name)
 	}
 }
 

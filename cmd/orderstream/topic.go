@@ -8,11 +8,9 @@ import (
 	"sort"
 	"text/tabwriter"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/orderstream/orderstream/producer/topic"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func newTopicCmd(g *globals) *cobra.Command {
@@ -37,9 +35,9 @@ fails when they differ.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			spec.Name = g.topic
-			cl, err := kgo.NewClient(kgo.SeedBrokers(g.brokers...))
+			cl, err := g.kafkaClient()
 			if err != nil {
-				return usagef("--kafka-brokers: %v", err)
+				return err
 			}
 			defer cl.Close()
 			info, created, err := topic.Provision(cmd.Context(), kadm.NewClient(cl), spec)
@@ -67,7 +65,7 @@ func newTopicStatsCmd(g *globals) *cobra.Command {
 		Short: "Read the whole topic, print what it holds and check it (exit 1 if a check fails)",
 		Long: `Reads every partition of --topic from the earliest offset to the high
 watermark at start and prints records per partition, total events, distinct
-orders, events by type, and CHECKS:
+orders, events by type and by schema version, and CHECKS:
   - versions contiguous: per order, aggregate_version is 1..n in offset order;
   - no duplicate event ids;
   - with --compare-outbox (or --pg-url given on the command line): one Kafka
@@ -75,19 +73,23 @@ orders, events by type, and CHECKS:
 Exits non-zero if any check fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := kgo.NewClient(kgo.SeedBrokers(g.brokers...))
+			kopts, err := g.kafkaOpts()
 			if err != nil {
-				return usagef("--kafka-brokers: %v", err)
+				return err
+			}
+			cl, err := g.kafkaClient()
+			if err != nil {
+				return err
 			}
 			defer cl.Close()
-			s, err := topic.ReadStats(cmd.Context(), cl, g.brokers, g.topic)
+			s, err := topic.ReadStats(cmd.Context(), cl, g.conn.Kafka.Brokers, g.topic, kopts...)
 			if err != nil {
 				return err
 			}
 			if compare || cmd.Flags().Changed("pg-url") {
-				pool, err := pgxpool.New(cmd.Context(), g.pgURL)
+				pool, err := g.pgPool(cmd.Context())
 				if err != nil {
-					return usagef("--pg-url: %v", err)
+					return err
 				}
 				defer pool.Close()
 				if err := s.CompareOutbox(cmd.Context(), pool); err != nil {
@@ -115,6 +117,19 @@ Exits non-zero if any check fails.`,
 	return cmd
 }
 
+// printCounts prints title and one "  key count" line per key, sorted.
+func printCounts(w io.Writer, title string, counts map[string]int64) {
+	fmt.Fprintf(w, "%s:\n", title)
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "  %-18s %d\n", k, counts[k])
+	}
+}
+
 func printStats(w io.Writer, s *topic.Stats) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(w, "topic %s (read in %.2fs)\n", s.Topic, s.ReadSeconds)
@@ -123,15 +138,9 @@ func printStats(w io.Writer, s *topic.Stats) {
 		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t\n", p.Partition, p.Records, p.StartOffset, p.EndOffset)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "events: %d\norders: %d\nevents by type:\n", s.Events, s.Orders)
-	types := make([]string, 0, len(s.EventsByType))
-	for t := range s.EventsByType {
-		types = append(types, t)
-	}
-	sort.Strings(types)
-	for _, t := range types {
-		fmt.Fprintf(w, "  %-18s %d\n", t, s.EventsByType[t])
-	}
+	fmt.Fprintf(w, "events: %d\norders: %d\n", s.Events, s.Orders)
+	printCounts(w, "events by type", s.EventsByType)
+	printCounts(w, "events by schema version", s.EventsBySchemaVersion)
 	fmt.Fprintln(w, "CHECKS:")
 	for _, c := range s.Checks {
 		mark := "OK  "

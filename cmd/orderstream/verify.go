@@ -18,11 +18,11 @@ import (
 
 // verifyFlags are the settings of `orderstream verify`.
 type verifyFlags struct {
-	guard                       guardFlags // --slot, --relay-wait
-	analyticsGroup, searchGroup string
-	sample                      int
-	indexPrefix                 string
-	format                      outputFormat
+	guard       guardFlags         // --slot, --relay-wait
+	groups      map[string]*string // read model → its daemon's group (--<name>-group)
+	sample      int
+	indexPrefix string
+	format      outputFormat
 }
 
 // errDrift is returned (exit 1) when a read model drifted from the write
@@ -30,9 +30,9 @@ type verifyFlags struct {
 var errDrift = errors.New("read model drift")
 
 func newVerifyCmd(g *globals) *cobra.Command {
-	var fl verifyFlags
+	fl := verifyFlags{groups: map[string]*string{}}
 	cmd := &cobra.Command{
-		Use:   "verify [analytics|search|all]",
+		Use:   "verify [PROJECTION|all]",
 		Short: "Compare the serving generation of each read model with the write side, order by order",
 		Long: `Compares every order of the write side (PostgreSQL orders.version, once
 the relay of --slot has relayed it) with the serving generation of the read
@@ -56,9 +56,9 @@ drawn at random instead of all.`,
 			if len(args) == 1 {
 				which = args[0]
 			}
-			names := map[string][]string{"all": {"analytics", "search"}, "analytics": {"analytics"}, "search": {"search"}}[which]
-			if names == nil {
-				return usagef("verify %q: want analytics, search or all", which)
+			names, err := projectionArgs(which)
+			if err != nil {
+				return usagef("verify %q: want %s", which, wantReadModel(true))
 			}
 			if fl.sample < 0 {
 				return usagef("--sample %d: want 0 (every order) or more", fl.sample)
@@ -84,8 +84,7 @@ drawn at random instead of all.`,
 	}
 	f := cmd.Flags()
 	addWriteSideFlags(f, &fl.guard)
-	f.StringVar(&fl.analyticsGroup, "analytics-group", "orderstream-analytics", "consumer group of the analytics daemon: events past its committed offsets count as in flight")
-	f.StringVar(&fl.searchGroup, "search-group", "orderstream-search", "consumer group of the search daemon: events past its committed offsets count as in flight")
+	addGroupFlags(f, fl.groups, ": events past its committed offsets count as in flight")
 	f.IntVar(&fl.sample, "sample", 0, "compare this many orders of the write side drawn at random (0: every order)")
 	addIndexPrefixFlag(f, &fl.indexPrefix)
 	addFormatFlag(cmd, &fl.format)
@@ -101,16 +100,20 @@ func runVerify(ctx context.Context, g *globals, fl verifyFlags, names []string) 
 	}
 	defer pool.Close()
 	once := &rebuild.FactsOnce{WriteSide: ws} // one write-side snapshot for every read model
-	groups := map[string]string{"analytics": fl.analyticsGroup, "search": fl.searchGroup}
 	var out []rebuild.Verification
 	for _, name := range names {
 		p, err := openProjection(g, name, fl.indexPrefix)
 		if err != nil {
 			return out, err
 		}
+		guard, err := g.guardConfig(once)
+		if err != nil {
+			_ = p.Close()
+			return out, err
+		}
 		v, err := rebuild.Verify(ctx, p, rebuild.VerifyConfig{
-			Guard: rebuild.GuardConfig{Brokers: g.brokers, Topic: g.topic, WriteSide: once},
-			Group: groups[name], Sample: fl.sample,
+			Guard: guard,
+			Group: *fl.groups[name], Sample: fl.sample,
 		})
 		_ = p.Close() // read only: nothing to lose
 		if err != nil {
@@ -184,8 +187,13 @@ func (pv periodicVerify) start(ctx context.Context, g *globals, cfg consumers.Co
 		return nil, nil, err
 	}
 	release := func() { pool.Close(); _ = p.Close() }
+	guard, err := g.guardConfig(ws)
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
 	v, err := rebuild.NewPeriodicVerifier(p, rebuild.VerifyConfig{
-		Guard: rebuild.GuardConfig{Brokers: cfg.Brokers, Topic: cfg.Topic, WriteSide: ws},
+		Guard: guard,
 		Group: cfg.Group, Sample: pv.sample,
 	}, pv.interval, g.log, reg)
 	if err != nil {

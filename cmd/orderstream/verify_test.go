@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/orderstream/orderstream/consumers"
 	"github.com/orderstream/orderstream/internal/rebuild"
 	"github.com/orderstream/orderstream/internal/testenv"
 	"github.com/orderstream/orderstream/internal/testfixture"
@@ -113,7 +114,7 @@ func TestConsumeVerifiesPeriodically(t *testing.T) {
 	t.Cleanup(func() {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 		if err == nil {
-			_ = rebuild.DeleteGroup(context.Background(), kadm.NewClient(cl), group)
+			_ = consumers.DeleteGroup(context.Background(), kadm.NewClient(cl), group)
 			cl.Close()
 		}
 	})

@@ -1,5 +1,6 @@
-// Package api is the HTTP JSON API of orderstream and the server that also
-// hands out the browser dashboard.
+// Package api is the HTTP JSON API of orderstream — queries over the read
+// models and the order commands — and the server that also hands out the
+// browser dashboard.
 //
 // Endpoints (documented in openapi.json, served at /openapi.json):
 //
@@ -8,7 +9,9 @@
 //	GET /api/v1/analytics/top-products  analytics:read  (?by=revenue|quantity&limit=)
 //	GET /api/v1/analytics/return-rate   analytics:read
 //	GET /api/v1/orders/search           orders:search   (alias: GET /orders/search)
-//	GET /api/v1/orders/{id}             orders:search
+//	GET /api/v1/orders/{id}             orders:search   (?min_version=)
+//	POST /api/v1/orders                 orders:write    place (201)
+//	POST /api/v1/orders/{id}/pay|ship|cancel|refund  orders:write
 //	GET /api/v1/config                  public: how the dashboard signs in
 //	GET /openapi.json, /healthz         public
 //	GET /                               public: the dashboard (static files)
@@ -29,4 +32,12 @@
 //   - Every request runs under a deadline (Config.RequestTimeout); query
 //     strings and bodies are size-limited; page sizes are capped.
 //   - Tokens and Authorization headers are never logged.
+//   - Commands go through producer/command (the write side's application
+//     service): If-Match makes one conditional (412), an Idempotency-Key
+//     is stored with its effect in one transaction (a retry answers the
+//     first response); a refusal is a problem naming the rule (409/422).
+//   - A query with a Consistency-Token header (order detail also
+//     ?min_version=) waits, up to Prefer: wait=N (Config.WaitLimit), until
+//     its read model applied that version of the order, else 503
+//     read-model-behind.
 package api

@@ -12,10 +12,17 @@ import (
 // "9747747.934"); a value with more decimals than that (an average, a rate)
 // is written with every digit it has. It is never a JSON number, so no
 // client parses it into binary floating point by accident.
-type Amount struct{ decimal.Decimal }
+type Amount struct {
+	decimal.Decimal
+	// bad is the JSON value, when it is no decimal string: UnmarshalJSON
+	// keeps it instead of failing, so that a request's check names the
+	// member (encoding/json does not add the path to an Unmarshaler's
+	// error).
+	bad *string
+}
 
 // NewAmount wraps d.
-func NewAmount(d decimal.Decimal) Amount { return Amount{d} }
+func NewAmount(d decimal.Decimal) Amount { return Amount{Decimal: d} }
 
 // String formats a as it appears in JSON, without quotes.
 func (a Amount) String() string {
@@ -28,16 +35,30 @@ func (a Amount) String() string {
 // MarshalJSON writes a as a quoted decimal string.
 func (a Amount) MarshalJSON() ([]byte, error) { return json.Marshal(a.String()) }
 
-// UnmarshalJSON reads a quoted decimal string (tests and clients).
+// UnmarshalJSON reads a quoted decimal string (tests and clients). Any
+// other JSON value is kept for Invalid, not an error here.
 func (a *Amount) UnmarshalJSON(b []byte) error {
 	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("amount: want a decimal string: %w", err)
+	if json.Unmarshal(b, &s) != nil {
+		raw := string(b)
+		a.bad = &raw
+		return nil
 	}
 	d, err := decimal.NewFromString(s)
 	if err != nil {
-		return fmt.Errorf("amount %q: %w", s, err)
+		raw := string(b)
+		a.bad = &raw
+		return nil
 	}
-	a.Decimal = d
+	a.Decimal, a.bad = d, nil
 	return nil
+}
+
+// Invalid returns why the JSON value a was read from is no decimal string,
+// or nil when it is one.
+func (a *Amount) Invalid() error {
+	if a == nil || a.bad == nil {
+		return nil
+	}
+	return fmt.Errorf("%s is not a decimal string such as \"2.55\"", *a.bad)
 }

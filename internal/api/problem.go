@@ -18,6 +18,13 @@ type Problem struct {
 	// InvalidParams lists every rejected query parameter (an RFC 9457
 	// extension member, as in the RFC's own example).
 	InvalidParams []InvalidParam `json:"invalid_params,omitempty"`
+	// Rule names the rule a command broke (order-cancelled,
+	// version-mismatch …; the end of Type): an extension member.
+	Rule string `json:"rule,omitempty"`
+	// CurrentVersion is the order's version when If-Match named another
+	// (412), or the version a read model applied when it did not reach a
+	// consistency token in time (503): an extension member.
+	CurrentVersion int64 `json:"current_version,omitempty"`
 }
 
 // InvalidParam names one rejected parameter and why.

@@ -38,7 +38,7 @@ const (
 	DefaultRequestTimeout = 15 * time.Second
 	// maxQueryBytes bounds a request's query string.
 	maxQueryBytes = 4096
-	// maxBodyBytes bounds a request body (the API takes none today).
+	// maxBodyBytes bounds a request body but a command's (maxCommandBytes).
 	maxBodyBytes = 64 << 10
 	// maxHeaderBytes bounds the request headers (a JWT fits many times).
 	maxHeaderBytes = 32 << 10
@@ -61,6 +61,13 @@ type Config struct {
 	Analytics Analytics
 	// Search answers order search and order detail. Required.
 	Search Search
+	// Commands runs the order commands (POST /api/v1/orders…, scope
+	// orders:write); nil serves none: a read-only API.
+	Commands Commands
+	// WaitLimit caps how long a query waits for a consistency token
+	// (Prefer: wait=N); default DefaultWaitLimit (10 s), and never beyond
+	// RequestTimeout less one second.
+	WaitLimit time.Duration
 	// UI is the dashboard's static files served at / (index.html at its
 	// root); nil serves no dashboard.
 	UI fs.FS
@@ -85,6 +92,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.WaitLimit == 0 {
+		c.WaitLimit = DefaultWaitLimit
 	}
 }
 
@@ -116,6 +126,9 @@ func (c Config) Validate() error {
 	}
 	if c.RequestTimeout < 0 {
 		errs = append(errs, fmt.Errorf("request timeout %s: must be positive", c.RequestTimeout))
+	}
+	if c.WaitLimit < 0 {
+		errs = append(errs, fmt.Errorf("--wait-limit %s: must be positive", c.WaitLimit))
 	}
 	return errors.Join(errs...)
 }
@@ -167,7 +180,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: slog.Default(), analytics: cfg.Analytics, search: cfg.Search}
+	s := &Server{cfg: cfg, log: slog.Default(), analytics: tracedAnalytics{cfg.Analytics}, search: tracedSearch{inner: cfg.Search}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -218,13 +231,23 @@ var openAPI []byte
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/analytics/summary", s.require(ScopeAnalytics, s.handleSummary))
-	mux.HandleFunc("GET /api/v1/analytics/revenue", s.require(ScopeAnalytics, s.handleRevenue))
-	mux.HandleFunc("GET /api/v1/analytics/top-products", s.require(ScopeAnalytics, s.handleTopProducts))
-	mux.HandleFunc("GET /api/v1/analytics/return-rate", s.require(ScopeAnalytics, s.handleReturnRate))
-	mux.HandleFunc("GET /api/v1/orders/search", s.require(ScopeOrdersSearch, s.handleSearch))
-	mux.HandleFunc("GET /orders/search", s.require(ScopeOrdersSearch, s.handleSearch))
-	mux.HandleFunc("GET /api/v1/orders/{id}", s.require(ScopeOrdersSearch, s.handleOrder))
+	// Every query waits for a Consistency-Token header (read-your-writes);
+	// order detail also for ?min_version=. They probe the read models
+	// themselves (cfg), not the traced wrappers, which hide OrderVersions.
+	analytics := func(h http.HandlerFunc) http.HandlerFunc {
+		return s.require(ScopeAnalytics, s.consistent("analytics", s.cfg.Analytics, false, h))
+	}
+	mux.HandleFunc("GET /api/v1/analytics/summary", analytics(s.handleSummary))
+	mux.HandleFunc("GET /api/v1/analytics/revenue", analytics(s.handleRevenue))
+	mux.HandleFunc("GET /api/v1/analytics/top-products", analytics(s.handleTopProducts))
+	mux.HandleFunc("GET /api/v1/analytics/return-rate", analytics(s.handleReturnRate))
+	searchRoute := s.require(ScopeOrdersSearch, s.consistent("search", searchedOf(s.cfg.Search), false, s.handleSearch))
+	mux.HandleFunc("GET /api/v1/orders/search", searchRoute)
+	mux.HandleFunc("GET /orders/search", searchRoute)
+	mux.HandleFunc("GET /api/v1/orders/{id}", s.require(ScopeOrdersSearch, s.consistent("search", s.cfg.Search, true, s.handleOrder)))
+	if s.cfg.Commands != nil {
+		s.commandRoutes(mux)
+	}
 	mux.HandleFunc("GET /api/v1/config", s.handleConfig)
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -247,7 +270,7 @@ func (s *Server) routes() http.Handler {
 			writeProblem(w, r, Problem{Status: http.StatusNotFound, Detail: "this server has no dashboard; the API is described at /openapi.json"})
 		})
 	}
-	return s.instrument(mux, s.recoverer(s.logRequests(s.secure(s.loopbackHost(s.limits(readOnly(mux)))))))
+	return traced(mux, s.instrument(mux, s.recoverer(s.logRequests(s.secure(s.loopbackHost(s.limits(s.readOnly(mux))))))))
 }
 
 // loopbackHost, with AuthNone only, answers 421 to a request whose Host
@@ -274,10 +297,14 @@ func (s *Server) loopbackHost(next http.Handler) http.Handler {
 	})
 }
 
-// readOnly answers 405 to every method but GET and HEAD: nothing this server
-// serves changes state.
-func readOnly(next http.Handler) http.Handler {
+// readOnly answers 405 to every method but GET and HEAD, and POST to the
+// command endpoints when the server runs commands (Config.Commands).
+func (s *Server) readOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && s.cfg.Commands != nil && isCommandPath(r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			writeProblem(w, r, Problem{Status: http.StatusMethodNotAllowed, Detail: r.Method + " is not allowed; this API is read-only (GET)"})
@@ -385,12 +412,16 @@ func (s *Server) limits(next http.Handler) http.Handler {
 				Detail: "query string is " + strconv.Itoa(len(r.URL.RawQuery)) + " bytes; at most " + strconv.Itoa(maxQueryBytes)})
 			return
 		}
-		if r.ContentLength > maxBodyBytes {
+		limit := int64(maxBodyBytes)
+		if r.Method == http.MethodPost && isCommandPath(r.URL.Path) {
+			limit = maxCommandBytes
+		}
+		if r.ContentLength > limit {
 			writeProblem(w, r, Problem{Status: http.StatusRequestEntityTooLarge,
-				Detail: "request body is larger than " + strconv.Itoa(maxBodyBytes) + " bytes"})
+				Detail: "request body is larger than " + strconv.FormatInt(limit, 10) + " bytes"})
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 		defer cancel()
 		next.ServeHTTP(w, r.WithContext(ctx))

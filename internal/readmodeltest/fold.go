@@ -46,8 +46,8 @@ func replay(o *order.Order, e schemas.Envelope) error {
 	at := e.OccurredAt
 	switch p := p.(type) {
 	case *schemas.OrderPlaced:
-		return o.Place(order.PlaceInput{Number: p.OrderNumber, Kind: p.Kind, CustomerID: p.CustomerID,
-			Country: p.Country, Currency: p.Currency, PlacedAt: at, Lines: p.Lines})
+		return o.Place(order.PlaceInput{Number: p.OrderNumber, Kind: p.Kind, CustomerID: p.Customer.ID, Channel: p.Channel,
+			Country: p.Customer.Country, Currency: p.Currency, PlacedAt: at, Lines: p.Lines})
 	case *schemas.OrderPaid:
 		return o.Pay(at, p.Amount, p.Reference)
 	case *schemas.OrderShipped:

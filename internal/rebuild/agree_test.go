@@ -88,9 +88,9 @@ func TestReadModelsAgreeWithAggregate(t *testing.T) {
 		}
 	}
 
-	conn := am.p.(*Analytics).conn
-	db := "`" + am.p.(*Analytics).cfg.Database + "`"
-	q, err := search.NewQuery(sm.p.(*Search).cfg)
+	conn := am.conn
+	db := "`" + am.db + "`"
+	q, err := search.NewQuery(sm.search)
 	if err != nil {
 		t.Fatal(err)
 	}

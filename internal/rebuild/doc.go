@@ -1,5 +1,5 @@
-// Package rebuild rebuilds a projection's read model from the events topic
-// and inspects the pipeline for `orderstream status`.
+// Package rebuild rebuilds a projection's read model from the events topic,
+// guards its cutover and verifies a read model against the write side.
 //
 // # Rebuilds
 //
@@ -23,7 +23,7 @@
 // Cutover checks (CheckCutover), before every cutover: every partition's log
 // start offset was 0; the rebuild wrote end − start records on every
 // partition (Consumed); the new generation's orders and versions
-// (VersionReader) equal the write side's (WriteSide, PostgresWriteSide)
+// (ReadModel.OrderVersions) equal the write side's (WriteSide, PostgresWriteSide)
 // apart from events past the rebuild's end offsets (CompareVersions). A
 // failed check refuses the cutover with a *GuardError naming what is
 // missing; ShadowConfig.Force cuts over anyway, logging it at WARN.
@@ -40,8 +40,8 @@
 //
 // # Inspection
 //
-// InspectGroup (members, committed offsets, lag per partition),
-// TopicOffsets and CountDLQ are read-only and safe to run at any time. The
-// relay's state (checkpoint, slot, WAL position) is producer/relay's
-// Inspect.
+// What a rebuild reads of the pipeline has its owners: consumer groups and
+// topic offsets the consumer runtime (consumers.InspectGroup,
+// consumers.TopicOffsets), the relay's state producer/relay (Inspect), the
+// pipeline's health and catch-up rules internal/status.
 package rebuild

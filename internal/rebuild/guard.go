@@ -14,6 +14,7 @@ import (
 
 	"github.com/orderstream/orderstream/consumers"
 	"github.com/orderstream/orderstream/producer/topic"
+	"github.com/orderstream/orderstream/projections"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -71,7 +72,8 @@ type GuardConfig struct {
 	WriteSide WriteSide
 	// Force cuts over although checks failed, logging each at WARN.
 	Force bool
-	// ClientOpts are added to the Kafka clients (tests).
+	// ClientOpts are added to the Kafka clients: how to reach Kafka (TLS,
+	// SASL: internal/connect.Kafka.ClientOpts) and test settings.
 	ClientOpts []kgo.Opt
 }
 
@@ -97,7 +99,7 @@ func (c GuardConfig) Validate() error {
 //     point);
 //  2. with ev.Consumed: the distinct records written to n in [start, end)
 //     equal end − start on every partition (nothing skipped);
-//  3. p's order versions of n (VersionReader) agree with cfg.WriteSide
+//  3. p's order versions of n (ReadModel.OrderVersions) agree with cfg.WriteSide
 //     (CompareVersions), counting as in flight the events relayed past
 //     ev.Ends.
 //
@@ -107,7 +109,7 @@ func (c GuardConfig) Validate() error {
 // check that cannot be made (write side unreachable, relay behind) is a
 // finding too. Problems of the topic's settings (finite retention,
 // compaction) do not refuse a cutover: they are logged at WARN.
-func CheckCutover(ctx context.Context, p Projection, n uint32, ev Evidence, cfg GuardConfig, log *slog.Logger) (overridden []string, err error) {
+func CheckCutover(ctx context.Context, p projections.ReadModel, n uint32, ev Evidence, cfg GuardConfig, log *slog.Logger) (overridden []string, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -157,7 +159,7 @@ func CheckCutover(ctx context.Context, p Projection, n uint32, ev Evidence, cfg 
 }
 
 // compareWriteSide compares generation n of p with the write side.
-func compareWriteSide(ctx context.Context, adm *kadm.Client, p Projection, n uint32, ev Evidence, cfg GuardConfig) (VersionDiff, error) {
+func compareWriteSide(ctx context.Context, adm *kadm.Client, p projections.ReadModel, n uint32, ev Evidence, cfg GuardConfig) (VersionDiff, error) {
 	want, got, pending, err := versionsOf(ctx, adm, p, n, ev, cfg)
 	if err != nil {
 		return VersionDiff{}, err
@@ -170,11 +172,7 @@ func compareWriteSide(ctx context.Context, adm *kadm.Client, p Projection, n uin
 // versions of generation n of p (got), and the lowest version per order
 // among the records relayed past ev.Ends (pending; a partition absent from
 // ev.Ends from offset 0).
-func versionsOf(ctx context.Context, adm *kadm.Client, p Projection, n uint32, ev Evidence, cfg GuardConfig) (want, got, pending Versions, err error) {
-	vr, ok := p.(VersionReader)
-	if !ok {
-		return nil, nil, nil, fmt.Errorf("projection %s cannot list its order versions", p.Name())
-	}
+func versionsOf(ctx context.Context, adm *kadm.Client, p projections.ReadModel, n uint32, ev Evidence, cfg GuardConfig) (want, got, pending Versions, err error) {
 	want, err = cfg.WriteSide.RelayedVersions(ctx)
 	if err != nil {
 		return nil, nil, nil, err
@@ -186,7 +184,7 @@ func versionsOf(ctx context.Context, adm *kadm.Client, p Projection, n uint32, e
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	got, err = vr.OrderVersions(ctx, n)
+	got, err = p.OrderVersions(ctx, n)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -198,7 +196,7 @@ func versionsOf(ctx context.Context, adm *kadm.Client, p Projection, n uint32, e
 // to the end offsets now. Call it after the write side's snapshot was
 // relayed: every event of the snapshot then lies below these ends.
 func pendingPast(ctx context.Context, adm *kadm.Client, ev Evidence, cfg GuardConfig) (Versions, error) {
-	_, ends, err := TopicOffsets(ctx, adm, cfg.Topic)
+	_, ends, err := consumers.TopicOffsets(ctx, adm, cfg.Topic)
 	if err != nil {
 		return nil, err
 	}
@@ -353,7 +351,7 @@ func (p countedPrepared) Write(ctx context.Context) error {
 // that fills the generation (the daemon's); events at or past them are in
 // flight. A partition the group never committed on ends at its log start.
 func GroupEvidence(ctx context.Context, adm *kadm.Client, topicName, group string) (Evidence, error) {
-	g, err := InspectGroup(ctx, adm, topicName, group)
+	g, err := consumers.InspectGroup(ctx, adm, topicName, group)
 	if err != nil {
 		return Evidence{}, err
 	}

@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/orderstream/orderstream/consumers"
 	"github.com/orderstream/orderstream/internal/testenv"
 	"github.com/orderstream/orderstream/internal/testfixture"
 	"github.com/orderstream/orderstream/producer/store"
 	"github.com/orderstream/orderstream/producer/topic"
+	"github.com/orderstream/orderstream/projections"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -64,7 +66,7 @@ func TestShadowGuardLostHistory(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if Serving(gens) != 1 || len(Building(gens)) != 0 {
+			if projections.Serving(gens) != 1 || len(projections.Building(gens)) != 0 {
 				t.Fatalf("generations after the refused cutover = %v, want 1 serving and nothing building", gens)
 			}
 
@@ -78,7 +80,7 @@ func TestShadowGuardLostHistory(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if Serving(gens) != res.Generation || res.Generation == 1 || len(res.Forced) != 2 || !strings.HasPrefix(res.Forced[0], wantStart) {
+			if projections.Serving(gens) != res.Generation || res.Generation == 1 || len(res.Forced) != 2 || !strings.HasPrefix(res.Forced[0], wantStart) {
 				t.Fatalf("generations after the forced cutover = %v, want %d serving; overridden %q", gens, res.Generation, res.Forced)
 			}
 			line := logged.String()
@@ -100,7 +102,7 @@ func cutHead(t testing.TB, brokers []string, topicName string, want int64) (int3
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	adm := admin(t, brokers)
-	starts, ends, err := TopicOffsets(ctx, adm, topicName)
+	starts, ends, err := consumers.TopicOffsets(ctx, adm, topicName)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,11 +43,11 @@ func startDaemon(t testing.TB, brokers []string, topic, group string, sink consu
 }
 
 // startDaemonOf is startDaemon with the projection named in the daemon's
-// dead letters.
-func startDaemonOf(t testing.TB, brokers []string, topic, group, projection string, sink consumers.Sink) (stop func()) {
+// dead letters and the runtime's options opts.
+func startDaemonOf(t testing.TB, brokers []string, topic, group, projection string, sink consumers.Sink, opts ...consumers.Option) (stop func()) {
 	t.Helper()
 	c, err := consumers.New(consumers.Config{Brokers: brokers, Topic: topic, Group: group, Projection: projection,
-		DLQTopic: topic + ".dlq", LagInterval: time.Second}, sink, consumers.WithLogger(testLog(t)))
+		DLQTopic: topic + ".dlq", LagInterval: time.Second}, sink, append([]consumers.Option{consumers.WithLogger(testLog(t))}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func startDaemonOf(t testing.TB, brokers []string, topic, group, projection stri
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		adm := admin(t, brokers)
-		_ = DeleteGroup(ctx, adm, group)
+		_ = consumers.DeleteGroup(ctx, adm, group)
 		_, _ = adm.DeleteTopic(ctx, topic+".dlq")
 	})
 	return stop
@@ -80,7 +80,7 @@ func waitCaughtUp(t testing.TB, adm *kadm.Client, topic, group string, within ti
 	deadline := time.Now().Add(within)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		g, err := InspectGroup(ctx, adm, topic, group)
+		g, err := consumers.InspectGroup(ctx, adm, topic, group)
 		cancel()
 		if err == nil && g.Exists() && g.Lag == 0 {
 			return

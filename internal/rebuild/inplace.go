@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orderstream/orderstream/consumers"
+	"github.com/orderstream/orderstream/projections"
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
@@ -86,9 +88,9 @@ type Plan struct {
 // ActiveMembersError refuses an in-place replay while the group has members:
 // moving the offsets of a running consumer is ignored or overwritten by it.
 type ActiveMembersError struct {
-	Group   string   `json:"group"`
-	State   string   `json:"state"`
-	Members []Member `json:"members"`
+	Group   string             `json:"group"`
+	State   string             `json:"state"`
+	Members []consumers.Member `json:"members"`
 }
 
 func (e *ActiveMembersError) Error() string {
@@ -100,15 +102,15 @@ func (e *ActiveMembersError) Error() string {
 		}
 	}
 	return fmt.Sprintf("consumer group %s is %s with %d active member(s): %s; stop them (the `orderstream consume` daemons)%s before an in-place replay, or use --mode shadow",
-		e.Group, e.State, len(e.Members), Group{Members: e.Members}.MembersString(), static)
+		e.Group, e.State, len(e.Members), consumers.Group{Members: e.Members}.MembersString(), static)
 }
 
 // PlanInPlace computes the reset of group to from on topic for projection p;
 // a group with members (or rebalancing) sets plan.Blocked, which
 // ExecuteInPlace refuses. Nothing is changed.
-func PlanInPlace(ctx context.Context, adm *kadm.Client, p Projection, topic, group string, from From) (Plan, error) {
+func PlanInPlace(ctx context.Context, adm *kadm.Client, p projections.ReadModel, topic, group string, from From) (Plan, error) {
 	plan := Plan{Projection: p.Name(), Group: group, Topic: topic, From: from.String(), Clear: from.IsFull()}
-	g, err := InspectGroup(ctx, adm, topic, group)
+	g, err := consumers.InspectGroup(ctx, adm, topic, group)
 	if err != nil {
 		return plan, err
 	}
@@ -117,7 +119,7 @@ func PlanInPlace(ctx context.Context, adm *kadm.Client, p Projection, topic, gro
 	if err != nil {
 		return plan, err
 	}
-	if plan.Generation = Serving(gens); plan.Generation == 0 {
+	if plan.Generation = projections.Serving(gens); plan.Generation == 0 {
 		return plan, fmt.Errorf("%s has no serving generation: nothing to replay into (start its daemon once, or migrate/setup it)", p.Name())
 	}
 	var at map[int32]int64
@@ -151,7 +153,7 @@ func PlanInPlace(ctx context.Context, adm *kadm.Client, p Projection, topic, gro
 }
 
 // activeMembers is the refusal of an in-place replay for group g, or nil.
-func activeMembers(group string, g Group) *ActiveMembersError {
+func activeMembers(group string, g consumers.Group) *ActiveMembersError {
 	if len(g.Members) > 0 || (g.State != "Empty" && g.State != "Dead") {
 		return &ActiveMembersError{Group: group, State: g.State, Members: g.Members}
 	}
@@ -162,8 +164,8 @@ func activeMembers(group string, g Group) *ActiveMembersError {
 // members (*ActiveMembersError), commits the new offsets for the group, then (full replays)
 // clears the serving generation. Offsets first: should clearing fail, the
 // daemon replays into the old data, harmlessly (the sinks are idempotent).
-func ExecuteInPlace(ctx context.Context, adm *kadm.Client, p Projection, plan Plan) error {
-	g, err := InspectGroup(ctx, adm, plan.Topic, plan.Group)
+func ExecuteInPlace(ctx context.Context, adm *kadm.Client, p projections.ReadModel, plan Plan) error {
+	g, err := consumers.InspectGroup(ctx, adm, plan.Topic, plan.Group)
 	if err != nil {
 		return err
 	}

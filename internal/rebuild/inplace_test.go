@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderstream/orderstream/consumers"
 	"github.com/orderstream/orderstream/internal/testenv"
 	"github.com/orderstream/orderstream/internal/testfixture"
 )
@@ -64,7 +65,7 @@ func TestInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	g, err := InspectGroup(ctx, adm, topic, group)
+	g, err := consumers.InspectGroup(ctx, adm, topic, group)
 	if err != nil || len(g.Members) != 1 {
 		t.Fatalf("daemon group: %+v, %v; want one member", g, err)
 	}
@@ -122,7 +123,7 @@ func TestInPlace(t *testing.T) {
 	if err := ExecuteInPlace(ctx, adm, m.p, plan); err != nil {
 		t.Fatal(err)
 	}
-	g, err = InspectGroup(ctx, adm, topic, group)
+	g, err = consumers.InspectGroup(ctx, adm, topic, group)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,13 +149,13 @@ func TestActiveMembersErrorNamesStaticMembers(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name     string
-		give     []Member
+		give     []consumers.Member
 		want     []string
 		wantNone string
 	}{
-		{name: "dynamic", give: []Member{{ID: "m-1", ClientID: "kgo", Host: "/10.0.0.1"}},
+		{name: "dynamic", give: []consumers.Member{{ID: "m-1", ClientID: "kgo", Host: "/10.0.0.1"}},
 			want: []string{"member m-1 (client kgo, host /10.0.0.1)"}, wantNone: "session-timeout"},
-		{name: "static", give: []Member{{ID: "m-2", InstanceID: "consume-search-0-search", ClientID: "kgo", Host: "/10.0.0.2"}},
+		{name: "static", give: []consumers.Member{{ID: "m-2", InstanceID: "consume-search-0-search", ClientID: "kgo", Host: "/10.0.0.2"}},
 			want: []string{"member m-2 (instance consume-search-0-search, client kgo, host /10.0.0.2)", "stays a member for its --session-timeout"}},
 	}
 	for _, tt := range tests {

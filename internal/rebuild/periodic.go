@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/orderstream/orderstream/projections"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -26,7 +27,7 @@ const DefaultVerifySample = 1000
 //
 // Drift is logged at WARN naming up to 5 orders; a failed check at WARN.
 type PeriodicVerifier struct {
-	p        Projection
+	p        projections.ReadModel
 	cfg      VerifyConfig
 	interval time.Duration
 	log      *slog.Logger
@@ -39,7 +40,7 @@ type PeriodicVerifier struct {
 // with cfg (cfg.Sample 0: DefaultVerifySample). log nil means
 // slog.Default(); reg nil registers the metrics nowhere. It fails on an
 // invalid cfg or interval, or when reg refuses a metric.
-func NewPeriodicVerifier(p Projection, cfg VerifyConfig, interval time.Duration, log *slog.Logger, reg prometheus.Registerer) (*PeriodicVerifier, error) {
+func NewPeriodicVerifier(p projections.ReadModel, cfg VerifyConfig, interval time.Duration, log *slog.Logger, reg prometheus.Registerer) (*PeriodicVerifier, error) {
 	var errs []error
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/orderstream/orderstream/consumers"
+	"github.com/orderstream/orderstream/projections"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -71,7 +72,8 @@ type ShadowConfig struct {
 	// partition and offset and that were not re-driven since, instead of
 	// stopping at them (consumers.Config.SkipDeadLettered). Default false.
 	SkipDeadLettered bool
-	// ClientOpts are added to the rebuild consumer's client (tests).
+	// ClientOpts are added to the rebuild's Kafka clients: how to reach
+	// Kafka (TLS, SASL: internal/connect.Kafka.ClientOpts) and test settings.
 	ClientOpts []kgo.Opt
 	// WriteSide is what the new generation is compared with before the
 	// cutover (CheckCutover). Required.
@@ -153,7 +155,7 @@ type Progress struct {
 	// ETA estimates the time left from the rate of the last interval; 0
 	// when unknown.
 	ETA        time.Duration
-	Partitions []PartitionLag
+	Partitions []consumers.PartitionLag
 }
 
 // Result is what a finished shadow rebuild did.
@@ -181,21 +183,38 @@ func (r Result) Rate() float64 {
 	return float64(r.Events) / r.Duration.Seconds()
 }
 
+// LeftoverError reports a rebuild that stopped and could not drop the
+// generation it was building (drop it by hand) nor, perhaps, its group.
+type LeftoverError struct {
+	Projection string
+	Generation uint32
+	Err        error // why the rebuild stopped
+	Cleanup    error // why the cleanup failed
+}
+
+func (e *LeftoverError) Error() string {
+	return fmt.Sprintf("rebuild of %s generation %d stopped: %v (cleaning up failed too: %v; generation %d is left behind)",
+		e.Projection, e.Generation, e.Err, e.Cleanup, e.Generation)
+}
+
+// Unwrap returns why the rebuild stopped.
+func (e *LeftoverError) Unwrap() error { return e.Err }
+
 // BusyError reports a generation already being built.
 type BusyError struct {
 	Projection string
 	Generation uint32
 	Group      string
-	Members    []Member // members of the rebuild's group: a rebuild is running
+	Members    []consumers.Member // members of the rebuild's group: a rebuild is running
 }
 
 func (e *BusyError) Error() string {
 	if len(e.Members) > 0 {
 		return fmt.Sprintf("%s generation %d is being rebuilt right now by group %s (%s); wait for it or stop it",
-			e.Projection, e.Generation, e.Group, Group{Members: e.Members}.MembersString())
+			e.Projection, e.Generation, e.Group, consumers.Group{Members: e.Members}.MembersString())
 	}
-	return fmt.Sprintf("%s generation %d is building but no rebuild runs (an earlier rebuild was killed): drop it first with `orderstream generations drop %s %d`",
-		e.Projection, e.Generation, e.Projection, e.Generation)
+	return fmt.Sprintf("%s generation %d is building but no rebuild runs (an earlier rebuild was killed): drop it first",
+		e.Projection, e.Generation)
 }
 
 // Shadow rebuilds p into a new generation from offset zero while the
@@ -212,7 +231,7 @@ func (e *BusyError) Error() string {
 // the error of any step; on failure or ctx cancellation the new generation
 // and the rebuild's group are dropped (the serving generation was never
 // touched) and the error says so. log receives the steps.
-func Shadow(ctx context.Context, p Projection, cfg ShadowConfig, log *slog.Logger) (Result, error) {
+func Shadow(ctx context.Context, p projections.ReadModel, cfg ShadowConfig, log *slog.Logger) (Result, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return Result{}, fmt.Errorf("shadow rebuild config: %w", err)
@@ -232,14 +251,14 @@ func Shadow(ctx context.Context, p Projection, cfg ShadowConfig, log *slog.Logge
 	if err != nil {
 		return res, err
 	}
-	if b := Building(gens); len(b) > 0 {
+	if b := projections.Building(gens); len(b) > 0 {
 		busy := &BusyError{Projection: p.Name(), Generation: b[0], Group: GroupName(p.Name(), b[0])}
-		if g, err := InspectGroup(ctx, adm, cfg.Topic, busy.Group); err == nil {
+		if g, err := consumers.InspectGroup(ctx, adm, cfg.Topic, busy.Group); err == nil {
 			busy.Members = g.Members
 		}
 		return res, busy
 	}
-	if _, _, err := TopicOffsets(ctx, adm, cfg.Topic); err != nil {
+	if _, _, err := consumers.TopicOffsets(ctx, adm, cfg.Topic); err != nil {
 		return res, err
 	}
 	n, err := p.NextGeneration(ctx)
@@ -251,12 +270,12 @@ func Shadow(ctx context.Context, p Projection, cfg ShadowConfig, log *slog.Logge
 		group = GroupName(p.Name(), n)
 	}
 	res.Generation, res.Group = n, group
-	if g, err := InspectGroup(ctx, adm, cfg.Topic, group); err != nil {
+	if g, err := consumers.InspectGroup(ctx, adm, cfg.Topic, group); err != nil {
 		return res, err
 	} else if len(g.Members) > 0 {
 		return res, fmt.Errorf("rebuild group %s has members (%s): another rebuild is running", group, g.MembersString())
 	} else if g.Exists() {
-		if err := DeleteGroup(ctx, adm, group); err != nil {
+		if err := consumers.DeleteGroup(ctx, adm, group); err != nil {
 			return res, err
 		}
 	}
@@ -271,13 +290,12 @@ func Shadow(ctx context.Context, p Projection, cfg ShadowConfig, log *slog.Logge
 	fail := func(err error) (Result, error) {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		cleanup := errors.Join(p.DropGeneration(cctx, n), DeleteGroup(cctx, adm, group))
+		cleanup := errors.Join(p.DropGeneration(cctx, n), consumers.DeleteGroup(cctx, adm, group))
 		if cleanup != nil {
-			return res, fmt.Errorf("rebuild of %s generation %d stopped: %w (cleaning up failed too: %v; drop it with `orderstream generations drop %s %d`)",
-				p.Name(), n, err, cleanup, p.Name(), n)
+			return res, &LeftoverError{Projection: p.Name(), Generation: n, Err: err, Cleanup: cleanup}
 		}
 		return res, fmt.Errorf("rebuild of %s generation %d stopped, generation %d dropped, generation %d still serving: %w",
-			p.Name(), n, n, Serving(gens), err)
+			p.Name(), n, n, projections.Serving(gens), err)
 	}
 
 	ccfg := consumers.Config{
@@ -370,14 +388,14 @@ func Shadow(ctx context.Context, p Projection, cfg ShadowConfig, log *slog.Logge
 	if err := p.Cutover(ctx, n); err != nil {
 		return fail(fmt.Errorf("cutover: %w", err))
 	}
-	res.Previous = Serving(gens)
+	res.Previous = projections.Serving(gens)
 	res.Duration = time.Since(start)
 	log.Info("cutover done", "projection", p.Name(), "generation", n, "previous", res.Previous, "events", events,
 		"seconds", res.Duration.Seconds())
 	// From here on the rebuild succeeded: what is left is housekeeping.
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if err := DeleteGroup(hctx, adm, group); err != nil {
+	if err := consumers.DeleteGroup(hctx, adm, group); err != nil {
 		log.Warn("could not delete the rebuild group; delete it by hand", "group", group, "err", err)
 	}
 	dropped, err := Retain(hctx, p, cfg.Keep)
@@ -432,7 +450,7 @@ func follow(ctx context.Context, adm *kadm.Client, cfg ShadowConfig, name string
 		case <-tick.C:
 		}
 		ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		g, err := InspectGroup(ictx, adm, cfg.Topic, group)
+		g, err := consumers.InspectGroup(ictx, adm, cfg.Topic, group)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -481,7 +499,7 @@ func follow(ctx context.Context, adm *kadm.Client, cfg ShadowConfig, name string
 
 // Retain drops the generations older than the serving one beyond the keep
 // newest (keep < 0 keeps all) and returns their numbers, ascending.
-func Retain(ctx context.Context, p Projection, keep int) ([]uint32, error) {
+func Retain(ctx context.Context, p projections.ReadModel, keep int) ([]uint32, error) {
 	if keep < 0 {
 		return nil, nil
 	}
@@ -489,10 +507,10 @@ func Retain(ctx context.Context, p Projection, keep int) ([]uint32, error) {
 	if err != nil {
 		return nil, err
 	}
-	serving := Serving(gens)
+	serving := projections.Serving(gens)
 	var older []uint32
 	for _, g := range gens {
-		if g.Number < serving && g.State != StateServing {
+		if g.Number < serving && g.State != projections.StateServing {
 			older = append(older, g.Number)
 		}
 	}

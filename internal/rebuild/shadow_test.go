@@ -6,14 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
 	"github.com/orderstream/orderstream/consumers"
+	"github.com/orderstream/orderstream/internal/status"
 	"github.com/orderstream/orderstream/internal/testenv"
 	"github.com/orderstream/orderstream/internal/testfixture"
+	"github.com/orderstream/orderstream/projections"
 	"github.com/orderstream/orderstream/projections/analytics"
 	"github.com/orderstream/orderstream/projections/search"
 	"github.com/orderstream/orderstream/schemas"
@@ -23,7 +27,12 @@ import (
 // model is one read model under test: its adapter, the daemon's sink
 // (following every live generation) and the reader's question.
 type model struct {
-	p      Projection
+	p projections.ReadModel
+	// conn and db reach the analytics model's database directly, search
+	// its configuration (tests that alter a generation behind its back).
+	conn   driver.Conn
+	db     string
+	search search.Config
 	daemon consumers.Sink
 	// answer asks the serving generation the reader's question and returns
 	// the answer in a comparable form.
@@ -32,6 +41,9 @@ type model struct {
 	visible func(ctx context.Context) error
 	// checkBase verifies the first answer against the real file.
 	checkBase func(t testing.TB, answer string)
+	// query asks the serving generation of a search model (nil for
+	// analytics, whose queries are p.(*analytics.ReadModel).Queries()).
+	query *search.Query
 }
 
 // models are the read models every rebuild test runs against.
@@ -46,16 +58,21 @@ var models = []struct {
 func analyticsModel(t testing.TB) model {
 	t.Helper()
 	cfg := analytics.Config{Addr: testenv.ClickHouseAddr(t), Database: testenv.Name("rebuild"), GenerationRefresh: time.Second}
-	p, err := NewAnalytics(cfg, testLog(t))
+	p, err := analytics.OpenReadModel(cfg, analytics.WithLogger(testLog(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := analytics.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := p.conn.Exec(ctx, "DROP DATABASE IF EXISTS `"+cfg.Database+"`"); err != nil {
+		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS `"+cfg.Database+"`"); err != nil {
 			t.Logf("drop database %s: %v", cfg.Database, err)
 		}
+		_ = conn.Close()
 		_ = p.Close()
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -70,7 +87,7 @@ func analyticsModel(t testing.TB) model {
 	t.Cleanup(func() { _ = sink.Close() })
 	q := p.Queries()
 	return model{
-		p: p, daemon: sink,
+		p: p, daemon: sink, conn: conn, db: cfg.Database,
 		answer: func(ctx context.Context) (string, error) {
 			tot, err := q.Summary(ctx, analytics.Filter{})
 			if err != nil {
@@ -99,7 +116,7 @@ func searchModel(t testing.TB) model {
 		t.Fatal(err)
 	}
 	cfg := search.Config{Engine: eng, Prefix: testenv.Name("rebuild")}
-	p, err := NewSearch(cfg, testLog(t))
+	p, err := search.NewReadModel(cfg, search.WithLogger(testLog(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +141,7 @@ func searchModel(t testing.TB) model {
 		t.Fatal(err)
 	}
 	return model{
-		p: p, daemon: sink,
+		p: p, daemon: sink, search: cfg, query: q,
 		answer: func(ctx context.Context) (string, error) {
 			res, err := q.Search(ctx, search.Request{Size: 1})
 			if err != nil {
@@ -260,13 +277,13 @@ func testShadow(t *testing.T, m model, brokers []string, topic string, events []
 	if err != nil {
 		t.Fatal(err)
 	}
-	if Serving(gens) != 2 {
+	if projections.Serving(gens) != 2 {
 		t.Fatalf("generations after the rebuild = %v, want 2 serving", gens)
 	}
 	if got, err := m.answer(ctx); err != nil || got != base {
 		t.Fatalf("answer after the cutover = %s, %v; want %s", got, err, base)
 	}
-	if g, err := InspectGroup(ctx, adm, topic, res.Group); err != nil || g.Exists() {
+	if g, err := consumers.InspectGroup(ctx, adm, topic, res.Group); err != nil || g.Exists() {
 		t.Fatalf("rebuild group %s after the rebuild: exists %v, err %v", res.Group, g.Exists(), err)
 	}
 
@@ -297,7 +314,7 @@ func testShadow(t *testing.T, m model, brokers []string, topic string, events []
 	if err != nil {
 		t.Fatal(err)
 	}
-	if Serving(gens) != 1 {
+	if projections.Serving(gens) != 1 {
 		t.Fatalf("generations after the rollback = %v, want 1 serving", gens)
 	}
 	eventually(t, time.Minute, "the answer after the rollback equals the one before it", func() error {
@@ -353,19 +370,20 @@ func TestShadowStrict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(gens) != 1 || Serving(gens) != 1 {
+	if len(gens) != 1 || projections.Serving(gens) != 1 {
 		t.Fatalf("generations after the failed rebuild = %v, want only 1, serving", gens)
 	}
 	if got, err := m.answer(ctx); err != nil || got != base {
 		t.Fatalf("answer after the failed rebuild = %s, %v; want %s", got, err, base)
 	}
-	if g, err := InspectGroup(ctx, admin(t, brokers), topic, group); err != nil || g.Exists() {
+	if g, err := consumers.InspectGroup(ctx, admin(t, brokers), topic, group); err != nil || g.Exists() {
 		t.Fatalf("rebuild group after the failure: exists %v, err %v", g.Exists(), err)
 	}
 }
 
-// TestShadowSkipDeadLettered: an order.placed of an unknown schema version,
-// dead-lettered by the daemon with the order.paid parked behind it, stops
+// TestShadowSkipDeadLettered: an order.placed of a schema version newer than
+// the binary reads, dead-lettered by the daemon's runtime (before any sink
+// sees it) with the order.paid parked behind it, stops
 // every rebuild and the error names the daemon's group; with
 // SkipDeadLettered the rebuild skips both, lists them, and cuts over to a
 // generation that answers as the serving one.
@@ -377,7 +395,7 @@ func TestShadowSkipDeadLettered(t *testing.T) {
 	defer cancel()
 
 	placed := newOrder(t, events)
-	placed.SchemaVersion = 2 // written by a newer binary
+	placed.SchemaVersion = schemas.CurrentVersion + 1 // written by a newer binary
 	value, err := json.Marshal(placed)
 	if err != nil {
 		t.Fatal(err)
@@ -400,7 +418,7 @@ func TestShadowSkipDeadLettered(t *testing.T) {
 	daemonGroup := testenv.Name("daemon")
 	startDaemonOf(t, brokers, topic, daemonGroup, m.p.Name(), m.daemon)
 	waitCaughtUp(t, adm, topic, daemonGroup, 2*time.Minute)
-	if n, err := CountDLQ(ctx, adm, brokers, topic+".dlq"); err != nil || n.ByGroup[daemonGroup] != 2 {
+	if n, err := status.CountDLQ(ctx, adm, brokers, topic+".dlq"); err != nil || n.ByGroup[daemonGroup] != 2 {
 		t.Fatalf("dead letters of the daemon = %+v, %v; want the order.placed and the order.paid parked behind it", n, err)
 	}
 	base, err := m.answer(ctx)
@@ -422,9 +440,10 @@ func TestShadowSkipDeadLettered(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rebuild skipping dead letters: %v", err)
 	}
-	if len(res.Skipped) != 2 || res.Skipped[0].SourceOffset != poison.Offset || res.Skipped[0].Kind != consumers.KindRejected ||
+	if len(res.Skipped) != 2 || res.Skipped[0].SourceOffset != poison.Offset || res.Skipped[0].Kind != consumers.KindDecode ||
+		!strings.Contains(res.Skipped[0].Error, schemas.ErrNewerVersion.Error()) ||
 		res.Skipped[1].EventID != paid.EventID.String() || res.Skipped[1].Kind != consumers.KindParked {
-		t.Fatalf("skipped = %+v, want the order.placed (rejected) then the order.paid (parked)", res.Skipped)
+		t.Fatalf("skipped = %+v, want the order.placed (newer version) then the order.paid (parked)", res.Skipped)
 	}
 	if got, err := m.answer(ctx); err != nil || got != base {
 		t.Fatalf("answer of the rebuilt generation = %s, %v; want %s as before", got, err, base)

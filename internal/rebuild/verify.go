@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/orderstream/orderstream/projections"
 	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -15,20 +16,7 @@ import (
 
 // Facts are what Verify compares of one order beyond its version, where the
 // write side and a read model can give them exactly.
-type Facts struct {
-	Version    int64  // aggregate_version of the last event applied
-	Status     string // the contract's fold (schemas.Fold) of its events
-	TotalMilli int64  // total in thousandths of the currency unit (schemas.MoneyScale)
-	Lines      int64  // lines of its order.placed
-}
-
-// FactReader is a VersionReader that can also give each order's Facts
-// (Analytics, Search).
-type FactReader interface {
-	// OrderFacts returns every order of generation n whose order.placed
-	// was applied, with its facts. Memory: one map entry per order.
-	OrderFacts(ctx context.Context, n uint32) (map[string]Facts, error)
-}
+type Facts = projections.Facts
 
 // FactWriteSide is a WriteSide that can also give each order's Facts from
 // one snapshot, once relayed (PostgresWriteSide).
@@ -150,7 +138,7 @@ func (v Verification) OK() bool { return len(v.Drift) == 0 }
 // Verify compares the serving generation of p with the write side, order by
 // order, by the rule of the cutover guard (CompareVersions, Judge): the
 // write side's versions once the relay relayed them, the generation's
-// versions (VersionReader), and as in flight the events past the committed
+// versions (ReadModel.OrderVersions), and as in flight the events past the committed
 // offsets of cfg.Group (GroupEvidence). It returns an error when a fact
 // cannot be read (no generation serving, relay behind beyond RelayWait, a
 // service unreachable); drift is no error: see Verification.OK.
@@ -158,7 +146,7 @@ func (v Verification) OK() bool { return len(v.Drift) == 0 }
 // Cost: one read of the write side's orders and of the generation's
 // versions (a map entry per order each), and a read of the topic past the
 // group's offsets; Sample narrows the comparison, not these reads.
-func Verify(ctx context.Context, p Projection, cfg VerifyConfig) (Verification, error) {
+func Verify(ctx context.Context, p projections.ReadModel, cfg VerifyConfig) (Verification, error) {
 	if err := cfg.Validate(); err != nil {
 		return Verification{}, err
 	}
@@ -167,7 +155,7 @@ func Verify(ctx context.Context, p Projection, cfg VerifyConfig) (Verification, 
 	if err != nil {
 		return v, fmt.Errorf("verify %s: %w", p.Name(), err)
 	}
-	if v.Generation = Serving(gens); v.Generation == 0 {
+	if v.Generation = projections.Serving(gens); v.Generation == 0 {
 		return v, fmt.Errorf("verify %s: no generation is serving", p.Name())
 	}
 	kcl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Guard.Brokers...)}, cfg.Guard.ClientOpts...)...)
@@ -207,12 +195,11 @@ func Verify(ctx context.Context, p Projection, cfg VerifyConfig) (Verification, 
 }
 
 // verifyInputs reads what Verify compares, in the order the guard does
-// (versionsOf): with facts (both FactWriteSide and FactReader) the
+// (versionsOf): with facts (a FactWriteSide) the
 // versions are those of the facts, read once; else wantFacts is nil.
-func verifyInputs(ctx context.Context, adm *kadm.Client, p Projection, n uint32, ev Evidence, cfg GuardConfig) (want, got, pending Versions, wantFacts, gotFacts map[string]Facts, err error) {
+func verifyInputs(ctx context.Context, adm *kadm.Client, p projections.ReadModel, n uint32, ev Evidence, cfg GuardConfig) (want, got, pending Versions, wantFacts, gotFacts map[string]Facts, err error) {
 	fw, okW := cfg.WriteSide.(FactWriteSide)
-	fr, okR := p.(FactReader)
-	if !okW || !okR {
+	if !okW {
 		want, got, pending, err = versionsOf(ctx, adm, p, n, ev, cfg)
 		return want, got, pending, nil, nil, err
 	}
@@ -222,7 +209,7 @@ func verifyInputs(ctx context.Context, adm *kadm.Client, p Projection, n uint32,
 	if pending, err = pendingPast(ctx, adm, ev, cfg); err != nil {
 		return nil, nil, nil, nil, nil, err
 	}
-	if gotFacts, err = fr.OrderFacts(ctx, n); err != nil {
+	if gotFacts, err = p.OrderFacts(ctx, n); err != nil {
 		return nil, nil, nil, nil, nil, err
 	}
 	return versionsOfFacts(wantFacts), versionsOfFacts(gotFacts), pending, wantFacts, gotFacts, nil

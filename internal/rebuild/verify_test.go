@@ -34,15 +34,14 @@ func TestVerify(t *testing.T) {
 		model func(testing.TB) model
 		// inject makes order a drift by its version and order b by a fact
 		// in generation 1 of p, and returns the drift Verify must report.
-		inject func(t *testing.T, ctx context.Context, p Projection, a, b string, want map[string]Facts) []OrderDrift
+		inject func(t *testing.T, ctx context.Context, m model, a, b string, want map[string]Facts) []OrderDrift
 	}{
-		{"analytics", analyticsModel, func(t *testing.T, ctx context.Context, p Projection, a, b string, want map[string]Facts) []OrderDrift {
-			an := p.(*Analytics)
+		{"analytics", analyticsModel, func(t *testing.T, ctx context.Context, m model, a, b string, want map[string]Facts) []OrderDrift {
 			// Mutations, applied asynchronously: Verify is polled below.
-			if err := an.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE `%s`.`orders_g1` DELETE WHERE order_id = ?", an.cfg.Database), a); err != nil {
+			if err := m.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE `%s`.`orders_g1` DELETE WHERE order_id = ?", m.db), a); err != nil {
 				t.Fatal(err)
 			}
-			if err := an.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE `%s`.`orders_g1` UPDATE line_count = line_count + 1 WHERE order_id = ?", an.cfg.Database), b); err != nil {
+			if err := m.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE `%s`.`orders_g1` UPDATE line_count = line_count + 1 WHERE order_id = ?", m.db), b); err != nil {
 				t.Fatal(err)
 			}
 			return []OrderDrift{
@@ -51,13 +50,12 @@ func TestVerify(t *testing.T) {
 					Detail: fmt.Sprintf("read model %d lines, write side %d", want[b].Lines+1, want[b].Lines)},
 			}
 		}},
-		{"search", searchModel, func(t *testing.T, ctx context.Context, p Projection, a, b string, want map[string]Facts) []OrderDrift {
-			s := p.(*Search)
-			index := s.cfg.Names().Index(1)
+		{"search", searchModel, func(t *testing.T, ctx context.Context, m model, a, b string, want map[string]Facts) []OrderDrift {
+			index := m.search.Names().Index(1)
 			body := fmt.Sprintf("{\"update\":{\"_index\":%q,\"_id\":%q}}\n{\"doc\":{\"version\":1}}\n", index, a) +
 				fmt.Sprintf("{\"update\":{\"_index\":%q,\"_id\":%q}}\n{\"doc\":{\"total_milli\":%d}}\n", index, b, want[b].TotalMilli+1000)
-			if r, err := s.cfg.Engine.Bulk(ctx, []byte(body)); err != nil || !r.OK() {
-				t.Fatal(engineErr(r.Status, r.Body, err))
+			if r, err := m.search.Engine.Bulk(ctx, []byte(body)); err != nil || !r.OK() {
+				t.Fatalf("bulk: %v (status %d: %s)", err, r.Status, r.Body)
 			}
 			return []OrderDrift{
 				{OrderID: a, Drift: VerdictStale, ReadModel: 1, WriteSide: want[a].Version},
@@ -99,7 +97,7 @@ func TestVerify(t *testing.T) {
 			ids := slices.Sorted(maps.Keys(want))
 			a := ids[slices.IndexFunc(ids, func(id string) bool { return want[id].Version >= 2 })]
 			b := ids[slices.IndexFunc(ids, func(id string) bool { return id != a })]
-			drift := tc.inject(t, ctx, m.p, a, b, want)
+			drift := tc.inject(t, ctx, m, a, b, want)
 			slices.SortFunc(drift, func(x, y OrderDrift) int { return cmp.Compare(x.OrderID, y.OrderID) })
 			eventually(t, time.Minute, "drift of "+a+" and "+b+" reported", func() error {
 				if v := verify(ws, 0); !slices.Equal(v.Drift, drift) {

@@ -2,6 +2,7 @@ package rebuild
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -14,24 +15,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/orderstream/orderstream/producer/relay"
 	"github.com/orderstream/orderstream/producer/topic"
+	"github.com/orderstream/orderstream/projections"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Versions maps an order id to an aggregate_version: on the write side the
-// version of the order's last event (orders.version), in a read model the
-// version of the last event it applied for the order.
-type Versions map[string]int64
-
-// VersionReader is implemented by a Projection that can list every order of
-// one of its generations with the version of the last event applied
-// (Analytics, Search). The cutover guard and a read-model verifier compare
-// it with the write side (CompareVersions).
-type VersionReader interface {
-	// OrderVersions returns every order of generation n with its version.
-	// An order whose order.placed is absent counts as absent. Memory:
-	// one map entry per order.
-	OrderVersions(ctx context.Context, n uint32) (Versions, error)
-}
+// Versions maps an order id to an aggregate_version (projections.Versions).
+type Versions = projections.Versions
 
 // WriteSide gives the write side's order versions as of one consistent
 // snapshot, once every event of that snapshot is in Kafka (the guard then
@@ -39,6 +28,10 @@ type VersionReader interface {
 type WriteSide interface {
 	RelayedVersions(ctx context.Context) (Versions, error)
 }
+
+// ErrRelayBehind: the relay has not relayed the write side's snapshot
+// within PostgresWriteSide.RelayWait (stopped, or slower than the writes).
+var ErrRelayBehind = errors.New("relay behind")
 
 // Defaults of PostgresWriteSide.
 const (
@@ -131,8 +124,8 @@ func (w PostgresWriteSide) relayed(ctx context.Context, query string, dest []any
 			if err != nil {
 				return fmt.Errorf("write side: relay of slot %s: %w", w.Slot, err)
 			}
-			return fmt.Errorf("write side: the relay of slot %s has not relayed the write side's state (WAL %s) within %s: %s; start `orderstream relay`",
-				w.Slot, lsnText, wait, relaySummaryOf(rs))
+			return fmt.Errorf("write side: the relay of slot %s has not relayed the write side's state (WAL %s) within %s: %s: %w",
+				w.Slot, lsnText, wait, relaySummaryOf(rs), ErrRelayBehind)
 		}
 		select {
 		case <-ctx.Done():

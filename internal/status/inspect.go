@@ -10,10 +10,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/orderstream/orderstream/consumers"
-	"github.com/orderstream/orderstream/internal/rebuild"
 	"github.com/orderstream/orderstream/producer/relay"
 	"github.com/orderstream/orderstream/producer/topic"
+	"github.com/orderstream/orderstream/projections"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // DefaultTimeout bounds each service's checks of one look (Config.Timeout).
@@ -22,7 +23,7 @@ const DefaultTimeout = 10 * time.Second
 // ReadModel is what status reads of a projection's read model.
 type ReadModel interface {
 	// Generations lists the live generations, ascending.
-	Generations(ctx context.Context) ([]rebuild.Generation, error)
+	Generations(ctx context.Context) ([]projections.Generation, error)
 }
 
 // Projection is one projection to inspect.
@@ -36,6 +37,9 @@ type Projection struct {
 type Config struct {
 	Topic   string   // the events topic; required
 	Brokers []string // seed brokers, for the short-lived readers of event times and the DLQ; required
+	// ClientOpts are added to those readers: how to reach Kafka (TLS,
+	// SASL: internal/connect.Kafka.ClientOpts).
+	ClientOpts []kgo.Opt
 	// Slot is the relay's replication slot (or poll cursor name), read when
 	// the relay is checked (a PostgreSQL pool given to New).
 	Slot string
@@ -130,7 +134,7 @@ func (i *Inspector) Observe(ctx context.Context) Observation {
 	}
 
 	c, cancel := bounded()
-	o.Starts, o.Ends, o.OffsetsErr = rebuild.TopicOffsets(c, i.adm, i.cfg.Topic)
+	o.Starts, o.Ends, o.OffsetsErr = consumers.TopicOffsets(c, i.adm, i.cfg.Topic)
 	cancel()
 	if o.OffsetsErr != nil {
 		o.Starts, o.Ends = nil, nil
@@ -144,7 +148,7 @@ func (i *Inspector) Observe(ctx context.Context) Observation {
 			o.Replay = &rp
 		}
 		c, cancel = bounded()
-		o.DLQ, o.DLQErr = rebuild.CountDLQ(c, i.adm, i.cfg.Brokers, consumers.DLQTopicFor(i.cfg.Topic))
+		o.DLQ, o.DLQErr = CountDLQ(c, i.adm, i.cfg.Brokers, consumers.DLQTopicFor(i.cfg.Topic), i.cfg.ClientOpts...)
 		cancel()
 	}
 
@@ -156,12 +160,12 @@ func (i *Inspector) Observe(ctx context.Context) Observation {
 		if o.OffsetsErr == nil {
 			po.GroupRead = true
 			c, cancel := bounded()
-			po.GroupState, po.GroupErr = rebuild.InspectGroup(c, i.adm, i.cfg.Topic, p.Group)
+			po.GroupState, po.GroupErr = consumers.InspectGroup(c, i.adm, i.cfg.Topic, p.Group)
 			cancel()
 			if po.GroupErr == nil {
 				po.TimesRead = true
 				c, cancel := bounded()
-				po.Times, po.TimesErr = ReadEventTimes(c, i.cfg.Brokers, i.cfg.Topic, po.GroupState)
+				po.Times, po.TimesErr = ReadEventTimes(c, i.cfg.Brokers, i.cfg.Topic, po.GroupState, i.cfg.ClientOpts...)
 				cancel()
 			}
 		}

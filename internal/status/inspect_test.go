@@ -6,17 +6,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderstream/orderstream/internal/rebuild"
 	"github.com/orderstream/orderstream/internal/testenv"
 	"github.com/orderstream/orderstream/producer/topic"
+	"github.com/orderstream/orderstream/projections"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // readModelFunc is a ReadModel of a function.
-type readModelFunc func(ctx context.Context) ([]rebuild.Generation, error)
+type readModelFunc func(ctx context.Context) ([]projections.Generation, error)
 
-func (f readModelFunc) Generations(ctx context.Context) ([]rebuild.Generation, error) { return f(ctx) }
+func (f readModelFunc) Generations(ctx context.Context) ([]projections.Generation, error) {
+	return f(ctx)
+}
 
 // The Inspector reads a real topic and group: records, replayability, lag,
 // and the event times around the group's position (last processed: the
@@ -59,8 +61,8 @@ func TestInspectorReadsTopicGroupAndEventTimes(t *testing.T) {
 		t.Fatalf("commit: %v %v", err, resp.Error())
 	}
 
-	serving := readModelFunc(func(context.Context) ([]rebuild.Generation, error) {
-		return []rebuild.Generation{{Number: 4, State: rebuild.StateServing}}, nil
+	serving := readModelFunc(func(context.Context) ([]projections.Generation, error) {
+		return []projections.Generation{{Number: 4, State: projections.StateServing}}, nil
 	})
 	insp, err := New(Config{Topic: name, Brokers: brokers, Limits: Limits{MaxLag: 100, MaxStaleness: 2 * time.Hour},
 		Projections: []Projection{{Name: "p", Group: group, ReadModel: serving}}}, adm, nil)

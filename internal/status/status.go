@@ -6,9 +6,10 @@ import (
 	"time"
 
 	"github.com/jackc/pglogrepl"
-	"github.com/orderstream/orderstream/internal/rebuild"
+	"github.com/orderstream/orderstream/consumers"
 	"github.com/orderstream/orderstream/producer/relay"
 	"github.com/orderstream/orderstream/producer/topic"
+	"github.com/orderstream/orderstream/projections"
 )
 
 // Limits bound what Evaluate calls healthy.
@@ -46,15 +47,15 @@ type Report struct {
 
 // ProjectionReport is one projection in a Report.
 type ProjectionReport struct {
-	Name             string               `json:"projection"`
-	Serving          uint32               `json:"serving_generation"`
-	Building         []uint32             `json:"building_generations"`
-	Generations      []rebuild.Generation `json:"generations"`
-	Group            rebuild.Group        `json:"consumer_group"`
-	DLQ              int64                `json:"dlq_records"`
-	LastEvent        time.Time            `json:"last_event_time,omitzero"`
-	StalenessSeconds float64              `json:"staleness_seconds"`
-	Errors           []string             `json:"errors,omitempty"`
+	Name             string                   `json:"projection"`
+	Serving          uint32                   `json:"serving_generation"`
+	Building         []uint32                 `json:"building_generations"`
+	Generations      []projections.Generation `json:"generations"`
+	Group            consumers.Group          `json:"consumer_group"`
+	DLQ              int64                    `json:"dlq_records"`
+	LastEvent        time.Time                `json:"last_event_time,omitzero"`
+	StalenessSeconds float64                  `json:"staleness_seconds"`
+	Errors           []string                 `json:"errors,omitempty"`
 }
 
 // Observation is what one look at the services found, judged by Evaluate.
@@ -74,7 +75,7 @@ type Observation struct {
 	OffsetsErr   error
 	Replay       *topic.Replayability
 	ReplayErr    error
-	DLQ          rebuild.DLQCounts
+	DLQ          DLQCounts
 	DLQErr       error
 	// Projections in the order to report them.
 	Projections []ProjectionObservation
@@ -85,12 +86,12 @@ type ProjectionObservation struct {
 	Name  string
 	Group string // its consumer group's name
 	// Generations of the read model, or GenerationsErr.
-	Generations    []rebuild.Generation
+	Generations    []projections.Generation
 	GenerationsErr error
 	// GroupState is the group on the topic, read only when the topic's
 	// offsets were (GroupRead), or GroupErr.
 	GroupRead  bool
-	GroupState rebuild.Group
+	GroupState consumers.Group
 	GroupErr   error
 	// Times are the group's event times, read only when the group was
 	// (TimesRead), or TimesErr.
@@ -216,21 +217,21 @@ func RelayProblems(in relay.Inspection, l Limits) []string {
 }
 
 // projectionReport judges one projection by the rules of Evaluate.
-func projectionReport(po ProjectionObservation, now time.Time, dlq rebuild.DLQCounts, l Limits) ProjectionReport {
-	pr := ProjectionReport{Name: po.Name, Building: []uint32{}, Generations: []rebuild.Generation{}}
+func projectionReport(po ProjectionObservation, now time.Time, dlq DLQCounts, l Limits) ProjectionReport {
+	pr := ProjectionReport{Name: po.Name, Building: []uint32{}, Generations: []projections.Generation{}}
 	errorf := func(format string, args ...any) { pr.Errors = append(pr.Errors, fmt.Sprintf(format, args...)) }
 	if po.GenerationsErr != nil {
 		errorf("read model: %v", po.GenerationsErr)
 	} else {
 		pr.Generations = po.Generations
-		pr.Serving = rebuild.Serving(po.Generations)
-		pr.Building = append(pr.Building, rebuild.Building(po.Generations)...)
+		pr.Serving = projections.Serving(po.Generations)
+		pr.Building = append(pr.Building, projections.Building(po.Generations)...)
 		if pr.Serving == 0 {
 			errorf("no serving generation (start the daemon, or `orderstream %s` setup/migrate)", po.Name)
 		}
 	}
 	if !po.GroupRead {
-		pr.Group = rebuild.Group{Group: po.Group, State: "unknown"}
+		pr.Group = consumers.Group{Group: po.Group, State: "unknown"}
 		return pr
 	}
 	pr.Group = po.GroupState

@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderstream/orderstream/internal/rebuild"
+	"github.com/orderstream/orderstream/consumers"
 	"github.com/orderstream/orderstream/producer/relay"
 	"github.com/orderstream/orderstream/producer/topic"
+	"github.com/orderstream/orderstream/projections"
 )
 
 var (
@@ -25,10 +26,10 @@ func streaming(confirmed, current string) *relay.Inspection {
 
 // group is a group with one member whose committed offsets are committed
 // on a topic whose end offsets are ends (partition i ↔ index i).
-func group(name string, committed, ends []int64) rebuild.Group {
-	g := rebuild.Group{Group: name, State: "Stable", Members: []rebuild.Member{{ID: "m1"}}}
+func group(name string, committed, ends []int64) consumers.Group {
+	g := consumers.Group{Group: name, State: "Stable", Members: []consumers.Member{{ID: "m1"}}}
 	for i, c := range committed {
-		g.Partitions = append(g.Partitions, rebuild.PartitionLag{Partition: int32(i), End: ends[i], Committed: c, Lag: ends[i] - c})
+		g.Partitions = append(g.Partitions, consumers.PartitionLag{Partition: int32(i), End: ends[i], Committed: c, Lag: ends[i] - c})
 		g.Lag += ends[i] - c
 	}
 	return g
@@ -36,7 +37,7 @@ func group(name string, committed, ends []int64) rebuild.Group {
 
 func projection(name string, committed, ends []int64) ProjectionObservation {
 	return ProjectionObservation{Name: name, Group: "g-" + name,
-		Generations: []rebuild.Generation{{Number: 1, State: rebuild.StateRetired}, {Number: 2, State: rebuild.StateServing}, {Number: 3, State: rebuild.StateBuilding}},
+		Generations: []projections.Generation{{Number: 1, State: projections.StateRetired}, {Number: 2, State: projections.StateServing}, {Number: 3, State: projections.StateBuilding}},
 		GroupRead:   true, GroupState: group("g-"+name, committed, ends), TimesRead: true,
 		Times: EventTimes{LastProcessed: t0.Add(-time.Minute)}}
 }
@@ -48,7 +49,7 @@ func healthy() Observation {
 	return Observation{Time: t0, Topic: "orders", Relay: streaming("0/200", "0/200"),
 		Starts: map[int32]int64{0: 0, 1: 0}, Ends: map[int32]int64{0: 10, 1: 20},
 		Replay: &topic.Replayability{Info: topic.Info{RetentionMs: "-1", RetentionBytes: "-1", CleanupPolicy: "delete"}, Starts: map[int32]int64{0: 0, 1: 0}},
-		DLQ:    rebuild.DLQCounts{ByGroup: map[string]int64{}},
+		DLQ:    DLQCounts{ByGroup: map[string]int64{}},
 		Projections: []ProjectionObservation{
 			projection("analytics", []int64{10, 20}, ends), projection("search", []int64{10, 20}, ends),
 		}}
@@ -124,7 +125,7 @@ func TestEvaluate(t *testing.T) {
 		{name: "replayability unreadable", give: func(o *Observation) { o.Replay, o.ReplayErr = nil, boom },
 			wantProblems: []string{"kafka: boom"}},
 		{name: "DLQ unreadable", give: func(o *Observation) { o.DLQErr = boom }, wantProblems: []string{"dlq: boom"}},
-		{name: "DLQ pending is reported, not a problem", give: func(o *Observation) { o.DLQ = rebuild.DLQCounts{Total: 3, ByGroup: map[string]int64{"g-search": 3}} },
+		{name: "DLQ pending is reported, not a problem", give: func(o *Observation) { o.DLQ = DLQCounts{Total: 3, ByGroup: map[string]int64{"g-search": 3}} },
 			wantHealthy: true, wantCaughtUp: true,
 			check: func(t *testing.T, r Report) {
 				if r.Projections[0].DLQ != 0 || r.Projections[1].DLQ != 3 {
@@ -134,7 +135,7 @@ func TestEvaluate(t *testing.T) {
 		{name: "read model unreadable", give: func(o *Observation) { o.Projections[0].Generations, o.Projections[0].GenerationsErr = nil, boom },
 			wantCaughtUp: true, wantProblems: []string{"analytics: read model: boom"}},
 		{name: "no serving generation", give: func(o *Observation) {
-			o.Projections[1].Generations = []rebuild.Generation{{Number: 1, State: rebuild.StateBuilding}}
+			o.Projections[1].Generations = []projections.Generation{{Number: 1, State: projections.StateBuilding}}
 		},
 			wantCaughtUp: true, wantProblems: []string{"search: no serving generation (start the daemon, or `orderstream search` setup/migrate)"}},
 		{name: "group without members, caught up", give: func(o *Observation) { o.Projections[0].GroupState.Members = nil },
@@ -146,7 +147,7 @@ func TestEvaluate(t *testing.T) {
 			o.Projections[0].GroupState = group("g-analytics", []int64{0, 0}, []int64{100, 20})
 		}, wantProblems: []string{"analytics: group g-analytics lags 120 records (bound 100)"}},
 		{name: "group unreadable", give: func(o *Observation) {
-			o.Projections[1].GroupState, o.Projections[1].GroupErr, o.Projections[1].TimesRead = rebuild.Group{Group: "g-search"}, boom, false
+			o.Projections[1].GroupState, o.Projections[1].GroupErr, o.Projections[1].TimesRead = consumers.Group{Group: "g-search"}, boom, false
 		}, wantCaughtUp: true, wantProblems: []string{"search: group g-search: boom"}},
 		{name: "event times unreadable", give: func(o *Observation) { o.Projections[0].Times, o.Projections[0].TimesErr = EventTimes{}, boom },
 			wantCaughtUp: true, wantProblems: []string{"analytics: event times: boom"}},
@@ -239,7 +240,7 @@ func TestRelaySummary(t *testing.T) {
 func TestWaitReasons(t *testing.T) {
 	t.Parallel()
 	r := Report{Relay: streaming("0/1", "0/2"), Problems: []string{"p1"}, Projections: []ProjectionReport{
-		{Name: "analytics", Group: rebuild.Group{Lag: 4}}, {Name: "search"},
+		{Name: "analytics", Group: consumers.Group{Lag: 4}}, {Name: "search"},
 	}}
 	want := []string{"relay streaming confirmed 0/1 of 0/2", "analytics lag 4", "search lag 0", "p1"}
 	if got := WaitReasons(r); !slices.Equal(got, want) {

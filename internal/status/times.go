@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/orderstream/orderstream/internal/rebuild"
+	"github.com/orderstream/orderstream/consumers"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -33,7 +33,7 @@ func (t EventTimes) Staleness(now time.Time) time.Duration {
 // group's position and the record at it (at most two records per
 // partition) with a short-lived client of seeds. ctx bounds the read;
 // callers give it a deadline (a few seconds).
-func ReadEventTimes(ctx context.Context, seeds []string, topic string, g rebuild.Group, opts ...kgo.Opt) (EventTimes, error) {
+func ReadEventTimes(ctx context.Context, seeds []string, topic string, g consumers.Group, opts ...kgo.Opt) (EventTimes, error) {
 	var out EventTimes
 	from := map[int32]kgo.Offset{}
 	want := map[int32]map[int64]bool{} // partition → offsets still to read

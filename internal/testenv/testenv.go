@@ -103,16 +103,44 @@ func Name(prefix string) string {
 	return prefix + "_" + hex.EncodeToString(b)
 }
 
+// EnvPostgresPasswordFile names a file holding the password of
+// EnvPostgres's user when its URL has none (the secure profile of
+// deploy/local prints both).
+const EnvPostgresPasswordFile = "ORDERSTREAM_PG_PASSWORD_FILE"
+
+// withPasswordFile returns the URL base with the password of
+// EnvPostgresPasswordFile (trailing newline trimmed), or base unchanged when
+// that variable is unset.
+func withPasswordFile(t testing.TB, base string) string {
+	t.Helper()
+	file := os.Getenv(EnvPostgresPasswordFile)
+	if file == "" {
+		return base
+	}
+	pw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("%s: %v", EnvPostgresPasswordFile, err)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("%s: not a URL", EnvPostgres)
+	}
+	u.User = url.UserPassword(u.User.Username(), strings.TrimRight(string(pw), "\r\n"))
+	return u.String()
+}
+
 // NewDatabase creates a fresh PostgreSQL database for the test and returns
-// its URL. At cleanup it drops the database together with any replication
-// slot created in it.
+// its URL (with the password of EnvPostgres's URL; without one when the
+// password comes from EnvPostgresPasswordFile). At cleanup it drops the
+// database together with any replication slot created in it.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
 	base := PostgresURL(t)
+	admin := withPasswordFile(t, base)
 	name := Name("t")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
+	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
 		t.Fatalf("connect %s: %v", EnvPostgres, err)
 	}
@@ -123,7 +151,7 @@ func NewDatabase(t testing.TB) string {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
+		conn, err := pgx.Connect(ctx, admin)
 		if err != nil {
 			t.Logf("drop database %s: %v", name, err)
 			return

@@ -167,21 +167,98 @@ func ExpectedFromCSV(t testing.TB) *Expected {
 // ComputeExpected computes Expected from the CSV (plain or .gz by name) at
 // path.
 func ComputeExpected(path string) (*Expected, error) {
-	f, err := os.Open(path)
+	return ComputeExpectedCopies(path, 1)
+}
+
+// ComputeExpectedCopies computes the Expected of copies copies of the CSV at
+// path as internal/scaledata generates them, from path itself by its own
+// reading of that rule (not the generator's code): in copy k the 6 digits
+// of a document number n become (n + k·W) mod 10⁶ behind the same prefix,
+// W = max − min + 1 over the file's numbers, and every InvoiceDate is k
+// years later in Europe/London wall-clock time. Copy 0 is the file itself;
+// a row of copy k is on its line + k × (rows of the file) (one line a row).
+// It holds every document in memory (about 120 bytes a line).
+func ComputeExpectedCopies(path string, copies int) (*Expected, error) {
+	open := func() (io.Reader, func() error, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !strings.HasSuffix(path, ".gz") {
+			return f, f.Close, nil
+		}
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return zr, f.Close, nil
+	}
+	lo, hi, rows := 1_000_000, -1, 0
+	if copies > 1 {
+		err := eachRecord(open, func([]string, int) error { return nil }, func(rec []string, _ int) error {
+			rows++
+			n, err := strconv.Atoi(strings.TrimLeft(rec[0], "CA"))
+			if err != nil {
+				return fmt.Errorf("InvoiceNo %q: %w", rec[0], err)
+			}
+			lo, hi = min(lo, n), max(hi, n)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	acc, err := newAccumulator()
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	var r io.Reader = f
-	if strings.HasSuffix(path, ".gz") {
-		zr, err := gzip.NewReader(f)
+	for k := range copies {
+		err := eachRecord(open, func([]string, int) error { return nil }, func(rec []string, line int) error {
+			number := rec[0]
+			if k > 0 {
+				digits := strings.TrimLeft(number, "CA")
+				n, _ := strconv.Atoi(digits)
+				number = number[:len(number)-len(digits)] + fmt.Sprintf("%06d", (n+k*(hi-lo+1))%1_000_000)
+			}
+			return acc.row(rec, line+k*rows, number, k)
+		})
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, err
 		}
-		defer zr.Close()
-		r = zr
 	}
-	return computeExpected(r)
+	return acc.finish(), nil
+}
+
+// eachRecord reads the CSV open returns with encoding/csv, header first.
+func eachRecord(open func() (io.Reader, func() error, error), header, fn func(rec []string, line int) error) error {
+	r, closeFn, err := open()
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = 8
+	rec, err := cr.Read()
+	if err != nil {
+		return fmt.Errorf("header: %w", err)
+	}
+	if err := header(rec, 1); err != nil {
+		return err
+	}
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		line, _ := cr.FieldPos(0)
+		if err := fn(rec, line); err != nil {
+			return err
+		}
+	}
 }
 
 type row struct {
@@ -195,62 +272,80 @@ type docAcc struct {
 	rows []row
 }
 
-func computeExpected(r io.Reader) (*Expected, error) {
+// accumulator gathers documents row by row; finish computes the figures.
+type accumulator struct {
+	london *time.Location
+	order  []*docAcc
+	docs   map[string]*docAcc
+}
+
+func newAccumulator() (*accumulator, error) {
 	london, err := time.LoadLocation("Europe/London")
 	if err != nil {
 		return nil, err
 	}
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = 8
-	if _, err := cr.Read(); err != nil {
-		return nil, fmt.Errorf("header: %w", err)
-	}
-	var order []*docAcc
-	docs := map[string]*docAcc{}
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		line, _ := cr.FieldPos(0)
-		qty, err := strconv.ParseInt(rec[3], 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: Quantity: %w", line, err)
-		}
-		at, err := time.ParseInLocation("2006-01-02 15:04:05", rec[4], london)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: InvoiceDate: %w", line, err)
-		}
-		price, err := decimal.NewFromString(rec[5])
-		if err != nil {
-			return nil, fmt.Errorf("line %d: UnitPrice: %w", line, err)
-		}
-		d, ok := docs[rec[0]]
-		if !ok {
-			kind := schemas.KindSale
-			switch {
-			case strings.HasPrefix(rec[0], "C"):
-				kind = schemas.KindCreditNote
-			case strings.HasPrefix(rec[0], "A"):
-				kind = schemas.KindAdjustment
-			}
-			d = &docAcc{Doc: &Doc{Number: rec[0], Kind: kind, CustomerID: rec[6], Country: rec[7], PlacedAt: at, FirstLine: line, Total: decimal.Zero}}
-			docs[rec[0]] = d
-			order = append(order, d)
-		}
-		if at.Before(d.PlacedAt) {
-			d.PlacedAt = at
-		}
-		amt := price.Mul(decimal.NewFromInt(qty))
-		d.rows = append(d.rows, row{stock: rec[1], qty: qty, amt: amt})
-		d.Lines++
-		d.Quantity += qty
-		d.Total = d.Total.Add(amt)
-	}
+	return &accumulator{london: london, docs: map[string]*docAcc{}}, nil
+}
 
+func computeExpected(r io.Reader) (*Expected, error) {
+	acc, err := newAccumulator()
+	if err != nil {
+		return nil, err
+	}
+	open := func() (io.Reader, func() error, error) { return r, func() error { return nil }, nil }
+	err = eachRecord(open, func([]string, int) error { return nil }, func(rec []string, line int) error {
+		return acc.row(rec, line, rec[0], 0)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return acc.finish(), nil
+}
+
+// row adds one record, of document number, its InvoiceDate shifted by
+// years.
+func (a *accumulator) row(rec []string, line int, number string, years int) error {
+	qty, err := strconv.ParseInt(rec[3], 10, 64)
+	if err != nil {
+		return fmt.Errorf("line %d: Quantity: %w", line, err)
+	}
+	at, err := time.ParseInLocation("2006-01-02 15:04:05", rec[4], a.london)
+	if err != nil {
+		return fmt.Errorf("line %d: InvoiceDate: %w", line, err)
+	}
+	if years != 0 {
+		at = at.AddDate(years, 0, 0)
+	}
+	price, err := decimal.NewFromString(rec[5])
+	if err != nil {
+		return fmt.Errorf("line %d: UnitPrice: %w", line, err)
+	}
+	d, ok := a.docs[number]
+	if !ok {
+		kind := schemas.KindSale
+		switch {
+		case strings.HasPrefix(number, "C"):
+			kind = schemas.KindCreditNote
+		case strings.HasPrefix(number, "A"):
+			kind = schemas.KindAdjustment
+		}
+		d = &docAcc{Doc: &Doc{Number: number, Kind: kind, CustomerID: rec[6], Country: rec[7], PlacedAt: at, FirstLine: line, Total: decimal.Zero}}
+		a.docs[number] = d
+		a.order = append(a.order, d)
+	}
+	if at.Before(d.PlacedAt) {
+		d.PlacedAt = at
+	}
+	amt := price.Mul(decimal.NewFromInt(qty))
+	d.rows = append(d.rows, row{stock: rec[1], qty: qty, amt: amt})
+	d.Lines++
+	d.Quantity += qty
+	d.Total = d.Total.Add(amt)
+	return nil
+}
+
+func (a *accumulator) finish() *Expected {
+	london, order := a.london, a.order
 	e := &Expected{
 		Total:                  newBucket(),
 		ByDay:                  map[string]*Bucket{},
@@ -312,7 +407,7 @@ func computeExpected(r io.Reader) (*Expected, error) {
 		}
 	}
 	e.Total.seal()
-	return e, nil
+	return e
 }
 
 func newBucket() Bucket {

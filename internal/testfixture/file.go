@@ -1,6 +1,9 @@
 package testfixture
 
 import (
+	"bufio"
+	"compress/gzip"
+	"errors"
 	"os"
 	"path/filepath"
 	"sync"
@@ -58,6 +61,39 @@ func RealFile(t testing.TB) string {
 		t.Skip(msg)
 	}
 	return p
+}
+
+// SampleFile writes the header and the first rows lines of the real file
+// to a plain CSV in t's temporary directory and returns its path.
+func SampleFile(t testing.TB, rows int) string {
+	t.Helper()
+	in, err := os.Open(RealFile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	zr, err := gzip.NewReader(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "sample.csv")
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	sc := bufio.NewScanner(zr)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	w := bufio.NewWriter(out)
+	for n := 0; n <= rows && sc.Scan(); n++ {
+		if _, err := w.Write(append(sc.Bytes(), '\n')); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := errors.Join(sc.Err(), w.Flush()); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 var realEvents struct {

@@ -30,7 +30,7 @@ var values sync.Map // uuid.UUID -> []byte
 // Record returns the Kafka record the relay writes for e: key = aggregate id,
 // value = the validated envelope JSON (as stored in outbox.envelope), and the
 // contract's headers (schemas.RecordHeaders: CloudEvents 1.0 binary mode,
-// traceparent when set, aggregate_version). relay_position is the relay's
+// traceparent when set, aggregate_version, ce_dataschema, schema_version). relay_position is the relay's
 // own and is not set here.
 func Record(v *schemas.Validator, topic string, e schemas.Envelope) (*kgo.Record, error) {
 	var value []byte
@@ -44,9 +44,9 @@ func Record(v *schemas.Validator, topic string, e schemas.Envelope) (*kgo.Record
 		values.Store(e.EventID, b)
 		value = b
 	}
-	h := schemas.RecordHeaders(make([]kgo.RecordHeader, 0, 9), schemas.RecordFields{
+	h := schemas.RecordHeaders(make([]kgo.RecordHeader, 0, 11), schemas.RecordFields{
 		EventID: e.EventID.String(), EventType: e.EventType, AggregateID: e.AggregateID,
-		AggregateVersion: e.AggregateVersion, OccurredAt: e.OccurredAt, Traceparent: e.Traceparent,
+		AggregateVersion: e.AggregateVersion, OccurredAt: e.OccurredAt, Traceparent: e.Traceparent, SchemaVersion: e.SchemaVersion,
 	})
 	return &kgo.Record{Topic: topic, Key: []byte(e.AggregateID), Value: value, Headers: h}, nil
 }
@@ -82,38 +82,42 @@ func Records(topic string, events []schemas.Envelope) ([]*kgo.Record, error) {
 }
 
 // ProduceTopic creates a fresh topic (unique name "fixture_<hex>",
-// TopicPartitions partitions, replication 1, the events topic's settings
+// TopicPartitions partitions, the broker default replication factor (1 on
+// the single local broker, 3 on the cluster profile), the events topic's settings
 // of schemas.ReplayTopicConfigs), produces events to it in slice order with an
 // idempotent acks=all producer (franz-go's default partitioner, murmur2 on
 // the key like Java clients, so all events of one order share a partition
 // in version order), waits until every record is acknowledged and returns the
 // topic's name. The topic is deleted at the test's cleanup. Any failure fails
-// the test.
-func ProduceTopic(t testing.TB, brokers []string, events []schemas.Envelope) string {
+// the test. opts reach Kafka (TLS, SASL: internal/connect.Kafka.ClientOpts)
+// for a secured broker; none for the plain local one.
+func ProduceTopic(t testing.TB, brokers []string, events []schemas.Envelope, opts ...kgo.Opt) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	// Validating the real file's events alone takes up to 2 min on a loaded
+	// two-core machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	topic := testenv.Name("fixture")
 	start := time.Now()
 
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerLinger(5*time.Millisecond),
-		kgo.ProducerBatchMaxBytes(1<<20),
+		kgo.ProducerLinger(5 * time.Millisecond),
+		kgo.ProducerBatchMaxBytes(1 << 20),
 		kgo.MaxBufferedRecords(20000),
 		// A topic just created may be missing from a broker's metadata for
 		// a moment (longer on a loaded machine): retry until ctx ends
 		// rather than fail after the default 4 tries.
 		kgo.UnknownTopicRetries(-1),
-	)
+	}, opts...)...)
 	if err != nil {
 		t.Fatalf("kafka client: %v", err)
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	resp, err := adm.CreateTopic(ctx, TopicPartitions, 1, schemas.ReplayTopicConfigs(), topic)
+	resp, err := adm.CreateTopic(ctx, TopicPartitions, -1, schemas.ReplayTopicConfigs(), topic)
 	if err == nil {
 		err = resp.Err
 	}
@@ -123,7 +127,7 @@ func ProduceTopic(t testing.TB, brokers []string, events []schemas.Envelope) str
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+		cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
 		if err != nil {
 			t.Logf("delete topic %s: %v", topic, err)
 			return

@@ -68,7 +68,7 @@ func TestBoundsAgreeAcrossReadModels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	im, err := csvimport.New(csvimport.Config{Workers: 2}, repo)
+	im, err := csvimport.New(csvimport.Config{Workers: 2}, viaHandler(repo))
 	if err != nil {
 		t.Fatal(err)
 	}

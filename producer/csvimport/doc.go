@@ -1,17 +1,20 @@
 // Package csvimport reads documents of the UCI "Online Retail" data set
 // (CSV, plain or gzip) and imports each one as an order through the write
-// side: the order aggregate decides, store.Repository saves.
+// side: command.Handler.Place runs the order aggregate's decisions and
+// store.Repository saves.
 //
-// Reading (ReadDocuments, Collect):
+// Reading (Stream for the import; ReadDocuments, Collect for tests):
 //   - The file has a header row InvoiceNo,StockCode,Description,Quantity,
 //     InvoiceDate,UnitPrice,CustomerID,Country and RFC 4180 quoting (a quoted
 //     field may span up to 16 lines). Gzip input is recognised by its magic
 //     bytes, whatever the file name.
 //   - Lines are grouped by InvoiceNo into one Document. The real file keeps a
 //     document's lines together except for one (542806, interleaved with
-//     C542805), so grouping is done over the whole file: a document is handed
-//     on only after the last row was read. Documents come in the order of
-//     their first row.
+//     C542805). Stream reads the file twice: an index pass finds the
+//     documents split by others (spilling its index to temporary files), the
+//     import pass hands each document on at the end of its last run, so
+//     memory does not grow with the file. ReadDocuments and Collect hold the
+//     whole file and hand documents on in the order of their first row.
 //   - Every line is kept, exact repeats included, with its file line number
 //     (header = line 1) as schemas.Line.SourceLine.
 //   - InvoiceDate is Europe/London wall-clock time and is converted to UTC;
@@ -41,6 +44,11 @@
 //     Config.RetryTimeout; a retry that finds the document written by its
 //     own earlier attempt (connection lost at COMMIT) counts it as imported,
 //     and it is never written twice (the order id and number are unique).
-//   - Documents are independent, so workers save them concurrently; the order
-//     in which documents commit is not the file order.
+//   - Documents are independent, so workers save them concurrently (16 by
+//     default: PostgreSQL flushes the commits in flight with one WAL fsync);
+//     the order in which documents commit is not the file order.
+//   - A new order is written in one statement (store: one round trip, one
+//     transaction); every event is validated against its contract first
+//     (schemas.Validator: a token walk over the compiled schemas, the JSON
+//     Schema library when that walk is unsure).
 package csvimport

@@ -195,43 +195,75 @@ func Decompress(r io.Reader) (io.Reader, error) {
 
 func read(r io.Reader) ([]*Document, Stats, error) {
 	var st Stats
-	in, err := Decompress(r)
+	rr, gz, err := openRecords(r)
 	if err != nil {
 		return nil, st, err
 	}
-	_, gz := in.(*gzip.Reader)
-	rr := newRecordReader(in, len(Columns))
+	p := newParser()
+	last := 1 // line of the last row read
+	for {
+		rec, line, se, err := nextRecord(rr, gz, last)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, st, err
+		}
+		last = line
+		st.Rows++
+		p.row(p.doc(rec, line), line, rec, se)
+	}
+	st.Documents = len(p.docs)
+	st.BadRows = p.badRows
+	return p.docs, st, nil
+}
+
+// openRecords opens the CSV (plain or gzip) of r and reads its header.
+// gz tells whether the input is gzip.
+func openRecords(r io.Reader) (rr *recordReader, gz bool, err error) {
+	in, err := Decompress(r)
+	if err != nil {
+		return nil, false, err
+	}
+	_, gz = in.(*gzip.Reader)
+	rr = newRecordReader(in, len(Columns))
 	header, _, err := rr.Read()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, st, fmt.Errorf("%w: the input is empty", ErrHeader)
+			return nil, gz, fmt.Errorf("%w: the input is empty", ErrHeader)
 		}
-		return nil, st, fmt.Errorf("line 1: %w: %v", ErrHeader, readError(err, gz))
+		return nil, gz, fmt.Errorf("line 1: %w: %v", ErrHeader, readError(err, gz))
 	}
 	if len(header) > 0 {
 		header[0] = strings.TrimPrefix(header[0], "\uFEFF")
 	}
 	if got := strings.Join(header, ","); got != strings.Join(Columns, ",") {
-		return nil, st, fmt.Errorf("line 1: %w: got %q, want %q", ErrHeader, excerpt(got), strings.Join(Columns, ","))
+		return nil, gz, fmt.Errorf("line 1: %w: got %q, want %q", ErrHeader, excerpt(got), strings.Join(Columns, ","))
 	}
-	p := newParser()
-	last := 1 // line of the last row read
-	for {
-		rec, line, err := rr.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		var se *syntaxError
-		if err != nil && !errors.As(err, &se) {
-			return nil, st, fmt.Errorf("read CSV after line %d: %w", last, readError(err, gz))
-		}
-		last = line
-		st.Rows++
-		p.row(line, rec, se)
+	return rr, gz, nil
+}
+
+// nextRecord returns the next record, the line it starts on and its syntax
+// error (nil when well formed); io.EOF at the end; a read error names the
+// line after which it happened (last).
+func nextRecord(rr *recordReader, gz bool, last int) ([]string, int, *syntaxError, error) {
+	rec, line, err := rr.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, line, nil, io.EOF
 	}
-	st.Documents = len(p.docs)
-	st.BadRows = len(p.badRows)
-	return p.docs, st, nil
+	var se *syntaxError
+	if err != nil && !errors.As(err, &se) {
+		return nil, line, nil, fmt.Errorf("read CSV after line %d: %w", last, readError(err, gz))
+	}
+	return rec, line, se, nil
+}
+
+// numberOf returns the InvoiceNo of a record as read ("" when none was).
+func numberOf(rec []string) string {
+	if len(rec) > 0 {
+		return rec[colInvoice]
+	}
+	return ""
 }
 
 // readError explains an input error: a gzip stream that stops early is a
@@ -248,14 +280,22 @@ func readError(err error, gz bool) error {
 
 // parser groups rows into documents and caches the repetitive parts of the
 // input (dates, descriptions) to keep parsing and memory cheap.
+//
+// Memory: the documents not handed on yet, plus the caches, each cleared
+// when it reaches maxCached entries (so a stream of any length holds them
+// bounded).
 type parser struct {
 	london  *time.Location
-	docs    []*Document
+	docs    []*Document // every document, when kept (read)
 	byNum   map[string]*Document
 	dates   map[string]time.Time
 	strs    map[string]string
-	badRows map[int]bool
+	badRows int  // rows with at least one problem
+	rowBad  bool // the current row has a problem
 }
+
+// maxCached bounds each cache of the parser (dates, interned strings).
+const maxCached = 1 << 14
 
 func newParser() *parser {
 	london, err := time.LoadLocation("Europe/London")
@@ -264,25 +304,25 @@ func newParser() *parser {
 		london = nil
 	}
 	return &parser{london: london, byNum: map[string]*Document{}, dates: map[string]time.Time{},
-		strs: map[string]string{}, badRows: map[int]bool{}}
+		strs: map[string]string{}}
 }
 
 func (p *parser) intern(s string) string {
 	if v, ok := p.strs[s]; ok {
 		return v
 	}
+	if len(p.strs) >= maxCached {
+		clear(p.strs)
+	}
 	s = strings.Clone(s)
 	p.strs[s] = s
 	return s
 }
 
-// row adds one record (read from line, se its syntax error or nil) to its
-// document, or a RowError for each problem of the row.
-func (p *parser) row(line int, rec []string, se *syntaxError) {
-	number := ""
-	if len(rec) > 0 {
-		number = rec[colInvoice]
-	}
+// doc returns the document of record rec (first read on line), created if
+// new.
+func (p *parser) doc(rec []string, line int) *Document {
+	number := numberOf(rec)
 	d, ok := p.byNum[number]
 	if !ok {
 		number = strings.Clone(number)
@@ -290,13 +330,24 @@ func (p *parser) row(line int, rec []string, se *syntaxError) {
 		p.byNum[number] = d
 		p.docs = append(p.docs, d)
 	}
+	return d
+}
+
+// row adds one record (read from line, se its syntax error or nil) to its
+// document d, or a RowError for each problem of the row.
+func (p *parser) row(d *Document, line int, rec []string, se *syntaxError) {
+	number := d.Number
+	p.rowBad = false
 	bad := func(col int, value, problem string) {
 		e := &RowError{Line: line, Problem: problem}
 		if col >= 0 {
 			e.Column, e.Value = Columns[col], excerpt(value)
 		}
 		d.Errs = append(d.Errs, e)
-		p.badRows[line] = true
+		if !p.rowBad {
+			p.badRows++
+		}
+		p.rowBad = true
 	}
 	switch {
 	case se != nil:
@@ -375,7 +426,7 @@ func (p *parser) row(line int, rec []string, se *syntaxError) {
 			bad(colCountry, country, fmt.Sprintf("differs from %q on line %d of the same document", excerpt(d.Country), d.headLine))
 		}
 	}
-	if priceOK && !p.badRows[line] {
+	if priceOK && !p.rowBad {
 		amount, err := schemas.LineAmountMilli(qty, priceMilli)
 		if err == nil {
 			if d.totalMilli, err = schemas.AddMilli(d.totalMilli, amount); err != nil {
@@ -386,10 +437,10 @@ func (p *parser) row(line int, rec []string, se *syntaxError) {
 			bad(colPrice, rec[colPrice], fmt.Sprintf("× Quantity %d is beyond ±%s GBP, the largest line amount (schemas.MaxAmountMilli)", qty, schemas.MaxAmount()))
 		}
 	}
-	if len(d.Lines) == schemas.MaxLines && !p.badRows[line] {
+	if len(d.Lines) == schemas.MaxLines && !p.rowBad {
 		bad(colInvoice, number, fmt.Sprintf("has more than %d lines (schemas.MaxLines)", schemas.MaxLines))
 	}
-	if p.badRows[line] {
+	if p.rowBad {
 		return
 	}
 	if d.PlacedAt.IsZero() || at.Before(d.PlacedAt) {
@@ -433,6 +484,9 @@ func (p *parser) date(s string) (time.Time, string) {
 	var re *schemas.RangeError
 	if errors.As(schemas.CheckTime(t), &re) {
 		return time.Time{}, re.Problem + " (schemas.MinTimeUnix, MaxTimeUnix)"
+	}
+	if len(p.dates) >= maxCached {
+		clear(p.dates)
 	}
 	p.dates[strings.Clone(s)] = t
 	return t, ""

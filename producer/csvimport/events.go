@@ -24,12 +24,26 @@ func OrderID(number string) string {
 // (sale) or refunded by −total (credit note); an adjustment is placed only.
 // Both events occur at doc.PlacedAt. It fails for a document with row errors
 // (doc.Err()) and with the aggregate's *order.RuleError for one it refuses.
+// The importer makes the same decisions through command.Handler.Place
+// (placeInput, settle).
 func Build(doc Document) (*order.Order, error) {
 	if err := doc.Err(); err != nil {
 		return nil, fmt.Errorf("document %s: %w", doc.Number, err)
 	}
 	o := order.New(OrderID(doc.Number))
-	err := o.Place(order.PlaceInput{
+	err := o.Place(placeInput(doc))
+	if err == nil {
+		err = settle(doc, o)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("document %s (line %d): %w", doc.Number, doc.FirstLine, err)
+	}
+	return o, nil
+}
+
+// placeInput is the place command of doc: every line, GBP, at doc.PlacedAt.
+func placeInput(doc Document) order.PlaceInput {
+	return order.PlaceInput{
 		Number:     doc.Number,
 		Kind:       doc.Kind,
 		CustomerID: doc.CustomerID,
@@ -37,21 +51,21 @@ func Build(doc Document) (*order.Order, error) {
 		Currency:   schemas.CurrencyGBP,
 		PlacedAt:   doc.PlacedAt,
 		Lines:      doc.Lines,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("document %s (line %d): %w", doc.Number, doc.FirstLine, err)
 	}
+}
+
+// settle decides what follows the placing of doc's order o: a sale is paid
+// in full, a credit note refunded by −total, at doc.PlacedAt; an adjustment
+// stays placed.
+func settle(doc Document, o *order.Order) error {
 	total := o.State().Total
 	switch doc.Kind {
 	case schemas.KindSale:
-		err = o.Pay(doc.PlacedAt, total, "")
+		return o.Pay(doc.PlacedAt, total, "")
 	case schemas.KindCreditNote:
-		err = o.Refund(doc.PlacedAt, total.Neg(), "")
+		return o.Refund(doc.PlacedAt, total.Neg(), "")
 	}
-	if err != nil {
-		return nil, fmt.Errorf("document %s (line %d): %w", doc.Number, doc.FirstLine, err)
-	}
-	return o, nil
+	return nil
 }
 
 // Events returns the envelopes the write side emits for doc, in version

@@ -23,7 +23,7 @@ import (
 	"github.com/orderstream/orderstream/schemas"
 )
 
-// saveFunc is a csvimport.Saver made of a function, to inject faults around
+// saveFunc is a saver made of a function, to inject faults around
 // the real repository.
 type saveFunc func(ctx context.Context, o *order.Order, md schemas.Metadata) error
 
@@ -60,10 +60,10 @@ func collect(t *testing.T, content string) []csvimport.Document {
 	return docs
 }
 
-func newImporter(t *testing.T, s csvimport.Saver, workers int) *csvimport.Importer {
+func newImporter(t *testing.T, s saver, workers int) *csvimport.Importer {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	im, err := csvimport.New(csvimport.Config{Workers: workers, RetryTimeout: 20 * time.Second}, s, csvimport.WithLogger(log))
+	im, err := csvimport.New(csvimport.Config{Workers: workers, RetryTimeout: 20 * time.Second}, viaHandler(s), csvimport.WithLogger(log))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,10 @@ package csvimport_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +13,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/orderstream/orderstream/internal/testenv"
 	"github.com/orderstream/orderstream/internal/testfixture"
+	"github.com/orderstream/orderstream/producer/command"
 	"github.com/orderstream/orderstream/producer/csvimport"
+	"github.com/orderstream/orderstream/producer/order"
 	"github.com/orderstream/orderstream/producer/store"
 	"github.com/orderstream/orderstream/schemas"
 	"github.com/shopspring/decimal"
@@ -20,7 +23,7 @@ import (
 
 // newStore returns a repository on a fresh, migrated database; configure,
 // when given, adjusts the pool's configuration.
-func newStore(t *testing.T, workers int, configure ...func(*pgxpool.Config)) (*pgxpool.Pool, *store.Repository) {
+func newStore(t testing.TB, workers int, configure ...func(*pgxpool.Config)) (*pgxpool.Pool, *store.Repository) {
 	t.Helper()
 	ctx := context.Background()
 	cfg, err := pgxpool.ParseConfig(testenv.NewDatabase(t))
@@ -52,7 +55,7 @@ func importFile(t *testing.T, repo *store.Repository, workers int, r io.Reader) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	im, err := csvimport.New(csvimport.Config{Workers: workers}, repo)
+	im, err := csvimport.New(csvimport.Config{Workers: workers}, viaHandler(repo))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,18 +75,24 @@ func count(t *testing.T, pool *pgxpool.Pool, query string, args ...any) int {
 	return n
 }
 
-// TestImportRealFile imports the whole real file through the write side:
-// the main job of the project, run in CI.
+// TestImportRealFile imports the whole real file through the write side, as
+// `orderstream import` does (streamed, through command.Handler): the main
+// job of the project, run in CI.
 func TestImportRealFile(t *testing.T) {
 	path := testfixture.RealFile(t)
 	pool, repo := newStore(t, csvimport.DefaultWorkers)
-	f, err := os.Open(path)
+	start := time.Now()
+	im, err := csvimport.New(csvimport.Config{}, viaHandler(repo))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	start := time.Now()
-	sum := importFile(t, repo, csvimport.DefaultWorkers, f)
+	sum, st, err := im.ImportStream(context.Background(), csvimport.FileSource(path))
+	if err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	if st.Rows != testfixture.RealLines || st.Documents != testfixture.RealDocuments || st.BadRows != 0 {
+		t.Errorf("read %+v", st)
+	}
 	t.Logf("real file: %d documents, %d events, %d lines in %s (%.0f documents/s)",
 		sum.Imported, sum.Events, sum.Lines, time.Since(start).Round(time.Millisecond), sum.DocumentsPerSecond())
 
@@ -314,4 +323,31 @@ func TestImportBadRows(t *testing.T) {
 			t.Errorf("%s = %d, want %d", q, g, w)
 		}
 	}
+}
+
+// saver is what the tests' stores implement: the repository's Save, maybe
+// its WrittenBy.
+type saver interface {
+	Save(ctx context.Context, o *order.Order, md schemas.Metadata) error
+}
+
+// saverStore makes a saver a command.Store for new orders only.
+type saverStore struct{ saver }
+
+func (saverStore) Load(_ context.Context, id string) (*order.Order, error) {
+	return nil, fmt.Errorf("load %s: %w", id, store.ErrNotFound)
+}
+
+func (s saverStore) WrittenBy(ctx context.Context, id, correlationID string) (bool, error) {
+	if w, ok := s.saver.(interface {
+		WrittenBy(ctx context.Context, id, correlationID string) (bool, error)
+	}); ok {
+		return w.WrittenBy(ctx, id, correlationID)
+	}
+	return false, errors.ErrUnsupported
+}
+
+// viaHandler returns the command handler the import goes through, on s.
+func viaHandler(s saver) *command.Handler {
+	return command.NewHandler(saverStore{s}, store.IsConflict)
 }

@@ -5,36 +5,43 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
 	"github.com/orderstream/orderstream/internal/retry"
+	"github.com/orderstream/orderstream/internal/tracing"
 	"github.com/orderstream/orderstream/producer/order"
 	"github.com/orderstream/orderstream/producer/store"
 	"github.com/orderstream/orderstream/schemas"
+	"go.opentelemetry.io/otel/attribute"
 	"golang.org/x/sync/errgroup"
 )
 
-// Saver persists an order's pending changes (store.Repository.Save): state,
-// lines and outbox events in one transaction. Its errors are sorted by
-// store.Classify.
-type Saver interface {
-	Save(ctx context.Context, o *order.Order, md schemas.Metadata) error
+// Placer places a new order through the write side's command handler
+// (command.Handler.Place): the aggregate decides, then, when then is not
+// nil, then decides more on the placed order (pay, refund), and the store
+// saves the order, its lines and its events in one transaction. Its store
+// errors are sorted by store.Classify; an aggregate's refusal is a
+// *order.RuleError.
+type Placer interface {
+	Place(ctx context.Context, id string, in order.PlaceInput, then func(*order.Order) error, md schemas.Metadata) error
 }
 
-// writtenBy is the optional capability of a Saver (store.Repository has it)
-// that tells, after a retried save found the order present, whether the
-// earlier attempt of this run committed it. Without it such a document is
-// counted as already present.
+// writtenBy is the optional capability of a Placer (command.Handler on
+// store.Repository has it) that tells, after a retried save found the order
+// present, whether the earlier attempt of this run committed it. Without it,
+// or when it answers errors.ErrUnsupported, such a document is counted as
+// already present.
 type writtenBy interface {
 	WrittenBy(ctx context.Context, id, correlationID string) (bool, error)
 }
 
 // Defaults of Config.
 const (
-	DefaultWorkers      = 4
+	DefaultWorkers      = 16
 	DefaultRetryTimeout = 2 * time.Minute
 )
 
@@ -42,7 +49,9 @@ const (
 type Config struct {
 	// Workers is the number of documents saved concurrently (each in its own
 	// transaction, so each needs its own database connection). Default
-	// DefaultWorkers; at most 256.
+	// DefaultWorkers (16: enough commits in flight for PostgreSQL to flush
+	// several with one WAL fsync; each document is one round trip); at most
+	// 256.
 	Workers int
 	// RetryTimeout is how long one document is retried after transient
 	// errors (store.Transient: connection lost or refused, server shutting
@@ -89,21 +98,21 @@ func WithProgress(fn func(Document)) Option { return func(im *Importer) { im.pro
 // concurrent use; each Import call is independent.
 type Importer struct {
 	cfg      Config
-	saver    Saver
+	placer   Placer
 	log      *slog.Logger
 	progress func(Document)
 }
 
-// New returns an importer saving through s.
-func New(cfg Config, s Saver, opts ...Option) (*Importer, error) {
+// New returns an importer placing orders through p (a *command.Handler).
+func New(cfg Config, p Placer, opts ...Option) (*Importer, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("csvimport config: %w", err)
 	}
-	if s == nil {
-		return nil, errors.New("csvimport: nil Saver")
+	if p == nil {
+		return nil, errors.New("csvimport: nil Placer")
 	}
-	im := &Importer{cfg: cfg, saver: s, log: slog.New(slog.DiscardHandler)}
+	im := &Importer{cfg: cfg, placer: p, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(im)
 	}
@@ -172,6 +181,14 @@ func (e *DocumentError) Error() string {
 
 func (e *DocumentError) Unwrap() error { return e.Err }
 
+// cause is e as an error, nil for a nil e.
+func (e *DocumentError) cause() error {
+	if e == nil {
+		return nil
+	}
+	return e
+}
+
 // Import saves every document as one order, Workers at a time, each in its
 // own transaction (see package doc). A document with malformed rows, one
 // the aggregate refuses or one PostgreSQL refuses (store.Refused) is counted
@@ -186,37 +203,88 @@ func (e *DocumentError) Unwrap() error { return e.Err }
 // counted, and the error is returned with the summary so far; documents
 // saved before stay saved and a re-run completes the rest.
 func (im *Importer) Import(ctx context.Context, docs []Document) (Summary, error) {
-	start := time.Now()
-	sum := Summary{Documents: len(docs)}
-	runID, err := uuid.NewV7()
-	if err != nil {
-		return sum, fmt.Errorf("run id: %w", err)
-	}
-	problems := make([]*DocumentError, len(docs))
-	var mu sync.Mutex
-	// gctx ends at the first error that stops the import: it stops handing
-	// out documents and retrying; the saves themselves run under ctx, so
-	// one in flight finishes and is counted.
-	g, gctx := errgroup.WithContext(ctx)
-	next := make(chan int)
-	g.Go(func() error {
-		defer close(next)
-		for i := range docs {
-			select {
-			case next <- i:
-			case <-gctx.Done():
+	return im.run(ctx, func(_ context.Context, send func(Document) bool) error {
+		for _, d := range docs {
+			if !send(d) {
 				return nil
 			}
 		}
 		return nil
 	})
+}
+
+// ImportStream imports the documents of src as Import does, reading them
+// with Stream: documents are saved while the file is read, and memory does
+// not grow with the file. Summary.Problems come in the order the documents
+// were read (of their last row). A read error (I/O, header, the input
+// changing between passes) stops the import like a fatal error, and is
+// returned with the summary so far.
+func (im *Importer) ImportStream(ctx context.Context, src Source) (Summary, Stats, error) {
+	var st Stats
+	sum, err := im.run(ctx, func(ctx context.Context, send func(Document) bool) error {
+		var err error
+		st, err = Stream(ctx, src, func(d Document) error {
+			if !send(d) {
+				return context.Canceled // the import stopped: read no further
+			}
+			return nil
+		})
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			return nil // stopped by the import's own error, returned by run
+		}
+		return err
+	})
+	return sum, st, err
+}
+
+// run saves the documents feed sends, Workers at a time. send reports false
+// once the import stopped; feed then returns. An error of feed stops the
+// import.
+func (im *Importer) run(ctx context.Context, feed func(ctx context.Context, send func(Document) bool) error) (Summary, error) {
+	start := time.Now()
+	var sum Summary
+	runID, err := uuid.NewV7()
+	if err != nil {
+		return sum, fmt.Errorf("run id: %w", err)
+	}
+	type problem struct {
+		seq int
+		err *DocumentError
+	}
+	var problems []problem
+	var mu sync.Mutex
+	// gctx ends at the first error that stops the import: it stops handing
+	// out documents and retrying; the saves themselves run under ctx, so
+	// one in flight finishes and is counted.
+	g, gctx := errgroup.WithContext(ctx)
+	type job struct {
+		seq int
+		doc Document
+	}
+	next := make(chan job, im.cfg.Workers)
+	g.Go(func() error {
+		defer close(next)
+		seq := 0
+		return feed(gctx, func(d Document) bool {
+			select {
+			case next <- job{seq, d}:
+				seq++
+				mu.Lock()
+				sum.Documents++
+				mu.Unlock()
+				return true
+			case <-gctx.Done():
+				return false
+			}
+		})
+	})
 	for range im.cfg.Workers {
 		g.Go(func() error {
-			for i := range next {
+			for j := range next {
 				if gctx.Err() != nil {
-					return nil // stopped: start no new document
+					continue // stopped: start no new document
 				}
-				d := docs[i]
+				d := j.doc
 				res, err := im.one(ctx, gctx, d, runID.String())
 				mu.Lock()
 				sum.Retries += res.retries
@@ -225,7 +293,7 @@ func (im *Importer) Import(ctx context.Context, docs []Document) (Summary, error
 				case res.problem != nil:
 					sum.Failed++
 					sum.BadRows += len(res.problem.Rows)
-					problems[i] = res.problem
+					problems = append(problems, problem{j.seq, res.problem})
 				case res.present:
 					sum.Present++
 				default:
@@ -245,10 +313,9 @@ func (im *Importer) Import(ctx context.Context, docs []Document) (Summary, error
 		})
 	}
 	err = g.Wait()
+	slices.SortFunc(problems, func(a, b problem) int { return a.seq - b.seq })
 	for _, p := range problems {
-		if p != nil {
-			sum.Problems = append(sum.Problems, p)
-		}
+		sum.Problems = append(sum.Problems, p.err)
 	}
 	sum.Duration = time.Since(start)
 	if err == nil {
@@ -270,40 +337,50 @@ type result struct {
 // one builds and saves one document, retrying transient errors while
 // retryCtx lasts; saves run under ctx. It returns an error only for what
 // stops the import.
-func (im *Importer) one(ctx, retryCtx context.Context, d Document, runID string) (result, error) {
+func (im *Importer) one(ctx, retryCtx context.Context, d Document, runID string) (res result, err error) {
+	ctx, span := tracing.Start(ctx, "import document", "", tracing.KeyOrderNumber.String(d.Number), attribute.Int("orderstream.line", d.FirstLine))
+	defer func() { tracing.End(span, errors.Join(err, res.problem.cause())) }()
 	refuse := func(err error) (result, error) {
 		return result{problem: &DocumentError{Number: d.Number, FirstLine: d.FirstLine, Rows: d.Errs, Err: err, lines: len(d.Lines)}}, nil
 	}
 	if len(d.Errs) > 0 {
 		return refuse(d.Err())
 	}
-	o, err := Build(d)
-	if err != nil {
-		return refuse(err)
-	}
-	events := len(o.Changes())
-	md := schemas.Metadata{CorrelationID: "import:" + runID, CausationID: "invoice:" + d.Number}
-	var res result
+	id := OrderID(d.Number)
+	span.SetAttributes(tracing.KeyOrderID.String(id))
+	// The command's span (producer/command) is a child of this one; its
+	// traceparent is what the events carry.
+	md := schemas.Metadata{CorrelationID: "import:" + runID, CausationID: "invoice:" + d.Number, Traceparent: tracing.Traceparent(ctx)}
 	uncertain := false // an earlier attempt failed in a way that may have committed
 	attempt := func() (result, error) {
-		err := im.saver.Save(ctx, o, md)
+		events := 0
+		err := im.placer.Place(ctx, id, placeInput(d), func(o *order.Order) error {
+			if err := settle(d, o); err != nil {
+				return err
+			}
+			events = len(o.Changes())
+			return nil
+		}, md)
+		var rule *order.RuleError
 		switch {
 		case err == nil:
 			return result{events: events}, nil
+		case errors.As(err, &rule):
+			return refuse(fmt.Errorf("document %s (line %d): %w", d.Number, d.FirstLine, err))
 		// The id is derived from the number, so an existing id is the same
 		// document imported before, just as an existing number is.
 		case errors.Is(err, store.ErrDuplicateNumber), errors.Is(err, store.ErrConflict):
-			if w, ok := im.saver.(writtenBy); ok && uncertain {
-				mine, err := w.WrittenBy(ctx, o.ID(), md.CorrelationID)
-				if err != nil {
+			if w, ok := im.placer.(writtenBy); ok && uncertain {
+				mine, err := w.WrittenBy(ctx, id, md.CorrelationID)
+				if err != nil && !errors.Is(err, errors.ErrUnsupported) {
 					return im.retryOrStop(d, err, &uncertain)
 				}
 				if mine {
-					im.log.Info("document committed by an earlier attempt whose outcome was unknown", "order_number", d.Number, "order_id", o.ID())
+					im.log.Info("document committed by an earlier attempt whose outcome was unknown", "order_number", d.Number, "order_id", id)
 					return result{events: events}, nil
 				}
 			}
-			im.log.Debug("document already imported", "order_number", d.Number, "order_id", o.ID())
+			im.log.Debug("document already imported", "order_number", d.Number, "order_id", id)
 			return result{present: true}, nil
 		case errors.Is(err, schemas.ErrInvalidEvent):
 			return refuse(err)

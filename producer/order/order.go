@@ -129,12 +129,13 @@ func (o *Order) Changes() []Change { return o.pending }
 func (o *Order) ClearChanges() { o.pending = nil }
 
 // PlaceInput is what Place needs. Lines keep their given order; LineNo is
-// assigned 1..n by Place.
+// assigned 1..n by Place. Channel is optional ("" = not known).
 type PlaceInput struct {
 	Number     string
 	Kind       schemas.Kind
 	CustomerID string
 	Country    string
+	Channel    schemas.Channel
 	Currency   string
 	PlacedAt   time.Time
 	Lines      []schemas.Line
@@ -162,6 +163,8 @@ func (o *Order) Place(in PlaceInput) error {
 		return o.refuse(cmd, ErrInvalidArgument, "no lines")
 	case in.Country == "":
 		return o.refuse(cmd, ErrInvalidArgument, "country is empty")
+	case !in.Channel.Valid():
+		return o.refuse(cmd, ErrInvalidArgument, fmt.Sprintf("unknown channel %q (want web, phone, marketplace, store or none)", in.Channel))
 	case len(in.Currency) != 3:
 		return o.refuse(cmd, ErrInvalidArgument, fmt.Sprintf("currency %q is not ISO 4217", in.Currency))
 	case in.PlacedAt.IsZero():
@@ -212,7 +215,7 @@ func (o *Order) Place(in PlaceInput) error {
 		lines[i] = l
 	}
 	o.record(in.PlacedAt, &schemas.OrderPlaced{
-		OrderNumber: in.Number, Kind: in.Kind, CustomerID: in.CustomerID, Country: in.Country,
+		OrderNumber: in.Number, Kind: in.Kind, Customer: schemas.Customer{ID: in.CustomerID, Country: in.Country}, Channel: in.Channel,
 		Currency: in.Currency, Lines: lines, Total: schemas.NewMoney(decimal.New(total, -schemas.MoneyScale), in.Currency),
 	})
 	return nil
@@ -385,7 +388,7 @@ func (o *Order) apply(p schemas.Payload) {
 	}
 	o.status, o.paid, o.refunded = f.Status, f.Paid, f.Refunded
 	if e, ok := p.(*schemas.OrderPlaced); ok {
-		o.number, o.kind, o.customer, o.country = e.OrderNumber, e.Kind, e.CustomerID, e.Country
+		o.number, o.kind, o.customer, o.country = e.OrderNumber, e.Kind, e.Customer.ID, e.Customer.Country
 		o.currency, o.lines, o.total = e.Currency, e.Lines, e.Total
 		o.placedAt = o.pending[len(o.pending)-1].OccurredAt
 	}

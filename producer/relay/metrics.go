@@ -20,6 +20,7 @@ type metrics struct {
 	reconnects     prometheus.Counter
 	blockerSeconds prometheus.Gauge
 	connected      prometheus.Gauge
+	parked         prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -53,6 +54,10 @@ func newMetrics() *metrics {
 			Name: "orderstream_relay_active",
 			Help: "1 while this instance holds the relay lock and relays, 0 while standby or stopped.",
 		}),
+		parked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "orderstream_relay_events_parked_total",
+			Help: "Outbox events written to relay_parked_events instead of Kafka: larger than the topic accepts (--park-oversized), or behind such an event of their order.",
+		}),
 		purged: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "orderstream_relay_outbox_purged_rows_total",
 			Help: "Outbox rows deleted by the purge (relayed and older than --outbox-retention).",
@@ -70,7 +75,7 @@ func newMetrics() *metrics {
 			Help: "1 while the relay's session with PostgreSQL works (active or standby), 0 while it reconnects or is stopped.",
 		}),
 	}
-	m.reg.MustRegister(m.published, m.duplicates, m.inFlight, m.lagBytes, m.lagSeconds, m.confirmedLSN, m.active, m.purged,
+	m.reg.MustRegister(m.published, m.duplicates, m.inFlight, m.lagBytes, m.lagSeconds, m.confirmedLSN, m.active, m.purged, m.parked,
 		m.reconnects, m.connected, m.blockerSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -136,6 +136,7 @@ func parse(data []byte) (m pglogrepl.Message, err error) {
 // the relation.
 type outboxColumns struct {
 	id, eventID, aggregateID, aggregateVersion, eventType, occurredAt, traceparent, envelope int
+	schemaVersion                                                                            int // -1: not in the relation (header omitted)
 }
 
 // columnsOf finds the outbox columns in rel by name; their type OIDs are not
@@ -162,6 +163,10 @@ func columnsOf(rel *pglogrepl.RelationMessage) (outboxColumns, error) {
 	get("occurred_at", &oc.occurredAt)
 	get("traceparent", &oc.traceparent)
 	get("envelope", &oc.envelope)
+	oc.schemaVersion = -1
+	if i, ok := idx["schema_version"]; ok {
+		oc.schemaVersion = i
+	}
 	if len(missing) > 0 {
 		return oc, fmt.Errorf("relation %s.%s lacks outbox columns %v", rel.Namespace, rel.RelationName, missing)
 	}
@@ -186,8 +191,17 @@ func (oc outboxColumns) decodeInsert(t *pglogrepl.TupleData) (*event, error) {
 		envelope:    col(oc.envelope),
 	}
 	var err error
+	if e.outboxID, err = strconv.ParseInt(string(col(oc.id)), 10, 64); err != nil {
+		return nil, fmt.Errorf("outbox row %q: id: %w", col(oc.id), err)
+	}
 	if e.aggregateVersion, err = strconv.ParseInt(string(col(oc.aggregateVersion)), 10, 64); err != nil {
 		return nil, fmt.Errorf("outbox row %s: aggregate_version: %w", col(oc.id), err)
+	}
+	if oc.schemaVersion >= 0 && col(oc.schemaVersion) != nil {
+		v := col(oc.schemaVersion)
+		if e.schemaVersion, err = strconv.Atoi(string(v)); err != nil {
+			return nil, fmt.Errorf("outbox row %s: schema_version: %w", col(oc.id), err)
+		}
 	}
 	if e.occurredAt, err = parsePgTime(string(col(oc.occurredAt))); err != nil {
 		return nil, fmt.Errorf("outbox row %s: occurred_at: %w", col(oc.id), err)

@@ -117,8 +117,12 @@ func describe(ev walEvent) string {
 		return fmt.Sprintf("message %s %q", ev.prefix, ev.content)
 	case walInsert:
 		e := ev.event
+		typ := e.eventType
+		if e.schemaVersion > 0 {
+			typ += fmt.Sprintf(" schema %d", e.schemaVersion)
+		}
 		return fmt.Sprintf("insert %s %s %s v%d %s %s %s %s", e.pos, e.eventID, e.aggregateID, e.aggregateVersion,
-			e.eventType, e.occurredAt.Format(time.RFC3339Nano), e.traceparent, e.envelope)
+			typ, e.occurredAt.Format(time.RFC3339Nano), e.traceparent, e.envelope)
 	}
 	return fmt.Sprintf("kind %d", ev.kind)
 }
@@ -160,6 +164,11 @@ func TestDecoder(t *testing.T) {
 			begin, insertMsg(outboxOID, tupleCol{'t', "{}"}, tupleCol{'t', "4"}, tupleCol{'t', "e-4"}, tupleCol{'t', "order-9"}, tupleCol{'t', "12"},
 				tupleCol{'t', "OrderPlaced"}, tupleCol{'t', "2026-12-01 12:00:00+05:30"}, tupleCol{'n', ""})},
 			want: []string{"none", "begin 0/16B3748 at 2026-12-01T10:11:12.345678Z", "insert 0/16B3748/1 e-4 order-9 v12 OrderPlaced 2026-12-01T06:30:00Z  {}"}},
+		{name: "schema_version is read when the relation has it", give: [][]byte{
+			relationMsg(outboxOID, "outbox", 25, "envelope", "id", "event_id", "aggregate_id", "aggregate_version", "event_type", "schema_version", "occurred_at", "traceparent"),
+			begin, insertMsg(outboxOID, tupleCol{'t', "{}"}, tupleCol{'t', "4"}, tupleCol{'t', "e-4"}, tupleCol{'t', "order-9"}, tupleCol{'t', "12"},
+				tupleCol{'t', "OrderPlaced"}, tupleCol{'t', "2"}, tupleCol{'t', "2026-12-01 12:00:00+05:30"}, tupleCol{'n', ""})},
+			want: []string{"none", "begin 0/16B3748 at 2026-12-01T10:11:12.345678Z", "insert 0/16B3748/1 e-4 order-9 v12 OrderPlaced schema 2 2026-12-01T06:30:00Z  {}"}},
 		{name: "an unknown column type OID is read as text", give: [][]byte{relationMsg(outboxOID, "outbox", 987654, outboxCols...), begin, row("1", nil)},
 			want: []string{"none", "begin 0/16B3748 at 2026-12-01T10:11:12.345678Z", ins("1")}},
 		{name: "a heartbeat message", give: [][]byte{messageMsg(commitAt, heartbeatPrefix, "2026-12-01 10:11:12+00")},

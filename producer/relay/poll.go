@@ -49,7 +49,7 @@ func (r *Relay) savePollCursor(ctx context.Context, c pollCursor) error {
 // could still commit has a larger tx_id, so a row read later can never sort
 // before the cursor. Reading by id alone would skip rows whose transactions
 // commit out of id order.
-const pollQuery = `SELECT tx_id::text, id, event_id::text, aggregate_id, aggregate_version, event_type, occurred_at,
+const pollQuery = `SELECT tx_id::text, id, event_id::text, aggregate_id, aggregate_version, event_type, schema_version, occurred_at,
 	coalesce(traceparent, ''), envelope::text
 	FROM outbox
 	WHERE (tx_id, id) > ($1::text::xid8, $2::bigint) AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
@@ -107,7 +107,7 @@ func (r *Relay) pollOnce(ctx context.Context, pub *publisher, cur pollCursor) (i
 		e := &event{}
 		var tx, env string
 		var id int64
-		if err := rows.Scan(&tx, &id, &e.eventID, &e.aggregateID, &e.aggregateVersion, &e.eventType, &e.occurredAt, &e.traceparent, &env); err != nil {
+		if err := rows.Scan(&tx, &id, &e.eventID, &e.aggregateID, &e.aggregateVersion, &e.eventType, &e.schemaVersion, &e.occurredAt, &e.traceparent, &env); err != nil {
 			rows.Close()
 			return 0, cur, fmt.Errorf("poll outbox after %d/%d: %w", cur.txID, cur.id, err)
 		}
@@ -117,6 +117,7 @@ func (r *Relay) pollOnce(ctx context.Context, pub *publisher, cur pollCursor) (i
 			return 0, cur, fmt.Errorf("poll outbox: tx_id %q: %w", tx, err)
 		}
 		e.envelope = []byte(env)
+		e.outboxID = id
 		e.pos = Position{Mode: ModePoll, Major: txID, Minor: uint64(id)}
 		evs = append(evs, e)
 	}

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/orderstream/orderstream/internal/tracing"
 	"github.com/orderstream/orderstream/schemas"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -21,10 +22,12 @@ const HeaderPosition = "relay_position"
 // event is one outbox row on its way to Kafka.
 type event struct {
 	pos              Position
+	outboxID         int64 // outbox.id
 	eventID          string
 	aggregateID      string
 	aggregateVersion int64
 	eventType        string
+	schemaVersion    int // outbox.schema_version; 0 when not read (header omitted)
 	occurredAt       time.Time
 	traceparent      string
 	envelope         []byte // the outbox.envelope text, byte for byte
@@ -34,9 +37,16 @@ type event struct {
 // envelope, the contract's headers (schemas.RecordHeaders) and
 // relay_position.
 func (e *event) record(topic string) *kgo.Record {
-	h := schemas.RecordHeaders(make([]kgo.RecordHeader, 0, 10), schemas.RecordFields{
+	return e.recordTraced(topic, e.traceparent, "")
+}
+
+// recordTraced is record with the trace context traceparent, tracestate
+// (the relay's producer span's) in the headers.
+func (e *event) recordTraced(topic, traceparent, tracestate string) *kgo.Record {
+	h := schemas.RecordHeaders(make([]kgo.RecordHeader, 0, 13), schemas.RecordFields{
 		EventID: e.eventID, EventType: e.eventType, AggregateID: e.aggregateID,
-		AggregateVersion: e.aggregateVersion, OccurredAt: e.occurredAt, Traceparent: e.traceparent,
+		AggregateVersion: e.aggregateVersion, OccurredAt: e.occurredAt, Traceparent: traceparent, Tracestate: tracestate,
+		SchemaVersion: e.schemaVersion,
 	})
 	h = append(h, kgo.RecordHeader{Key: HeaderPosition, Value: []byte(e.pos.String())})
 	return &kgo.Record{Topic: topic, Key: []byte(e.aggregateID), Value: e.envelope, Headers: h}
@@ -53,8 +63,9 @@ type publisher struct {
 	slots      chan struct{}      // one token per event in flight
 	m          *metrics
 	log        *slog.Logger
-	onInFlight func(int) // test hook: in-flight count after each acquire
-	skipped    bool      // a duplicate was skipped (logged once); publish is called from one goroutine
+	onInFlight func(int)  // test hook: in-flight count after each acquire
+	skipped    bool       // a duplicate was skipped (logged once); publish is called from one goroutine
+	oversized  *oversized // what to do with a record Kafka would refuse for its size
 
 	inFlight atomic.Int64
 	errOnce  sync.Once
@@ -115,13 +126,31 @@ func (p *publisher) publish(ctx context.Context, e *event, idle func() error, be
 			"partition", partition, "position", e.pos.String(), "partition_last", last.String())
 		return false, nil
 	}
+	if parked, err := p.oversized.check(ctx, e, r); parked || err != nil {
+		return false, err
+	}
 	if err := p.acquire(ctx, idle); err != nil {
 		return false, err
 	}
 	before()
+	// The producer span continues the event's stored trace context
+	// (tracing.StartSend; none without a stored one), and the record carries
+	// the span's context when the span is sampled, else the stored one as
+	// it is (the same trace and decision, and no headers built twice).
+	sctx, span := tracing.StartSend(ctx, p.topic, partition, e.traceparent, "", tracing.KeyOrderID.String(e.aggregateID),
+		tracing.KeyEventID.String(e.eventID), tracing.KeyAggregateVersion.Int64(e.aggregateVersion))
+	if span.SpanContext().IsSampled() && span.IsRecording() {
+		tp, ts := tracing.Headers(sctx)
+		r = e.recordTraced(p.topic, tp, ts)
+		r.Partition = partition
+	}
 	// The produce context is not the run context: records already handed
 	// over must reach Kafka during a graceful shutdown.
-	p.client.Produce(context.WithoutCancel(ctx), r, func(_ *kgo.Record, err error) {
+	p.client.Produce(context.WithoutCancel(ctx), r, func(r *kgo.Record, err error) {
+		if err == nil {
+			tracing.SetOffset(span, r.Offset)
+		}
+		tracing.End(span, err)
 		if err != nil {
 			p.fail(&produceError{fmt.Errorf("produce event %s (order %s, position %s) to %s[%d]: %w", e.eventID, e.aggregateID, e.pos, p.topic, partition, err)})
 			return

@@ -278,6 +278,24 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// counterSum sums the samples of a counter of the relay's registry.
+func counterSum(t *testing.T, r *Relay, name string) float64 {
+	t.Helper()
+	mfs, err := r.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				v += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return v
+}
+
 // gaugeValue reads a gauge of the relay's registry by name.
 func gaugeValue(t *testing.T, r *Relay, name string) float64 {
 	t.Helper()

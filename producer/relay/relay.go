@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -91,11 +92,18 @@ type Config struct {
 	CreateTopic          bool       // create the topic (topic.Provision) when missing
 	TopicSpec            topic.Spec // used with CreateTopic (Name is taken from Topic)
 	AllowFiniteRetention bool       // start although the topic may delete events
+	AllowUnderReplicated bool       // start although the topic has 1 replica on several brokers (topic.ErrUnderReplicated)
 	// TopicCheckInterval is how often the topic's replayability (retention,
 	// compaction, log start offsets; topic.CheckReplayable) is checked while
 	// relaying; default topic.DefaultWatchInterval (30 s).
 	TopicCheckInterval time.Duration
 	AcceptSlotReset    bool // re-baseline deliberately after ErrSlotLost (events in between are not relayed)
+	// ParkOversized: an outbox event whose record is larger than the topic
+	// accepts (an *OversizedError, which stops Run by default) is written to
+	// relay_parked_events instead, with the order's later events, and the
+	// relay goes on. Events of orders already parked are parked whatever
+	// this says.
+	ParkOversized bool
 }
 
 func (c *Config) setDefaults() {
@@ -216,7 +224,9 @@ func WithLogger(l *slog.Logger) Option { return func(r *Relay) { r.log = l } }
 // one more is handed to Kafka (tests use it to check the bound). Default none.
 func WithInFlightHook(fn func(int)) Option { return func(r *Relay) { r.onInFlight = fn } }
 
-// WithKafkaOptions adds franz-go client options after the relay's own.
+// WithKafkaOptions adds franz-go client options after the relay's own, to
+// every Kafka client of the relay (producer, start-up scan): how to reach
+// Kafka (TLS, SASL: internal/connect.Kafka.ClientOpts), and test settings.
 // Default none.
 func WithKafkaOptions(opts ...kgo.Opt) Option {
 	return func(r *Relay) { r.kafkaOpts = append(r.kafkaOpts, opts...) }
@@ -241,12 +251,13 @@ const (
 // nearly exactly once (see the package documentation). Run it once; Close
 // is idempotent.
 type Relay struct {
-	cfg        Config
-	log        *slog.Logger
-	m          *metrics
-	onInFlight func(int)
-	kafkaOpts  []kgo.Opt
-	watch      *topic.Watcher
+	cfg             Config
+	log             *slog.Logger
+	m               *metrics
+	onInFlight      func(int)
+	maxMessageBytes atomic.Int64 // the topic's max.message.bytes, read with the topic check (0: unknown)
+	kafkaOpts       []kgo.Opt
+	watch           *topic.Watcher
 
 	state     atomic.Value  // State
 	settled   atomic.Bool   // the current session reached StateStreaming or StateStandby (resets the backoff)
@@ -438,9 +449,12 @@ func (r *Relay) session(ctx context.Context, pcfg *pgxpool.Config, client **kgo.
 			kgo.RequiredAcks(kgo.AllISRAcks()), // idempotent producer (the default) requires it
 			kgo.RecordPartitioner(kgo.ManualPartitioner()),
 			kgo.ProducerLinger(5 * time.Millisecond),
-			kgo.ProducerBatchMaxBytes(1 << 20),
+			kgo.ProducerBatchMaxBytes(ProducerBatchMaxBytes),
 			kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()),
 			kgo.MaxBufferedRecords(r.cfg.MaxInFlight + 1),
+			// franz-go's client metrics (orderstream_relay_kafka_*) on /metrics.
+			kgo.WithHooks(kprom.NewMetrics("orderstream_relay", kprom.Subsystem("kafka"), kprom.Registerer(r.m.reg), kprom.Gatherer(r.m.reg),
+				kprom.FetchAndProduceDetail(kprom.ByNode, kprom.ByTopic, kprom.Batches, kprom.Records, kprom.UncompressedBytes))),
 			// Record retries are unlimited by default: giving up on a record would lose or reorder it.
 		}
 		cl, err := kgo.NewClient(append(kopts, r.kafkaOpts...)...)
@@ -453,13 +467,19 @@ func (r *Relay) session(ctx context.Context, pcfg *pgxpool.Config, client **kgo.
 		}
 		*client = cl
 	}
-	last, partitions, err := lastPositions(ctx, *client, r.cfg.Topic, r.cfg.DuplicateScan, r.log)
+	last, partitions, err := lastPositions(ctx, *client, r.cfg.Topic, r.cfg.DuplicateScan, r.log, r.kafkaOpts...)
 	if err != nil {
 		return err
 	}
 	r.log.Info("found the relay's last record in the partitions", "partitions", partitions, "with_relay_record", len(last), "duplicate_scan", r.cfg.DuplicateScan)
 	pub := newPublisher(*client, r.cfg.Topic, partitions, r.cfg.MaxInFlight, last, r.m, r.log)
 	pub.onInFlight = r.onInFlight
+	parkedOrders, err := loadParkedOrders(ctx, pool)
+	if err != nil {
+		return err
+	}
+	pub.oversized = &oversized{topic: r.cfg.Topic, limit: recordLimit(r.maxMessageBytes.Load()), park: r.cfg.ParkOversized,
+		pool: pool, orders: parkedOrders, parked: r.m.parked, log: r.log}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return r.watchLock(gctx, lock) })
@@ -510,7 +530,7 @@ func (r *Relay) checkSchema(ctx context.Context) error {
 		return fmt.Errorf("check schema: %w", err)
 	}
 	if !outbox || !checkpoint {
-		return fmt.Errorf("%w: table outbox or relay_checkpoint is missing in the database of --pg-url; run `orderstream migrate` first", ErrNotMigrated)
+		return fmt.Errorf("%w: table outbox or relay_checkpoint is missing in the database of --pg-url", ErrNotMigrated)
 	}
 	return nil
 }
@@ -530,12 +550,19 @@ func (r *Relay) checkTopic(ctx context.Context, adm *kadm.Client) error {
 			err = topic.RequireReplayable(info)
 		}
 	}
+	r.maxMessageBytes.Store(info.MaxMessageBytes)
 	if errors.Is(err, topic.ErrNotReplayable) && r.cfg.AllowFiniteRetention {
 		r.log.Warn("topic may delete events; a replay from offset zero will miss them (allowed by --allow-finite-retention)", "problems", info.Problems())
 		return nil
 	}
-	if errors.Is(err, topic.ErrNotFound) {
-		return fmt.Errorf("%w; create it with `orderstream topic create` or run the relay with --create-topic", err)
+	if err != nil {
+		return err
 	}
-	return err
+	if err := topic.RequireReplicated(info); err != nil {
+		if !r.cfg.AllowUnderReplicated {
+			return err
+		}
+		r.log.Warn("topic is under-replicated for its cluster; losing a broker may lose events (allowed by --allow-under-replicated)", "problems", info.ReplicationProblems())
+	}
+	return nil
 }

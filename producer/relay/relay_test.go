@@ -31,7 +31,7 @@ func placeSales(t *testing.T, e *env, prefix string, n int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := command.NewHandler(store.NewRepository(e.pool, v), func(err error) bool { return errors.Is(err, store.ErrConflict) })
+	h := command.NewHandler(store.NewRepository(e.pool, v), store.IsConflict)
 	at := time.Date(2011, 3, 4, 10, 30, 0, 0, time.UTC)
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -76,6 +76,10 @@ func TestEveryOutboxRowOnce(t *testing.T) {
 	waitState(t, run.r, StateStreaming)
 	placeSales(t, e, "B", 200) // streamed
 	e.waitRecords(t, 600)
+	// franz-go's client metrics (kprom) of the producer, while it runs.
+	if got := counterSum(t, run.r, "orderstream_relay_kafka_produce_records_total"); got < 600 {
+		t.Errorf("kafka produce_records_total = %v, want ≥ 600", got)
+	}
 	if err := run.shutdown(t); err != nil {
 		t.Fatal(err)
 	}
@@ -90,8 +94,9 @@ func TestEveryOutboxRowOnce(t *testing.T) {
 	// Record shape: value byte for byte, headers.
 	var id, envelope, typ, aggID string
 	var version int64
-	err := e.pool.QueryRow(context.Background(), `SELECT event_id::text, envelope::text, event_type, aggregate_id, aggregate_version
-		FROM outbox ORDER BY id DESC LIMIT 1`).Scan(&id, &envelope, &typ, &aggID, &version)
+	var schemaVersion int
+	err := e.pool.QueryRow(context.Background(), `SELECT event_id::text, envelope::text, event_type, aggregate_id, aggregate_version, schema_version
+		FROM outbox ORDER BY id DESC LIMIT 1`).Scan(&id, &envelope, &typ, &aggID, &version, &schemaVersion)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +114,11 @@ func TestEveryOutboxRowOnce(t *testing.T) {
 	}
 	want := map[string]string{"ce_id": id, "ce_type": typ, "ce_source": "/orderstream/producer", "ce_specversion": "1.0",
 		"ce_subject": aggID, "content-type": "application/json", "aggregate_version": fmt.Sprint(version),
-		"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+		"traceparent":    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"schema_version": fmt.Sprint(schemaVersion), "ce_dataschema": schemas.DataSchema(typ, schemaVersion)}
+	if schemaVersion != schemas.CurrentVersion {
+		t.Errorf("outbox schema_version = %d, want %d (the write side's default)", schemaVersion, schemas.CurrentVersion)
+	}
 	for k, v := range want {
 		if got.headers[k] != v {
 			t.Errorf("header %s = %q, want %q", k, got.headers[k], v)

@@ -42,7 +42,8 @@ func (s *partitionScan) scanned() int64 { return s.end - s.lo }
 // bound records (offsets, control records included). Partitions without a
 // relay record within the bound are absent from the map: their events are
 // produced again (at least once wins over a guess), and a WARN says so.
-func lastPositions(ctx context.Context, cl *kgo.Client, topic string, bound int, log *slog.Logger) (map[int32]Position, int, error) {
+// opts reach Kafka (the relay's WithKafkaOptions).
+func lastPositions(ctx context.Context, cl *kgo.Client, topic string, bound int, log *slog.Logger, opts ...kgo.Opt) (map[int32]Position, int, error) {
 	adm := kadm.NewClient(cl)
 	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err != nil {
@@ -78,7 +79,7 @@ func lastPositions(ctx context.Context, cl *kgo.Client, topic string, bound int,
 		if len(step) == 0 {
 			break
 		}
-		if err := readStep(ctx, brokersOf(cl), topic, step, log); err != nil {
+		if err := readStep(ctx, brokersOf(cl), topic, step, log, opts...); err != nil {
 			return nil, 0, fmt.Errorf("read back the partitions of %s for the relay's last records: %w", topic, err)
 		}
 		for _, r := range step {
@@ -132,13 +133,13 @@ type stepRange struct {
 // the last relay record of each. Control records are kept so that a range
 // ending in a transaction marker ends too; a record at or beyond to-1 ends
 // a range (offsets may be missing).
-func readStep(ctx context.Context, brokers []string, topic string, step map[int32]*stepRange, log *slog.Logger) error {
+func readStep(ctx context.Context, brokers []string, topic string, step map[int32]*stepRange, log *slog.Logger, opts ...kgo.Opt) error {
 	from := map[int32]kgo.Offset{}
 	for p, r := range step {
 		from[p] = kgo.NewOffset().At(r.from)
 	}
-	cons, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.KeepControlRecords(),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}))
+	cons, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.KeepControlRecords(),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from})}, opts...)...)
 	if err != nil {
 		return err
 	}

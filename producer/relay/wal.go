@@ -209,7 +209,7 @@ func (r *Relay) backfill(ctx context.Context, pub *publisher, snapshot string) e
 	var after int64
 	total := 0
 	for {
-		rows, err := r.pool.Query(ctx, `SELECT id, event_id::text, aggregate_id, aggregate_version, event_type, occurred_at,
+		rows, err := r.pool.Query(ctx, `SELECT id, event_id::text, aggregate_id, aggregate_version, event_type, schema_version, occurred_at,
 			coalesce(traceparent, ''), envelope::text
 			FROM outbox WHERE id > $1 AND pg_visible_in_snapshot(tx_id, $2::text::pg_snapshot) ORDER BY id LIMIT $3`,
 			after, snapshot, r.cfg.PollBatch)
@@ -240,7 +240,7 @@ func (r *Relay) backfill(ctx context.Context, pub *publisher, snapshot string) e
 }
 
 // scanEvents reads rows of (id, event_id, aggregate_id, aggregate_version,
-// event_type, occurred_at, traceparent, envelope).
+// event_type, schema_version, occurred_at, traceparent, envelope).
 func scanEvents(rows pgx.Rows) ([]*event, []int64, error) {
 	defer rows.Close()
 	var evs []*event
@@ -249,10 +249,11 @@ func scanEvents(rows pgx.Rows) ([]*event, []int64, error) {
 		e := &event{}
 		var id int64
 		var env string
-		if err := rows.Scan(&id, &e.eventID, &e.aggregateID, &e.aggregateVersion, &e.eventType, &e.occurredAt, &e.traceparent, &env); err != nil {
+		if err := rows.Scan(&id, &e.eventID, &e.aggregateID, &e.aggregateVersion, &e.eventType, &e.schemaVersion, &e.occurredAt, &e.traceparent, &env); err != nil {
 			return nil, nil, err
 		}
 		e.envelope = []byte(env)
+		e.outboxID = id
 		evs = append(evs, e)
 		ids = append(ids, id)
 	}

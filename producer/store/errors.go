@@ -78,3 +78,8 @@ func Classify(err error) Class {
 	}
 	return Fatal
 }
+
+// IsConflict reports whether err is (or wraps) ErrConflict: the rule by
+// which producer/command's Handler retries a write (command.NewHandler's
+// isConflict).
+func IsConflict(err error) bool { return errors.Is(err, ErrConflict) }

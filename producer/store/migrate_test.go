@@ -21,7 +21,7 @@ func TestSchemaListsStoreAndRelayMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"00001_orders_outbox.sql", "00002_relay.sql"}
+	want := []string{"00001_orders_outbox.sql", "00002_relay.sql", "00003_idempotency_keys.sql", "00004_relay_parked.sql"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("schema files = %v, want %v", got, want)
 	}
@@ -44,8 +44,9 @@ func TestUnionFSRefusesAFileInTwoDirectories(t *testing.T) {
 }
 
 // A database migrated before the move (versions 1 and 2 applied) and one
-// migrated after are the same: Migrate reaches version 2, creates the relay's
-// tables, and a second run applies nothing.
+// migrated after are the same: Migrate reaches the latest version (4, the
+// relay's parked events), creates the relay's tables, and a second run applies
+// nothing.
 func TestMigrateCreatesRelayTablesOnceAtVersion2(t *testing.T) {
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, testenv.NewDatabase(t))
@@ -53,14 +54,14 @@ func TestMigrateCreatesRelayTablesOnceAtVersion2(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	for i, wantApplied := range []int{2, 0} {
+	for i, wantApplied := range []int{4, 0} {
 		var logs bytes.Buffer
 		v, err := Migrate(ctx, pool, slog.New(slog.NewTextHandler(&logs, nil)))
 		if err != nil {
 			t.Fatalf("run %d: %v", i+1, err)
 		}
-		if v != 2 {
-			t.Errorf("run %d: version %d, want 2", i+1, v)
+		if v != 4 {
+			t.Errorf("run %d: version %d, want 4", i+1, v)
 		}
 		if n := strings.Count(logs.String(), "migration applied"); n != wantApplied {
 			t.Errorf("run %d: %d migrations applied, want %d:\n%s", i+1, n, wantApplied, logs.String())

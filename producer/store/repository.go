@@ -29,14 +29,31 @@ var (
 // Repository loads and saves orders in PostgreSQL. It is safe for concurrent
 // use; concurrency control is optimistic (see Save).
 type Repository struct {
-	pool      *pgxpool.Pool
-	validator *schemas.Validator
+	pool         *pgxpool.Pool
+	validator    *schemas.Validator
+	eventVersion int
+	upcasters    *schemas.Upcasters
 }
+
+// Option sets an optional setting of a Repository.
+type Option func(*Repository)
+
+// WithEventVersion makes the repository write its events as schema version
+// v (schemas.OldestVersion to schemas.CurrentVersion; default
+// schemas.CurrentVersion), for a rolling upgrade: consumers first, then
+// writers. Events the older version cannot carry (an order.placed with a
+// channel, for v1) are refused by Save, wrapping schemas.ErrOutOfRange. A v
+// outside the range makes every Save fail.
+func WithEventVersion(v int) Option { return func(r *Repository) { r.eventVersion = v } }
 
 // NewRepository returns a repository on pool; every event is validated by v
 // before it is written.
-func NewRepository(pool *pgxpool.Pool, v *schemas.Validator) *Repository {
-	return &Repository{pool: pool, validator: v}
+func NewRepository(pool *pgxpool.Pool, v *schemas.Validator, opts ...Option) *Repository {
+	r := &Repository{pool: pool, validator: v, eventVersion: schemas.CurrentVersion, upcasters: schemas.NewUpcasters()}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
 }
 
 // Load returns the order with id, or ErrNotFound.
@@ -93,6 +110,12 @@ func (r *Repository) IDByNumber(ctx context.Context, number string) (string, err
 // ErrDuplicateNumber for a new order whose number exists) and writes nothing.
 // On success the pending changes are cleared.
 func (r *Repository) Save(ctx context.Context, o *order.Order, md schemas.Metadata) error {
+	return r.save(ctx, o, md, nil)
+}
+
+// save is Save; also, when non-nil, runs in the same transaction after the
+// order's rows are written (SaveKeyed stores the idempotency key).
+func (r *Repository) save(ctx context.Context, o *order.Order, md schemas.Metadata, also func(pgx.Tx) error) error {
 	changes := o.Changes()
 	if len(changes) == 0 {
 		return nil
@@ -105,13 +128,32 @@ func (r *Repository) Save(ctx context.Context, o *order.Order, md schemas.Metada
 		if err != nil {
 			return err
 		}
+		if env, err = r.upcasters.Downcast(env, r.eventVersion); err != nil {
+			return err
+		}
 		if rows[i], err = r.validator.Marshal(env); err != nil {
 			return err
 		}
 		envs[i] = env
 	}
-	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		if err := writeState(ctx, tx, o.PersistedVersion(), s); err != nil {
+	var err error
+	if o.PersistedVersion() == 0 {
+		err = r.create(ctx, s, envs, rows, also) // one statement, one round trip
+	} else {
+		err = r.update(ctx, o.PersistedVersion(), s, envs, rows, also)
+	}
+	if err != nil {
+		return fmt.Errorf("save order %s (%s) at version %d: %w", s.ID, s.Number, s.Version, err)
+	}
+	o.ClearChanges()
+	return nil
+}
+
+// update writes an existing order's new state and its events in one
+// transaction, with also (when non-nil) at its end.
+func (r *Repository) update(ctx context.Context, persisted int64, s order.State, envs []schemas.Envelope, rows [][]byte, also func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		if err := writeState(ctx, tx, persisted, s); err != nil {
 			return err
 		}
 		batch := &pgx.Batch{}
@@ -125,13 +167,11 @@ func (r *Repository) Save(ctx context.Context, o *order.Order, md schemas.Metada
 		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 			return classify(err)
 		}
+		if also != nil {
+			return also(tx)
+		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("save order %s (%s) at version %d: %w", s.ID, s.Number, s.Version, err)
-	}
-	o.ClearChanges()
-	return nil
 }
 
 // WrittenBy reports whether the outbox holds an event of order id whose
@@ -149,45 +189,8 @@ func (r *Repository) WrittenBy(ctx context.Context, id, correlationID string) (b
 	return ok, nil
 }
 
+// writeState moves a stored order from version persisted to s.
 func writeState(ctx context.Context, tx pgx.Tx, persisted int64, s order.State) error {
-	var customer *string
-	if s.CustomerID != "" {
-		customer = &s.CustomerID
-	}
-	if persisted == 0 {
-		tag, err := tx.Exec(ctx, `INSERT INTO orders (order_id, order_number, kind, status, customer_id, country,
-			currency, total, paid, refunded, placed_at, version)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
-			s.ID, s.Number, s.Kind, s.Status, customer, s.Country, s.Currency, numeric(s.Total.Amount), numeric(s.Paid),
-			numeric(s.Refunded), s.PlacedAt, s.Version)
-		if err != nil {
-			return classify(err)
-		}
-		if tag.RowsAffected() == 0 {
-			var sameID bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orders WHERE order_id = $1)`, s.ID).Scan(&sameID); err != nil {
-				return err
-			}
-			if sameID {
-				return ErrConflict
-			}
-			return ErrDuplicateNumber
-		}
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{"order_lines"},
-			[]string{"order_id", "line_no", "source_line", "stock_code", "description", "quantity", "unit_price", "invoiced_at"},
-			pgx.CopyFromSlice(len(s.Lines), func(i int) ([]any, error) {
-				l := s.Lines[i]
-				var src *int
-				if l.SourceLine > 0 {
-					src = &l.SourceLine
-				}
-				return []any{s.ID, l.LineNo, src, l.StockCode, l.Description, l.Quantity, numeric(l.UnitPrice.Amount), l.InvoicedAt}, nil
-			}))
-		if err != nil {
-			return fmt.Errorf("write lines: %w", err)
-		}
-		return nil
-	}
 	tag, err := tx.Exec(ctx, `UPDATE orders SET status = $2, paid = $3, refunded = $4, version = $5, updated_at = now()
 		WHERE order_id = $1 AND version = $6`, s.ID, s.Status, numeric(s.Paid), numeric(s.Refunded), s.Version, persisted)
 	if err != nil {

@@ -12,7 +12,8 @@ import (
 // partition p of ends (a partition with nothing in range is skipped) and
 // calls fn for each, in offset order per partition, from one goroutine. It
 // returns when every range was read, on the first fetch error, or when ctx
-// ends. opts are extra client options (tests pass their own). Used by the
+// ends. opts are added to the client: how to reach Kafka (TLS, SASL:
+// internal/connect.Kafka.ClientOpts) and test settings. Used by the
 // stats audit and the DLQ count, which both read a topic up to the end
 // offsets they listed first.
 func ReadRange(ctx context.Context, seeds []string, topic string, starts, ends map[int32]int64, fn func(*kgo.Record), opts ...kgo.Opt) error {

@@ -40,8 +40,12 @@ type Stats struct {
 	Events       int64            `json:"events"`
 	Orders       int              `json:"orders"`
 	EventsByType map[string]int64 `json:"events_by_type"`
-	Checks       []CheckResult    `json:"checks"`
-	ReadSeconds  float64          `json:"read_seconds"`
+	// EventsBySchemaVersion counts records by their schema_version header
+	// ("1", "2" …; "unknown" for records written before the relay set it):
+	// whether v1 writers are still at work during a rolling upgrade.
+	EventsBySchemaVersion map[string]int64 `json:"events_by_schema_version"`
+	Checks                []CheckResult    `json:"checks"`
+	ReadSeconds           float64          `json:"read_seconds"`
 
 	eventIDs map[string]int // event id → occurrences
 }
@@ -81,8 +85,9 @@ type orderState struct {
 //   - "no duplicate event ids": no ce_id header occurs twice.
 //
 // Records are not decoded beyond their key and headers, so 50k records read
-// in well under a second on a local broker.
-func ReadStats(ctx context.Context, cl *kgo.Client, seeds []string, topic string) (*Stats, error) {
+// in well under a second on a local broker. opts reach Kafka as for
+// ReadRange.
+func ReadStats(ctx context.Context, cl *kgo.Client, seeds []string, topic string, opts ...kgo.Opt) (*Stats, error) {
 	begin := time.Now()
 	adm := kadm.NewClient(cl)
 	if _, err := Check(ctx, adm, topic); err != nil {
@@ -99,7 +104,7 @@ func ReadStats(ctx context.Context, cl *kgo.Client, seeds []string, topic string
 	if err := errors.Join(starts.Error(), ends.Error()); err != nil {
 		return nil, fmt.Errorf("offsets of %s: %w", topic, err)
 	}
-	s := &Stats{Topic: topic, EventsByType: map[string]int64{}, eventIDs: map[string]int{}}
+	s := &Stats{Topic: topic, EventsByType: map[string]int64{}, EventsBySchemaVersion: map[string]int64{}, eventIDs: map[string]int{}}
 	startAt, endAt := map[int32]int64{}, map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) {
 		st, _ := starts.Lookup(topic, o.Partition)
@@ -118,6 +123,7 @@ func ReadStats(ctx context.Context, cl *kgo.Client, seeds []string, topic string
 		s.Partitions[index[r.Partition]].Records++
 		s.Events++
 		var id, typ, ver string
+		schemaVersion := "unknown"
 		for _, h := range r.Headers {
 			switch h.Key {
 			case schemas.HeaderID:
@@ -126,9 +132,12 @@ func ReadStats(ctx context.Context, cl *kgo.Client, seeds []string, topic string
 				typ = string(h.Value)
 			case schemas.HeaderAggregateVersion:
 				ver = string(h.Value)
+			case schemas.HeaderSchemaVersion:
+				schemaVersion = string(h.Value)
 			}
 		}
 		s.EventsByType[typ]++
+		s.EventsBySchemaVersion[schemaVersion]++
 		s.eventIDs[id]++
 		if s.eventIDs[id] == 2 && len(idProblems) < maxExamples {
 			idProblems = append(idProblems, fmt.Sprintf("event %s again at partition %d offset %d", id, r.Partition, r.Offset))
@@ -152,7 +161,7 @@ func ReadStats(ctx context.Context, cl *kgo.Client, seeds []string, topic string
 		if err == nil && v > o.last {
 			o.last = v
 		}
-	})
+	}, opts...)
 	if err != nil {
 		return nil, err
 	}

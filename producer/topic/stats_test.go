@@ -18,6 +18,12 @@ func rec(order string, version int, id string) *kgo.Record {
 	}}
 }
 
+// withSchemaVersion adds the schema_version header to r.
+func withSchemaVersion(r *kgo.Record, v string) *kgo.Record {
+	r.Headers = append(r.Headers, kgo.RecordHeader{Key: "schema_version", Value: []byte(v)})
+	return r
+}
+
 func TestReadStatsChecks(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
@@ -33,11 +39,15 @@ func TestReadStatsChecks(t *testing.T) {
 		wantOK     bool
 		wantEvents int64
 		wantOrders int
+		// wantVersions, when set, is the count by schema_version header.
+		wantVersions map[string]int64
 	}{
 		{name: "clean", give: []*kgo.Record{rec("a", 1, "e1"), rec("a", 2, "e2"), rec("b", 1, "e3")}, wantOK: true, wantEvents: 3, wantOrders: 2},
 		{name: "gap", give: []*kgo.Record{rec("a", 1, "e1"), rec("a", 3, "e3")}, wantEvents: 2, wantOrders: 1},
 		{name: "out of order", give: []*kgo.Record{rec("a", 2, "e2"), rec("a", 1, "e1")}, wantEvents: 2, wantOrders: 1},
 		{name: "duplicate", give: []*kgo.Record{rec("a", 1, "e1"), rec("a", 1, "e1")}, wantEvents: 2, wantOrders: 1},
+		{name: "schema versions", give: []*kgo.Record{rec("a", 1, "e1"), withSchemaVersion(rec("a", 2, "e2"), "1"), withSchemaVersion(rec("a", 3, "e3"), "2")},
+			wantOK: true, wantEvents: 3, wantOrders: 1, wantVersions: map[string]int64{"unknown": 1, "1": 1, "2": 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,6 +68,9 @@ func TestReadStatsChecks(t *testing.T) {
 			}
 			if s.OK() != tt.wantOK || s.Events != tt.wantEvents || s.Orders != tt.wantOrders {
 				t.Fatalf("OK %v events %d orders %d, want %v %d %d; checks %+v", s.OK(), s.Events, s.Orders, tt.wantOK, tt.wantEvents, tt.wantOrders, s.Checks)
+			}
+			if tt.wantVersions != nil && fmt.Sprint(s.EventsBySchemaVersion) != fmt.Sprint(tt.wantVersions) {
+				t.Fatalf("events by schema version %v, want %v", s.EventsBySchemaVersion, tt.wantVersions)
 			}
 		})
 	}
@@ -106,5 +119,32 @@ func TestInfoProblems(t *testing.T) {
 	bad := Info{Name: "o", RetentionMs: "604800000", RetentionBytes: "-1", CleanupPolicy: "compact"}
 	if p := bad.Problems(); len(p) != 2 || !errors.Is(RequireReplayable(bad), ErrNotReplayable) {
 		t.Fatalf("finite+compact: problems %v", p)
+	}
+}
+
+func TestInfoReplicationProblems(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		give Info
+		want int
+	}{
+		{name: "single broker, one replica", give: Info{Brokers: 1, Replicas: 1, MinInsync: "1"}},
+		{name: "cluster, three replicas, two in sync", give: Info{Brokers: 3, Replicas: 3, MinInsync: "2"}},
+		{name: "cluster, one replica", give: Info{Brokers: 3, Replicas: 1, MinInsync: "1"}, want: 1},
+		{name: "cluster, three replicas, one in sync", give: Info{Brokers: 3, Replicas: 3, MinInsync: "1"}, want: 1},
+		{name: "two brokers, two replicas, one in sync", give: Info{Brokers: 2, Replicas: 2, MinInsync: "1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := tt.give.ReplicationProblems()
+			if len(p) != tt.want {
+				t.Fatalf("ReplicationProblems() = %q, want %d problems", p, tt.want)
+			}
+			if err := RequireReplicated(tt.give); (err != nil) != (tt.want > 0) || (err != nil && !errors.Is(err, ErrUnderReplicated)) {
+				t.Fatalf("RequireReplicated() = %v", err)
+			}
+		})
 	}
 }

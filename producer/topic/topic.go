@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,8 +15,16 @@ import (
 
 // Defaults of Spec.
 const (
-	DefaultPartitions        int32 = 12
-	DefaultReplicationFactor int16 = 1
+	DefaultPartitions int32 = 12
+	// DefaultReplicationFactor -1 takes the broker's
+	// default.replication.factor: 1 on a single local broker, 3 on the
+	// cluster profile and on production clusters.
+	DefaultReplicationFactor int16 = -1
+	// MinInsyncReplicas is the min.insync.replicas Provision gives a topic
+	// it creates with three replicas or more: an acks=all write (the
+	// relay's) is acknowledged once two brokers hold it, so losing one
+	// broker loses no acknowledged event and does not stop writes.
+	MinInsyncReplicas = 2
 )
 
 // Errors returned by Provision and Check; test with errors.Is.
@@ -28,6 +37,11 @@ var (
 	// ErrPartitions: the topic exists with another partition count than
 	// asked for.
 	ErrPartitions = errors.New("topic has a different partition count")
+	// ErrUnderReplicated: on a cluster of several brokers, the topic has one
+	// replica per partition (losing its broker loses events), or three
+	// replicas or more with min.insync.replicas below 2 (an acknowledged
+	// write may live on one broker only).
+	ErrUnderReplicated = errors.New("topic is under-replicated for its cluster")
 )
 
 // Spec describes the topic to provision.
@@ -39,8 +53,9 @@ type Spec struct {
 	// this must never change once events were written.
 	Partitions int32
 	// ReplicationFactor is the number of replicas; 0 means
-	// DefaultReplicationFactor (1, for a local single broker); -1 takes the
-	// broker's default.replication.factor.
+	// DefaultReplicationFactor (-1: the broker's default.replication.factor).
+	// A topic created with three replicas or more also gets
+	// min.insync.replicas=MinInsyncReplicas.
 	ReplicationFactor int16
 }
 
@@ -76,6 +91,38 @@ type Info struct {
 	RetentionMs    string // "-1" = forever
 	RetentionBytes string // "-1" = unbounded
 	CleanupPolicy  string // "delete", "compact" or "compact,delete"
+	// MaxMessageBytes is the topic's max.message.bytes (the largest record
+	// batch the brokers accept, after compression); 0 when not reported.
+	MaxMessageBytes int64
+	Replicas        int    // replicas of the least replicated partition
+	MinInsync       string // min.insync.replicas
+	Brokers         int    // brokers in the cluster
+}
+
+// ReplicationProblems lists why the topic's replication does not fit its
+// cluster (empty when it does): one replica on a cluster of several
+// brokers, or three replicas or more with min.insync.replicas below 2.
+func (i Info) ReplicationProblems() []string {
+	var p []string
+	if i.Brokers > 1 && i.Replicas == 1 {
+		p = append(p, fmt.Sprintf("replication factor 1 on a cluster of %d brokers (want 3: losing the one broker of a partition loses its events)", i.Brokers))
+	}
+	if n, err := strconv.Atoi(i.MinInsync); i.Replicas >= 3 && err == nil && n < MinInsyncReplicas {
+		p = append(p, fmt.Sprintf("min.insync.replicas=%s with %d replicas (want %d: an acknowledged event may be held by one broker only)", i.MinInsync, i.Replicas, MinInsyncReplicas))
+	}
+	return p
+}
+
+// RequireReplicated returns an error wrapping ErrUnderReplicated that names
+// every replication problem of info, or nil.
+func RequireReplicated(info Info) error {
+	p := info.ReplicationProblems()
+	if len(p) == 0 {
+		return nil
+	}
+	return fmt.Errorf("topic %s: %w: %s. Recreate it with `orderstream topic create --replication-factor 3` (an empty topic), "+
+		"or raise min.insync.replicas with `kafka-configs.sh --alter --entity-type topics --entity-name %s --add-config min.insync.replicas=%d`",
+		info.Name, ErrUnderReplicated, strings.Join(p, "; "), info.Name, MinInsyncReplicas)
 }
 
 // Problems lists why the topic would not keep every event forever (empty
@@ -109,6 +156,16 @@ func Check(ctx context.Context, adm *kadm.Client, name string) (Info, error) {
 		return Info{}, fmt.Errorf("describe topic %s: %w", name, d.Err)
 	}
 	info := Info{Name: name, Partitions: len(d.Partitions)}
+	for _, p := range d.Partitions {
+		if info.Replicas == 0 || len(p.Replicas) < info.Replicas {
+			info.Replicas = len(p.Replicas)
+		}
+	}
+	brokers, err := adm.ListBrokers(ctx)
+	if err != nil {
+		return Info{}, fmt.Errorf("list brokers: %w", err)
+	}
+	info.Brokers = len(brokers)
 	rcs, err := adm.DescribeTopicConfigs(ctx, name)
 	if err != nil {
 		return Info{}, fmt.Errorf("describe configs of topic %s: %w", name, err)
@@ -128,6 +185,10 @@ func Check(ctx context.Context, adm *kadm.Client, name string) (Info, error) {
 			info.RetentionBytes = c.MaybeValue()
 		case schemas.TopicCleanupPolicy:
 			info.CleanupPolicy = c.MaybeValue()
+		case "max.message.bytes":
+			info.MaxMessageBytes, _ = strconv.ParseInt(c.MaybeValue(), 10, 64)
+		case topicMinInsync:
+			info.MinInsync = c.MaybeValue()
 		}
 	}
 	return info, nil
@@ -146,7 +207,11 @@ func RequireReplayable(info Info) error {
 		info.Name, ErrNotReplayable, strings.Join(p, "; "), info.Name)
 }
 
-// Provision creates the topic of spec with schemas.ReplayTopicConfigs, or,
+const topicMinInsync = "min.insync.replicas"
+
+// Provision creates the topic of spec with schemas.ReplayTopicConfigs (and
+// min.insync.replicas=MinInsyncReplicas when it gets three replicas or
+// more, asked for or by the broker default), or,
 // when it exists, verifies it: every one of those settings (ErrNotReplayable) and
 // the partition count (ErrPartitions). created reports whether it was
 // created now. Safe to call on every start and concurrently.
@@ -155,7 +220,12 @@ func Provision(ctx context.Context, adm *kadm.Client, spec Spec) (info Info, cre
 		return Info{}, false, err
 	}
 	spec = spec.withDefaults()
-	resp, err := adm.CreateTopic(ctx, spec.Partitions, spec.ReplicationFactor, schemas.ReplayTopicConfigs(), spec.Name)
+	configs := schemas.ReplayTopicConfigs()
+	if spec.ReplicationFactor >= 3 {
+		v := strconv.Itoa(MinInsyncReplicas)
+		configs[topicMinInsync] = &v
+	}
+	resp, err := adm.CreateTopic(ctx, spec.Partitions, spec.ReplicationFactor, configs, spec.Name)
 	switch {
 	case err == nil:
 		created = true
@@ -170,6 +240,19 @@ func Provision(ctx context.Context, adm *kadm.Client, spec Spec) (info Info, cre
 	info, err = checkSettled(ctx, adm, spec.Name)
 	if err != nil {
 		return Info{}, created, err
+	}
+	if n, _ := strconv.Atoi(info.MinInsync); created && info.Replicas >= 3 && n < MinInsyncReplicas {
+		// The broker default gave three replicas or more, and a
+		// min.insync.replicas below 2.
+		v := strconv.Itoa(MinInsyncReplicas)
+		rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: topicMinInsync, Value: &v}}, spec.Name)
+		for _, r := range rs {
+			err = errors.Join(err, r.Err)
+		}
+		if err != nil {
+			return info, created, fmt.Errorf("set %s=%s on topic %s: %w", topicMinInsync, v, spec.Name, err)
+		}
+		info.MinInsync = v
 	}
 	if err := RequireReplayable(info); err != nil {
 		return info, created, err

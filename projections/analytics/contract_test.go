@@ -27,35 +27,43 @@ func (contractModel) ErrRejected() error { return analytics.ErrRejected }
 
 func (contractModel) New(t *testing.T) readmodeltest.Instance {
 	cfg := testConfig(t)
-	_, st := newQueries(t, cfg)
+	rm, err := analytics.OpenReadModel(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rm.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatalf("migrate %s: %v", cfg.Database, err)
+	if err := rm.Setup(ctx); err != nil {
+		t.Fatalf("set up %s: %v", cfg.Database, err)
 	}
-	return &contractInstance{cfg: cfg, conn: analytics.StoreConn(st), Store: st}
+	return &contractInstance{conn: analytics.StoreConn(rm.Store()), ReadModel: rm}
 }
 
 func (contractModel) Unreachable(t *testing.T) consumers.Sink {
 	return newSink(t, analytics.Config{Addr: "127.0.0.1:1", Database: testenv.Name("a"), DialTimeout: time.Second})
 }
 
-// contractInstance is one database; its Store gives the generation verbs.
+// contractInstance is one database; its ReadModel (the projections.ReadModel
+// that rebuild and the generations commands use) gives the generation verbs
+// and the sinks.
 type contractInstance struct {
-	cfg  analytics.Config
 	conn driver.Conn
-	*analytics.Store
+	*analytics.ReadModel
 }
 
 func (in *contractInstance) Sink(t *testing.T, n uint32) consumers.Sink {
-	cfg := in.cfg
-	cfg.Generation = n
-	return newSink(t, cfg)
+	s, closeSink, err := in.ReadModel.Sink(t.Context(), n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = closeSink() })
+	return s
 }
 
 func (in *contractInstance) Facts(ctx context.Context, n uint32) (readmodeltest.Facts, error) {
 	rows, err := in.conn.Query(ctx, "SELECT order_id, toString(total), toUInt64(line_count), toString(status), toInt64(version) FROM ("+
-		analytics.OrdersQuery(in.Store, n)+")")
+		analytics.OrdersQuery(in.Store(), n)+")")
 	if err != nil {
 		return nil, err
 	}

@@ -100,7 +100,7 @@ func TestCutoverUnderConcurrentReads(t *testing.T) {
 func twoGenerations(t *testing.T, tg target) *analytics.Store {
 	t.Helper()
 	ctx := context.Background()
-	st, err := analytics.NewStore(tg.conn, tg.cfg.Database)
+	st, err := analytics.NewStore(tg.conn, tg.cfg.Database, analytics.WithCluster(tg.cfg.Cluster))
 	if err != nil {
 		t.Fatal(err)
 	}

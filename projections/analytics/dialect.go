@@ -60,7 +60,7 @@ func dialectFor(v driver.ServerVersion) dialect {
 func (d dialect) switchViews(ctx context.Context, s *Store, stale []string, defs map[string]string) error {
 	if d.cutover == CutoverEachView {
 		for _, v := range stale {
-			if err := s.conn.Exec(ctx, "CREATE OR REPLACE VIEW "+s.table(v)+" AS "+defs[v]); err != nil {
+			if err := s.ddl(ctx, "CREATE OR REPLACE VIEW "+s.table(v)+" AS "+defs[v]); err != nil {
 				return fmt.Errorf("replace view %s: %w", v, err)
 			}
 		}
@@ -71,10 +71,10 @@ func (d dialect) switchViews(ctx context.Context, s *Store, stale []string, defs
 	var pairs, olds []string
 	for _, v := range stale {
 		next := s.table(v + "_next")
-		if err := s.conn.Exec(ctx, "DROP TABLE IF EXISTS "+next); err != nil {
+		if err := s.ddl(ctx, "DROP TABLE IF EXISTS "+next); err != nil {
 			return fmt.Errorf("drop stale view %s: %w", next, err)
 		}
-		if err := s.conn.Exec(ctx, "CREATE VIEW "+next+" AS "+defs[v]); err != nil {
+		if err := s.ddl(ctx, "CREATE VIEW "+next+" AS "+defs[v]); err != nil {
 			return fmt.Errorf("create view %s: %w", next, err)
 		}
 		exists, err := s.exists(ctx, v)
@@ -83,7 +83,7 @@ func (d dialect) switchViews(ctx context.Context, s *Store, stale []string, defs
 		}
 		if exists {
 			old := s.table(v + "_old")
-			if err := s.conn.Exec(ctx, "DROP TABLE IF EXISTS "+old); err != nil {
+			if err := s.ddl(ctx, "DROP TABLE IF EXISTS "+old); err != nil {
 				return fmt.Errorf("drop stale view %s: %w", old, err)
 			}
 			pairs = append(pairs, s.table(v)+" TO "+old)
@@ -91,11 +91,11 @@ func (d dialect) switchViews(ctx context.Context, s *Store, stale []string, defs
 		}
 		pairs = append(pairs, next+" TO "+s.table(v))
 	}
-	if err := s.conn.Exec(ctx, "RENAME TABLE "+strings.Join(pairs, ", ")); err != nil {
+	if err := s.ddl(ctx, "RENAME TABLE "+strings.Join(pairs, ", ")); err != nil {
 		return fmt.Errorf("rename views: %w", err)
 	}
 	for _, old := range olds {
-		if err := s.conn.Exec(ctx, "DROP TABLE IF EXISTS "+old); err != nil {
+		if err := s.ddl(ctx, "DROP TABLE IF EXISTS "+old); err != nil {
 			return fmt.Errorf("drop replaced view %s: %w", old, err)
 		}
 	}

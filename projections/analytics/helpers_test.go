@@ -33,7 +33,11 @@ func databaseOn(t testing.TB, addr string) analytics.Config {
 		defer conn.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS `"+cfg.Database+"`"); err != nil {
+		drop := "DROP DATABASE IF EXISTS `" + cfg.Database + "`"
+		if cfg.Cluster != "" {
+			drop += " ON CLUSTER `" + cfg.Cluster + "`"
+		}
+		if err := conn.Exec(ctx, drop); err != nil {
 			t.Logf("drop database %s: %v", cfg.Database, err)
 		}
 	})

@@ -149,6 +149,7 @@ type Queries struct {
 	conn  driver.Conn
 	db    string
 	lines string // table expression of the lines, deduplicating
+	gen   uint32 // generation of OnGeneration; 0: the serving one
 }
 
 // New returns Queries over database on conn (see Open). It panics on an
@@ -166,6 +167,7 @@ func New(conn driver.Conn, database string) *Queries {
 func (q *Queries) OnGeneration(n uint32) *Queries {
 	c := *q
 	c.lines = "`" + q.db + "`.`" + tableName("order_lines", n) + "` FINAL"
+	c.gen = n
 	return &c
 }
 

@@ -9,12 +9,9 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// Limits of the column types (see migrations/generation/*.sql).
-const (
-	// maxMilli bounds |amount| of a Decimal(18,3) column in thousandths:
-	// 10^15 GBP exclusive.
-	maxMilli = 1_000_000_000_000_000_000
-)
+// Money is held to the event contract's range (schemas.AmountMilli,
+// schemas/limits.go: ±99,999,999,999,999.999), which every Decimal(18,3)
+// column holds; the read model keeps no range of its own.
 
 var (
 	// DateTime('UTC') holds 1970-01-01 00:00:00 .. 2105-12-31 23:59:59; an
@@ -22,10 +19,6 @@ var (
 	minTime = time.Unix(1, 0).UTC()
 	maxTime = time.Date(2105, 12, 31, 23, 59, 59, 0, time.UTC)
 )
-
-// moneyScale is the scale of every money column: unit prices have at most 3
-// decimals (shared/data/README.md), and quantity × price keeps scale 3.
-const moneyScale = 3
 
 // ErrRejected wraps every reason an event cannot be projected; the Sink
 // returns such events in a *consumers.RejectedError.
@@ -92,7 +85,9 @@ func (r *Rows) Len() int { return len(r.Lines) + len(r.Orders) + len(r.Statuses)
 // ErrRejected (and naming the field) for an event that can never be
 // projected: unknown type or schema version, undecodable payload, missing
 // order id, a time outside DateTime's range, a kind the model does not know,
-// another currency, money with more than 3 decimals or beyond ±10^15, a
+// another currency, money with more than 3 decimals or beyond the
+// contract's range (schemas.MaxAmount, every line amount and running total
+// included), a
 // line number repeated or < 1, or a total that is not the sum of its lines.
 // A time or amount the columns cannot hold also wraps schemas.ErrOutOfRange.
 func (r *Rows) Add(e schemas.Envelope, currency string) error {
@@ -160,7 +155,7 @@ func (r *Rows) placed(id string, version uint64, at time.Time, p *schemas.OrderP
 	lines := make([]LineRow, 0, len(p.Lines))
 	seen := make([]bool, len(p.Lines)+1) // line numbers 1..len(lines); others in seenMore
 	var seenMore map[int]bool
-	var total int64 // thousandths; |total| < maxMilli after every line
+	var total int64 // thousandths; in the contract's range after every line
 	for i, l := range p.Lines {
 		if l.LineNo < 1 {
 			return fmt.Errorf("lines[%d].line_no %d: want unique numbers >= 1", i, l.LineNo)
@@ -183,17 +178,17 @@ func (r *Rows) placed(id string, version uint64, at time.Time, p *schemas.OrderP
 		if err != nil {
 			return fmt.Errorf("lines[%d].unit_price %w", i, err)
 		}
-		amount, ok := mulMilli(price, l.Quantity)
-		if !ok {
-			return fmt.Errorf("lines[%d]: %w", i, &schemas.RangeError{Problem: fmt.Sprintf("amount %s × %d exceeds ±10^15", l.UnitPrice.Amount, l.Quantity)})
+		amount, err := schemas.LineAmountMilli(l.Quantity, price)
+		if err != nil {
+			return fmt.Errorf("lines[%d] amount: %w", i, err)
 		}
-		if total += amount; total <= -maxMilli || total >= maxMilli {
-			return fmt.Errorf("lines[%d]: %w", i, &schemas.RangeError{Problem: "running total exceeds ±10^15"})
+		if total, err = schemas.AddMilli(total, amount); err != nil {
+			return fmt.Errorf("lines[%d] running total: %w", i, err)
 		}
 		lines = append(lines, LineRow{
 			OrderID: id, LineNo: uint32(l.LineNo), OrderNumber: p.OrderNumber, Kind: p.Kind,
-			CustomerID: p.CustomerID, Country: p.Country, StockCode: l.StockCode, Description: l.Description,
-			Quantity: l.Quantity, UnitPrice: l.UnitPrice.Amount, Amount: decimal.New(amount, -moneyScale), PlacedAt: at, Version: version,
+			CustomerID: p.Customer.ID, Country: p.Customer.Country, StockCode: l.StockCode, Description: l.Description,
+			Quantity: l.Quantity, UnitPrice: l.UnitPrice.Amount, Amount: decimal.New(amount, -schemas.MoneyScale), PlacedAt: at, Version: version,
 		})
 	}
 	given, err := money(p.Total, currency)
@@ -201,11 +196,11 @@ func (r *Rows) placed(id string, version uint64, at time.Time, p *schemas.OrderP
 		return fmt.Errorf("total %w", err)
 	}
 	if given != total {
-		return fmt.Errorf("total %s is not the sum of the line amounts %s", p.Total.Amount, decimal.New(total, -moneyScale))
+		return fmt.Errorf("total %s is not the sum of the line amounts %s", p.Total.Amount, decimal.New(total, -schemas.MoneyScale))
 	}
 	r.Lines = append(r.Lines, lines...)
 	r.Orders = append(r.Orders, OrderRow{
-		OrderID: id, OrderNumber: p.OrderNumber, Kind: p.Kind, CustomerID: p.CustomerID, Country: p.Country,
+		OrderID: id, OrderNumber: p.OrderNumber, Kind: p.Kind, CustomerID: p.Customer.ID, Country: p.Customer.Country,
 		Currency: p.Currency, Total: p.Total.Amount, Lines: uint32(len(lines)), PlacedAt: at, Version: version,
 	})
 	r.Statuses = append(r.Statuses, StatusRow{
@@ -222,82 +217,7 @@ func money(m schemas.Money, currency string) (int64, error) {
 	if m.Currency != currency {
 		return 0, fmt.Errorf("currency %q: this read model holds %s only", m.Currency, currency)
 	}
-	v, err := milli(m.Amount)
-	if err != nil {
-		return 0, fmt.Errorf("%s %w", m.Amount, err)
-	}
-	return v, nil
-}
-
-// Money errors; they wrap schemas.ErrOutOfRange.
-var (
-	errTooBig   = &schemas.RangeError{Problem: "exceeds ±10^15"}
-	errDecimals = &schemas.RangeError{Problem: fmt.Sprintf("has more than %d decimals", moneyScale)}
-)
-
-// pow10 holds 10^0 .. 10^18.
-var pow10 = func() (p [19]int64) {
-	p[0] = 1
-	for i := 1; i < len(p); i++ {
-		p[i] = p[i-1] * 10
-	}
-	return p
-}()
-
-// milli returns d in thousandths (d × 10^moneyScale) without allocating,
-// failing for more than 3 decimals or |d| ≥ 10^15.
-func milli(d decimal.Decimal) (int64, error) {
-	if d.NumDigits() > 18 { // rare: the coefficient may not fit an int64
-		if !d.Truncate(moneyScale).Equal(d) {
-			return 0, errDecimals
-		}
-		return 0, errTooBig // ≤ 3 decimals and > 18 digits: ≥ 10^15
-	}
-	coef, exp := d.CoefficientInt64(), int(d.Exponent())
-	var v int64
-	switch {
-	case exp >= -moneyScale:
-		shift := exp + moneyScale // v = coef × 10^shift
-		if shift > 18 || (coef != 0 && abs(coef) > (maxMilli-1)/pow10[shift]) {
-			return 0, errTooBig
-		}
-		v = coef * pow10[shift]
-	default:
-		shift := -exp - moneyScale // v = coef / 10^shift, exactly
-		if shift > 18 {
-			if coef != 0 {
-				return 0, errDecimals
-			}
-			return 0, nil
-		}
-		if coef%pow10[shift] != 0 {
-			return 0, errDecimals
-		}
-		v = coef / pow10[shift]
-	}
-	if v <= -maxMilli || v >= maxMilli {
-		return 0, errTooBig
-	}
-	return v, nil
-}
-
-// mulMilli returns price × quantity (price in thousandths) when |result| <
-// maxMilli.
-func mulMilli(price, quantity int64) (int64, bool) {
-	if price == 0 || quantity == 0 {
-		return 0, true
-	}
-	if abs(quantity) > (maxMilli-1)/abs(price) {
-		return 0, false
-	}
-	return price * quantity, true
-}
-
-func abs(v int64) int64 {
-	if v < 0 {
-		return -v
-	}
-	return v
+	return schemas.AmountMilli(m.Amount) // the error names the amount
 }
 
 // eventTime returns t in UTC truncated to whole seconds (the unit of

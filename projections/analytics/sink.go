@@ -13,6 +13,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/orderstream/orderstream/consumers"
 	"github.com/orderstream/orderstream/internal/parallel"
+	"github.com/orderstream/orderstream/internal/tracing"
 )
 
 // Sink projects order events into the ClickHouse read model; it implements
@@ -70,7 +71,7 @@ func newSink(cfg Config, conn driver.Conn, opts ...SinkOption) (*Sink, error) {
 		o(s)
 	}
 	var err error
-	if s.store, err = NewStore(conn, cfg.Database, WithStoreLogger(s.log)); err != nil {
+	if s.store, err = NewStore(conn, cfg.Database, WithStoreLogger(s.log), WithCluster(cfg.Cluster)); err != nil {
 		_ = conn.Close()
 		return nil, err
 	}
@@ -124,7 +125,9 @@ func (p *preparedRows) Write(ctx context.Context) error {
 			return err
 		}
 		for _, g := range gens {
-			if err := s.insert(ctx, g, &p.rows); err != nil {
+			err := tracing.Run(ctx, "clickhouse insert", func(ctx context.Context) error { return s.insert(ctx, g, &p.rows) },
+				tracing.KeyProjection.String(Projection), tracing.KeyGeneration.Int64(int64(g)), tracing.KeyRows.Int(p.rows.Len()))
+			if err != nil {
 				s.invalidateTargets()
 				return fmt.Errorf("analytics write of %d record(s) to generation %d: %w", p.n, g, err)
 			}

@@ -15,26 +15,28 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/orderstream/orderstream/projections"
 )
 
 // Projection is the name of this read model in the generation registry
 // (read_model_generations.read_model).
 const Projection = "analytics"
 
-// Generation states recorded in read_model_generations.
+// Generation states recorded in read_model_generations: the shared ones
+// (projections.State*) and StateDropped, which only the registry keeps.
 const (
-	StateBuilding = "building" // being filled (by a replay); written by the live sink, not read
-	StateServing  = "serving"  // what the stable views show; exactly one at a time
-	StateRetired  = "retired"  // replaced by a cutover, kept (and still written) for Rollback
-	StateDropped  = "dropped"  // tables dropped; the row stays as history
+	StateBuilding = projections.StateBuilding // being filled (by a replay); written by the live sink, not read
+	StateServing  = projections.StateServing  // what the stable views show; exactly one at a time
+	StateRetired  = projections.StateRetired  // replaced by a cutover, kept (and still written) for Rollback
+	StateDropped  = "dropped"                 // tables dropped; the row stays as history
 )
 
-// Errors of the generation API.
+// Errors of the generation API: the shared ones of every read model.
 var (
-	ErrNoGeneration = errors.New("no such generation")
-	ErrNoPrevious   = errors.New("no retired generation to roll back to")
-	ErrServing      = errors.New("generation is serving")
-	ErrExists       = errors.New("generation exists")
+	ErrNoGeneration = projections.ErrNoGeneration
+	ErrNoPrevious   = projections.ErrNoPrevious
+	ErrServing      = projections.ErrServing
+	ErrExists       = projections.ErrExists
 	// ErrOldGeneration: the generation's order_status table was created by
 	// an earlier release, keyed by order alone (merges kept only each
 	// order's last event), so the status fold of the order_status view
@@ -103,6 +105,8 @@ type Store struct {
 	db   string
 	log  *slog.Logger
 
+	cluster clusterDDL // the cluster the DDL runs on; zero: one server
+
 	mu      sync.Mutex
 	dialect *dialect // read from the server once, on first need
 }
@@ -112,6 +116,25 @@ type StoreOption func(*Store)
 
 // WithStoreLogger sets the logger; default slog.Default().
 func WithStoreLogger(l *slog.Logger) StoreOption { return func(s *Store) { s.log = l } }
+
+// WithCluster makes the Store create, switch and drop its tables and views
+// ON CLUSTER name (a remote_servers entry of the server): replicated tables,
+// generation tables sharded by order_id behind Distributed tables (see
+// clusterDDL). Default "": one server, plain ReplacingMergeTree tables.
+func WithCluster(name string) StoreOption {
+	return func(s *Store) { s.cluster = clusterDDL{name: name} }
+}
+
+// ddl runs one statement of this package's DDL, on the cluster when there
+// is one.
+func (s *Store) ddl(ctx context.Context, st string) error {
+	for _, q := range s.cluster.rewrite(st) {
+		if err := s.conn.Exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // NewStore returns a Store over database on conn (see Open). It does not
 // touch the server.
@@ -126,6 +149,9 @@ func NewStore(conn driver.Conn, database string, opts ...StoreOption) (*Store, e
 	for _, o := range opts {
 		o(s)
 	}
+	if s.cluster.name != "" && !identRE.MatchString(s.cluster.name) {
+		return nil, fmt.Errorf("analytics store: cluster %q: want letters, digits and '_'", s.cluster.name)
+	}
 	return s, nil
 }
 
@@ -135,6 +161,9 @@ func (s *Store) Database() string { return s.db }
 func (s *Store) table(name string) string { return "`" + s.db + "`.`" + name + "`" }
 
 func genSuffix(n uint32) string { return "g" + strconv.FormatUint(uint64(n), 10) }
+
+// generationTables are the bases of a generation's tables, <base>_g<N>.
+var generationTables = []string{"order_lines", "orders", "order_status"}
 
 // tableName returns the physical table of base ("order_lines") in generation n.
 func tableName(base string, n uint32) string { return base + "_" + genSuffix(n) }
@@ -188,10 +217,10 @@ func (s *Store) ServerVersion(ctx context.Context) (string, error) {
 // "database" or "g<n>", version). Every migration statement is idempotent
 // (IF NOT EXISTS), so processes migrating at the same time are safe.
 func (s *Store) Migrate(ctx context.Context) error {
-	if err := s.conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS `"+s.db+"`"); err != nil {
+	if err := s.ddl(ctx, "CREATE DATABASE IF NOT EXISTS `"+s.db+"`"); err != nil {
 		return fmt.Errorf("create database %s: %w", s.db, err)
 	}
-	err := s.conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+s.table("schema_migrations")+` (
+	err := s.ddl(ctx, `CREATE TABLE IF NOT EXISTS `+s.table("schema_migrations")+` (
 		scope String, version UInt32, name String, applied_at DateTime('UTC')
 	) ENGINE = ReplacingMergeTree ORDER BY (scope, version)`)
 	if err != nil {
@@ -262,7 +291,7 @@ func (s *Store) apply(ctx context.Context, scope string, gen uint32) error {
 			continue
 		}
 		for _, st := range statements(s.expand(m.sql, gen)) {
-			if err := s.conn.Exec(ctx, st); err != nil {
+			if err := s.ddl(ctx, st); err != nil {
 				return fmt.Errorf("migration %s %04d_%s: %w", key, m.version, m.name, err)
 			}
 		}
@@ -284,14 +313,10 @@ func (s *Store) apply(ctx context.Context, scope string, gen uint32) error {
 	return nil
 }
 
-// Generation is one row of the registry, as of its latest change.
-type Generation struct {
-	Number    uint32    `json:"generation"`
-	State     string    `json:"state"`
-	CreatedAt time.Time `json:"created_at"`
-	CutoverAt time.Time `json:"cutover_at,omitzero"` // last time it became serving
-	RetiredAt time.Time `json:"retired_at,omitzero"` // last time it stopped serving
-}
+// Generation is one row of the registry, as of its latest change: the
+// shared generation type (Rows is -1: Store does not count rows, ReadModel
+// does).
+type Generation = projections.Generation
 
 // Generations returns every generation of the projection, ascending, with
 // its current state (latest registry row by version; exact before merges).
@@ -311,6 +336,7 @@ func (s *Store) Generations(ctx context.Context) ([]Generation, error) {
 			return nil, fmt.Errorf("read generations of %s: %w", s.db, err)
 		}
 		g.CreatedAt, g.CutoverAt, g.RetiredAt = unset(g.CreatedAt), unset(g.CutoverAt), unset(g.RetiredAt)
+		g.Rows = -1
 		out = append(out, g)
 	}
 	if err := rows.Err(); err != nil {
@@ -427,6 +453,11 @@ func (s *Store) CreateGeneration(ctx context.Context, n uint32) error {
 // One text for every release (current ones need the subquery's alias).
 func (s *Store) views(n uint32) map[string]string {
 	lines, orders, status := s.table(tableName("order_lines", n)), s.table(tableName("orders", n)), s.table(tableName("order_status", n))
+	// The join of orders with their statuses reads, on a cluster, each shard's
+	// own tables (every row of an order is on one shard): a Distributed table
+	// inside the join of a Distributed query is refused by the server.
+	ordersOwn := s.table(s.cluster.localName(tableName("orders", n)))
+	statusOwn := s.table(s.cluster.localName(tableName("order_status", n)))
 	return map[string]string{
 		"order_lines": `SELECT order_id, line_no, order_number, kind, customer_id, country, stock_code, description,
 			quantity, unit_price, amount, placed_at, version FROM ` + lines + ` FINAL`,
@@ -434,7 +465,7 @@ func (s *Store) views(n uint32) map[string]string {
 		"orders": `SELECT order_id, order_number, kind, customer_id, country, currency, total, line_count, placed_at,
 			status, status_version AS version, updated_at
 			FROM ` + orders + ` FINAL
-			ANY LEFT JOIN (SELECT order_id, status, version AS status_version, updated_at FROM (` + statusSQL(orders, status) + `) AS order_fold) AS s
+			ANY LEFT JOIN (SELECT order_id, status, version AS status_version, updated_at FROM (` + statusSQL(ordersOwn, statusOwn) + `) AS order_fold) AS s
 			USING order_id`,
 	}
 }
@@ -569,12 +600,12 @@ func (s *Store) Cutover(ctx context.Context, n uint32) error {
 func (s *Store) checkPerEventStatus(ctx context.Context, n uint32) error {
 	var key string
 	err := s.conn.QueryRow(ctx, "SELECT sorting_key FROM system.tables WHERE database = ? AND name = ?",
-		s.db, tableName("order_status", n)).Scan(&key)
+		s.db, s.cluster.localName(tableName("order_status", n))).Scan(&key)
 	if err != nil {
 		return fmt.Errorf("order_status table of generation %d: %w", n, err)
 	}
 	if strings.ReplaceAll(key, " ", "") != "order_id,version" {
-		return fmt.Errorf("%w (sorting key %q); rebuild with 'orderstream replay analytics'", ErrOldGeneration, key)
+		return fmt.Errorf("%w (sorting key %q)", ErrOldGeneration, key)
 	}
 	return nil
 }
@@ -619,8 +650,8 @@ func (s *Store) DropGeneration(ctx context.Context, n uint32) error {
 	if err := s.record(ctx, g); err != nil {
 		return fmt.Errorf("drop generation %d: %w", n, err)
 	}
-	for _, base := range []string{"order_lines", "orders", "order_status"} {
-		if err := s.conn.Exec(ctx, "DROP TABLE IF EXISTS "+s.table(tableName(base, n))); err != nil {
+	for _, base := range generationTables {
+		if err := s.ddl(ctx, "DROP TABLE IF EXISTS "+s.table(tableName(base, n))); err != nil {
 			return fmt.Errorf("drop generation %d: %w", n, err)
 		}
 	}
@@ -642,7 +673,7 @@ func (s *Store) writeTargets(ctx context.Context) ([]uint32, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("generations of %s: %w (run `orderstream analytics migrate`)", s.db, ErrNoGeneration)
+		return nil, fmt.Errorf("generations of %s: %w: %w", s.db, ErrNoGeneration, projections.ErrNotSetUp)
 	}
 	return out, nil
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+
+	"github.com/orderstream/orderstream/projections"
 )
 
 // Admin manages the generations of the read model: the index template, the
@@ -19,8 +21,10 @@ type Admin struct {
 	cfg   Config
 }
 
-// Generation describes one generation index.
-type Generation struct {
+// GenerationIndex describes the index of one generation and the aliases
+// that name it (ReadModel.Generations turns it into a
+// projections.Generation).
+type GenerationIndex struct {
 	N       int    // generation number, ≥ 1
 	Index   string // <prefix>_v<N>
 	Serving bool   // the read alias points here (exactly one generation serves)
@@ -75,7 +79,7 @@ func (a *Admin) Setup(ctx context.Context) (int, error) {
 }
 
 // Generations lists every generation, lowest first.
-func (a *Admin) Generations(ctx context.Context) ([]Generation, error) {
+func (a *Admin) Generations(ctx context.Context) ([]GenerationIndex, error) {
 	r, err := a.eng.Aliases(ctx, a.names.Pattern())
 	if err != nil {
 		return nil, fmt.Errorf("list generations %s: %w", a.names.Pattern(), err)
@@ -92,7 +96,7 @@ func (a *Admin) Generations(ctx context.Context) ([]Generation, error) {
 	if err := json.Unmarshal(r.Body, &body); err != nil {
 		return nil, fmt.Errorf("list generations %s: decode: %w", a.names.Pattern(), err)
 	}
-	var gens []Generation
+	var gens []GenerationIndex
 	for index, v := range body {
 		n, ok := a.names.Generation(index)
 		if !ok {
@@ -101,9 +105,9 @@ func (a *Admin) Generations(ctx context.Context) ([]Generation, error) {
 		_, serving := v.Aliases[a.names.ReadAlias()]
 		_, writing := v.Aliases[a.names.WriteAlias()]
 		_, retired := v.Aliases[a.names.RetiredAlias()]
-		gens = append(gens, Generation{N: n, Index: index, Serving: serving, Writing: writing, inRetiredAlias: retired})
+		gens = append(gens, GenerationIndex{N: n, Index: index, Serving: serving, Writing: writing, inRetiredAlias: retired})
 	}
-	slices.SortFunc(gens, func(x, y Generation) int { return x.N - y.N })
+	slices.SortFunc(gens, func(x, y GenerationIndex) int { return x.N - y.N })
 	serving := 0
 	for _, g := range gens {
 		if g.Serving {
@@ -128,19 +132,23 @@ func (a *Admin) Serving(ctx context.Context) (int, error) {
 			return g.N, nil
 		}
 	}
-	return 0, fmt.Errorf("read alias %s: %w", a.names.ReadAlias(), ErrNotFound)
+	return 0, fmt.Errorf("read alias %s: %w (%w)", a.names.ReadAlias(), ErrNotFound, projections.ErrNoGeneration)
 }
 
 // CreateGeneration creates the empty generation n (≥ 1; the template gives
 // it its mapping) and adds it to the write alias (not as its write index),
 // so that from now on the daemon's sink writes every event to it as well as
 // to the serving generation, and a rebuild into n misses nothing. It fails
-// when the index exists.
+// when the index exists (wrapping projections.ErrExists).
 func (a *Admin) CreateGeneration(ctx context.Context, n int) error {
 	if n < 1 {
 		return fmt.Errorf("create generation %d: want a generation ≥ 1", n)
 	}
 	if err := a.createIndex(ctx, n, false); err != nil {
+		var ee *EngineError
+		if errors.As(err, &ee) && ee.Type == "resource_already_exists_exception" {
+			return fmt.Errorf("create generation %d: %w (%w)", n, projections.ErrExists, err)
+		}
 		return err
 	}
 	return a.updateAliases(ctx, fmt.Sprintf("add generation %d to %s", n, a.names.WriteAlias()),
@@ -165,7 +173,8 @@ func (a *Admin) Cutover(ctx context.Context, n int) error {
 // Rollback makes the newest generation older than the serving one (and
 // still in the write alias, i.e. current) the serving one, atomically, and
 // returns it. The generation rolled back from is retired (kept in the write
-// alias, so that a Cutover can serve it again).
+// alias, so that a Cutover can serve it again). With no such generation
+// the error wraps ErrNotFound and projections.ErrNoPrevious.
 func (a *Admin) Rollback(ctx context.Context) (int, error) {
 	gens, err := a.Generations(ctx)
 	if err != nil {
@@ -187,23 +196,25 @@ func (a *Admin) Rollback(ctx context.Context) (int, error) {
 		}
 	}
 	if to == 0 {
-		return 0, fmt.Errorf("rollback from generation %d: no older generation is kept current (in %s): %w", cur, a.names.WriteAlias(), ErrNotFound)
+		return 0, fmt.Errorf("rollback from generation %d: no older generation is kept current (in %s): %w (%w)", cur, a.names.WriteAlias(), ErrNotFound, projections.ErrNoPrevious)
 	}
 	return to, a.serve(ctx, gens, to, "rollback")
 }
 
-// DropGeneration deletes generation n. It refuses the serving generation.
+// DropGeneration deletes generation n. It refuses the serving generation
+// (projections.ErrServing); a missing one wraps ErrNotFound and
+// projections.ErrNoGeneration.
 func (a *Admin) DropGeneration(ctx context.Context, n int) error {
 	gens, err := a.Generations(ctx)
 	if err != nil {
 		return err
 	}
-	i := slices.IndexFunc(gens, func(g Generation) bool { return g.N == n })
+	i := slices.IndexFunc(gens, func(g GenerationIndex) bool { return g.N == n })
 	if i < 0 {
-		return fmt.Errorf("drop generation %d: %w", n, ErrNotFound)
+		return fmt.Errorf("drop generation %d: %w (%w)", n, projections.ErrNoGeneration, ErrNotFound)
 	}
 	if gens[i].Serving {
-		return fmt.Errorf("drop generation %d: it is serving (cut over or roll back first)", n)
+		return fmt.Errorf("drop generation %d: %w (cut over or roll back first)", n, projections.ErrServing)
 	}
 	r, err := a.eng.DeleteIndex(ctx, gens[i].Index)
 	if err != nil {
@@ -245,10 +256,10 @@ func (a *Admin) DropAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (a *Admin) serve(ctx context.Context, gens []Generation, n int, op string) error {
-	i := slices.IndexFunc(gens, func(g Generation) bool { return g.N == n })
+func (a *Admin) serve(ctx context.Context, gens []GenerationIndex, n int, op string) error {
+	i := slices.IndexFunc(gens, func(g GenerationIndex) bool { return g.N == n })
 	if i < 0 {
-		return fmt.Errorf("%s to generation %d: %w", op, n, ErrNotFound)
+		return fmt.Errorf("%s to generation %d: %w (%w)", op, n, projections.ErrNoGeneration, ErrNotFound)
 	}
 	if gens[i].Serving && gens[i].Writing {
 		return nil

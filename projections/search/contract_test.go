@@ -32,8 +32,12 @@ type contractModel struct {
 func (contractModel) ErrRejected() error { return nil }
 
 func (m contractModel) New(t *testing.T) readmodeltest.Instance {
-	cfg, admin := newTestModel(t, m.eng)
-	return &contractInstance{cfg: cfg, Admin: admin}
+	cfg, _ := newTestModel(t, m.eng)
+	rm, err := NewReadModel(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &contractInstance{cfg: cfg, ReadModel: rm}
 }
 
 func (m contractModel) Unreachable(t *testing.T) consumers.Sink {
@@ -48,32 +52,21 @@ func (m contractModel) Unreachable(t *testing.T) consumers.Sink {
 	return s
 }
 
-// contractInstance is one read model (its own prefix); Admin gives the
-// generation verbs.
+// contractInstance is one read model (its own prefix); its ReadModel (the
+// projections.ReadModel that rebuild and the generations commands use)
+// gives the generation verbs and the sinks.
 type contractInstance struct {
 	cfg Config
-	*Admin
+	*ReadModel
 }
 
 func (in *contractInstance) Sink(t *testing.T, n uint32) consumers.Sink {
-	s, err := NewSink(SinkConfig{Config: in.cfg, Generation: int(n)})
+	s, closeSink, err := in.ReadModel.Sink(t.Context(), n)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = closeSink() })
 	return s
-}
-
-func (in *contractInstance) CreateGeneration(ctx context.Context, n uint32) error {
-	return in.Admin.CreateGeneration(ctx, int(n))
-}
-
-func (in *contractInstance) Cutover(ctx context.Context, n uint32) error {
-	return in.Admin.Cutover(ctx, int(n))
-}
-
-func (in *contractInstance) Rollback(ctx context.Context) (uint32, error) {
-	n, err := in.Admin.Rollback(ctx)
-	return uint32(n), err
 }
 
 // Facts reads every document of generation n (the read alias for 0) after
@@ -84,7 +77,7 @@ func (in *contractInstance) Facts(ctx context.Context, n uint32) (readmodeltest.
 	if n > 0 {
 		index = names.Index(int(n))
 	}
-	if err := in.Refresh(ctx); err != nil {
+	if err := in.Admin().Refresh(ctx); err != nil {
 		return nil, err
 	}
 	body := []byte(`{"size": 10000, "version": true, "query": {"match_all": {}}}`)

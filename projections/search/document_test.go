@@ -31,7 +31,7 @@ func placedSale(number string, kind schemas.Kind) *schemas.OrderPlaced {
 		sign = -1
 	}
 	return &schemas.OrderPlaced{
-		OrderNumber: number, Kind: kind, CustomerID: "17850", Country: "United Kingdom", Currency: "GBP",
+		OrderNumber: number, Kind: kind, Customer: schemas.Customer{ID: "17850", Country: "United Kingdom"}, Currency: "GBP",
 		Lines: []schemas.Line{
 			{LineNo: 1, StockCode: "85123A", Description: "WHITE HANGING HEART T-LIGHT HOLDER", Quantity: 6 * sign, UnitPrice: gbp("2.55")},
 			{LineNo: 2, StockCode: "71053", Description: "WHITE METAL LANTERN", Quantity: 6 * sign, UnitPrice: gbp("3.39")},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
+	"github.com/orderstream/orderstream/internal/connect"
 )
 
 // elasticSearch is the Engine adapter for Elasticsearch 8/9
@@ -16,19 +17,27 @@ import (
 // transports the shared JSON bodies. The client refuses servers that do not
 // answer with the header X-Elastic-Product: Elasticsearch.
 type elasticSearch struct {
-	c *elasticsearch.Client
+	c   *elasticsearch.Client
+	url string // cfg.URL, password redacted; empty with a cloud id
 }
 
 func newElasticsearch(cfg EngineConfig) (*elasticSearch, error) {
-	c, err := elasticsearch.NewClient(elasticsearch.Config{
-		Addresses:    []string{cfg.URL},
+	ec := elasticsearch.Config{
+		CloudID:      cfg.CloudID,
+		Username:     cfg.Username,
+		Password:     cfg.Password,
+		APIKey:       cfg.APIKey,
 		Transport:    cfg.Transport,
 		DisableRetry: true,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("elasticsearch client for %s: %w", cfg.URL, err)
 	}
-	return &elasticSearch{c: c}, nil
+	if cfg.CloudID == "" {
+		ec.Addresses = cfg.urls()
+	}
+	c, err := elasticsearch.NewClient(ec)
+	if err != nil {
+		return nil, fmt.Errorf("elasticsearch client for %s: %s", connect.RedactURL(cfg.URL), connect.RedactURL(err.Error()))
+	}
+	return &elasticSearch{c: c, url: connect.RedactURL(cfg.URL)}, nil
 }
 
 func (e *elasticSearch) Name() string { return EngineElasticsearch }
@@ -47,7 +56,7 @@ func (e *elasticSearch) do(ctx context.Context, req esRequest) (Response, error)
 	if err != nil {
 		return Response{}, fmt.Errorf("read response body: %w", err)
 	}
-	return Response{Status: resp.StatusCode, Body: body}, nil
+	return Response{Status: resp.StatusCode, Body: body, URL: e.url}, nil
 }
 
 func (e *elasticSearch) Bulk(ctx context.Context, body []byte) (Response, error) {

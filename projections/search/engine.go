@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/orderstream/orderstream/internal/connect"
 )
 
 // Engine kinds accepted by NewEngine (and by the --search-engine flag).
@@ -20,6 +22,9 @@ const (
 type Response struct {
 	Status int
 	Body   []byte
+	// URL is the base URL of the engine that answered (as configured,
+	// password redacted; empty with a cloud id), for error messages.
+	URL string
 }
 
 // OK reports whether the status is 2xx.
@@ -65,9 +70,19 @@ type Engine interface {
 type EngineConfig struct {
 	// Kind is EngineOpenSearch or EngineElasticsearch. Required.
 	Kind string
-	// URL is the engine's base URL, e.g. http://127.0.0.1:59200. Required.
+	// URL is the engine's base URL, e.g. http://127.0.0.1:59200. Required
+	// unless CloudID is set. On a cluster, several comma-separated: the
+	// client spreads requests over them. Printed only through
+	// connect.RedactURL.
 	URL string
-	// Transport carries the HTTP requests; nil means http.DefaultTransport.
+	// CloudID locates an Elastic Cloud deployment instead of URL
+	// (Elasticsearch only).
+	CloudID string
+	// Username and Password: HTTP basic auth; APIKey: "Authorization:
+	// ApiKey <key>". At most one of the two ways.
+	Username, Password, APIKey string
+	// Transport carries the HTTP requests (TLS settings: internal/connect);
+	// nil means http.DefaultTransport.
 	Transport http.RoundTripper
 }
 
@@ -81,12 +96,32 @@ func (c EngineConfig) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("search engine kind %q: want opensearch or elasticsearch", c.Kind))
 	}
-	if c.URL == "" {
+	switch {
+	case c.CloudID != "" && c.Kind != EngineElasticsearch:
+		errs = append(errs, fmt.Errorf("a cloud id locates Elasticsearch only, not %s", c.Kind))
+	case c.CloudID != "":
+	case c.URL == "":
 		errs = append(errs, errors.New("search engine URL is empty"))
-	} else if !strings.HasPrefix(c.URL, "http://") && !strings.HasPrefix(c.URL, "https://") {
-		errs = append(errs, fmt.Errorf("search engine URL %q: want http:// or https://", c.URL))
+	default:
+		for _, u := range c.urls() {
+			if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+				errs = append(errs, fmt.Errorf("search engine URL %s: want http:// or https://", connect.RedactURL(u)))
+			}
+		}
+	}
+	if c.APIKey != "" && (c.Username != "" || c.Password != "") {
+		errs = append(errs, errors.New("search engine: API key and user/password both given: use one"))
 	}
 	return errors.Join(errs...)
+}
+
+// urls returns the comma-separated entries of URL, trimmed.
+func (c EngineConfig) urls() []string {
+	var out []string
+	for _, u := range strings.Split(c.URL, ",") {
+		out = append(out, strings.TrimSpace(u))
+	}
+	return out
 }
 
 // NewEngine returns the adapter of cfg.Kind. Neither adapter retries by
@@ -103,12 +138,27 @@ func NewEngine(cfg EngineConfig) (Engine, error) {
 
 // EngineError is a non-2xx answer of the engine, with its error type and
 // reason when the body has them.
+// It implements connect.HTTPStatusError, so that connect.Explain names the
+// setting to fix for a 401, a 403 or a proxy's 400 to plain HTTP.
 type EngineError struct {
 	Op     string // what was asked, e.g. "search orders"
 	Status int    // HTTP status
 	Type   string // error.type, e.g. "version_conflict_engine_exception"
 	Reason string // error.reason
+	URL    string // base URL of the engine (Response.URL)
 }
+
+var _ connect.HTTPStatusError = (*EngineError)(nil)
+
+// HTTPStatus returns e.Status.
+func (e *EngineError) HTTPStatus() int { return e.Status }
+
+// BaseURL returns e.URL.
+func (e *EngineError) BaseURL() string { return e.URL }
+
+// FromEngine reports whether the body was the engine's JSON error (it had
+// error.type).
+func (e *EngineError) FromEngine() bool { return e.Type != "" }
 
 func (e *EngineError) Error() string {
 	if e.Type == "" {
@@ -136,7 +186,7 @@ func check(op string, r Response) error {
 }
 
 func errorOf(op string, r Response) *EngineError {
-	e := &EngineError{Op: op, Status: r.Status}
+	e := &EngineError{Op: op, Status: r.Status, URL: r.URL}
 	var body struct {
 		Error struct {
 			Type   string `json:"type"`

@@ -9,25 +9,33 @@ import (
 
 	"github.com/opensearch-project/opensearch-go/v4"
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
+	"github.com/orderstream/orderstream/internal/connect"
 )
 
 // openSearch is the Engine adapter for OpenSearch 2.x
 // (github.com/opensearch-project/opensearch-go/v4). It only transports the
 // shared JSON bodies.
 type openSearch struct {
-	c *opensearch.Client
+	c   *opensearch.Client
+	url string // cfg.URL, password redacted
 }
 
 func newOpenSearch(cfg EngineConfig) (*openSearch, error) {
-	c, err := opensearch.NewClient(opensearch.Config{
-		Addresses:    []string{cfg.URL},
+	oc := opensearch.Config{
+		Addresses:    cfg.urls(),
+		Username:     cfg.Username,
+		Password:     cfg.Password,
 		Transport:    cfg.Transport,
 		DisableRetry: true,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("opensearch client for %s: %w", cfg.URL, err)
 	}
-	return &openSearch{c: c}, nil
+	if cfg.APIKey != "" {
+		oc.Header = http.Header{"Authorization": []string{"ApiKey " + cfg.APIKey}}
+	}
+	c, err := opensearch.NewClient(oc)
+	if err != nil {
+		return nil, fmt.Errorf("opensearch client for %s: %s", connect.RedactURL(cfg.URL), connect.RedactURL(err.Error()))
+	}
+	return &openSearch{c: c, url: connect.RedactURL(cfg.URL)}, nil
 }
 
 func (o *openSearch) Name() string { return EngineOpenSearch }
@@ -48,7 +56,7 @@ func (o *openSearch) do(ctx context.Context, method string, req opensearch.Reque
 			return Response{}, fmt.Errorf("read response body: %w", err)
 		}
 	}
-	return Response{Status: resp.StatusCode, Body: body}, nil
+	return Response{Status: resp.StatusCode, Body: body, URL: o.url}, nil
 }
 
 func (o *openSearch) Bulk(ctx context.Context, body []byte) (Response, error) {

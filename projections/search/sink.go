@@ -15,8 +15,11 @@ import (
 	"time"
 
 	"github.com/orderstream/orderstream/consumers"
+	"github.com/orderstream/orderstream/internal/tracing"
+	"github.com/orderstream/orderstream/projections"
 	"github.com/orderstream/orderstream/schemas"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // Defaults of SinkConfig.
@@ -251,7 +254,10 @@ func (p *preparedEvents) Write(ctx context.Context) error {
 			return err
 		}
 		for _, t := range targets {
-			if err := s.writeTarget(ctx, t, p.ids, p.byOrder, rejected); err != nil {
+			gen, _ := s.names.Generation(t.index)
+			err := tracing.Run(ctx, "bulk "+t.index, func(ctx context.Context) error { return s.writeTarget(ctx, t, p.ids, p.byOrder, rejected) },
+				tracing.KeyProjection.String("search"), tracing.KeyGeneration.Int64(int64(gen)), attribute.Int("orderstream.orders", len(p.ids)))
+			if err != nil {
 				return err
 			}
 		}
@@ -306,7 +312,7 @@ func (s *Sink) targets(ctx context.Context) ([]target, error) {
 		}
 	}
 	if len(ts) == 0 {
-		return nil, fmt.Errorf("write alias %s names no index: run `orderstream search admin setup` (or Admin.Setup) first", s.names.WriteAlias())
+		return nil, fmt.Errorf("write alias %s names no index (run Admin.Setup first): %w", s.names.WriteAlias(), projections.ErrNotSetUp)
 	}
 	slices.SortFunc(ts, func(a, b target) int { return cmp.Compare(a.index, b.index) })
 	return ts, nil

@@ -18,7 +18,8 @@ ch_install() {
 }
 
 # ch_write_config: config.xml and users.xml, rewritten at every start (ports may change).
-# Elements left out are off: interserver_http_port, https_port, tcp_port_secure, graphite, zookeeper.
+# Elements left out are off: interserver_http_port, https_port, graphite, zookeeper; and
+# tcp_port_secure (plain profile) or tcp_port and http_port (secure profile: TLS only).
 ch_write_config() {
   mkdir -p "$CH_DATA" "$CH_DIR/tmp" "$CH_DIR/user_files" "$CH_DIR/format_schemas" "$CH_LOGS"
   cat >"$CH_CONFIG" <<EOF
@@ -33,8 +34,7 @@ ch_write_config() {
         <count>3</count>
     </logger>
     <listen_host>127.0.0.1</listen_host>
-    <tcp_port>$CH_PORT</tcp_port>
-    <http_port>$CH_HTTP_PORT</http_port>
+$(ch_listeners)
     <max_connections>1024</max_connections>
     <keep_alive_timeout>3</keep_alive_timeout>
     <max_concurrent_queries>100</max_concurrent_queries>
@@ -59,7 +59,55 @@ ch_write_config() {
     </query_log>
 </yandex>
 EOF
-  cat >"$CH_DIR/users.xml" <<'EOF'
+  ch_write_users
+}
+
+# ch_listeners: the <*_port> elements (and the secure profile's TLS settings).
+ch_listeners() {
+  if ((!SECURE)); then
+    printf '    <tcp_port>%s</tcp_port>\n    <http_port>%s</http_port>\n' "$CH_PORT" "$CH_HTTP_PORT"
+    return 0
+  fi
+  cat <<EOF
+    <tcp_port_secure>$CH_PORT</tcp_port_secure>
+    <openSSL>
+        <server>
+            <certificateFile>$TLS_DIR/server.pem</certificateFile>
+            <privateKeyFile>$TLS_DIR/server.key</privateKeyFile>
+            <caConfig>$TLS_DIR/ca.pem</caConfig>
+            <verificationMode>none</verificationMode>
+            <loadDefaultCAFile>false</loadDefaultCAFile>
+            <cacheSessions>true</cacheSessions>
+            <disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols>
+            <preferServerCiphers>true</preferServerCiphers>
+        </server>
+    </openSSL>
+EOF
+}
+
+# ch_write_users: users.xml. The secure profile's `default` user has a random password and no
+# network it may log in from; `orderstream` logs in from loopback with its password (sha256).
+ch_write_users() {
+  if ((SECURE)); then
+    local hash
+    hash=$(printf '%s' "$(secret_value clickhouse)" | sha256sum | cut -d' ' -f1)
+    sed -e "s|<password></password>|<password_sha256_hex>$(openssl rand -hex 32 | sha256sum | cut -d' ' -f1)</password_sha256_hex>|" \
+      -e 's|<ip>127.0.0.1</ip>|<ip>192.0.2.1/32</ip><!-- TEST-NET-1: no network reaches it -->|' -e '/<ip>::1<\/ip>/d' \
+      -e "s|</users>|$(ch_user_xml orderstream "$hash")</users>|" <<<"$(ch_users_xml)" >"$CH_DIR/users.xml"
+    chmod 600 "$CH_DIR/users.xml"
+    return 0
+  fi
+  ch_users_xml >"$CH_DIR/users.xml"
+}
+
+# ch_user_xml NAME SHA256: one loopback user with a password, on one line (for sed).
+ch_user_xml() {
+  printf '<%s><password_sha256_hex>%s</password_sha256_hex><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></%s>' "$1" "$2" "$1"
+}
+
+# ch_users_xml: users.xml (user `default` without password from loopback, its default profile).
+ch_users_xml() {
+  cat <<'EOF'
 <?xml version="1.0"?>
 <!-- Written by deploy/local/services.sh at every start; edits are overwritten. -->
 <yandex>
@@ -102,9 +150,36 @@ EOF
 
 ch_pid() { pid_of "$CH_PIDFILE" "clickhouse-server --config-file=$CH_CONFIG"; }
 
-# ch_query SQL: run SQL over the native protocol (what the Go client uses).
+# ch_query SQL: run SQL over the native protocol (what the Go client uses); in the secure
+# profile over TLS (the CA checked) as user orderstream.
 ch_query() {
-  timeout 15 clickhouse-client --host 127.0.0.1 --port "$CH_PORT" --connect_timeout=2 -q "$1" </dev/null
+  local tls=()
+  if ((SECURE)); then
+    ch_client_config
+    tls=(--secure --config-file="$CH_DIR/client.xml" --user orderstream --password "$(secret_value clickhouse)")
+  fi
+  timeout 15 clickhouse-client --host 127.0.0.1 --port "$CH_PORT" --connect_timeout=2 "${tls[@]}" -q "$1" </dev/null
+}
+
+# ch_client_config: clickhouse-client's settings for the secure port: trust the profile's CA.
+ch_client_config() {
+  [[ -s $CH_DIR/client.xml ]] && return 0
+  mkdir -p "$CH_DIR"
+  cat >"$CH_DIR/client.xml" <<EOF
+<?xml version="1.0"?>
+<config>
+    <openSSL>
+        <client>
+            <loadDefaultCAFile>false</loadDefaultCAFile>
+            <caConfig>$TLS_DIR/ca.pem</caConfig>
+            <verificationMode>strict</verificationMode>
+            <cacheSessions>true</cacheSessions>
+            <disableProtocols>sslv2,sslv3</disableProtocols>
+            <invalidCertificateHandler><name>RejectCertificateHandler</name></invalidCertificateHandler>
+        </client>
+    </openSSL>
+</config>
+EOF
 }
 
 ch_health() {
@@ -117,9 +192,9 @@ ch_start() {
     return 0
   fi
   require_port_free "$CH_PORT" "clickhouse native"
-  require_port_free "$CH_HTTP_PORT" "clickhouse http"
+  [[ -z $CH_HTTP_PORT ]] || require_port_free "$CH_HTTP_PORT" "clickhouse http"
   ch_write_config
-  info "starting ClickHouse $(dpkg-query -W -f='${Version}' clickhouse-server 2>/dev/null | cut -d+ -f1) on 127.0.0.1:$CH_PORT (http :$CH_HTTP_PORT, log: $CH_LOGS/server.log)"
+  info "starting ClickHouse $(dpkg-query -W -f='${Version}' clickhouse-server 2>/dev/null | cut -d+ -f1) on 127.0.0.1:$CH_PORT ($(ch_ports), log: $CH_LOGS/server.log)"
   echo "--- $(date -u +%FT%TZ) start" >>"$CH_LOGS/stdout.log"
   # Runs as root: the data dir is ours, so the owner check of newer servers does not apply.
   spawn "$CH_LOGS/stdout.log" "$CH_PIDFILE" clickhouse-server --config-file="$CH_CONFIG"
@@ -151,7 +226,7 @@ ch_stop() {
 ch_status() {
   local pid
   if ch_health; then
-    echo "healthy   pid=$(ch_pid || echo ?)  127.0.0.1:$CH_PORT (http :$CH_HTTP_PORT)  log=$CH_LOGS/server.log"
+    echo "healthy   pid=$(ch_pid || echo ?)  127.0.0.1:$CH_PORT ($(ch_ports))  log=$CH_LOGS/server.log"
     return 0
   elif pid=$(ch_pid); then
     echo "UNHEALTHY pid=$pid running but not answering SELECT 1  log=$CH_LOGS/error.log"
@@ -159,6 +234,11 @@ ch_status() {
     echo "down      log=$CH_LOGS/error.log"
   fi
   return 1
+}
+
+# ch_ports: what listens besides, for messages.
+ch_ports() {
+  if ((SECURE)); then echo "secure native only, TLS"; else echo "http :$CH_HTTP_PORT"; fi
 }
 
 ch_wipe() { rm -rf "$CH_DIR"; }

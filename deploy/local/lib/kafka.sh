@@ -102,17 +102,75 @@ kafka_tool() {
     -cp "$(kafka_libs)/*" "$main" "$@"
 }
 
+# kafka_listeners: the listener settings. Plain profile: PLAINTEXT for clients and brokers,
+# PLAINTEXT controller. Secure profile: one SASL_SSL listener (SCRAM-SHA-512, client certificate
+# required) for clients and for inter-broker traffic (as user admin), and an SSL controller
+# listener with client certificates required (KRaft controllers cannot use SCRAM: its users live
+# in the metadata the controller serves). Certificates and trust are PEM files.
+kafka_listeners() {
+  if ((!SECURE)); then
+    cat <<EOF
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+EOF
+    return 0
+  fi
+  cat <<EOF
+listeners=SASL_SSL://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=SASL_SSL://127.0.0.1:$KAFKA_PORT
+inter.broker.listener.name=SASL_SSL
+listener.security.protocol.map=CONTROLLER:SSL,SASL_SSL:SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=$(kafka_jaas admin)
+ssl.keystore.type=PEM
+ssl.keystore.location=$KAFKA_DIR/server-keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS_DIR/ca.pem
+ssl.client.auth=required
+# A SASL_SSL listener ignores the unprefixed ssl.client.auth (KIP-684): ask for it by name.
+listener.name.sasl_ssl.ssl.client.auth=required
+ssl.enabled.protocols=TLSv1.3,TLSv1.2
+EOF
+}
+
+# kafka_jaas USER: the SCRAM login of USER (password from its secret).
+kafka_jaas() {
+  printf 'org.apache.kafka.common.security.scram.ScramLoginModule required username="%s" password="%s";' \
+    "$1" "$(secret_value "kafka$([[ $1 == admin ]] && echo -admin)")"
+}
+
+# kafka_tls_files: PEM keystores (private key, then certificate) of the broker and of the
+# clients services.sh runs (health check), and the client settings of those; secure profile only.
+kafka_tls_files() {
+  ((SECURE)) || return 0
+  (
+    umask 077
+    cat "$TLS_DIR/server.key" "$TLS_DIR/server.pem" >"$KAFKA_DIR/server-keystore.pem"
+    cat "$TLS_DIR/client.key" "$TLS_DIR/client.pem" >"$KAFKA_DIR/client-keystore.pem"
+    cat >"$KAFKA_DIR/client.properties" <<EOF
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=$(kafka_jaas orderstream)
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS_DIR/ca.pem
+ssl.keystore.type=PEM
+ssl.keystore.location=$KAFKA_DIR/client-keystore.pem
+EOF
+  )
+}
+
 kafka_write_props() {
+  (umask 077 && : >"$KAFKA_PROPS")
   cat >"$KAFKA_PROPS" <<EOF
 # Written by deploy/local/services.sh at every start; edits are overwritten.
 node.id=1
 process.roles=broker,controller
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+$(kafka_listeners)
 log.dirs=$KAFKA_DATA
 num.partitions=12
 auto.create.topics.enable=false
@@ -134,8 +192,15 @@ kafka_format() {
   [[ -f $KAFKA_DATA/meta.properties ]] && return 0
   info "formatting KRaft storage in $KAFKA_DATA (cluster id $KAFKA_CLUSTER_ID)"
   mkdir -p "$KAFKA_DATA"
+  local scram=()
+  if ((SECURE)); then
+    # The SCRAM users exist from the first metadata record on: the broker's own inter-broker
+    # login (admin) needs one before any client could create it.
+    scram=(--add-scram "SCRAM-SHA-512=[name=admin,password=$(secret_value kafka-admin)]"
+      --add-scram "SCRAM-SHA-512=[name=orderstream,password=$(secret_value kafka)]")
+  fi
   kafka_tool kafka.tools.StorageTool format --config "$KAFKA_PROPS" \
-    --cluster-id "$KAFKA_CLUSTER_ID" --ignore-formatted >>"$KAFKA_LOGS/format.log" 2>&1 ||
+    --cluster-id "$KAFKA_CLUSTER_ID" --ignore-formatted "${scram[@]}" >>"$KAFKA_LOGS/format.log" 2>&1 ||
     die "formatting Kafka storage failed; see $KAFKA_LOGS/format.log"
   kafka_version >"$KAFKA_DIR/version"
 }
@@ -149,6 +214,10 @@ kafka_pid() { pid_of "$KAFKA_PIDFILE" "kafka.Kafka $KAFKA_PROPS"; }
 # Request: size 16 | api_key 3 | version 1 | correlation id 42 | client id "os" | topics: [] .
 # Reply head: size | correlation id 42 | 1 broker | node_id 1 | host "127.0.0.1" | port.
 kafka_health() {
+  if ((SECURE)); then
+    kafka_secure_health
+    return
+  fi
   local reply want
   # shellcheck disable=SC2016 # expanded by the inner shell
   reply=$(timeout 5 bash -c '
@@ -157,6 +226,18 @@ kafka_health() {
     head -c 31 <&3 | od -An -tx1 | tr -d " \n"' _ "$KAFKA_PORT" 2>/dev/null) || return 1
   want=0000002a000000010000000100093132372e302e302e31$(printf '%08x' "$KAFKA_PORT")
   [[ ${reply:8} == "$want" ]]
+}
+
+# kafka_secure_health: the TLS handshake with the client certificate (quick), then an ApiVersions
+# round trip as user orderstream over SASL_SSL by Kafka's own tool (a JVM, 2-5 s).
+kafka_secure_health() {
+  port_open "$KAFKA_PORT" || return 1
+  timeout 5 openssl s_client -connect "127.0.0.1:$KAFKA_PORT" -CAfile "$TLS_DIR/ca.pem" -verify_return_error \
+    -cert "$TLS_DIR/client.pem" -key "$TLS_DIR/client.key" -brief </dev/null >/dev/null 2>&1 || return 1
+  local out
+  out=$(KAFKA_TOOL_TIMEOUT=30 kafka_tool org.apache.kafka.tools.BrokerApiVersionsCommand \
+    --bootstrap-server "127.0.0.1:$KAFKA_PORT" --command-config "$KAFKA_DIR/client.properties" 2>/dev/null) || return 1
+  [[ $out == *"127.0.0.1:$KAFKA_PORT (id: 1 "* ]]
 }
 
 kafka_start() {
@@ -173,22 +254,42 @@ kafka_start() {
   require_port_free "$KAFKA_CONTROLLER_PORT" "kafka controller"
   mkdir -p "$KAFKA_DATA" "$KAFKA_LOGS"
   kafka_write_props
+  kafka_tls_files
   kafka_format
   info "starting Apache Kafka $v on 127.0.0.1:$KAFKA_PORT (log: $KAFKA_LOGS/server.log)"
   echo "--- $(date -u +%FT%TZ) start" >>"$KAFKA_LOGS/stdout.log"
+  # Where this start's lines of server.log begin (kafka_wait reads them).
+  { [[ -f $KAFKA_LOGS/server.log ]] && wc -l <"$KAFKA_LOGS/server.log" || echo 0; } >"$KAFKA_DIR/start.mark"
+  local heap
+  read -ra heap <<<"$(kafka_heap)"
   spawn "$KAFKA_LOGS/stdout.log" "$KAFKA_PIDFILE" \
-    "$(kafka_java)" -Xms512m -Xmx1g \
+    "$(kafka_java)" "${heap[@]}" \
     -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
     -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
     -Dkafka.logs.dir="$KAFKA_LOGS" -Dlog4j2.configurationFile="$HERE/kafka/log4j2.xml" \
     -cp "$CACHE/kafka-$v/libs/*" kafka.Kafka "$KAFKA_PROPS"
 }
 
+# kafka_heap: JVM heap flags; the secure profile runs beside the plain one, on less.
+kafka_heap() {
+  if ((SECURE)); then echo "-Xms256m -Xmx512m"; else echo "-Xms512m -Xmx1g"; fi
+}
+
 kafka_wait() {
   local limit=${ORDERSTREAM_KAFKA_START_TIMEOUT:-90}
   local deadline=$(($(now_s) + limit))
+  local binds=0
   until kafka_health; do
     if ! kafka_pid >/dev/null; then
+      # Our ports lie in Linux's ephemeral range (32768-60999): a client's outbound connection
+      # may hold one for a moment. Such a bind failure is retried, at most 3 times.
+      if ((binds < 3)) && grep -q 'Address already in use' < <(tail -n +"$(($(cat "$KAFKA_DIR/start.mark" 2>/dev/null || echo 0) + 1))" "$KAFKA_LOGS/server.log" 2>/dev/null); then
+        binds=$((binds + 1))
+        warn "a port of the broker was taken at bind time (an outbound connection's ephemeral port?); starting again in 2 s"
+        sleep 2
+        kafka_start
+        continue
+      fi
       die "the broker exited during startup; see $KAFKA_LOGS/server.log and $KAFKA_LOGS/stdout.log"
     fi
     if (($(now_s) >= deadline)); then

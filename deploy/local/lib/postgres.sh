@@ -60,12 +60,49 @@ pg_init() {
     die "initdb failed; see $PG_LOG"
   # Our settings live in a file of their own, rewritten at every start (ports may change).
   echo "include_if_exists = 'orderstream.conf'" >>"$PG_DATA/postgresql.conf"
+  pg_write_hba
+}
+
+# pg_write_hba: who may log in how. The secure profile has no `host` line: TCP logins need TLS
+# (hostssl), a client certificate signed by the profile's CA and the scram password.
+pg_write_hba() {
+  if ((SECURE)); then
+    as_pg tee "$PG_DATA/pg_hba.conf" >/dev/null <<'EOF'
+# Written by deploy/local/services.sh --secure. Loopback only; TLS with a client certificate
+# (clientcert=verify-ca) and a scram password for every TCP login; no plain `host` line.
+# TYPE   DATABASE     USER  ADDRESS        METHOD
+local    all          all                  peer
+hostssl  all          all   127.0.0.1/32   scram-sha-256  clientcert=verify-ca
+hostssl  replication  all   127.0.0.1/32   scram-sha-256  clientcert=verify-ca
+EOF
+    return 0
+  fi
   as_pg tee "$PG_DATA/pg_hba.conf" >/dev/null <<'EOF'
 # Written by deploy/local/services.sh. Loopback only; password (scram) for every TCP login.
 # TYPE  DATABASE     USER  ADDRESS        METHOD
 local   all          all                  peer
 host    all          all   127.0.0.1/32   scram-sha-256
 host    replication  all   127.0.0.1/32   scram-sha-256
+EOF
+}
+
+# pg_tls_conf: the ssl settings of the secure profile (the server's key is copied where only the
+# postgres OS user reads it, as PostgreSQL demands); nothing for the plain profile.
+pg_tls_conf() {
+  ((SECURE)) || return 0
+  local d=$PG_DIR/tls
+  mkdir -p "$d"
+  cp "$TLS_DIR/server.pem" "$TLS_DIR/server.key" "$TLS_DIR/ca.pem" "$d/"
+  chown -R postgres:postgres "$d"
+  chmod 700 "$d"
+  chmod 600 "$d/server.key"
+  cat <<EOF
+ssl = on
+ssl_cert_file = '$d/server.pem'
+ssl_key_file = '$d/server.key'
+ssl_ca_file = '$d/ca.pem'
+ssl_min_protocol_version = 'TLSv1.2'
+password_encryption = 'scram-sha-256'
 EOF
 }
 
@@ -89,7 +126,9 @@ max_replication_slots = 20
 max_wal_senders = 20
 # fsync stays on: crash tests rely on durability. synchronous_commit keeps its default (on).
 fsync = on
+$(pg_tls_conf)
 EOF
+  pg_write_hba
 }
 
 # pg_sock: the socket directory written in orderstream.conf.
@@ -123,7 +162,9 @@ pg_clear_stale_locks() {
 
 pg_health() {
   "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -d orderstream -t 3 || return 1
-  [[ $(PGCONNECT_TIMEOUT=3 "$PG_BIN/psql" "$ORDERSTREAM_PG_URL" -XAtq -c 'SELECT 1' 2>/dev/null) == 1 ]]
+  local pw=
+  ((!SECURE)) || pw=$(secret_value pg)
+  [[ $(PGPASSWORD=$pw PGCONNECT_TIMEOUT=3 "$PG_BIN/psql" "$ORDERSTREAM_PG_URL" -XAtq -c 'SELECT 1' 2>/dev/null) == 1 ]]
 }
 
 pg_start() {
@@ -145,7 +186,10 @@ pg_start() {
 
 # pg_bootstrap: role and database orderstream; idempotent, runs at every start.
 pg_bootstrap() {
-  as_pg "$PG_BIN/psql" -h "$(pg_sock)" -p "$PG_PORT" -U postgres -d postgres -XAtq -v ON_ERROR_STOP=1 >>"$PG_LOG" 2>&1 <<'EOF' ||
+  local pw=orderstream
+  ((!SECURE)) || pw=$(secret_value pg)
+  as_pg "$PG_BIN/psql" -h "$(pg_sock)" -p "$PG_PORT" -U postgres -d postgres -XAtq -v ON_ERROR_STOP=1 \
+    -v pw="$pw" >>"$PG_LOG" 2>&1 <<'EOF' ||
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'orderstream') THEN
@@ -153,7 +197,7 @@ BEGIN
   END IF;
 END
 $$;
-ALTER ROLE orderstream WITH LOGIN REPLICATION SUPERUSER PASSWORD 'orderstream';
+ALTER ROLE orderstream WITH LOGIN REPLICATION SUPERUSER PASSWORD :'pw';
 SELECT 'CREATE DATABASE orderstream OWNER orderstream'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'orderstream')
 \gexec

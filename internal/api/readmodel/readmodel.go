@@ -246,3 +246,29 @@ func (s Search) Get(ctx context.Context, id string) (api.Order, error) {
 	}
 	return out, nil
 }
+
+var (
+	_ api.OrderVersions = Analytics{}
+	_ api.OrderVersions = Search{}
+)
+
+// OrderVersion implements api.OrderVersions: the highest version of order
+// id in the serving generation's order_status table (0 when none).
+func (a Analytics) OrderVersion(ctx context.Context, id string) (int64, error) {
+	v, err := a.Q.OrderVersion(ctx, id)
+	return int64(v), err
+}
+
+// OrderVersion implements api.OrderVersions: the version of the order's
+// document in the serving generation by a real-time get of its id (0 when
+// there is none yet). A wait by order number (min_version on
+// /api/v1/orders/{number}) therefore waits until its bound.
+func (s Search) OrderVersion(ctx context.Context, id string) (int64, error) {
+	return s.Q.OrderVersion(ctx, id)
+}
+
+// SearchedVersion implements api.SearchedVersions: the version searches
+// find (after the engine's refresh), 0 when they do not find the order.
+func (s Search) SearchedVersion(ctx context.Context, id string) (int64, error) {
+	return s.Q.SearchedVersion(ctx, id)
+}

@@ -41,6 +41,12 @@ import org.opensearch.transport.Netty4Plugin;
  *   <li>ORDERSTREAM_SEARCH_PORT (default 59200): HTTP port</li>
  *   <li>ORDERSTREAM_SEARCH_TRANSPORT_PORT (default 59300): transport port</li>
  * </ul>
+ *
+ * <p>Cluster profile (deploy/local/lib/cluster.sh): with ORDERSTREAM_SEARCH_SEED_HOSTS set (comma-separated
+ * host:transport-port of every node) the node joins a multi-node cluster instead of running single-node.
+ * ORDERSTREAM_SEARCH_CLUSTER_MANAGER names the one cluster-manager-eligible node (it bootstraps the
+ * cluster; the others hold data only), ORDERSTREAM_SEARCH_NODE_NAME this node's name and
+ * ORDERSTREAM_SEARCH_CLUSTER_NAME the cluster's (default "orderstream-local").
  */
 public final class EmbeddedNode {
 
@@ -72,9 +78,23 @@ public final class EmbeddedNode {
     }
 
     static Settings settings(Path state, int httpPort, int transportPort) {
-        return Settings.builder()
-            .put("cluster.name", "orderstream-local")
-            .put("node.name", "local")
+        Map<String, String> env = System.getenv();
+        String nodeName = env.getOrDefault("ORDERSTREAM_SEARCH_NODE_NAME", "local");
+        String seeds = env.getOrDefault("ORDERSTREAM_SEARCH_SEED_HOSTS", "");
+        Settings.Builder b = Settings.builder();
+        if (seeds.isEmpty()) {
+            b.put("discovery.type", "single-node");
+        } else {
+            String manager = env.getOrDefault("ORDERSTREAM_SEARCH_CLUSTER_MANAGER", nodeName);
+            b.putList("discovery.seed_hosts", List.of(seeds.split(",")))
+                .putList("cluster.initial_cluster_manager_nodes", List.of(manager))
+                .putList("node.roles", manager.equals(nodeName)
+                    ? List.of("cluster_manager", "data", "ingest")
+                    : List.of("data", "ingest"));
+        }
+        return b
+            .put("cluster.name", env.getOrDefault("ORDERSTREAM_SEARCH_CLUSTER_NAME", "orderstream-local"))
+            .put("node.name", nodeName)
             .put("path.home", state.toString())
             .put("path.data", state.resolve("data").toString())
             .put("path.logs", state.resolve("logs").toString())
@@ -83,7 +103,6 @@ public final class EmbeddedNode {
             .put("transport.port", transportPort)
             .put("http.type", "netty4")
             .put("transport.type", "netty4")
-            .put("discovery.type", "single-node")
             // A dev box's disk may be fuller than a server's; don't let the watermarks turn
             // indices read-only or leave shards unassigned in the middle of a test run.
             .put("cluster.routing.allocation.disk.threshold_enabled", false)

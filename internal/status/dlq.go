@@ -1,4 +1,4 @@
-package rebuild
+package status
 
 import (
 	"context"
@@ -30,7 +30,7 @@ func CountDLQ(ctx context.Context, adm *kadm.Client, seeds []string, dlqTopic st
 	if t, ok := topics[dlqTopic]; !ok || errors.Is(t.Err, kerr.UnknownTopicOrPartition) {
 		return out, nil
 	}
-	starts, ends, err := TopicOffsets(ctx, adm, dlqTopic)
+	starts, ends, err := consumers.TopicOffsets(ctx, adm, dlqTopic)
 	if err != nil {
 		return out, err
 	}

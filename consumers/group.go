@@ -1,4 +1,4 @@
-package rebuild
+package consumers
 
 import (
 	"cmp"
@@ -182,7 +182,7 @@ func TopicOffsets(ctx context.Context, adm *kadm.Client, topic string) (starts, 
 		if ok && !errors.Is(t.Err, kerr.UnknownTopicOrPartition) {
 			return nil, nil, fmt.Errorf("describe topic %s: %w", topic, t.Err)
 		}
-		return nil, nil, fmt.Errorf("topic %s does not exist (`orderstream topic create`, or the relay creates it)", topic)
+		return nil, nil, fmt.Errorf("topic %s: %w", topic, ErrNoTopic)
 	}
 	so, err := adm.ListStartOffsets(ctx, topic)
 	if err != nil {
@@ -207,10 +207,13 @@ func TopicOffsets(ctx context.Context, adm *kadm.Client, topic string) (starts, 
 		}
 	})
 	if len(ends) == 0 {
-		return nil, nil, fmt.Errorf("topic %s: no partitions (does it exist? `orderstream topic create`)", topic)
+		return nil, nil, fmt.Errorf("topic %s: no partitions: %w", topic, ErrNoTopic)
 	}
 	return starts, ends, nil
 }
+
+// ErrNoTopic: the events topic does not exist (or has no partitions).
+var ErrNoTopic = errors.New("topic does not exist")
 
 // DeleteGroup deletes group (its committed offsets). A group that does not
 // exist is not an error; a group with members is (kerr.NonEmptyGroup).

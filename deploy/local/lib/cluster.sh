@@ -1,0 +1,669 @@
+# shellcheck shell=bash
+# cluster: the cluster profile of the local services, beside the plain one (own state dir, own ports):
+#   zookeeper                      Apache ZooKeeper 3.9.5 (Maven Central jars), standalone, for ClickHouse
+#   kafka-1 kafka-2 kafka-3        Apache Kafka 4.x in KRaft, each node controller + broker (static
+#                                  voters), default replication factor 3, min.insync.replicas=2
+#   clickhouse-s1r1 … s2r2         ClickHouse 18.16, two shards × two replicas, cluster `orderstream`
+#                                  (internal_replication), macros {shard} {replica} per node
+#   opensearch-1 opensearch-2      OpenSearch 2.19.6, node 1 cluster manager + data, node 2 data
+# Sourced by services.sh when `--cluster` is given; uses common.sh, kafka.sh (install, jars, tools),
+# clickhouse.sh (install) and opensearch/start.sh, stop.sh. No PostgreSQL: the write side stays on the
+# plain profile. See deploy/local/README.md "Cluster profile".
+# shellcheck disable=SC2153
+
+CL_STATE=${ORDERSTREAM_CLUSTER_DIR:-$REPO/.local-cluster}
+[[ $CL_STATE == /* ]] || CL_STATE=$PWD/$CL_STATE
+
+# cl_ports VAR DEFAULT: a comma-separated port list from ORDERSTREAM_CLUSTER_<VAR>, else DEFAULT.
+cl_ports() {
+  local name=ORDERSTREAM_CLUSTER_$1
+  local v=${!name:-$2}
+  [[ $v =~ ^[0-9]+(,[0-9]+)*$ ]] || die "$name='$v': want a comma-separated list of ports"
+  echo "${v//,/ }"
+}
+CL_CH_CLUSTER=orderstream
+CL_CH_NODES=(s1r1 s1r2 s2r1 s2r2) # index i: shard i/2+1, replica i%2+1
+CL_KAFKA_HEAP=${ORDERSTREAM_CLUSTER_KAFKA_HEAP:-512m}
+CL_OS_HEAP=${ORDERSTREAM_CLUSTER_SEARCH_HEAP:-512m}
+CL_ZK_VERSION=3.9.5
+CL_ZK_POM=$HERE/zookeeper/pom.xml
+CL_ZK_LIBS=$CACHE/zookeeper-$CL_ZK_VERSION/libs
+# Its own KRaft cluster id (base64 of "orderstream-clus"), so a node of one profile never joins the other.
+CL_KAFKA_CLUSTER_ID=b3JkZXJzdHJlYW0tY2x1cw
+
+# cl_read_ports VAR DEFAULT ARRAY: cl_ports into the array named ARRAY (exits on a bad list).
+cl_read_ports() {
+  local v
+  v=$(cl_ports "$1" "$2") || exit 1
+  read -r -a "$3" <<<"$v"
+}
+
+# cl_init: the ports, read when a cluster command runs (a bad value fails only the cluster profile).
+cl_init() {
+  CL_ZK_PORT=${ORDERSTREAM_CLUSTER_ZOOKEEPER_PORT:-52181}
+  [[ $CL_ZK_PORT =~ ^[0-9]+$ ]] || die "ORDERSTREAM_CLUSTER_ZOOKEEPER_PORT='$CL_ZK_PORT': want a port"
+  cl_read_ports KAFKA_PORTS 59401,59402,59403 CL_KAFKA_PORTS
+  cl_read_ports KAFKA_CONTROLLER_PORTS 59411,59412,59413 CL_KAFKA_CONTROLLER_PORTS
+  cl_read_ports CLICKHOUSE_PORTS 59421,59422,59423,59424 CL_CH_PORTS
+  cl_read_ports CLICKHOUSE_HTTP_PORTS 58151,58152,58153,58154 CL_CH_HTTP_PORTS
+  cl_read_ports CLICKHOUSE_INTERSERVER_PORTS 59431,59432,59433,59434 CL_CH_INTERSERVER_PORTS
+  cl_read_ports SEARCH_PORTS 59441,59442 CL_OS_PORTS
+  cl_read_ports SEARCH_TRANSPORT_PORTS 59451,59452 CL_OS_TRANSPORT_PORTS
+  cl_check_ports
+}
+
+cl_check_ports() {
+  ((${#CL_KAFKA_PORTS[@]} == 3 && ${#CL_KAFKA_CONTROLLER_PORTS[@]} == 3)) ||
+    die "ORDERSTREAM_CLUSTER_KAFKA_PORTS and ORDERSTREAM_CLUSTER_KAFKA_CONTROLLER_PORTS need 3 ports each"
+  ((${#CL_CH_PORTS[@]} == 4 && ${#CL_CH_HTTP_PORTS[@]} == 4 && ${#CL_CH_INTERSERVER_PORTS[@]} == 4)) ||
+    die "ORDERSTREAM_CLUSTER_CLICKHOUSE_PORTS, _HTTP_PORTS and _INTERSERVER_PORTS need 4 ports each (s1r1,s1r2,s2r1,s2r2)"
+  ((${#CL_OS_PORTS[@]} == 2 && ${#CL_OS_TRANSPORT_PORTS[@]} == 2)) ||
+    die "ORDERSTREAM_CLUSTER_SEARCH_PORTS and ORDERSTREAM_CLUSTER_SEARCH_TRANSPORT_PORTS need 2 ports each"
+}
+
+CL_GROUPS=(zookeeper kafka clickhouse opensearch)
+CL_ALL_NODES=(zookeeper kafka-1 kafka-2 kafka-3 clickhouse-s1r1 clickhouse-s1r2 clickhouse-s2r1 clickhouse-s2r2 opensearch-1 opensearch-2)
+
+# cl_expand NAME...: node names for group or node names, in start order; dies on an unknown name.
+cl_expand() {
+  local n out=()
+  for n in "$@"; do
+    case $n in
+      zookeeper) out+=(zookeeper) ;;
+      kafka) out+=(kafka-1 kafka-2 kafka-3) ;;
+      clickhouse) out+=(clickhouse-s1r1 clickhouse-s1r2 clickhouse-s2r1 clickhouse-s2r2) ;;
+      opensearch) out+=(opensearch-1 opensearch-2) ;;
+      kafka-[123] | clickhouse-s[12]r[12] | opensearch-[12]) out+=("$n") ;;
+      *) die "unknown cluster node '$n' (groups: ${CL_GROUPS[*]}; nodes: ${CL_ALL_NODES[*]})" ;;
+    esac
+  done
+  echo "${out[@]}"
+}
+
+# cl_kind NODE: zk | kafka | ch | os ; cl_idx NODE: 0-based index within its kind.
+cl_kind() {
+  case $1 in zookeeper) echo zk ;; kafka-*) echo kafka ;; clickhouse-*) echo ch ;; opensearch-*) echo os ;; esac
+}
+cl_idx() {
+  case $1 in
+    zookeeper) echo 0 ;;
+    kafka-*) echo $((${1#kafka-} - 1)) ;;
+    opensearch-*) echo $((${1#opensearch-} - 1)) ;;
+    clickhouse-s*)
+      local s=${1#clickhouse-s}
+      echo $(((${s%r*} - 1) * 2 + ${s#*r} - 1))
+      ;;
+  esac
+}
+
+# ---------------------------------------------------------------- zookeeper
+
+CL_ZK_DIR=$CL_STATE/zookeeper
+
+cl_zk_libs_ok() {
+  [[ -f $CL_ZK_LIBS/.complete && $(cat "$CL_ZK_LIBS/.complete") == "$(sha256sum <"$CL_ZK_POM" | cut -d' ' -f1)" ]]
+}
+
+cl_zk_install() {
+  kafka_install # Java 17 and Maven, and the Kafka jars the brokers need anyway
+  cl_zk_libs_ok && return 0
+  mkdir -p "$CACHE/zookeeper-$CL_ZK_VERSION"
+  (
+    flock -w 600 8 || die "another install holds $CACHE/zookeeper-$CL_ZK_VERSION/.lock"
+    cl_zk_libs_ok && exit 0
+    info "resolving Apache ZooKeeper $CL_ZK_VERSION jars from Maven Central into $CL_ZK_LIBS"
+    rm -rf "$CL_ZK_LIBS"
+    mkdir -p "$CL_ZK_LIBS"
+    mvn -B -q -Dstyle.color=never -f "$CL_ZK_POM" -Dzookeeper.version="$CL_ZK_VERSION" -Dlibs.dir="$CL_ZK_LIBS" \
+      dependency:copy-dependencies </dev/null >"$CACHE/zookeeper-$CL_ZK_VERSION/mvn.log" 2>&1 ||
+      die "could not resolve ZooKeeper $CL_ZK_VERSION; see $CACHE/zookeeper-$CL_ZK_VERSION/mvn.log"
+    sha256sum <"$CL_ZK_POM" | cut -d' ' -f1 >"$CL_ZK_LIBS/.complete"
+  ) 8>"$CACHE/zookeeper-$CL_ZK_VERSION/.lock"
+}
+
+cl_zk_pattern() { echo "QuorumPeerMain $CL_ZK_DIR/zoo.cfg"; }
+cl_zk_pidfile() { echo "$CL_ZK_DIR/zookeeper.pid"; }
+
+# cl_zk_health: the four-letter `srvr` says the server runs (`ruok` answers imok even before it does).
+cl_zk_health() {
+  local reply
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  reply=$(timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1; printf srvr >&3; cat <&3' _ "$CL_ZK_PORT" 2>/dev/null) || return 1
+  [[ $reply == *"Mode: standalone"* ]]
+}
+
+cl_zk_start() {
+  require_port_free "$CL_ZK_PORT" "zookeeper"
+  mkdir -p "$CL_ZK_DIR/data"
+  cat >"$CL_ZK_DIR/zoo.cfg" <<EOF
+# Written by deploy/local/services.sh --cluster at every start; edits are overwritten.
+tickTime=2000
+initLimit=10
+syncLimit=5
+dataDir=$CL_ZK_DIR/data
+clientPort=$CL_ZK_PORT
+clientPortAddress=127.0.0.1
+maxClientCnxns=200
+admin.enableServer=false
+4lw.commands.whitelist=ruok,srvr,mntr
+autopurge.snapRetainCount=3
+autopurge.purgeInterval=1
+EOF
+  info "starting Apache ZooKeeper $CL_ZK_VERSION on 127.0.0.1:$CL_ZK_PORT (log: $CL_ZK_DIR/stdout.log)"
+  spawn "$CL_ZK_DIR/stdout.log" "$(cl_zk_pidfile)" "$(kafka_java)" -Xms128m -Xmx256m -XX:+UseSerialGC \
+    -Dzookeeper.admin.enableServer=false -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+    -cp "$CL_ZK_LIBS/*" org.apache.zookeeper.server.quorum.QuorumPeerMain "$CL_ZK_DIR/zoo.cfg"
+}
+
+cl_zk_describe() { echo "127.0.0.1:$CL_ZK_PORT  log=$CL_ZK_DIR/stdout.log"; }
+
+# ---------------------------------------------------------------- kafka
+
+cl_kafka_dir() { echo "$CL_STATE/kafka-$(($1 + 1))"; }
+cl_kafka_pattern() { echo "kafka.Kafka $(cl_kafka_dir "$1")/server.properties"; }
+cl_kafka_pidfile() { echo "$(cl_kafka_dir "$1")/kafka.pid"; }
+
+cl_kafka_install() { kafka_install; }
+
+cl_kafka_voters() {
+  local i out=()
+  for i in 0 1 2; do out+=("$((i + 1))@127.0.0.1:${CL_KAFKA_CONTROLLER_PORTS[i]}"); done
+  local IFS=,
+  echo "${out[*]}"
+}
+
+cl_kafka_write_props() {
+  local i=$1 dir
+  dir=$(cl_kafka_dir "$i")
+  cat >"$dir/server.properties" <<EOF
+# Written by deploy/local/services.sh --cluster at every start; edits are overwritten.
+node.id=$((i + 1))
+process.roles=broker,controller
+controller.quorum.voters=$(cl_kafka_voters)
+controller.listener.names=CONTROLLER
+listeners=PLAINTEXT://127.0.0.1:${CL_KAFKA_PORTS[i]},CONTROLLER://127.0.0.1:${CL_KAFKA_CONTROLLER_PORTS[i]}
+advertised.listeners=PLAINTEXT://127.0.0.1:${CL_KAFKA_PORTS[i]}
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$dir/data
+num.partitions=12
+auto.create.topics.enable=false
+group.initial.rebalance.delay.ms=0
+# What a production cluster runs: three copies, a write needs two of them.
+default.replication.factor=3
+min.insync.replicas=2
+offsets.topic.replication.factor=3
+offsets.topic.num.partitions=12
+transaction.state.log.replication.factor=3
+transaction.state.log.min.isr=2
+transaction.state.log.num.partitions=12
+share.coordinator.state.topic.replication.factor=3
+share.coordinator.state.topic.min.isr=2
+unclean.leader.election.enable=false
+# A killed node is declared dead (and its partitions led elsewhere) after this long.
+broker.session.timeout.ms=6000
+broker.heartbeat.interval.ms=1000
+EOF
+}
+
+cl_kafka_start() {
+  local i=$1 dir v
+  dir=$(cl_kafka_dir "$i")
+  v=$(kafka_version) || die "no Kafka jars; install step failed"
+  if [[ -s $dir/version && $(cat "$dir/version") != "$v" ]]; then
+    die "$dir was formatted by Kafka $(cat "$dir/version"), not $v; run: services.sh reset --cluster kafka"
+  fi
+  require_port_free "${CL_KAFKA_PORTS[i]}" "kafka-$((i + 1)) broker"
+  require_port_free "${CL_KAFKA_CONTROLLER_PORTS[i]}" "kafka-$((i + 1)) controller"
+  mkdir -p "$dir/data" "$dir/logs"
+  cl_kafka_write_props "$i"
+  if [[ ! -f $dir/data/meta.properties ]]; then
+    info "formatting KRaft storage in $dir/data (cluster id $CL_KAFKA_CLUSTER_ID)"
+    kafka_tool kafka.tools.StorageTool format --config "$dir/server.properties" \
+      --cluster-id "$CL_KAFKA_CLUSTER_ID" --ignore-formatted >>"$dir/logs/format.log" 2>&1 ||
+      die "formatting Kafka storage failed; see $dir/logs/format.log"
+    echo "$v" >"$dir/version"
+  fi
+  info "starting Apache Kafka $v node $((i + 1)) on 127.0.0.1:${CL_KAFKA_PORTS[i]} (log: $dir/logs/server.log)"
+  echo "--- $(date -u +%FT%TZ) start" >>"$dir/logs/stdout.log"
+  spawn "$dir/logs/stdout.log" "$(cl_kafka_pidfile "$i")" \
+    "$(kafka_java)" -Xms"$CL_KAFKA_HEAP" -Xmx"$CL_KAFKA_HEAP" \
+    -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+    -Dkafka.logs.dir="$dir/logs" -Dlog4j2.configurationFile="$HERE/kafka/log4j2.xml" \
+    -cp "$CACHE/kafka-$v/libs/*" kafka.Kafka "$dir/server.properties"
+}
+
+# cl_kafka_health I: a Metadata (v1) round trip to node I (bash, no JVM); healthy iff the reply lists
+# node I at its own address, i.e. it serves requests and is registered and unfenced.
+cl_kafka_health() {
+  local i=$1 port=${CL_KAFKA_PORTS[$1]} reply
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  reply=$(timeout 5 bash -c '
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    printf "\x00\x00\x00\x10\x00\x03\x00\x01\x00\x00\x00\x2a\x00\x02os\x00\x00\x00\x00" >&3
+    n=$(head -c 4 <&3 | od -An -tu4 --endian=big | tr -d " ")
+    [[ -n $n ]] && head -c "$n" <&3 | od -An -tx1 | tr -d " \n"' _ "$port" 2>/dev/null) || return 1
+  [[ $reply == *"$(printf '%08x' $((i + 1)))00093132372e302e302e31$(printf '%08x' "$port")"* ]]
+}
+
+cl_kafka_describe() {
+  local dir
+  dir=$(cl_kafka_dir "$1")
+  echo "127.0.0.1:${CL_KAFKA_PORTS[$1]} (controller :${CL_KAFKA_CONTROLLER_PORTS[$1]})  log=$dir/logs/server.log"
+}
+
+# ---------------------------------------------------------------- clickhouse
+
+cl_ch_dir() { echo "$CL_STATE/clickhouse-${CL_CH_NODES[$1]}"; }
+cl_ch_pattern() { echo "clickhouse-server --config-file=$(cl_ch_dir "$1")/config.xml"; }
+cl_ch_pidfile() { echo "$(cl_ch_dir "$1")/clickhouse.pid"; }
+cl_ch_install() { ch_install; }
+
+# cl_ch_remote_servers: the <remote_servers> section every node shares.
+cl_ch_remote_servers() {
+  local s r
+  echo "    <remote_servers>"
+  echo "        <$CL_CH_CLUSTER>"
+  for s in 0 1; do
+    echo "            <shard>"
+    echo "                <internal_replication>true</internal_replication>"
+    for r in 0 1; do
+      echo "                <replica><host>127.0.0.1</host><port>${CL_CH_PORTS[s * 2 + r]}</port></replica>"
+    done
+    echo "            </shard>"
+  done
+  echo "        </$CL_CH_CLUSTER>"
+  echo "    </remote_servers>"
+}
+
+cl_ch_write_config() {
+  local i=$1 dir
+  dir=$(cl_ch_dir "$i")
+  mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/format_schemas" "$dir/logs"
+  cat >"$dir/config.xml" <<EOF
+<?xml version="1.0"?>
+<!-- Written by deploy/local/services.sh (cluster profile) at every start; edits are overwritten. -->
+<yandex>
+    <logger>
+        <level>information</level>
+        <log>$dir/logs/server.log</log>
+        <errorlog>$dir/logs/error.log</errorlog>
+        <size>50M</size>
+        <count>2</count>
+    </logger>
+    <listen_host>127.0.0.1</listen_host>
+    <tcp_port>${CL_CH_PORTS[i]}</tcp_port>
+    <http_port>${CL_CH_HTTP_PORTS[i]}</http_port>
+    <interserver_http_port>${CL_CH_INTERSERVER_PORTS[i]}</interserver_http_port>
+    <interserver_http_host>127.0.0.1</interserver_http_host>
+    <max_connections>512</max_connections>
+    <keep_alive_timeout>3</keep_alive_timeout>
+    <max_concurrent_queries>100</max_concurrent_queries>
+    <uncompressed_cache_size>67108864</uncompressed_cache_size>
+    <mark_cache_size>67108864</mark_cache_size>
+    <path>$dir/data/</path>
+    <tmp_path>$dir/tmp/</tmp_path>
+    <user_files_path>$dir/user_files/</user_files_path>
+    <format_schema_path>$dir/format_schemas/</format_schema_path>
+    <users_config>$dir/users.xml</users_config>
+    <default_profile>default</default_profile>
+    <default_database>default</default_database>
+    <timezone>UTC</timezone>
+    <mlock_executable>false</mlock_executable>
+    <max_session_timeout>3600</max_session_timeout>
+    <default_session_timeout>60</default_session_timeout>
+    <zookeeper>
+        <node><host>127.0.0.1</host><port>$CL_ZK_PORT</port></node>
+        <session_timeout_ms>10000</session_timeout_ms>
+    </zookeeper>
+    <macros>
+        <cluster>$CL_CH_CLUSTER</cluster>
+        <shard>$((i / 2 + 1))</shard>
+        <replica>${CL_CH_NODES[i]}</replica>
+    </macros>
+$(cl_ch_remote_servers)
+    <distributed_ddl>
+        <path>/clickhouse/task_queue/ddl</path>
+    </distributed_ddl>
+</yandex>
+EOF
+  # The plain profile's users.xml, plus settings a cluster client relies on: a Distributed insert is
+  # acknowledged only once every shard's replica has it (insert_distributed_sync), and ON CLUSTER DDL
+  # waits for every node (distributed_ddl_task_timeout seconds) before it returns.
+  ch_users_xml | sed -e 's#<load_balancing>random</load_balancing>#<load_balancing>in_order</load_balancing>\n            <insert_distributed_sync>1</insert_distributed_sync>\n            <distributed_ddl_task_timeout>120</distributed_ddl_task_timeout>#' >"$dir/users.xml"
+  grep -q insert_distributed_sync "$dir/users.xml" || die "could not write the settings of $dir/users.xml"
+}
+
+cl_ch_query() {
+  timeout 15 clickhouse-client --host 127.0.0.1 --port "${CL_CH_PORTS[$1]}" --connect_timeout=2 -q "$2" </dev/null
+}
+
+# cl_ch_health I: node I answers SELECT 1 and reaches ZooKeeper (replicated tables need it).
+cl_ch_health() {
+  [[ $(cl_ch_query "$1" "SELECT count() > 0 FROM system.zookeeper WHERE path = '/'" 2>/dev/null) == 1 ]]
+}
+
+cl_ch_start() {
+  local i=$1 dir
+  dir=$(cl_ch_dir "$i")
+  require_port_free "${CL_CH_PORTS[i]}" "clickhouse-${CL_CH_NODES[i]} native"
+  require_port_free "${CL_CH_HTTP_PORTS[i]}" "clickhouse-${CL_CH_NODES[i]} http"
+  require_port_free "${CL_CH_INTERSERVER_PORTS[i]}" "clickhouse-${CL_CH_NODES[i]} interserver"
+  cl_ch_write_config "$i"
+  info "starting ClickHouse ${CL_CH_NODES[i]} on 127.0.0.1:${CL_CH_PORTS[i]} (log: $dir/logs/server.log)"
+  echo "--- $(date -u +%FT%TZ) start" >>"$dir/logs/stdout.log"
+  spawn "$dir/logs/stdout.log" "$(cl_ch_pidfile "$i")" clickhouse-server --config-file="$dir/config.xml"
+}
+
+cl_ch_describe() {
+  local dir
+  dir=$(cl_ch_dir "$1")
+  echo "127.0.0.1:${CL_CH_PORTS[$1]} (http :${CL_CH_HTTP_PORTS[$1]}, interserver :${CL_CH_INTERSERVER_PORTS[$1]}) shard $(($1 / 2 + 1))  log=$dir/logs/error.log"
+}
+
+# ---------------------------------------------------------------- opensearch
+
+cl_os_base() { echo "$CL_STATE/opensearch-$(($1 + 1))"; }
+cl_os_dir() { echo "$(cl_os_base "$1")/opensearch"; } # start.sh keeps its state in $LOCAL_DIR/opensearch
+cl_os_pattern() { echo "orderstream.local.opensearch.EmbeddedNode"; }
+cl_os_pidfile() { echo "$(cl_os_dir "$1")/node.pid"; }
+cl_os_install() {
+  os_install
+  # Builds once (start.sh would, too); done here so that both nodes' starts only start.
+  ORDERSTREAM_CACHE_DIR=$CACHE bash "$HERE/opensearch/build.sh" </dev/null 9>&-
+}
+
+cl_os_run() {
+  local i=$1 script=$2
+  ORDERSTREAM_LOCAL_DIR=$(cl_os_base "$i") ORDERSTREAM_CACHE_DIR=$CACHE \
+    ORDERSTREAM_SEARCH_PORT=${CL_OS_PORTS[i]} ORDERSTREAM_SEARCH_TRANSPORT_PORT=${CL_OS_TRANSPORT_PORTS[i]} \
+    ORDERSTREAM_SEARCH_HEAP=$CL_OS_HEAP ORDERSTREAM_SEARCH_CLUSTER_NAME=orderstream-cluster \
+    ORDERSTREAM_SEARCH_NODE_NAME="opensearch-$((i + 1))" \
+    ORDERSTREAM_SEARCH_SEED_HOSTS="127.0.0.1:${CL_OS_TRANSPORT_PORTS[0]},127.0.0.1:${CL_OS_TRANSPORT_PORTS[1]}" \
+    ORDERSTREAM_SEARCH_CLUSTER_MANAGER="opensearch-1" \
+    bash "$HERE/opensearch/$script" </dev/null 9>&-
+}
+
+# cl_os_health I: node I answers and sees a green or yellow cluster with itself in it.
+cl_os_health() {
+  local i=$1 body
+  body=$(curl -fsS --max-time 5 "http://127.0.0.1:${CL_OS_PORTS[i]}/_cluster/health?local=true" 2>/dev/null) || return 1
+  [[ $body =~ \"status\"\ ?:\ ?\"(green|yellow)\" ]] || return 1
+  curl -fsS --max-time 5 "http://127.0.0.1:${CL_OS_PORTS[i]}/_cat/nodes?h=name" 2>/dev/null | grep -qx "opensearch-$((i + 1))"
+}
+
+# start.sh both starts the node and waits for it; run it in the background so that `up` starts every
+# node before waiting for any (opensearch-2 joins the cluster opensearch-1 forms).
+cl_os_start() {
+  local i=$1 base
+  base=$(cl_os_base "$i")
+  mkdir -p "$base"
+  info "starting OpenSearch opensearch-$((i + 1)) on 127.0.0.1:${CL_OS_PORTS[i]} (logs: $base/opensearch/logs)"
+  # 9>&-: the background start must not hold services.sh's lock; >/dev/null: nor its caller's output.
+  (cl_os_run "$i" start.sh >>"$base/start.log" 2>&1 || true) </dev/null >/dev/null 2>&1 9>&- &
+  local _
+  for _ in $(seq 1 100); do
+    [[ -s $(cl_os_pidfile "$i") ]] && return 0
+    sleep 0.1
+  done
+  die "opensearch-$((i + 1)) did not start; see $base/start.log"
+}
+
+cl_os_describe() {
+  echo "http://127.0.0.1:${CL_OS_PORTS[$1]} (transport :${CL_OS_TRANSPORT_PORTS[$1]}) $([[ $1 == 0 ]] && echo 'cluster manager + data' || echo data)  logs=$(cl_os_dir "$1")/logs"
+}
+
+# ---------------------------------------------------------------- per node
+
+# cl_pid NODE: the live pid of NODE, else return 1.
+cl_pid() {
+  local k i
+  k=$(cl_kind "$1")
+  i=$(cl_idx "$1")
+  pid_of "$("cl_${k}_pidfile" "$i")" "$("cl_${k}_pattern" "$i")"
+}
+
+cl_health() {
+  local k i
+  k=$(cl_kind "$1")
+  i=$(cl_idx "$1")
+  "cl_${k}_health" "$i" >/dev/null 2>&1
+}
+
+cl_start_node() {
+  local k i
+  k=$(cl_kind "$1")
+  i=$(cl_idx "$1")
+  if cl_pid "$1" >/dev/null; then
+    info "running but not healthy yet; waiting"
+    return 0
+  fi
+  "cl_${k}_start" "$i"
+}
+
+# cl_wait_node NODE: wait until NODE is healthy (ORDERSTREAM_CLUSTER_START_TIMEOUT s, default 180).
+cl_wait_node() {
+  local limit=${ORDERSTREAM_CLUSTER_START_TIMEOUT:-180}
+  local deadline=$(($(now_s) + limit))
+  until cl_health "$1"; do
+    cl_pid "$1" >/dev/null || die "exited during startup; $(cl_describe "$1")"
+    (($(now_s) < deadline)) || die "not healthy within ${limit}s; $(cl_describe "$1")"
+    sleep 0.5
+  done
+}
+
+cl_describe() {
+  local k i
+  k=$(cl_kind "$1")
+  i=$(cl_idx "$1")
+  "cl_${k}_describe" "$i"
+}
+
+# cl_signal_nodes SIGNAL NODE...: send SIGNAL to every running node, then wait (60 s for TERM, then
+# KILL) until each is gone. Nodes of a group go down together: a KRaft quorum whose last voters stop
+# one by one waits for the lost majority.
+cl_signal_nodes() {
+  local sig=$1 n pid pids=() names=()
+  shift
+  for n in "$@"; do
+    if pid=$(cl_pid "$n"); then
+      SVC_TAG=$n info "$([[ $sig == KILL ]] && echo 'killing (SIGKILL)' || echo 'stopping (SIGTERM)') pid $pid"
+      kill "-$sig" "$pid" 2>/dev/null || true
+      pids+=("$pid")
+      names+=("$n")
+    else
+      SVC_TAG=$n info "not running"
+    fi
+  done
+  local j deadline=$(($(now_s) + 60))
+  for j in "${!pids[@]}"; do
+    while kill -0 "${pids[j]}" 2>/dev/null && [[ -n $(tr -d '\0' <"/proc/${pids[j]}/cmdline" 2>/dev/null) ]]; do
+      if (($(now_s) >= deadline)); then
+        SVC_TAG=${names[j]} warn "pid ${pids[j]} still alive 60s after SIG$sig; sending SIGKILL"
+        kill -KILL "${pids[j]}" 2>/dev/null || true
+        sleep 1
+        break
+      fi
+      sleep 0.2
+    done
+  done
+  for n in "$@"; do
+    local k i
+    k=$(cl_kind "$n")
+    i=$(cl_idx "$n")
+    rm -f "$("cl_${k}_pidfile" "$i")"
+  done
+}
+
+# ---------------------------------------------------------------- commands
+
+cl_lock() {
+  mkdir -p "$CL_STATE"
+  exec 9>"$CL_STATE/.services.lock"
+  flock -w 600 9 || die "another services.sh has held $CL_STATE/.services.lock for 600s"
+}
+
+cl_up() {
+  cl_lock
+  local n kinds=() failed=() started=() t0
+  t0=$(now_s)
+  for n in "$@"; do
+    local k
+    k=$(cl_kind "$n")
+    [[ " ${kinds[*]} " == *" $k "* ]] && continue
+    kinds+=("$k")
+    (
+      set -e
+      SVC_TAG=$k
+      "cl_${k}_install"
+    ) || die "installing $k failed"
+  done
+  for n in "$@"; do
+    if cl_health "$n"; then
+      SVC_TAG=$n info "already running and healthy"
+      continue
+    fi
+    # ClickHouse needs ZooKeeper healthy before its replicated tables load.
+    if [[ $n == clickhouse-* && " ${started[*]} " == *" zookeeper "* ]]; then
+      (
+        set -e
+        SVC_TAG=zookeeper
+        cl_wait_node zookeeper
+      ) || true
+    fi
+    if (
+      set -e
+      SVC_TAG=$n
+      cl_start_node "$n"
+    ); then started+=("$n"); else failed+=("$n"); fi
+  done
+  for n in "${started[@]}"; do
+    local attempt=1 retry_until=$(($(now_s) + 90))
+    until (
+      set -e
+      SVC_TAG=$n
+      cl_wait_node "$n"
+    ); do
+      # These ports lie in the kernel's ephemeral range: the local end of some connection (or one
+      # in TIME-WAIT, up to 60 s) may hold one for a while, and the node then exits at once.
+      # Start it again for up to 90 s.
+      if (($(now_s) >= retry_until)) || cl_pid "$n" >/dev/null; then
+        failed+=("$n")
+        continue 2
+      fi
+      SVC_TAG=$n warn "exited during startup (attempt $attempt); starting it again in 3 s"
+      attempt=$((attempt + 1))
+      sleep 3
+      (
+        set -e
+        SVC_TAG=$n
+        cl_start_node "$n"
+      ) || true
+    done
+    SVC_TAG=$n info "healthy"
+  done
+  ((${#failed[@]} > 0)) || info "cluster healthy: $* ($(($(now_s) - t0))s)"
+  finish "${failed[@]}"
+}
+
+cl_down() {
+  cl_lock
+  # Reverse start order: clients of a service go down before it.
+  local g nodes=()
+  for g in opensearch clickhouse kafka zookeeper; do
+    local n
+    for n in "$@"; do [[ $n == "$g"* ]] && nodes+=("$n"); done
+    ((${#nodes[@]} == 0)) || cl_signal_nodes TERM "${nodes[@]}"
+    nodes=()
+  done
+}
+
+cl_kill() {
+  cl_lock
+  cl_signal_nodes KILL "$@"
+}
+
+cl_status() {
+  local n line pid rc=0
+  for n in "$@"; do
+    if cl_health "$n"; then
+      line="healthy   pid=$(cl_pid "$n" || echo ?)  $(cl_describe "$n")"
+    elif pid=$(cl_pid "$n"); then
+      line="UNHEALTHY pid=$pid  $(cl_describe "$n")"
+      rc=1
+    else
+      line="down      $(cl_describe "$n")"
+      rc=1
+    fi
+    printf '%-16s %s\n' "$n" "$line"
+  done
+  return "$rc"
+}
+
+cl_reset() {
+  cl_down "$@"
+  local n
+  for n in "$@"; do
+    local k i
+    k=$(cl_kind "$n")
+    i=$(cl_idx "$n")
+    case $k in
+      zk) rm -rf "$CL_ZK_DIR" ;;
+      kafka) rm -rf "$(cl_kafka_dir "$i")" ;;
+      ch) rm -rf "$(cl_ch_dir "$i")" ;;
+      os) rm -rf "$(cl_os_base "$i")" ;;
+    esac
+    SVC_TAG=$n info "state wiped"
+  done
+}
+
+# cl_env: what clients of the cluster use. No PostgreSQL: keep ORDERSTREAM_PG_URL of the plain profile.
+cl_env() {
+  local i kafka=() ch=()
+  for i in 0 1 2; do kafka+=("127.0.0.1:${CL_KAFKA_PORTS[i]}"); done
+  for i in 0 1 2 3; do ch+=("127.0.0.1:${CL_CH_PORTS[i]}"); done
+  local IFS=,
+  echo "export ORDERSTREAM_KAFKA_BROKERS=${kafka[*]}"
+  echo "export ORDERSTREAM_CLICKHOUSE_ADDR=${ch[*]}"
+  echo "export ORDERSTREAM_CLICKHOUSE_CLUSTER=$CL_CH_CLUSTER"
+  echo "export ORDERSTREAM_SEARCH_URL=http://127.0.0.1:${CL_OS_PORTS[0]},http://127.0.0.1:${CL_OS_PORTS[1]}"
+  echo "export ORDERSTREAM_CLUSTER_DIR=$CL_STATE"
+}
+
+# cluster_requested ARG...: true if --cluster is among the arguments.
+cluster_requested() {
+  local a
+  for a in "$@"; do [[ $a == --cluster ]] && return 0; done
+  return 1
+}
+
+# cluster_main CMD [--cluster] [NODE|GROUP...]: the cluster profile's commands.
+cluster_main() {
+  local cmd=$1 a args=()
+  shift
+  for a in "$@"; do [[ $a == --cluster ]] || args+=("$a"); done
+  cl_init
+  KAFKA_DIR=$CL_STATE/kafka-1 # the Kafka version in use is the one that formatted node 1
+  local nodes
+  case $cmd in
+    up | down | status | reset | start | stop | kill)
+      if ((${#args[@]} == 0)); then
+        [[ $cmd == start || $cmd == stop || $cmd == kill ]] && die "'$cmd --cluster' needs a node or group (${CL_ALL_NODES[*]})"
+        args=("${CL_GROUPS[@]}")
+      fi
+      local expanded
+      expanded=$(cl_expand "${args[@]}") || exit 1
+      read -r -a nodes <<<"$expanded"
+      ;;
+    env) ((${#args[@]} == 0)) || die "'env --cluster' takes no node name" ;;
+    *) die "unknown command '$cmd' for --cluster (up down start stop kill status env reset)" ;;
+  esac
+  case $cmd in
+    up | start) cl_up "${nodes[@]}" ;;
+    down | stop) cl_down "${nodes[@]}" ;;
+    kill) cl_kill "${nodes[@]}" ;;
+    status) cl_status "${nodes[@]}" ;;
+    reset) cl_reset "${nodes[@]}" ;;
+    env) cl_env ;;
+  esac
+}

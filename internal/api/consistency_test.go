@@ -1,0 +1,129 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// lagging is a read model that reaches version `at` of every order after
+// `after` asks (a read model applying events while the query waits).
+type lagging struct {
+	asks  atomic.Int64
+	after int64
+	at    int64
+}
+
+func (l *lagging) OrderVersion(context.Context, string) (int64, error) {
+	if l.asks.Add(1) > l.after {
+		return l.at, nil
+	}
+	return l.at - 1, nil
+}
+
+type laggingSearch struct {
+	*fakeSearch
+	get, searched *lagging
+}
+
+func (s laggingSearch) OrderVersion(ctx context.Context, id string) (int64, error) {
+	return s.get.OrderVersion(ctx, id)
+}
+
+func (s laggingSearch) SearchedVersion(ctx context.Context, id string) (int64, error) {
+	return s.searched.OrderVersion(ctx, id)
+}
+
+type laggingAnalytics struct {
+	*fakeAnalytics
+	*lagging
+}
+
+// TestReadYourWrites: a query with a consistency token answers once its
+// read model applied the version, and 503 naming the applied version when
+// the wait's bound passes first; a query without one does not wait.
+func TestReadYourWrites(t *testing.T) {
+	t.Parallel()
+	tok := ConsistencyToken("o-1", 3)
+	tests := []struct {
+		name      string
+		target    string
+		header    []string
+		after     int64 // asks before the read model has version 3
+		wantCode  int
+		wantAsked func(get, searched, analytics int64) bool
+	}{
+		{"order detail waits for min_version", "/api/v1/orders/o-1?min_version=3", nil, 3, 200,
+			func(g, s, a int64) bool { return g == 4 && s == 0 && a == 0 }},
+		{"order detail waits for a token", "/api/v1/orders/o-1", []string{"Consistency-Token", tok}, 2, 200,
+			func(g, s, a int64) bool { return g == 3 }},
+		{"search waits for what searches see", "/api/v1/orders/search?q=clock", []string{"Consistency-Token", tok}, 2, 200,
+			func(g, s, a int64) bool { return g == 0 && s == 3 }},
+		{"analytics waits", "/api/v1/analytics/summary", []string{"Consistency-Token", tok}, 2, 200,
+			func(g, s, a int64) bool { return a == 3 }},
+		{"no token: no wait", "/api/v1/analytics/summary", nil, 1 << 30, 200,
+			func(g, s, a int64) bool { return g+s+a == 0 }},
+		{"the bound passes", "/api/v1/analytics/revenue", []string{"Consistency-Token", tok, "Prefer", "wait=1"}, 1 << 30, 503,
+			func(g, s, a int64) bool { return a >= 5 }}, // 20 ms growing by half to 200 ms over 1 s
+		{"wait=0 asks once", "/api/v1/orders/o-1?min_version=3", []string{"Prefer", "respond-async, wait=0"}, 1 << 30, 503,
+			func(g, s, a int64) bool { return g == 1 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			gl, searched, an := &lagging{after: tt.after, at: 3}, &lagging{after: tt.after, at: 3}, &lagging{after: tt.after, at: 3}
+			h := newTestServer(t, laggingAnalytics{&fakeAnalytics{}, an}, laggingSearch{&fakeSearch{}, gl, searched}).Handler()
+			start := time.Now()
+			w := get(t, h, tt.target, tt.header...)
+			if w.Code != tt.wantCode {
+				t.Fatalf("HTTP %d, want %d: %s", w.Code, tt.wantCode, w.Body)
+			}
+			if !tt.wantAsked(gl.asks.Load(), searched.asks.Load(), an.asks.Load()) {
+				t.Fatalf("asked get %d, search %d, analytics %d times", gl.asks.Load(), searched.asks.Load(), an.asks.Load())
+			}
+			if tt.wantCode == http.StatusServiceUnavailable {
+				p := decodeProblem(t, w)
+				if p.Rule != "read-model-behind" || p.CurrentVersion != 2 || w.Header().Get("Retry-After") != "1" {
+					t.Fatalf("problem %+v, Retry-After %q", p, w.Header().Get("Retry-After"))
+				}
+				if len(tt.header) > 2 && w.Header().Get("Preference-Applied") == "" {
+					t.Fatal("no Preference-Applied")
+				}
+				if d := time.Since(start); d > 3*time.Second {
+					t.Fatalf("answered after %s, past the wait's bound", d)
+				}
+			}
+		})
+	}
+}
+
+func TestConsistencyTokenParameters(t *testing.T) {
+	t.Parallel()
+	h := newTestServer(t, &fakeAnalytics{}, &fakeSearch{}).Handler()
+	for _, tt := range []struct {
+		target, token, wantParam string
+	}{
+		{"/api/v1/orders/o-1?min_version=0", "", "min_version"},
+		{"/api/v1/orders/o-1?min_version=x", "", "min_version"},
+		{"/api/v1/orders/o-1?version=2", "", "version"},
+		{"/api/v1/analytics/summary", "3", "Consistency-Token"},
+		{"/api/v1/orders/search", "x:o-1", "Consistency-Token"},
+	} {
+		var header []string
+		if tt.token != "" {
+			header = []string{"Consistency-Token", tt.token}
+		}
+		w := get(t, h, tt.target, header...)
+		if w.Code != http.StatusBadRequest {
+			t.Fatalf("%s %q: HTTP %d, want 400", tt.target, tt.token, w.Code)
+		}
+		if p := decodeProblem(t, w); len(p.InvalidParams) == 0 || p.InvalidParams[0].Name != tt.wantParam {
+			t.Fatalf("%s %q: %+v, want %s named", tt.target, tt.token, p.InvalidParams, tt.wantParam)
+		}
+	}
+	if id, v, err := ParseConsistencyToken(ConsistencyToken("a:b", 7)); err != nil || id != "a:b" || v != 7 {
+		t.Fatalf("round trip: %q %d %v", id, v, err)
+	}
+}

@@ -1,0 +1,14 @@
+package schemas
+
+// FastValid exposes the fast path's verdict to the external tests.
+func (v *Validator) FastValid(event []byte) bool {
+	for _, fc := range v.fast {
+		if fc.valid(event) {
+			return true
+		}
+	}
+	return false
+}
+
+// LibraryValidate exposes the library's verdict to the external tests.
+func (v *Validator) LibraryValidate(event []byte) error { return v.validateLibrary(event) }
