@@ -41,6 +41,10 @@ type Consumer struct {
 	aheadErr error // fatal fetch error met while reading ahead
 	flushing bool  // a flush is in progress (possibly waiting between attempts)
 	noFlush  bool  // a fatal error occurred: callbacks must not write or commit
+	// retry schedules the commit of records written whose commit failed
+	// (partState.uncommitted): without it a partition that receives
+	// nothing more would keep its lag until a rebalance or a restart.
+	retry commitRetry
 
 	// stateMu guards parts; it is taken after mu, never before, and never
 	// held across I/O, so Health answers while a batch is in flight.
@@ -74,6 +78,9 @@ type Consumer struct {
 type partState struct {
 	hwm       int64 // high watermark last seen (fetch or listed end offset); -1 unknown
 	committed int64 // next offset to process as committed; -1 unknown
+	// uncommitted is the last record written (or dead-lettered) whose
+	// offset commit failed; nil when every written record is committed.
+	uncommitted *kgo.Record
 }
 
 // New checks cfg, applies its defaults and builds the franz-go client (no
@@ -256,7 +263,11 @@ func (c *Consumer) loop(ctx, work context.Context) error {
 		}
 		pollCtx, cancel := ctx, context.CancelFunc(func() {})
 		c.mu.Lock()
-		if due, ok := c.batch.deadline(); ok {
+		due, ok := c.batch.deadline()
+		if r, pending := c.retry.due(); pending && (!ok || r.Before(due)) {
+			due, ok = r, true
+		}
+		if ok {
 			pollCtx, cancel = context.WithDeadline(ctx, due)
 		}
 		size := c.batch.pollSize(c.cfg.MaxPollRecords)
@@ -272,6 +283,9 @@ func (c *Consumer) loop(ctx, work context.Context) error {
 		}
 		for err == nil && c.batch.due(time.Now()) {
 			err = c.tolerate(c.flushLocked(work, ctx))
+		}
+		if err == nil && c.retry.ready(time.Now()) {
+			err = c.tolerate(c.recommitLocked(work))
 		}
 		c.mu.Unlock()
 		if err = c.tolerate(err); err != nil {
@@ -540,6 +554,15 @@ func (c *Consumer) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[str
 			c.log.Warn("batch not finished before partitions were revoked; their records are consumed again by the new owner",
 				"partitions", revoked[c.cfg.Topic], "err", err)
 		}
+	}
+	if _, pending := c.retry.due(); pending && !c.noFlush {
+		// Written records of the partitions whose commit failed: commit
+		// them now, so that their next owner does not consume them again.
+		fctx, cancel := context.WithTimeout(ctx, c.cfg.ShutdownTimeout)
+		if err := c.recommitLocked(fctx); err != nil {
+			c.log.Warn("offsets of written records not committed before the revoke; their next owner consumes them again", "err", err)
+		}
+		cancel()
 	}
 	c.dropLocked(revoked[c.cfg.Topic])
 	if len(revoked[c.cfg.Topic]) > 0 {

@@ -52,7 +52,10 @@
 //     other groups are not touched, a second re-drive applies nothing.
 //   - Offsets: a new group starts at the earliest offset; a committed
 //     offset outside the log is never reset silently: Run stops with an
-//     *OffsetOutOfRangeError.
+//     *OffsetOutOfRangeError. A commit that fails after the write is
+//     retried with backoff (RetryInitial up to RetryMax) while the member
+//     owns the partition, even when no record arrives any more
+//     (recommit.go).
 //   - Shutdown: cancelling Run's context stops polling, finishes the
 //     in-flight batch (write, DLQ, commit) within ShutdownTimeout, leaves
 //     the group and returns nil.

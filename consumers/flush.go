@@ -489,15 +489,9 @@ func (c *Consumer) commitLocked(ctx context.Context, recs []*kgo.Record) error {
 	}
 	if err := c.cl.CommitRecords(ctx, rs...); err != nil {
 		c.m.commitFailures.Inc()
+		c.uncommittedLocked(rs)
 		return &CommitError{Records: len(recs), Err: err}
 	}
-	c.stateMu.Lock()
-	defer c.stateMu.Unlock()
-	for p, r := range last {
-		if ps, ok := c.parts[p]; ok {
-			ps.committed = max(ps.committed, r.Offset+1)
-			c.m.setLag(p, ps)
-		}
-	}
+	c.committedLocked(rs)
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/orderstream/orderstream/internal/testenv"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -214,12 +215,19 @@ func TestKafkaOutOfRangeNamesLogBounds(t *testing.T) {
 	defer cancel()
 	before := kadm.Offsets{}
 	before.Add(kadm.Offset{Topic: topic, Partition: 0, At: 4})
-	deleted, err := adm.DeleteRecords(ctx, before)
-	if err == nil {
-		err = deleted.Error()
-	}
-	if err != nil {
-		t.Fatalf("delete records before offset 4: %v", err)
+	for {
+		// A broker may not know a topic this new yet (UNKNOWN_TOPIC_OR_PARTITION, retriable).
+		deleted, err := adm.DeleteRecords(ctx, before)
+		if err == nil {
+			err = deleted.Error()
+		}
+		if err == nil {
+			break
+		}
+		if !kerr.IsRetriable(err) || ctx.Err() != nil {
+			t.Fatalf("delete records before offset 4: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	cfg := realConfig(brokers, topic)
 	commitOffset(t, brokers, cfg.Group, topic, 0, 2)
