@@ -30,6 +30,7 @@ func realTopic(t testing.TB, n int32) ([]string, string) {
 	if _, err := adm.CreateTopic(ctx, n, 1, nil, topic); err != nil {
 		t.Fatalf("create topic %s: %v", topic, err)
 	}
+	testenv.WaitTopic(ctx, t, adm, topic, int(n))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -82,8 +82,16 @@ func TestStatusTopicReplayable(t *testing.T) {
 	if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: &ms}}, name); err != nil {
 		t.Fatal(err)
 	}
-	r, err = status()
-	if p := replayProblem(r); !strings.Contains(p, "retention.ms=86400000") || exitCode(err) != 1 {
-		t.Fatalf("after the retention change: exit %d, problem %q", exitCode(err), p)
+	// The broker asked may see the new config a moment later (KRaft
+	// metadata propagates to each broker asynchronously).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		r, err = status()
+		p := replayProblem(r)
+		if strings.Contains(p, "retention.ms=86400000") && exitCode(err) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the retention change: exit %d, problem %q", exitCode(err), p)
+		}
 	}
 }

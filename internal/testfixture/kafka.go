@@ -124,6 +124,7 @@ func ProduceTopic(t testing.TB, brokers []string, events []schemas.Envelope, opt
 	if err != nil {
 		t.Fatalf("create topic %s: %v", topic, err)
 	}
+	testenv.WaitTopic(ctx, t, adm, topic, TopicPartitions)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
