@@ -37,8 +37,18 @@ type manifests struct {
 	configMaps   map[string]*corev1.ConfigMap
 	services     map[string]*corev1.Service
 	statefulSets map[string]*appsv1.StatefulSet
+	secrets      map[string]*corev1.Secret
 	pdbs         []*policyv1.PodDisruptionBudget
+	podTemplates []podTemplate
 	invocations  []invocation
+}
+
+// podTemplate is the pod of a workload (Deployment, StatefulSet, Job,
+// CronJob).
+type podTemplate struct {
+	where  string
+	labels map[string]string
+	spec   *corev1.PodSpec
 }
 
 // chConfig is what the checks read of a ClickHouse server's or Keeper's
@@ -810,5 +820,119 @@ func checkKustomizations(t *testing.T, dir string) {
 				t.Errorf("%s: %s is not among its resources", k, rel)
 			}
 		}
+	}
+}
+
+// checkKubernetesReferences checks what refers to something else by name:
+// each probe's named port is one of its container's ports; each Service
+// selects some workload's pods, which declare its named target ports; each
+// ConfigMap or Secret a volume or an env variable names exists under
+// deploy/k8s with the keys it asks for.
+func checkKubernetesReferences(t *testing.T, m manifests) {
+	t.Helper()
+	for _, p := range m.podTemplates {
+		for _, c := range p.spec.Containers {
+			declared := map[string]bool{}
+			for _, cp := range c.Ports {
+				declared[cp.Name] = true
+			}
+			for what, pr := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe, "startup": c.StartupProbe} {
+				if pr == nil {
+					continue
+				}
+				var port string
+				switch {
+				case pr.HTTPGet != nil:
+					port = pr.HTTPGet.Port.StrVal
+				case pr.TCPSocket != nil:
+					port = pr.TCPSocket.Port.StrVal
+				}
+				if port != "" && !declared[port] {
+					t.Errorf("%s container %s: %s probe port %q is none of its ports", p.where, c.Name, what, port)
+				}
+			}
+			for _, e := range c.Env {
+				if e.ValueFrom == nil {
+					continue
+				}
+				if r := e.ValueFrom.SecretKeyRef; r != nil {
+					checkKeyRef(t, m, p.where, "Secret", r.Name, r.Key)
+				}
+				if r := e.ValueFrom.ConfigMapKeyRef; r != nil {
+					checkKeyRef(t, m, p.where, "ConfigMap", r.Name, r.Key)
+				}
+			}
+		}
+		for _, v := range p.spec.Volumes {
+			switch {
+			case v.Secret != nil:
+				checkKeyRef(t, m, p.where+" volume "+v.Name, "Secret", v.Secret.SecretName, "")
+				for _, it := range v.Secret.Items {
+					checkKeyRef(t, m, p.where+" volume "+v.Name, "Secret", v.Secret.SecretName, it.Key)
+				}
+			case v.ConfigMap != nil:
+				checkKeyRef(t, m, p.where+" volume "+v.Name, "ConfigMap", v.ConfigMap.Name, "")
+				for _, it := range v.ConfigMap.Items {
+					checkKeyRef(t, m, p.where+" volume "+v.Name, "ConfigMap", v.ConfigMap.Name, it.Key)
+				}
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.services)) {
+		svc := m.services[name]
+		var selected []podTemplate
+		for _, p := range m.podTemplates {
+			if selects(svc.Spec.Selector, p.labels) {
+				selected = append(selected, p)
+			}
+		}
+		if len(selected) == 0 {
+			t.Errorf("Service %s: its selector %v selects no workload's pods", name, svc.Spec.Selector)
+			continue
+		}
+		for _, sp := range svc.Spec.Ports {
+			target := sp.TargetPort.StrVal
+			if target == "" {
+				continue
+			}
+			for _, p := range selected {
+				found := false
+				for _, c := range p.spec.Containers {
+					for _, cp := range c.Ports {
+						found = found || cp.Name == target
+					}
+				}
+				if !found {
+					t.Errorf("Service %s port %s: target port %q is no port of %s", name, sp.Name, target, p.where)
+				}
+			}
+		}
+	}
+}
+
+// checkKeyRef checks that the ConfigMap or Secret name exists under
+// deploy/k8s and, when key is not "", has key.
+func checkKeyRef(t *testing.T, m manifests, where, kind, name, key string) {
+	t.Helper()
+	var keys []string
+	switch kind {
+	case "Secret":
+		s, ok := m.secrets[name]
+		if !ok {
+			t.Errorf("%s: no Secret %s under deploy/k8s", where, name)
+			return
+		}
+		keys = slices.Collect(maps.Keys(s.StringData))
+		keys = slices.AppendSeq(keys, maps.Keys(s.Data))
+	case "ConfigMap":
+		c, ok := m.configMaps[name]
+		if !ok {
+			t.Errorf("%s: no ConfigMap %s under deploy/k8s", where, name)
+			return
+		}
+		keys = slices.Collect(maps.Keys(c.Data))
+	}
+	if key != "" && !slices.Contains(keys, key) {
+		t.Errorf("%s: %s %s has no key %q (it has %v)", where, kind, name, key, keys)
 	}
 }

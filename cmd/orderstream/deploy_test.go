@@ -157,7 +157,7 @@ func TestDeployKubernetes(t *testing.T) {
 		t.Fatalf("found %d manifests under deploy/k8s", len(files))
 	}
 	var invs []invocation
-	m := manifests{configMaps: map[string]*corev1.ConfigMap{}, services: map[string]*corev1.Service{}, statefulSets: map[string]*appsv1.StatefulSet{}}
+	m := manifests{configMaps: map[string]*corev1.ConfigMap{}, services: map[string]*corev1.Service{}, statefulSets: map[string]*appsv1.StatefulSet{}, secrets: map[string]*corev1.Secret{}}
 	// envSources holds the keys of every ConfigMap and Secret by kind and
 	// name: a container's envFrom makes them environment variables (a
 	// ConfigMap or Secret mounted as files is no environment).
@@ -225,6 +225,7 @@ func TestDeployKubernetes(t *testing.T) {
 					envSources["ConfigMap/"+o.Name] = append(envSources["ConfigMap/"+o.Name], k)
 				}
 			case *corev1.Secret:
+				m.secrets[o.Name] = o
 				for k := range o.StringData {
 					envSources["Secret/"+o.Name] = append(envSources["Secret/"+o.Name], k)
 				}
@@ -232,6 +233,18 @@ func TestDeployKubernetes(t *testing.T) {
 			if pod == nil {
 				continue
 			}
+			var podLabels map[string]string
+			switch o := obj.(type) {
+			case *appsv1.Deployment:
+				podLabels = o.Spec.Template.Labels
+			case *appsv1.StatefulSet:
+				podLabels = o.Spec.Template.Labels
+			case *batchv1.Job:
+				podLabels = o.Spec.Template.Labels
+			case *batchv1.CronJob:
+				podLabels = o.Spec.JobTemplate.Spec.Template.Labels
+			}
+			m.podTemplates = append(m.podTemplates, podTemplate{where: where, labels: podLabels, spec: pod})
 			for ci := range pod.Containers {
 				c := &pod.Containers[ci]
 				if c.Image != "orderstream" && !strings.HasPrefix(c.Image, "orderstream:") {
@@ -264,6 +277,7 @@ func TestDeployKubernetes(t *testing.T) {
 	}
 	m.invocations = invs
 	checkKubernetesCluster(t, m)
+	checkKubernetesReferences(t, m)
 	checkKustomizations(t, filepath.Join(deployDir(t), "k8s"))
 	for _, inv := range invs {
 		for _, src := range inv.envFrom {
