@@ -357,25 +357,26 @@ func checkComposeKafka(t *testing.T, p *types.Project) {
 	t.Helper()
 	brokers := composeEnv(p.Services["relay"], "ORDERSTREAM_KAFKA_BROKERS")
 	var voters []string
-	for i := 1; i <= 3; i++ {
+	rf, minISR := strconv.Itoa(clusterReplication), strconv.Itoa(clusterMinInsync)
+	for i := 1; i <= clusterBrokers; i++ {
 		name := fmt.Sprintf("kafka-%d", i)
 		s, ok := p.Services[name]
 		if !ok {
-			t.Errorf("compose: no service %s (three KRaft brokers)", name)
+			t.Errorf("compose: no service %s (%d KRaft brokers)", name, clusterBrokers)
 			continue
 		}
 		get := func(k string) string { return composeEnv(s, k) }
-		if get("KAFKA_NODE_ID") != strconv.Itoa(i) || get("KAFKA_DEFAULT_REPLICATION_FACTOR") != "3" || get("KAFKA_MIN_INSYNC_REPLICAS") != "2" ||
+		if get("KAFKA_NODE_ID") != strconv.Itoa(i) || get("KAFKA_DEFAULT_REPLICATION_FACTOR") != rf || get("KAFKA_MIN_INSYNC_REPLICAS") != minISR ||
 			!slices.Contains(strings.Split(brokers, ","), name+":9092") {
-			t.Errorf("compose service %s: node id %q, replication factor %q, min ISR %q, in ORDERSTREAM_KAFKA_BROKERS %v; want %d, 3, 2, listed",
-				name, get("KAFKA_NODE_ID"), get("KAFKA_DEFAULT_REPLICATION_FACTOR"), get("KAFKA_MIN_INSYNC_REPLICAS"), strings.Contains(brokers, name), i)
+			t.Errorf("compose service %s: node id %q, replication factor %q, min ISR %q, in ORDERSTREAM_KAFKA_BROKERS %v; want %d, %s, %s, listed",
+				name, get("KAFKA_NODE_ID"), get("KAFKA_DEFAULT_REPLICATION_FACTOR"), get("KAFKA_MIN_INSYNC_REPLICAS"), strings.Contains(brokers, name), i, rf, minISR)
 		}
 		if get("KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE") != "false" {
 			t.Errorf("compose service %s: KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE %q; want false (an unclean election loses acknowledged events)", name, get("KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE"))
 		}
 		voters = append(voters, fmt.Sprintf("%d@%s:9093", i, name))
 	}
-	for i := 1; i <= 3; i++ {
+	for i := 1; i <= clusterBrokers; i++ {
 		name := fmt.Sprintf("kafka-%d", i)
 		if got := composeEnv(p.Services[name], "KAFKA_CONTROLLER_QUORUM_VOTERS"); got != strings.Join(voters, ",") {
 			t.Errorf("compose service %s: KAFKA_CONTROLLER_QUORUM_VOTERS %q; want %q", name, got, strings.Join(voters, ","))
