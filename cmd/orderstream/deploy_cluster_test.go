@@ -936,3 +936,37 @@ func checkKeyRef(t *testing.T, m manifests, where, kind, name, key string) {
 		t.Errorf("%s: %s %s has no key %q (it has %v)", where, kind, name, key, keys)
 	}
 }
+
+var k8sImageRE = regexp.MustCompile(`(?m)^\s*image:\s*"?([^\s"#]+)`)
+
+// TestDeployImagesAgree checks that deploy/compose and deploy/k8s run the
+// same release of every service image both use, so that what one was
+// tried with is what the other deploys.
+func TestDeployImagesAgree(t *testing.T) {
+	compose := map[string]string{} // repository → tag
+	for _, s := range loadCompose(t, "compose.yaml", "cluster.yaml").Services {
+		repo, tag, _ := strings.Cut(s.Image, ":")
+		compose[repo] = tag
+	}
+	files, _ := filepath.Glob(filepath.Join(deployDir(t), "k8s", "*", "*.yaml"))
+	shared := 0
+	for _, f := range files {
+		for _, m := range k8sImageRE.FindAllStringSubmatch(string(readFile(t, f)), -1) {
+			repo, tag, _ := strings.Cut(m[1], ":")
+			if repo == "orderstream" {
+				continue
+			}
+			want, ok := compose[repo]
+			if !ok {
+				continue
+			}
+			shared++
+			if tag != want {
+				t.Errorf("%s: image %s; deploy/compose runs %s:%s", filepath.Base(f), m[1], repo, want)
+			}
+		}
+	}
+	if shared < 3 {
+		t.Errorf("deploy/k8s and deploy/compose share %d service images; want Kafka, ClickHouse and Elasticsearch", shared)
+	}
+}
