@@ -9,7 +9,7 @@ SERVICES     := deploy/local/services.sh
 DATA         ?= ../shared/data/online_retail.csv.gz
 TEST_TIMEOUT ?= 75m
 
-.PHONY: all build test test-secure test-cluster test-unit bench bench-scale demo up down status vet fmt web clean schemas
+.PHONY: all build test test-secure test-cluster test-unit test-deploy bench bench-scale demo up down status vet fmt web clean schemas
 
 all: build
 
@@ -67,6 +67,11 @@ test-cluster:
 	eval "$$($(SERVICES) env)"; eval "$$($(SERVICES) env --cluster)"; export CI=$${CI:-true} ORDERSTREAM_TEST_CLUSTER=1; \
 	rc=0; $(GO) test -count=1 -timeout 30m -p 1 -run 'Cluster' ./producer/topic/ ./producer/relay/ ./projections/... || rc=$$?; \
 	$(SERVICES) down --cluster; exit $$rc
+
+## test-deploy: deploy/compose and deploy/k8s checked against the Compose and Kubernetes types and the binary
+## (no container engine needed; also part of test and test-unit).
+test-deploy:
+	$(GO) test -count=1 -run 'Deploy' ./cmd/orderstream/
 
 ## test-unit: the tests that need no service (integration tests skip outside CI).
 test-unit:

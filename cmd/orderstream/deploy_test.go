@@ -13,10 +13,12 @@ import (
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/spf13/cobra"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
@@ -41,6 +43,9 @@ type invocation struct {
 	envFrom []string         // k8s: "ConfigMap/NAME" or "Secret/NAME" of the container's envFrom
 	ports   map[string]int32 // container port name → number (k8s)
 	pod     *corev1.Container
+	// statefulSet is the StatefulSet the container belongs to, "" for
+	// other kinds (k8s).
+	statefulSet string
 }
 
 // probePaths are the health endpoints each daemon serves: relay.Handler
@@ -140,11 +145,11 @@ func allCommands(c *cobra.Command) []*cobra.Command {
 	return out
 }
 
-// TestKubernetesManifests decodes every document of deploy/k8s strictly
+// TestDeployKubernetes decodes every document of deploy/k8s strictly
 // into its Kubernetes API type (an unknown or misspelt field is an error)
 // and checks every orderstream container against the binary: command,
 // flags, ORDERSTREAM_* variables, probe paths and ports.
-func TestKubernetesManifests(t *testing.T) {
+func TestDeployKubernetes(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(deployDir(t), "k8s", "*.yaml"))
 	jobs, _ := filepath.Glob(filepath.Join(deployDir(t), "k8s", "*", "*.yaml"))
 	files = append(files, jobs...)
@@ -152,6 +157,7 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Fatalf("found %d manifests under deploy/k8s", len(files))
 	}
 	var invs []invocation
+	m := manifests{configMaps: map[string]*corev1.ConfigMap{}, services: map[string]*corev1.Service{}, statefulSets: map[string]*appsv1.StatefulSet{}, secrets: map[string]*corev1.Secret{}}
 	// envSources holds the keys of every ConfigMap and Secret by kind and
 	// name: a container's envFrom makes them environment variables (a
 	// ConfigMap or Secret mounted as files is no environment).
@@ -196,8 +202,10 @@ func TestKubernetesManifests(t *testing.T) {
 				obj, pod = j, &j.Spec.JobTemplate.Spec.Template.Spec
 			case "policy/v1 PodDisruptionBudget":
 				obj = &policyv1.PodDisruptionBudget{}
+			case "networking.k8s.io/v1 NetworkPolicy":
+				obj = &networkingv1.NetworkPolicy{}
 			default:
-				t.Errorf("%s: kind %q of %q is not checked here: add it to TestKubernetesManifests", where, tm.Kind, tm.APIVersion)
+				t.Errorf("%s: kind %q of %q is not checked here: add it to TestDeployKubernetes", where, tm.Kind, tm.APIVersion)
 				continue
 			}
 			if err := yaml.UnmarshalStrict(doc, obj); err != nil {
@@ -205,11 +213,19 @@ func TestKubernetesManifests(t *testing.T) {
 				continue
 			}
 			switch o := obj.(type) {
+			case *corev1.Service:
+				m.services[o.Name] = o
+			case *appsv1.StatefulSet:
+				m.statefulSets[o.Name] = o
+			case *policyv1.PodDisruptionBudget:
+				m.pdbs = append(m.pdbs, o)
 			case *corev1.ConfigMap:
+				m.configMaps[o.Name] = o
 				for k := range o.Data {
 					envSources["ConfigMap/"+o.Name] = append(envSources["ConfigMap/"+o.Name], k)
 				}
 			case *corev1.Secret:
+				m.secrets[o.Name] = o
 				for k := range o.StringData {
 					envSources["Secret/"+o.Name] = append(envSources["Secret/"+o.Name], k)
 				}
@@ -217,12 +233,27 @@ func TestKubernetesManifests(t *testing.T) {
 			if pod == nil {
 				continue
 			}
+			var podLabels map[string]string
+			switch o := obj.(type) {
+			case *appsv1.Deployment:
+				podLabels = o.Spec.Template.Labels
+			case *appsv1.StatefulSet:
+				podLabels = o.Spec.Template.Labels
+			case *batchv1.Job:
+				podLabels = o.Spec.Template.Labels
+			case *batchv1.CronJob:
+				podLabels = o.Spec.JobTemplate.Spec.Template.Labels
+			}
+			m.podTemplates = append(m.podTemplates, podTemplate{where: where, labels: podLabels, spec: pod})
 			for ci := range pod.Containers {
 				c := &pod.Containers[ci]
-				if c.Image != "orderstream" {
+				if c.Image != "orderstream" && !strings.HasPrefix(c.Image, "orderstream:") {
 					continue
 				}
 				inv := invocation{where: where + " " + c.Name, args: c.Args, ports: map[string]int32{}, pod: c}
+				if s, ok := obj.(*appsv1.StatefulSet); ok {
+					inv.statefulSet = s.Name
+				}
 				for _, p := range c.Ports {
 					inv.ports[p.Name] = p.ContainerPort
 				}
@@ -241,9 +272,13 @@ func TestKubernetesManifests(t *testing.T) {
 			}
 		}
 	}
-	if len(invs) < 4 {
+	if len(invs) < 5 {
 		t.Fatalf("found %d orderstream containers under deploy/k8s", len(invs))
 	}
+	m.invocations = invs
+	checkKubernetesCluster(t, m)
+	checkKubernetesReferences(t, m)
+	checkKustomizations(t, filepath.Join(deployDir(t), "k8s"))
 	for _, inv := range invs {
 		for _, src := range inv.envFrom {
 			keys, ok := envSources[src]
@@ -256,21 +291,42 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 }
 
-// TestComposeFile loads deploy/compose/compose.yaml with the Compose
-// Specification's own loader (schema validation, interpolation,
-// normalisation) and checks every orderstream service against the binary.
-func TestComposeFile(t *testing.T) {
-	path := filepath.Join(deployDir(t), "compose", "compose.yaml")
-	opts, err := cli.NewProjectOptions([]string{path}, cli.WithName("orderstream"), cli.WithProfiles([]string{"api", "tools"}))
+// loadCompose loads the compose files (later ones override earlier ones, as
+// `docker compose -f A -f B`) with the Compose Specification's own loader:
+// schema validation, interpolation, merging (!reset, !override) and
+// normalisation.
+func loadCompose(t *testing.T, files ...string) *types.Project {
+	t.Helper()
+	var paths []string
+	for _, f := range files {
+		paths = append(paths, filepath.Join(deployDir(t), "compose", f))
+	}
+	opts, err := cli.NewProjectOptions(paths, cli.WithName("orderstream"), cli.WithProfiles([]string{"api", "tools"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	p, err := opts.LoadProject(context.Background())
 	if err != nil {
-		t.Fatalf("load %s: %v", path, err)
+		t.Fatalf("load %v: %v", files, err)
 	}
+	return p
+}
+
+// checkComposeServices checks every orderstream service of p against the
+// binary (command, flags, ORDERSTREAM_* variables) and that every file a
+// service binds exists, and returns how many there are.
+func checkComposeServices(t *testing.T, p *types.Project) int {
+	t.Helper()
 	n := 0
 	for name, s := range p.Services {
+		for _, v := range s.Volumes {
+			if v.Type != types.VolumeTypeBind {
+				continue
+			}
+			if _, err := os.Stat(v.Source); err != nil {
+				t.Errorf("compose service %s: bind mount of %s: %v", name, v.Target, err)
+			}
+		}
 		if !strings.HasPrefix(s.Image, "orderstream:") {
 			continue
 		}
@@ -283,25 +339,57 @@ func TestComposeFile(t *testing.T) {
 		}
 		checkInvocation(t, inv)
 	}
-	if n < 4 {
-		t.Fatalf("found %d orderstream services in %s", n, path)
+	return n
+}
+
+// composeEnv is the value of variable k of service s ("" when unset).
+func composeEnv(s types.ServiceConfig, k string) string {
+	if v := s.Environment[k]; v != nil {
+		return *v
 	}
-	// The cluster shape: three KRaft brokers, replication factor 3 with two
-	// in sync, every one of them named to the clients.
-	brokers := p.Services["relay"].Environment["ORDERSTREAM_KAFKA_BROKERS"]
-	for i := 1; i <= 3; i++ {
+	return ""
+}
+
+// checkComposeKafka checks the Kafka cluster shape: three KRaft brokers,
+// replication factor 3 with two in sync, every one of them in the voters
+// and named to the clients.
+func checkComposeKafka(t *testing.T, p *types.Project) {
+	t.Helper()
+	brokers := composeEnv(p.Services["relay"], "ORDERSTREAM_KAFKA_BROKERS")
+	var voters []string
+	rf, minISR := strconv.Itoa(clusterReplication), strconv.Itoa(clusterMinInsync)
+	for i := 1; i <= clusterBrokers; i++ {
 		name := fmt.Sprintf("kafka-%d", i)
-		env := p.Services[name].Environment
-		get := func(k string) string {
-			if v := env[k]; v != nil {
-				return *v
-			}
-			return ""
+		s, ok := p.Services[name]
+		if !ok {
+			t.Errorf("compose: no service %s (%d KRaft brokers)", name, clusterBrokers)
+			continue
 		}
-		if get("KAFKA_NODE_ID") != strconv.Itoa(i) || get("KAFKA_DEFAULT_REPLICATION_FACTOR") != "3" || get("KAFKA_MIN_INSYNC_REPLICAS") != "2" ||
-			brokers == nil || !strings.Contains(*brokers, name+":9092") {
-			t.Errorf("compose service %s: node id %q, replication factor %q, min ISR %q, in ORDERSTREAM_KAFKA_BROKERS %v; want %d, 3, 2, listed",
-				name, get("KAFKA_NODE_ID"), get("KAFKA_DEFAULT_REPLICATION_FACTOR"), get("KAFKA_MIN_INSYNC_REPLICAS"), brokers != nil && strings.Contains(*brokers, name), i)
+		get := func(k string) string { return composeEnv(s, k) }
+		if get("KAFKA_NODE_ID") != strconv.Itoa(i) || get("KAFKA_DEFAULT_REPLICATION_FACTOR") != rf || get("KAFKA_MIN_INSYNC_REPLICAS") != minISR ||
+			!slices.Contains(strings.Split(brokers, ","), name+":9092") {
+			t.Errorf("compose service %s: node id %q, replication factor %q, min ISR %q, in ORDERSTREAM_KAFKA_BROKERS %v; want %d, %s, %s, listed",
+				name, get("KAFKA_NODE_ID"), get("KAFKA_DEFAULT_REPLICATION_FACTOR"), get("KAFKA_MIN_INSYNC_REPLICAS"), strings.Contains(brokers, name), i, rf, minISR)
+		}
+		if get("KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE") != "false" {
+			t.Errorf("compose service %s: KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE %q; want false (an unclean election loses acknowledged events)", name, get("KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE"))
+		}
+		voters = append(voters, fmt.Sprintf("%d@%s:9093", i, name))
+	}
+	for i := 1; i <= clusterBrokers; i++ {
+		name := fmt.Sprintf("kafka-%d", i)
+		if got := composeEnv(p.Services[name], "KAFKA_CONTROLLER_QUORUM_VOTERS"); got != strings.Join(voters, ",") {
+			t.Errorf("compose service %s: KAFKA_CONTROLLER_QUORUM_VOTERS %q; want %q", name, got, strings.Join(voters, ","))
 		}
 	}
+}
+
+// TestDeployCompose loads deploy/compose/compose.yaml and checks every
+// orderstream service against the binary, and the Kafka cluster shape.
+func TestDeployCompose(t *testing.T) {
+	p := loadCompose(t, "compose.yaml")
+	if n := checkComposeServices(t, p); n < 4 {
+		t.Fatalf("found %d orderstream services in compose.yaml", n)
+	}
+	checkComposeKafka(t, p)
 }
