@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"syscall"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -63,6 +64,12 @@ func Explain(err error) error {
 		hint = "postgresql does not offer TLS on this port: check the host and port of --pg-url, or its sslmode"
 	case errors.As(err, &pgConnect) && clientCertRefused(err):
 		hint = "postgresql refused the client certificate (missing, expired or from a CA it does not trust): check sslcert and sslkey in --pg-url"
+	case errors.As(err, &pgConnect) && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)):
+		// With TLS 1.3 the server checks the client's certificate after
+		// the client's side of the handshake is done: its refusal (an
+		// alert, then a close) often reaches the client as a reset of
+		// the connection it already writes the startup message to.
+		hint = "postgresql reset the connection before its first answer: it may have refused the client certificate (missing, expired or from a CA it does not trust; check sslcert and sslkey in --pg-url), or be shutting down"
 	case errors.As(err, &firstEOF):
 		hint = "kafka closed the connection at once: the listener's protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL) and the client's differ; check --kafka-tls and --kafka-sasl-mechanism against the listener of --kafka-brokers"
 	case errors.Is(err, kerr.SaslAuthenticationFailed):

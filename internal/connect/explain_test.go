@@ -1,6 +1,7 @@
 package connect
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -64,5 +65,43 @@ func TestExplain(t *testing.T) {
 				t.Errorf("%s: %q does not name %q", tt.name, got, w)
 			}
 		}
+	}
+}
+
+// TestExplainPostgresReset: a server that resets the connection before its
+// first answer (what a TLS 1.3 refusal of the client certificate often
+// looks like from the client) is explained with the client certificate
+// settings to check; a real pgx connection to a listener that resets.
+func TestExplainPostgresReset(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 8)
+			_, _ = c.Read(buf)                // the start of the startup message
+			_ = c.(*net.TCPConn).SetLinger(0) // close with RST
+			_ = c.Close()
+		}
+	}()
+	_, err = pgconn.Connect(context.Background(), "postgres://u@"+ln.Addr().String()+"/db?sslmode=disable&connect_timeout=5")
+	if err == nil {
+		t.Fatal("connected to a listener that resets")
+	}
+	got := Explain(err)
+	for _, w := range []string{"reset the connection", "sslcert and sslkey in --pg-url"} {
+		if !strings.Contains(got.Error(), w) {
+			t.Errorf("%q does not name %q", got, w)
+		}
+	}
+	if !errors.Is(got, err) {
+		t.Error("Explain's error does not wrap the original")
 	}
 }
