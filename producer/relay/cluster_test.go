@@ -177,8 +177,9 @@ func TestClusterLeaderBrokerKilledWhileRelaying(t *testing.T) {
 }
 
 // TestClusterRefusesUnderReplicatedTopic: on three brokers the relay
-// refuses a topic of replication factor 1 (ErrUnderReplicated), and starts
-// on it when AllowUnderReplicated says the operator accepts it.
+// refuses a topic of replication factor 1 (ErrUnderReplicated), also when
+// AllowFiniteRetention accepts the topic's finite retention, and starts on
+// it when AllowUnderReplicated says the operator accepts it.
 func TestClusterRefusesUnderReplicatedTopic(t *testing.T) {
 	testfixture.ClusterProfile(t)
 	e := newEnv(t)
@@ -188,20 +189,49 @@ func TestClusterRefusesUnderReplicatedTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = adm.DeleteTopics(context.Background(), name) })
-	for _, allow := range []bool{false, true} {
+	tests := []struct {
+		name                  string
+		finite, allowUnder    bool // finite: the topic's retention.ms is set to an hour first
+		wantUnderReplicatedOK bool // false: Run fails with ErrUnderReplicated
+	}{
+		{name: "refused"},
+		{name: "refused with a finite retention allowed", finite: true},
+		{name: "allowed", finite: true, allowUnder: true, wantUnderReplicatedOK: true},
+	}
+	for _, tt := range tests {
+		if tt.finite {
+			ms := "3600000"
+			rs, err := adm.AlterTopicConfigs(context.Background(), []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: &ms}}, name)
+			for _, r := range rs {
+				err = errors.Join(err, r.Err)
+			}
+			if err != nil {
+				t.Fatalf("%s: set retention.ms: %v", tt.name, err)
+			}
+			for deadline := time.Now().Add(30 * time.Second); ; { // until the brokers report it
+				info, err := topic.Check(context.Background(), adm, name)
+				if err == nil && info.RetentionMs == ms {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: retention.ms=%s not reported within 30 s: %+v %v", tt.name, ms, info, err)
+				}
+				time.Sleep(100 * time.Millisecond) // polling a condition with a deadline
+			}
+		}
 		cfg := e.config()
-		cfg.Topic, cfg.CreateTopic, cfg.AllowUnderReplicated = name, false, allow
+		cfg.Topic, cfg.CreateTopic, cfg.AllowUnderReplicated, cfg.AllowFiniteRetention = name, false, tt.allowUnder, tt.finite
 		cfg.Slot = uniqueSlot(e.slot)
 		run := e.start(t, cfg)
-		if !allow {
+		if !tt.wantUnderReplicatedOK {
 			if err := run.shutdownAfterExit(t); !errors.Is(err, topic.ErrUnderReplicated) {
-				t.Fatalf("err = %v, want ErrUnderReplicated", err)
+				t.Fatalf("%s: err = %v, want ErrUnderReplicated", tt.name, err)
 			}
 			continue
 		}
 		waitState(t, run.r, StateStreaming)
 		if err := run.shutdown(t); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", tt.name, err)
 		}
 	}
 }
