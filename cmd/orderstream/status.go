@@ -279,6 +279,9 @@ func printReport(w io.Writer, r Report, asJSON bool) error {
 	}
 
 	fmt.Fprintln(w)
+	if len(r.Replication) > 0 {
+		fmt.Fprintf(w, "warning: topic %s is under-replicated for its cluster (losing a broker may lose events): %s\n", r.Topic, strings.Join(r.Replication, "; "))
+	}
 	if r.Healthy {
 		_, err := fmt.Fprintln(w, "healthy")
 		return err

@@ -40,7 +40,14 @@ type Report struct {
 	// Replayable: the topic can be replayed from offset zero
 	// (topic.CheckReplayable: infinite retention, no compaction, every log
 	// start offset 0); when false, Problems says why.
-	Replayable  bool               `json:"replayable"`
+	Replayable bool `json:"replayable"`
+	// Replication lists why the topic's replication does not fit its
+	// cluster (topic.Info.ReplicationProblems: replication factor 1 on
+	// several brokers, min.insync.replicas below 2 with three replicas or
+	// more); empty when it does or was not read. Reported, not a problem:
+	// the relay runs so under --allow-under-replicated (and then reports it
+	// too: orderstream_relay_topic_replicated 0, a WARN line).
+	Replication []string           `json:"replication_problems,omitempty"`
 	Relay       *relay.Inspection  `json:"relay,omitempty"`
 	Projections []ProjectionReport `json:"projections"`
 }
@@ -117,7 +124,8 @@ type Wait struct {
 //     pinning more than MaxSlotLagBytes; poll mode: more than MaxLag rows
 //     not in Kafka (RelayProblems);
 //   - topic: offsets unreadable; not replayable from offset zero
-//     (topic.Replayability.Problems); DLQ unreadable;
+//     (topic.Replayability.Problems); DLQ unreadable (replication problems
+//     are reported in Report.Replication, not counted);
 //   - per projection: read model unreadable or no serving generation;
 //     group unreadable, without members, lagging more than MaxLag, event
 //     times unreadable, or older pending events than MaxStaleness.
@@ -159,6 +167,9 @@ func Evaluate(o Observation, l Limits, w *Wait) Report {
 			problem("topic %s cannot be replayed from offset zero (a rebuild would miss events): %s", o.Topic, strings.Join(o.Replay.Problems(), "; "))
 		case o.Replay != nil:
 			r.Replayable = true
+		}
+		if o.Replay != nil {
+			r.Replication = o.Replay.Info.ReplicationProblems()
 		}
 	}
 	if w != nil && relayCaughtUp && w.targetEnds == nil && o.Ends != nil {

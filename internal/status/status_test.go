@@ -124,6 +124,24 @@ func TestEvaluate(t *testing.T) {
 			}},
 		{name: "replayability unreadable", give: func(o *Observation) { o.Replay, o.ReplayErr = nil, boom },
 			wantProblems: []string{"kafka: boom"}},
+		{name: "under-replicated is reported, not a problem", give: func(o *Observation) {
+			o.Replay.Info.Brokers, o.Replay.Info.Replicas, o.Replay.Info.MinInsync = 3, 3, "1"
+		},
+			wantHealthy: true, wantCaughtUp: true,
+			check: func(t *testing.T, r Report) {
+				if len(r.Replication) != 1 || !strings.HasPrefix(r.Replication[0], "min.insync.replicas=1 with 3 replicas") {
+					t.Errorf("replication problems %q, want min.insync.replicas=1", r.Replication)
+				}
+			}},
+		{name: "replicated: no replication problem", give: func(o *Observation) {
+			o.Replay.Info.Brokers, o.Replay.Info.Replicas, o.Replay.Info.MinInsync = 3, 3, "2"
+		},
+			wantHealthy: true, wantCaughtUp: true,
+			check: func(t *testing.T, r Report) {
+				if len(r.Replication) != 0 {
+					t.Errorf("replication problems %q, want none", r.Replication)
+				}
+			}},
 		{name: "DLQ unreadable", give: func(o *Observation) { o.DLQErr = boom }, wantProblems: []string{"dlq: boom"}},
 		{name: "DLQ pending is reported, not a problem", give: func(o *Observation) { o.DLQ = DLQCounts{Total: 3, ByGroup: map[string]int64{"g-search": 3}} },
 			wantHealthy: true, wantCaughtUp: true,

@@ -55,12 +55,24 @@ func ClusterProfile(t testing.TB) Cluster {
 // and fails the test, with the script's output, when it fails.
 func (c Cluster) Node(t testing.TB, action string, nodes ...string) {
 	t.Helper()
+	out, err := c.Script(action, nodes...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(out)
+}
+
+// Script runs `services.sh ACTION --cluster NODE...` and returns what it
+// printed, prefixed by the command; the error names the command and holds
+// that output. Unlike Node it may run on any goroutine (`start` waits until
+// the node is healthy, up to about a minute for a broker).
+func (c Cluster) Script(action string, nodes ...string) (string, error) {
 	args := append([]string{action, "--cluster"}, nodes...)
 	out, err := exec.Command(filepath.Join(c.root, "deploy", "local", "services.sh"), args...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("services.sh %s: %v\n%s", strings.Join(args, " "), err, out)
+		return "", fmt.Errorf("services.sh %s: %w\n%s", strings.Join(args, " "), err, out)
 	}
-	t.Logf("services.sh %s: %s", strings.Join(args, " "), strings.TrimSpace(string(out)))
+	return fmt.Sprintf("services.sh %s: %s", strings.Join(args, " "), strings.TrimSpace(string(out))), nil
 }
 
 // LeaderOfMost returns the node name ("kafka-N") of the broker leading

@@ -33,16 +33,9 @@ var values sync.Map // uuid.UUID -> []byte
 // traceparent when set, aggregate_version, ce_dataschema, schema_version). relay_position is the relay's
 // own and is not set here.
 func Record(v *schemas.Validator, topic string, e schemas.Envelope) (*kgo.Record, error) {
-	var value []byte
-	if b, ok := values.Load(e.EventID); ok {
-		value = b.([]byte)
-	} else {
-		b, err := v.Marshal(e)
-		if err != nil {
-			return nil, err
-		}
-		values.Store(e.EventID, b)
-		value = b
+	value, err := EnvelopeJSON(v, e)
+	if err != nil {
+		return nil, err
 	}
 	h := schemas.RecordHeaders(make([]kgo.RecordHeader, 0, 11), schemas.RecordFields{
 		EventID: e.EventID.String(), EventType: e.EventType, AggregateID: e.AggregateID,
@@ -51,34 +44,72 @@ func Record(v *schemas.Validator, topic string, e schemas.Envelope) (*kgo.Record
 	return &kgo.Record{Topic: topic, Key: []byte(e.AggregateID), Value: value, Headers: h}, nil
 }
 
+// EnvelopeJSON returns e serialized and validated as the write side stores
+// it in outbox.envelope and the relay writes it as a record's value
+// (v.Marshal), byte for byte. It is cached by event id for the test binary;
+// the slice is shared, do not modify it.
+func EnvelopeJSON(v *schemas.Validator, e schemas.Envelope) ([]byte, error) {
+	if b, ok := values.Load(e.EventID); ok {
+		return b.([]byte), nil
+	}
+	b, err := v.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	values.Store(e.EventID, b)
+	return b, nil
+}
+
 // Records returns the records of events for topic (see Record), in slice
 // order. Serialization and JSON Schema validation (the costly part, about
 // 0.4 ms of CPU per event) run on GOMAXPROCS goroutines, once per event and
 // test binary (the values are cached by event id).
 func Records(topic string, events []schemas.Envelope) ([]*kgo.Record, error) {
-	v, err := schemas.NewValidator()
+	recs := make([]*kgo.Record, len(events))
+	err := eachEvent(events, func(v *schemas.Validator, i int) (err error) {
+		recs[i], err = Record(v, topic, events[i])
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	recs := make([]*kgo.Record, len(events))
+	return recs, nil
+}
+
+// EnvelopesJSON returns EnvelopeJSON of every event, in slice order,
+// computed on GOMAXPROCS goroutines (cached like Records' values).
+func EnvelopesJSON(events []schemas.Envelope) ([][]byte, error) {
+	out := make([][]byte, len(events))
+	err := eachEvent(events, func(v *schemas.Validator, i int) (err error) {
+		out[i], err = EnvelopeJSON(v, events[i])
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eachEvent runs fn for every index of events on GOMAXPROCS goroutines,
+// with one validator; the first error, naming its event, wins.
+func eachEvent(events []schemas.Envelope, fn func(v *schemas.Validator, i int) error) error {
+	v, err := schemas.NewValidator()
+	if err != nil {
+		return err
+	}
 	var g errgroup.Group
 	workers := runtime.GOMAXPROCS(0)
 	for w := range workers {
 		g.Go(func() error {
 			for i := w; i < len(events); i += workers {
-				r, err := Record(v, topic, events[i])
-				if err != nil {
+				if err := fn(v, i); err != nil {
 					return fmt.Errorf("event %s of order %s: %w", events[i].EventID, events[i].AggregateID, err)
 				}
-				recs[i] = r
 			}
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	return recs, nil
+	return g.Wait()
 }
 
 // ProduceTopic creates a fresh topic (unique name "fixture_<hex>",

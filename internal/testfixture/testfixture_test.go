@@ -1,7 +1,11 @@
 package testfixture_test
 
 import (
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/orderstream/orderstream/internal/testfixture"
 	"github.com/orderstream/orderstream/schemas"
@@ -74,36 +78,51 @@ func TestRealEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	net := decimal.Zero
-	lastVersion := map[string]int64{}
 	for i, ev := range evs {
-		if ev.AggregateVersion != lastVersion[ev.AggregateID]+1 {
-			t.Fatalf("event %d: %s of %s at version %d after %d", i, ev.EventType, ev.AggregateID, ev.AggregateVersion, lastVersion[ev.AggregateID])
-		}
-		lastVersion[ev.AggregateID] = ev.AggregateVersion
 		if i%97 == 0 { // a sample: validating all takes several seconds
 			if _, err := v.Marshal(ev); err != nil {
 				t.Fatalf("event %d: %v", i, err)
 			}
 		}
-		if ev.EventType != schemas.TypeOrderPlaced {
-			continue
-		}
-		p, err := ev.Decode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		placed := p.(*schemas.OrderPlaced)
-		d := e.Docs[placed.OrderNumber]
-		if d == nil || !d.PlacedAt.Equal(ev.OccurredAt) || d.Lines != len(placed.Lines) || !d.Total.Equal(placed.Total.Amount) {
-			t.Fatalf("order.placed of %s: at %s, %d lines, total %s; expected %+v", placed.OrderNumber, ev.OccurredAt, len(placed.Lines), placed.Total, d)
-		}
-		net = net.Add(placed.Total.Amount)
 	}
-	if len(lastVersion) != testfixture.RealDocuments {
-		t.Errorf("orders = %d, want %d", len(lastVersion), testfixture.RealDocuments)
+	if err := e.CheckEvents(evs); err != nil {
+		t.Fatalf("events against the CSV oracle: %v", err)
 	}
-	if !net.Equal(e.Total.Net) {
-		t.Errorf("Σ order.placed totals = %s, want %s", net, e.Total.Net)
+}
+
+// TestCheckEventsCatches: CheckEvents names a lost event, a duplicate, a
+// reordering and an order.placed of the wrong document.
+func TestCheckEventsCatches(t *testing.T) {
+	evs := testfixture.RealEvents(t)
+	e := testfixture.ExpectedFromCSV(t)
+	n := len(evs)
+	// evs[0], evs[1] are the first document's placed and paid (a sale).
+	tests := []struct {
+		name string
+		give func() []schemas.Envelope
+		want string
+	}{
+		{name: "lost", give: func() []schemas.Envelope { return evs[:n-1] }, want: fmt.Sprintf("%d events of", n-1)},
+		{name: "duplicate", give: func() []schemas.Envelope { return append(slices.Clone(evs), evs[1]) }, want: "version 2 after 2"},
+		{name: "reordered", give: func() []schemas.Envelope {
+			c := slices.Clone(evs)
+			c[0], c[1] = c[1], c[0]
+			return c
+		}, want: "version 2 after 0"},
+		{name: "placed of another document", give: func() []schemas.Envelope {
+			c := slices.Clone(evs)
+			c[0].Payload = evs[2].Payload // the second document's order.placed
+			return c
+		}, want: "placed again"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			err := e.CheckEvents(tt.give())
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("CheckEvents = %v, want an error naming %q", err, tt.want)
+			}
+			t.Logf("checked in %s", time.Since(start).Round(time.Millisecond))
+		})
 	}
 }

@@ -204,10 +204,11 @@ func (e *env) waitRecords(t *testing.T, n int64) {
 
 // record is what the checks need of a Kafka record.
 type record struct {
-	eventID string
-	version string
-	value   []byte
-	headers map[string]string
+	eventID   string
+	version   string
+	partition int32
+	value     []byte
+	headers   map[string]string
 }
 
 // readTopic reads every record the relay wrote (those with a
@@ -252,7 +253,7 @@ func (e *env) readTopic(t *testing.T) map[string][]record {
 			if r.Offset+1 >= end {
 				delete(remaining, r.Partition)
 			}
-			rec := record{value: r.Value, headers: map[string]string{}}
+			rec := record{partition: r.Partition, value: r.Value, headers: map[string]string{}}
 			for _, h := range r.Headers {
 				rec.headers[h.Key] = string(h.Value)
 			}

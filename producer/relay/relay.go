@@ -94,8 +94,12 @@ type Config struct {
 	AllowFiniteRetention bool       // start although the topic may delete events
 	AllowUnderReplicated bool       // start although the topic has 1 replica on several brokers (topic.ErrUnderReplicated)
 	// TopicCheckInterval is how often the topic's replayability (retention,
-	// compaction, log start offsets; topic.CheckReplayable) is checked while
-	// relaying; default topic.DefaultWatchInterval (30 s).
+	// compaction, log start offsets; topic.CheckReplayable) and replication
+	// (topic.Info.ReplicationProblems) are checked while relaying; default
+	// topic.DefaultWatchInterval (30 s). A change is logged once (ERROR; a
+	// replication problem at WARN with AllowUnderReplicated) and shown by
+	// the gauges orderstream_relay_topic_replayable and
+	// orderstream_relay_topic_replicated; relaying goes on.
 	TopicCheckInterval time.Duration
 	AcceptSlotReset    bool // re-baseline deliberately after ErrSlotLost (events in between are not relayed)
 	// ParkOversized: an outbox event whose record is larger than the topic
@@ -277,7 +281,8 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 		o(r)
 	}
 	// The watcher adds the topic to its lines itself.
-	w, err := topic.NewWatcher(topic.WatchConfig{Topic: cfg.Topic, Interval: cfg.TopicCheckInterval, Component: "relay"},
+	w, err := topic.NewWatcher(topic.WatchConfig{Topic: cfg.Topic, Interval: cfg.TopicCheckInterval, Component: "relay",
+		Replication: true, ReplicationAccepted: cfg.AllowUnderReplicated},
 		r.log.With("component", "relay", "mode", string(cfg.Mode), "slot", cfg.Slot), r.m.reg)
 	r.log = r.log.With("component", "relay", "mode", string(cfg.Mode), "slot", cfg.Slot, "topic", cfg.Topic)
 	if err != nil {
@@ -553,7 +558,7 @@ func (r *Relay) checkTopic(ctx context.Context, adm *kadm.Client) error {
 	r.maxMessageBytes.Store(info.MaxMessageBytes)
 	if errors.Is(err, topic.ErrNotReplayable) && r.cfg.AllowFiniteRetention {
 		r.log.Warn("topic may delete events; a replay from offset zero will miss them (allowed by --allow-finite-retention)", "problems", info.Problems())
-		return nil
+		err = nil // replication is still judged below
 	}
 	if err != nil {
 		return err

@@ -20,18 +20,7 @@ func TestRelayWatchesTopic(t *testing.T) {
 	cfg.TopicCheckInterval = 200 * time.Millisecond
 	logs := &syncBuffer{}
 	run := e.start(t, cfg, WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
-	gauge := func() float64 {
-		mfs, err := run.r.Registry().Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, mf := range mfs {
-			if mf.GetName() == "orderstream_relay_topic_replayable" {
-				return mf.GetMetric()[0].GetGauge().GetValue()
-			}
-		}
-		return -1
-	}
+	gauge := func() float64 { return gaugeOf(t, run.r, "orderstream_relay_topic_replayable") }
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
 		deadline := time.Now().Add(time.Minute)
@@ -56,5 +45,35 @@ func TestRelayWatchesTopic(t *testing.T) {
 	}
 	if err := run.shutdown(t); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// gaugeOf is the value of gauge name in r's registry, -1 when absent.
+func gaugeOf(t testing.TB, r *Relay, name string) float64 {
+	t.Helper()
+	mfs, err := r.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
+}
+
+// TestRelayRegistersTopicGauges: a relay exposes both topic checks from
+// its start, 1 until a check says otherwise (New connects to nothing).
+func TestRelayRegistersTopicGauges(t *testing.T) {
+	t.Parallel()
+	r, err := New(Config{PostgresURL: "postgres://unused", Brokers: []string{"127.0.0.1:1"}, Topic: "orders", Slot: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"orderstream_relay_topic_replayable", "orderstream_relay_topic_replicated"} {
+		if v := gaugeOf(t, r, name); v != 1 {
+			t.Errorf("%s = %v, want 1", name, v)
+		}
 	}
 }

@@ -12,6 +12,9 @@
 // from offset zero": those settings and every partition's log start offset
 // 0. Watcher runs it periodically for the relay and the projection daemons
 // (an ERROR line per change, a gauge); status and the cutover checks call it.
+// For the relay the Watcher also re-judges the topic's replication
+// (Info.ReplicationProblems, checked at start by RequireReplicated), since an
+// operator can lower min.insync.replicas or drop replicas while it runs.
 //
 // ReadStats reads the whole topic (every partition from its earliest offset
 // up to the high watermark seen at start) and checks what the relay

@@ -88,6 +88,20 @@ type WatchConfig struct {
 	// Component names the metric: orderstream_<Component>_topic_replayable
 	// (e.g. "relay", "consumer"). Required.
 	Component string
+	// Replication also judges, at every check, whether the topic's
+	// replication still fits its cluster (Info.ReplicationProblems:
+	// replication factor 1 on several brokers, or min.insync.replicas below
+	// 2 with three replicas or more), as the relay's start does: an operator
+	// may lower min.insync.replicas, or a reassignment drop replicas, while
+	// it runs. Its state has its own ERROR/INFO lines and its own gauge,
+	// orderstream_<Component>_topic_replicated (1 fits, 0 not); it never
+	// moves the replayable gauge. Default false: not judged, gauge not
+	// registered (the projection daemons only read the topic).
+	Replication bool
+	// ReplicationAccepted logs replication problems at WARN instead of
+	// ERROR: the operator accepted them (the relay's
+	// --allow-under-replicated). The gauge still reports them.
+	ReplicationAccepted bool
 }
 
 // Validate returns every problem of c at once.
@@ -111,12 +125,16 @@ func (c WatchConfig) Validate() error {
 // is replayable again, a WARN line when a check fails (once per distinct
 // failure), and sets the gauge orderstream_<component>_topic_replayable
 // (1 replayable, 0 not; unchanged while checks fail). Nothing is logged
-// while the state stays the same.
+// while the state stays the same. With WatchConfig.Replication it judges
+// the topic's replication the same way, from the same requests
+// (orderstream_<component>_topic_replicated).
 type Watcher struct {
-	cfg   WatchConfig
-	log   *slog.Logger
-	gauge prometheus.Gauge
-	last  string // problems (or failure) last logged; "" = replayable
+	cfg        WatchConfig
+	log        *slog.Logger
+	gauge      prometheus.Gauge
+	replicated prometheus.Gauge // nil unless cfg.Replication
+	last       string           // problems (or failure) last logged; "" = replayable
+	lastRepl   string           // replication problems last logged; "" = fits
 }
 
 // NewWatcher returns a Watcher of cfg.Topic. log nil means
@@ -138,9 +156,22 @@ func NewWatcher(cfg WatchConfig, log *slog.Logger, reg prometheus.Registerer) (*
 		ConstLabels: prometheus.Labels{"topic": cfg.Topic},
 	})}
 	w.gauge.Set(1)
+	gauges := []prometheus.Gauge{w.gauge}
+	if cfg.Replication {
+		w.replicated = prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "orderstream_" + cfg.Component + "_topic_replicated",
+			Help: "1 while the topic's replication fits its cluster (not replication factor 1 on several brokers, " +
+				"min.insync.replicas >= 2 with three replicas or more), else 0.",
+			ConstLabels: prometheus.Labels{"topic": cfg.Topic},
+		})
+		w.replicated.Set(1)
+		gauges = append(gauges, w.replicated)
+	}
 	if reg != nil {
-		if err := reg.Register(w.gauge); err != nil {
-			return nil, fmt.Errorf("register topic watch metric: %w", err)
+		for _, g := range gauges {
+			if err := reg.Register(g); err != nil {
+				return nil, fmt.Errorf("register topic watch metric: %w", err)
+			}
 		}
 	}
 	return w, nil
@@ -171,6 +202,35 @@ func (w *Watcher) check(ctx context.Context, adm *kadm.Client) {
 		w.gauge.Set(0)
 	} else {
 		w.gauge.Set(1)
+	}
+	if w.cfg.Replication {
+		w.checkReplication(r.Info)
+	}
+}
+
+// checkReplication judges info's replication, updating the gauge and
+// logging a state change.
+func (w *Watcher) checkReplication(info Info) {
+	problems := info.ReplicationProblems()
+	state := strings.Join(problems, "; ")
+	if state != w.lastRepl {
+		attrs := []any{"replicas", info.Replicas, "min_insync_replicas", info.MinInsync, "brokers", info.Brokers}
+		switch {
+		case len(problems) > 0 && w.cfg.ReplicationAccepted:
+			w.log.Warn("topic is under-replicated for its cluster; losing a broker may lose events (allowed by --allow-under-replicated)",
+				append([]any{"problems", state}, attrs...)...)
+		case len(problems) > 0:
+			w.log.Error("topic is under-replicated for its cluster: losing a broker may lose acknowledged events",
+				append([]any{"problems", state}, attrs...)...)
+		default:
+			w.log.Info("topic replication fits its cluster again", attrs...)
+		}
+		w.lastRepl = state
+	}
+	if len(problems) > 0 {
+		w.replicated.Set(0)
+	} else {
+		w.replicated.Set(1)
 	}
 }
 

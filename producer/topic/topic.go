@@ -141,7 +141,9 @@ func (i Info) Problems() []string {
 	return p
 }
 
-// Check describes topic name. It returns ErrNotFound when it does not exist.
+// Check describes topic name. It returns ErrNotFound when it does not exist,
+// also when the broker asked for its configs does not know it yet (a topic
+// just created: Provision retries that for up to 15 s).
 // It does not judge the settings; see Info.Problems and RequireReplayable.
 func Check(ctx context.Context, adm *kadm.Client, name string) (Info, error) {
 	details, err := adm.ListTopics(ctx, name)
@@ -167,15 +169,20 @@ func Check(ctx context.Context, adm *kadm.Client, name string) (Info, error) {
 	}
 	info.Brokers = len(brokers)
 	rcs, err := adm.DescribeTopicConfigs(ctx, name)
+	var rc kadm.ResourceConfig
+	if err == nil {
+		rc, err = rcs.On(name, nil)
+	}
+	if err == nil {
+		err = rc.Err
+	}
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		// Listed in the metadata but not yet known to the broker asked for
+		// its configs: a topic just created, on a loaded cluster.
+		return Info{}, fmt.Errorf("topic %s: %w (describe configs: %v)", name, ErrNotFound, err)
+	}
 	if err != nil {
 		return Info{}, fmt.Errorf("describe configs of topic %s: %w", name, err)
-	}
-	rc, err := rcs.On(name, nil)
-	if err != nil {
-		return Info{}, fmt.Errorf("describe configs of topic %s: %w", name, err)
-	}
-	if rc.Err != nil {
-		return Info{}, fmt.Errorf("describe configs of topic %s: %w", name, rc.Err)
 	}
 	for _, c := range rc.Configs {
 		switch c.Key {
