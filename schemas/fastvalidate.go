@@ -488,12 +488,12 @@ var payloadTail = []byte(`"payload":null}`)
 
 // marshalEnvelope is json.Marshal(e) without the second pass encoding/json
 // makes over a json.RawMessage (it re-scans and compacts the payload, 4.7 KB
-// for a 21-line order.placed): the envelope is encoded with a nil payload
-// and e.Payload spliced in as it is (NewEnvelope's json.Marshal makes it
-// compact). Whether the payload is JSON at all is left to the validation
-// that follows in Marshal. An envelope whose payload is not its last member
-// takes json.Marshal. appendEnvelope writes the same bytes without
-// reflection when it can.
+// for a 21-line order.placed): e.Payload is copied in as it is (NewEnvelope
+// makes it compact). appendEnvelope writes the envelope around it; when it
+// cannot, the envelope is encoded by encoding/json with a nil payload and
+// e.Payload spliced in, and an envelope whose payload is not its last member
+// takes json.Marshal. Whether the payload is JSON at all is left to the
+// validation that follows in Marshal.
 func marshalEnvelope(e Envelope) ([]byte, error) {
 	payload := e.Payload
 	if len(payload) == 0 {
