@@ -62,7 +62,7 @@ type Metadata struct {
 // OccurredAt is converted to UTC; RecordedAt is now in UTC. The event id is a
 // fresh UUIDv7.
 func NewEnvelope(id string, version int64, occurredAt time.Time, p Payload, md Metadata) (Envelope, error) {
-	body, err := json.Marshal(p)
+	body, err := encodePayload(p)
 	if err != nil {
 		return Envelope{}, fmt.Errorf("encode %s payload: %w", p.EventType(), err)
 	}

@@ -12,3 +12,7 @@ func (v *Validator) FastValid(event []byte) bool {
 
 // LibraryValidate exposes the library's verdict to the external tests.
 func (v *Validator) LibraryValidate(event []byte) error { return v.validateLibrary(event) }
+
+// AppendPayload and AppendEnvelope expose the appenders (encode.go).
+func AppendPayload(p Payload) ([]byte, bool)   { return appendPayload(nil, p) }
+func AppendEnvelope(e Envelope) ([]byte, bool) { return appendEnvelope(nil, &e) }

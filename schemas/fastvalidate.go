@@ -188,7 +188,7 @@ func (n *fnode) chain(dst []*fnode) []*fnode {
 }
 
 var walkers = sync.Pool{New: func() any {
-	return &walker{dec: jsontext.NewDecoder(bytes.NewReader(nil)), passed: map[passKey]struct{}{}}
+	return &walker{dec: jsontext.NewDecoder(bytes.NewReader(nil)), passed: map[*fnode]map[string]struct{}{}}
 }}
 
 // valid reports whether event is of fc's schema_version and certainly
@@ -223,15 +223,12 @@ type walker struct {
 	eventType      string
 	schemaVersion  int64
 	payloadChecked bool
-	// passed remembers strings that met a node's pattern and format (most
-	// repeat: times, prices, currencies, product texts); cleared at
-	// maxPassed entries.
-	passed map[passKey]struct{}
-}
-
-type passKey struct {
-	n *fnode
-	s string
+	// passed remembers, per node, strings that met its pattern and format
+	// (most repeat: times, prices, currencies, product texts); cleared at
+	// maxPassed entries in all (npassed). Looking a string up by its bytes
+	// allocates nothing.
+	passed  map[*fnode]map[string]struct{}
+	npassed int
 }
 
 const maxPassed = 1 << 12
@@ -264,8 +261,8 @@ func (w *walker) value(ns []*fnode, r role) bool {
 		if err != nil {
 			return false
 		}
-		s, ok := w.unquote(raw)
-		return ok && w.str(ns, s)
+		b, ok := w.unquote(raw)
+		return ok && w.str(ns, b)
 	case '0':
 		raw, err := w.dec.ReadValue()
 		if err != nil {
@@ -289,29 +286,33 @@ func (w *walker) value(ns []*fnode, r role) bool {
 	return false // null, true, false: no event member takes one
 }
 
-func (w *walker) unquote(raw jsontext.Value) (string, bool) {
+// unquote returns the content of the JSON string raw, unescaped; it is
+// valid until the next read of the decoder.
+func (w *walker) unquote(raw jsontext.Value) ([]byte, bool) {
 	inner := raw[1 : len(raw)-1]
 	if bytes.IndexByte(inner, '\\') < 0 {
-		return string(inner), true
+		return inner, true
 	}
 	var err error
 	w.buf, err = jsontext.AppendUnquote(w.buf[:0], raw)
-	return string(w.buf), err == nil
+	return w.buf, err == nil
 }
 
-func (w *walker) str(ns []*fnode, s string) bool {
+// str checks the string b against every schema of ns. It allocates only to
+// check and remember a string not met before.
+func (w *walker) str(ns []*fnode, b []byte) bool {
 	var runes = -1
 	for _, n := range ns {
 		if n.types != nil && !hasType(n.types, "string") {
 			return false
 		}
-		if n.constStr != nil && s != *n.constStr {
+		if n.constStr != nil && string(b) != *n.constStr {
 			return false
 		}
 		if n.hasEnum {
 			found := false
 			for _, e := range n.enum {
-				found = found || e == s
+				found = found || e == string(b)
 			}
 			if !found {
 				return false
@@ -319,7 +320,7 @@ func (w *walker) str(ns []*fnode, s string) bool {
 		}
 		if n.minLen >= 0 || n.maxLen >= 0 {
 			if runes < 0 {
-				runes = utf8.RuneCountInString(s)
+				runes = utf8.RuneCount(b)
 			}
 			if (n.minLen >= 0 && runes < n.minLen) || (n.maxLen >= 0 && runes > n.maxLen) {
 				return false
@@ -328,19 +329,29 @@ func (w *walker) str(ns []*fnode, s string) bool {
 		if n.pattern == nil && n.format == nil {
 			continue
 		}
-		if _, ok := w.passed[passKey{n, s}]; ok {
+		if _, ok := w.passed[n][string(b)]; ok {
 			continue
 		}
+		s := string(b)
 		if n.pattern != nil && !n.pattern.MatchString(s) {
 			return false
 		}
 		if n.format != nil && n.format(s) != nil {
 			return false
 		}
-		if len(w.passed) >= maxPassed {
-			clear(w.passed)
+		if w.npassed >= maxPassed {
+			for _, m := range w.passed {
+				clear(m)
+			}
+			w.npassed = 0
 		}
-		w.passed[passKey{n, s}] = struct{}{}
+		m := w.passed[n]
+		if m == nil {
+			m = map[string]struct{}{}
+			w.passed[n] = m
+		}
+		m[s] = struct{}{}
+		w.npassed++
 	}
 	return true
 }
@@ -400,11 +411,11 @@ func (w *walker) object(ns []*fnode, top bool) bool {
 			if err != nil {
 				return false
 			}
-			s, ok := w.unquote(raw)
-			if !ok || !w.str(sub, s) {
+			b, ok := w.unquote(raw)
+			if !ok || !w.str(sub, b) {
 				return false
 			}
-			w.eventType = s
+			w.eventType = string(b)
 			continue
 		}
 		if len(sub) == 0 {
@@ -477,15 +488,19 @@ var payloadTail = []byte(`"payload":null}`)
 
 // marshalEnvelope is json.Marshal(e) without the second pass encoding/json
 // makes over a json.RawMessage (it re-scans and compacts the payload, 4.7 KB
-// for a 21-line order.placed): the envelope is encoded with a nil payload
-// and e.Payload spliced in as it is (NewEnvelope's json.Marshal makes it
-// compact). Whether the payload is JSON at all is left to the validation
-// that follows in Marshal. An envelope whose payload is not its last member
-// takes json.Marshal.
+// for a 21-line order.placed): e.Payload is copied in as it is (NewEnvelope
+// makes it compact). appendEnvelope writes the envelope around it; when it
+// cannot, the envelope is encoded by encoding/json with a nil payload and
+// e.Payload spliced in, and an envelope whose payload is not its last member
+// takes json.Marshal. Whether the payload is JSON at all is left to the
+// validation that follows in Marshal.
 func marshalEnvelope(e Envelope) ([]byte, error) {
 	payload := e.Payload
 	if len(payload) == 0 {
 		return json.Marshal(e)
+	}
+	if b, ok := appendEnvelope(make([]byte, 0, 400+len(payload)), &e); ok {
+		return b, nil
 	}
 	e.Payload = nil
 	b, err := json.Marshal(e)

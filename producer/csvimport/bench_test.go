@@ -1,10 +1,16 @@
 package csvimport_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"os"
 	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,12 +40,21 @@ type ceilingDoc struct {
 // transaction per document in one round trip each, with the same
 // concurrency and no validation. It prints both rates and their ratio.
 // ORDERSTREAM_BENCH_WORKERS sets the concurrency (default
-// csvimport.DefaultWorkers).
+// csvimport.DefaultWorkers); ORDERSTREAM_BENCH_ROWS, when set, takes the
+// first that many rows of the file instead of all of it.
+//
+// Beside the rates it logs, per document and for each side, the CPU time of
+// this process (getrusage) and of the PostgreSQL backends serving it
+// (/proc/PID/stat, when the server runs on this machine), the writes to the
+// sockets (one per round trip) and the bytes sent and received.
 func BenchmarkImport(b *testing.B) {
 	path := testfixture.RealFile(b)
 	workers := csvimport.DefaultWorkers
 	if w, err := strconv.Atoi(os.Getenv("ORDERSTREAM_BENCH_WORKERS")); err == nil {
 		workers = w
+	}
+	if n, err := strconv.Atoi(os.Getenv("ORDERSTREAM_BENCH_ROWS")); err == nil {
+		path = testfixture.SampleFile(b, n)
 	}
 	ctx := context.Background()
 
@@ -52,6 +67,7 @@ func BenchmarkImport(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	want := len(docs)
 	ceil := make([]ceilingDoc, len(docs))
 	for i, d := range docs {
 		ceil[i] = prebuild(b, d)
@@ -59,23 +75,110 @@ func BenchmarkImport(b *testing.B) {
 	docs = nil
 
 	for b.Loop() {
-		pool, _ := newStore(b, workers)
+		var cw wire
+		pool, _ := newStore(b, workers, cw.count)
+		cm := startMeter()
 		start := time.Now()
 		if err := writeCeiling(ctx, pool, ceil, workers); err != nil {
 			b.Fatal(err)
 		}
 		ceiling := float64(len(ceil)) / time.Since(start).Seconds()
+		cc := cm.stop(b, pool, &cw, len(ceil))
 
-		_, repo := newStore(b, workers)
+		var iw wire
+		ipool, repo := newStore(b, workers, iw.count)
+		im := startMeter()
 		sum := importPath(b, repo, workers, path)
-		if sum.Imported != testfixture.RealDocuments {
-			b.Fatalf("imported %d documents, want %d", sum.Imported, testfixture.RealDocuments)
+		if sum.Imported != want {
+			b.Fatalf("imported %d documents, want %d", sum.Imported, want)
 		}
+		ic := im.stop(b, ipool, &iw, sum.Imported)
 		rate := sum.DocumentsPerSecond()
 		b.ReportMetric(rate, "import_docs/s")
 		b.ReportMetric(ceiling, "ceiling_docs/s")
 		b.ReportMetric(100*rate/ceiling, "%_of_ceiling")
+		b.Logf("per document      import  ceiling")
+		b.Logf("client CPU µs    %7.0f  %7.0f", ic.clientCPU, cc.clientCPU)
+		b.Logf("server CPU µs    %7.0f  %7.0f", ic.serverCPU, cc.serverCPU)
+		b.Logf("round trips      %7.2f  %7.2f", ic.writes, cc.writes)
+		b.Logf("bytes sent       %7.0f  %7.0f", ic.sent, cc.sent)
+		b.Logf("bytes received   %7.0f  %7.0f", ic.recv, cc.recv)
 	}
+}
+
+// wire counts what a pool's connections send and receive.
+type wire struct{ writes, sent, recv atomic.Int64 }
+
+// count makes cfg's connections count into w.
+func (w *wire) count(cfg *pgxpool.Config) {
+	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &countedConn{Conn: c, w: w}, nil
+	}
+}
+
+type countedConn struct {
+	net.Conn
+	w *wire
+}
+
+func (c *countedConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.w.writes.Add(1)
+	c.w.sent.Add(int64(n))
+	return n, err
+}
+
+func (c *countedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.w.recv.Add(int64(n))
+	return n, err
+}
+
+// meter measures one phase: this process's CPU time (getrusage) and, when
+// PostgreSQL runs on this machine, its backends' (/proc/PID/stat).
+type meter struct{ rusage syscall.Rusage }
+
+// cost is one phase's figures per document.
+type cost struct{ clientCPU, serverCPU, writes, sent, recv float64 }
+
+func startMeter() meter {
+	var m meter
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &m.rusage)
+	return m
+}
+
+func (m meter) stop(b *testing.B, pool *pgxpool.Pool, w *wire, docs int) cost {
+	var r syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &r)
+	cpu := time.Duration(r.Utime.Nano() + r.Stime.Nano() - m.rusage.Utime.Nano() - m.rusage.Stime.Nano())
+	// The backends' CPU since they started: the phase plus the migration
+	// (a few ms in all). 0 when PostgreSQL is not local.
+	var server time.Duration
+	rows, err := pool.Query(context.Background(), `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, pid := range pids {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		ut, _ := strconv.ParseInt(f[11], 10, 64) // utime, stime: fields 14, 15 (clock ticks, 100/s)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		server += time.Duration(ut+st) * 10 * time.Millisecond
+	}
+	n := float64(docs)
+	return cost{clientCPU: float64(cpu.Microseconds()) / n, serverCPU: float64(server.Microseconds()) / n,
+		writes: float64(w.writes.Load()) / n, sent: float64(w.sent.Load()) / n, recv: float64(w.recv.Load()) / n}
 }
 
 // prebuild turns a document into the rows the write side stores for it,

@@ -74,18 +74,18 @@ func createIn(ctx context.Context, q querier, s order.State, envs []schemas.Enve
 	m := len(envs)
 	ids, aggType, version, eventType := make([]string, m), make([]string, m), make([]int64, m), make([]string, m)
 	schemaVersion, occurred, recorded := make([]int32, m), make([]time.Time, m), make([]time.Time, m)
-	trace, body := make([]string, m), make([]string, m)
+	trace := make([]string, m)
 	for i, e := range envs {
 		ids[i], aggType[i], version[i], eventType[i] = e.EventID.String(), e.AggregateType, e.AggregateVersion, e.EventType
 		schemaVersion[i], occurred[i], recorded[i] = int32(e.SchemaVersion), e.OccurredAt, e.RecordedAt
-		trace[i], body[i] = e.Traceparent, string(rows[i])
+		trace[i] = e.Traceparent
 	}
 	var written int
 	err := q.QueryRow(ctx, createSQL,
 		s.ID, s.Number, s.Kind, s.Status, customer, s.Country, s.Currency, numeric(s.Total.Amount), numeric(s.Paid),
 		numeric(s.Refunded), s.PlacedAt, s.Version,
 		lineNo, source, stock, desc, qty, price, invoiced,
-		ids, aggType, version, eventType, schemaVersion, occurred, recorded, trace, body).Scan(&written)
+		ids, aggType, version, eventType, schemaVersion, occurred, recorded, trace, rows).Scan(&written)
 	if err != nil {
 		return classify(err)
 	}
