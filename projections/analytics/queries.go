@@ -145,11 +145,23 @@ type Product struct {
 // it reads the stable views (the serving generation, following cutovers);
 // OnGeneration reads one generation's tables directly. Safe for concurrent
 // use; ctx cancellation aborts a query.
+//
+// What each query reads (the reason: the cost of deduplicating grows with
+// the rows read, see ARCHITECTURE.md "Dashboard queries that scale"):
+//
+//   - Summary, Breakdown and HasCountry: the view order_totals, one row per
+//     order (about 21 lines per order in the real file). Every figure they
+//     give is a sum or count over orders: an order's lines share its kind,
+//     customer, country and placed time, its total is the exact sum of its
+//     line amounts and its line_count the number of its lines, so summing
+//     orders gives the same figures as summing lines.
+//   - TopProducts: the view order_lines (its figures are per stock code).
 type Queries struct {
-	conn  driver.Conn
-	db    string
-	lines string // table expression of the lines, deduplicating
-	gen   uint32 // generation of OnGeneration; 0: the serving one
+	conn   driver.Conn
+	db     string
+	lines  string // table expression of the lines, deduplicating
+	orders string // table expression of one row per order, deduplicating
+	gen    uint32 // generation of OnGeneration; 0: the serving one
 }
 
 // New returns Queries over database on conn (see Open). It panics on an
@@ -158,7 +170,7 @@ func New(conn driver.Conn, database string) *Queries {
 	if !identRE.MatchString(database) {
 		panic(fmt.Sprintf("analytics.New: invalid database name %q", database))
 	}
-	return &Queries{conn: conn, db: database, lines: "`" + database + "`.order_lines"}
+	return &Queries{conn: conn, db: database, lines: "`" + database + "`.order_lines", orders: "`" + database + "`.order_totals"}
 }
 
 // OnGeneration returns a copy of q that reads generation n's tables (with
@@ -167,13 +179,17 @@ func New(conn driver.Conn, database string) *Queries {
 func (q *Queries) OnGeneration(n uint32) *Queries {
 	c := *q
 	c.lines = "`" + q.db + "`.`" + tableName("order_lines", n) + "` FINAL"
+	c.orders = "`" + q.db + "`.`" + tableName("orders", n) + "` FINAL"
 	c.gen = n
 	return &c
 }
 
-const totalsColumns = `sum(amount), sumIf(amount, kind = 'sale'), sumIf(amount, kind = 'credit_note'),
-	sumIf(amount, kind = 'adjustment'), uniqExactIf(order_id, kind = 'sale'), uniqExactIf(order_id, kind = 'credit_note'),
-	uniqExactIf(customer_id, customer_id != ''), count()`
+// totalsColumns are the Totals over rows of one order each (order_totals,
+// deduplicated): the sums of the orders' totals, the orders counted by kind,
+// the distinct customers and the sum of the orders' line counts.
+const totalsColumns = `sum(total), sumIf(total, kind = 'sale'), sumIf(total, kind = 'credit_note'),
+	sumIf(total, kind = 'adjustment'), countIf(kind = 'sale'), countIf(kind = 'credit_note'),
+	uniqExactIf(customer_id, customer_id != ''), sum(toUInt64(line_count))`
 
 // Summary returns the metrics over the whole filter.
 func (q *Queries) Summary(ctx context.Context, f Filter) (Totals, error) {
@@ -182,21 +198,21 @@ func (q *Queries) Summary(ctx context.Context, f Filter) (Totals, error) {
 	}
 	where, args := f.where()
 	var t Totals
-	row := q.conn.QueryRow(ctx, "SELECT "+totalsColumns+" FROM "+q.lines+where, args...)
+	row := q.conn.QueryRow(ctx, "SELECT "+totalsColumns+" FROM "+q.orders+where, args...)
 	if err := scanTotals(row, nil, &t); err != nil {
 		return Totals{}, fmt.Errorf("totals query: %w", err)
 	}
 	return t, nil
 }
 
-// HasCountry reports whether any line of the read model (the serving
+// HasCountry reports whether any order of the read model (the serving
 // generation, or q's generation after OnGeneration) has exactly this
 // country (case-sensitive, as in the data: "France", "EIRE"). Callers check
 // a country filter with it to tell a misspelt country from one without
 // documents in the range, which Summary and the others answer with zeros.
 func (q *Queries) HasCountry(ctx context.Context, country string) (bool, error) {
 	var n uint64
-	if err := q.conn.QueryRow(ctx, "SELECT count() FROM "+q.lines+" WHERE country = ?", country).Scan(&n); err != nil {
+	if err := q.conn.QueryRow(ctx, "SELECT count() FROM "+q.orders+" WHERE country = ?", country).Scan(&n); err != nil {
 		return false, fmt.Errorf("country query: %w", err)
 	}
 	return n > 0, nil
@@ -262,7 +278,7 @@ func (q *Queries) Breakdown(ctx context.Context, f Filter, by Dimension) ([]Grou
 		return nil, fmt.Errorf("breakdown by %q: want day, month or country", by)
 	}
 	where, args := f.where()
-	rows, err := q.conn.Query(ctx, "SELECT "+key+" AS k, "+totalsColumns+" FROM "+q.lines+where+" GROUP BY k ORDER BY k", args...)
+	rows, err := q.conn.Query(ctx, "SELECT "+key+" AS k, "+totalsColumns+" FROM "+q.orders+where+" GROUP BY k ORDER BY k", args...)
 	if err != nil {
 		return nil, fmt.Errorf("breakdown query by %s: %w", by, err)
 	}

@@ -461,6 +461,7 @@ func (s *Store) views(n uint32) map[string]string {
 	return map[string]string{
 		"order_lines": `SELECT order_id, line_no, order_number, kind, customer_id, country, stock_code, description,
 			quantity, unit_price, amount, placed_at, version FROM ` + lines + ` FINAL`,
+		"order_totals": orderTotalsSQL(orders),
 		"order_status": statusSQL(orders, status),
 		"orders": `SELECT order_id, order_number, kind, customer_id, country, currency, total, line_count, placed_at,
 			status, status_version AS version, updated_at
@@ -477,7 +478,23 @@ func (s *Store) views(n uint32) map[string]string {
 // exact before merges. For readers of one generation, e.g. a verifier.
 func (s *Store) OrdersSQL(n uint32) string { return s.views(n)["orders"] }
 
-var viewNames = []string{"order_lines", "orders", "order_status"}
+// orderTotalsSQL is the SELECT of the view order_totals over the orders
+// table (expression) orders: one row per order placed (FINAL: exact before
+// merges), without the status join. The dashboard's order-level figures
+// read it (Queries: Summary, Breakdown, HasCountry): a row per order
+// instead of one per line, and an order's total is the exact sum of its
+// line amounts (Rows.Add refuses any other), its line_count the number of
+// its lines.
+func orderTotalsSQL(orders string) string {
+	return `SELECT order_id, order_number, kind, customer_id, country, total, line_count, placed_at, version
+			FROM ` + orders + ` FINAL`
+}
+
+var viewNames = []string{"order_lines", "orders", "order_status", "order_totals"}
+
+// viewBase names the generation table whose name (<base>_g<N>) shows which
+// generation a view reads.
+var viewBase = map[string]string{"order_lines": "order_lines", "orders": "orders", "order_status": "order_status", "order_totals": "orders"}
 
 // viewTarget returns the generation view name reads, 0 when the view is missing.
 func (s *Store) viewTarget(ctx context.Context, name string) (uint32, error) {
@@ -489,7 +506,7 @@ func (s *Store) viewTarget(ctx context.Context, name string) (uint32, error) {
 	if err := s.conn.QueryRow(ctx, "SHOW CREATE TABLE "+s.table(name)).Scan(&create); err != nil {
 		return 0, fmt.Errorf("view %s.%s: %w", s.db, name, err)
 	}
-	marker := name + "_g"
+	marker := viewBase[name] + "_g"
 	i := strings.Index(create, marker)
 	if i < 0 {
 		return 0, nil
