@@ -160,7 +160,6 @@ type Product struct {
 type Queries struct {
 	conn   driver.Conn
 	db     string
-	lines  string // table expression of the lines, deduplicating
 	orders string // table expression of one row per order, deduplicating
 	gen    uint32 // generation of OnGeneration; 0: the serving one
 }
@@ -171,7 +170,7 @@ func New(conn driver.Conn, database string) *Queries {
 	if !identRE.MatchString(database) {
 		panic(fmt.Sprintf("analytics.New: invalid database name %q", database))
 	}
-	return &Queries{conn: conn, db: database, lines: "`" + database + "`.order_lines", orders: "`" + database + "`.order_totals"}
+	return &Queries{conn: conn, db: database, orders: "`" + database + "`.order_totals"}
 }
 
 // OnGeneration returns a copy of q that reads generation n's tables (with
@@ -179,7 +178,6 @@ func New(conn driver.Conn, database string) *Queries {
 // before the cutover.
 func (q *Queries) OnGeneration(n uint32) *Queries {
 	c := *q
-	c.lines = "`" + q.db + "`.`" + tableName("order_lines", n) + "` FINAL"
 	c.orders = "`" + q.db + "`.`" + tableName("orders", n) + "` FINAL"
 	c.gen = n
 	return &c
