@@ -20,10 +20,13 @@ import (
 //     ReplicatedReplacingMergeTree X_gN_local on every node, replicated
 //     within its shard (ZooKeeper path /clickhouse/tables/{shard}/DB/X_gN_local,
 //     replica {replica}: the node's macros), plus a Distributed table X_gN
-//     over them sharded by cityHash64(order_id). Every row of an order —
-//     and every redelivered copy of a row — lands on one shard, so FINAL
-//     (which deduplicates within a shard) and GROUP BY order_id keep the
-//     reader views exact before merges, as on one server.
+//     over them sharded by cityHash64(order_id) (shardingKey). Every row of
+//     an order — and every redelivered copy of a row — lands on one shard,
+//     so FINAL (which deduplicates within a shard) and GROUP BY order_id keep
+//     the reader views exact before merges, as on one server. The
+//     top-products rollup product_months_gN has no order: it is sharded by
+//     cityHash64(stock_code), so every version of one of its keys (month,
+//     country, stock code) lands on one shard as well.
 //   - every other table (schema_migrations, the generation registry) is a
 //     ReplicatedReplacingMergeTree with one replica on every node (path
 //     /clickhouse/tables/all/DB/X): any node reads the whole registry.
@@ -62,6 +65,16 @@ func (c clusterDDL) localName(name string) string {
 	return name + "_local"
 }
 
+// shardingKey returns the sharding expression of generation table name
+// (X_gN) on a cluster: every row of one key of the table, and every copy of
+// it, on one shard.
+func shardingKey(name string) string {
+	if generationRE.ReplaceAllString(name, "") == "product_months" {
+		return "cityHash64(stock_code)"
+	}
+	return "cityHash64(order_id)"
+}
+
 // rewrite returns the statements that do st on the cluster (st alone on one
 // server). It recognises the statements this package issues: CREATE
 // DATABASE / TABLE (ReplacingMergeTree) / VIEW IF NOT EXISTS, DROP TABLE IF
@@ -94,8 +107,8 @@ func (c clusterDDL) rewrite(st string) []string {
 		return []string{
 			fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s%s %s ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/%s/%s', '{replica}'%s) %s",
 				quoted(db, local), on, columns, db, local, args, rest),
-			fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s%s AS %s ENGINE = Distributed(`%s`, `%s`, `%s`, cityHash64(order_id))",
-				quoted(db, table), on, quoted(db, local), c.name, db, local),
+			fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s%s AS %s ENGINE = Distributed(`%s`, `%s`, `%s`, %s)",
+				quoted(db, table), on, quoted(db, local), c.name, db, local, shardingKey(table)),
 		}
 	case strings.HasPrefix(st, "CREATE VIEW "), strings.HasPrefix(st, "CREATE OR REPLACE VIEW "):
 		head, def, _ := strings.Cut(st, " AS ")

@@ -19,6 +19,10 @@ func TestClusterDDLRewrite(t *testing.T) {
 			"CREATE TABLE IF NOT EXISTS `db`.`order_lines_g2_local` ON CLUSTER `c` (\n    order_id String,\n    version UInt64\n) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db/order_lines_g2_local', '{replica}', version) PARTITION BY toYYYYMM(placed_at)\nORDER BY (order_id, line_no)",
 			"CREATE TABLE IF NOT EXISTS `db`.`order_lines_g2` ON CLUSTER `c` AS `db`.`order_lines_g2_local` ENGINE = Distributed(`c`, `db`, `order_lines_g2_local`, cityHash64(order_id))",
 		}},
+		{"top-products rollup: distributed by stock code", "c", "CREATE TABLE IF NOT EXISTS `db`.product_months_g2 (\n    stock_code String\n) ENGINE = ReplacingMergeTree(lines_seen)\nORDER BY (placed_month, country, stock_code)", []string{
+			"CREATE TABLE IF NOT EXISTS `db`.`product_months_g2_local` ON CLUSTER `c` (\n    stock_code String\n) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db/product_months_g2_local', '{replica}', lines_seen) ORDER BY (placed_month, country, stock_code)",
+			"CREATE TABLE IF NOT EXISTS `db`.`product_months_g2` ON CLUSTER `c` AS `db`.`product_months_g2_local` ENGINE = Distributed(`c`, `db`, `product_months_g2_local`, cityHash64(stock_code))",
+		}},
 		{"registry: one replica on every node", "c", "CREATE TABLE IF NOT EXISTS `db`.`schema_migrations` (\n scope String\n ) ENGINE = ReplacingMergeTree ORDER BY (scope, version)", []string{
 			"CREATE TABLE IF NOT EXISTS `db`.`schema_migrations` ON CLUSTER `c` (\n scope String\n ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/db/schema_migrations', '{replica}') ORDER BY (scope, version)",
 		}},

@@ -21,7 +21,7 @@ type CutoverScope string
 const (
 	// CutoverAllViews: ClickHouse before 20.10 (18.16 here). One
 	// multi-table RENAME TABLE, under the server's DDL lock: at every
-	// instant all three views read the same generation.
+	// instant all the views read the same generation.
 	CutoverAllViews CutoverScope = "all views at once"
 	// CutoverEachView: ClickHouse 20.10 and later (Atomic databases), where
 	// a multi-table RENAME is not atomic (a reader may find a view missing

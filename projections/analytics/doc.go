@@ -4,7 +4,8 @@
 // # Data flow
 //
 // The Sink (a consumers.Sink) turns order events into rows of three tables
-// per generation n, inserted with one batch per table per Write:
+// per generation n, inserted with one batch per table per Write, and keeps
+// a fourth, a rollup, from them:
 //
 //   - order_lines_g<n>: one row per line of order.placed (order, line number,
 //     kind, customer, country, product, quantity, unit price, amount =
@@ -14,11 +15,28 @@
 //     the status it moves the order to (schemas.StatusOf) and its amount; the
 //     view order_status folds an order's rows into its status (schemas.Fold:
 //     a partial refund of a sale leaves it paid or shipped).
+//   - product_months_g<n>: per Europe/London month, country and stock code,
+//     the figures of TopProducts, recomputed after each Write from the
+//     deduplicated lines of the months the Write's lines fall in, versioned
+//     by the number of lines of the key read (migration generation/0002 says
+//     why that is exact under redelivery, replay and concurrent writers).
 //
 // Status changes live in their own table, joined at read time (the orders
-// view), so the Sink never reads before it writes: an order.paid needs
-// nothing of its order.placed, events of one order may land in different
-// batches, and a replay writes each event on its own.
+// view), so the Sink never needs a row of an earlier event: an order.paid
+// needs nothing of its order.placed, events of one order may land in
+// different batches, and a replay writes each event on its own. (The
+// rollup's recomputation reads lines, on the server, in its INSERT ...
+// SELECT; the Sink holds nothing of it.)
+//
+// # Reads
+//
+// The dashboard's figures read as few rows as their definition allows
+// (Queries): Summary, Breakdown and HasCountry one row per order (the view
+// order_totals over orders_g<n>; an order's total is the sum of its line
+// amounts), TopProducts the rollup for whole months and order_lines_g<n>
+// only for the days of a range outside whole months. The figures are those
+// of the deduplicated lines (TestDashboardExactUnderRedelivery compares
+// them).
 //
 // # Guarantees
 //
@@ -33,6 +51,12 @@
 //     goes through, and it works on ClickHouse 18.16 and current releases
 //     alike. Rows of one key share placed_at, so twins always meet in the same
 //     monthly partition (FINAL deduplicates per partition).
+//     The rollup product_months_g<n> is a ReplacingMergeTree(lines_seen)
+//     keyed by (month, country, stock code): a row recomputed from more lines
+//     replaces one from fewer, and its readers deduplicate with FINAL too.
+//     TopProducts reads a generation's tables (with FINAL), not the views:
+//     on 18.16 a condition on a view does not reach the table inside, so a
+//     view would read every partition.
 //   - Exact money: Decimal(18,3) columns (unit prices have at most 3
 //     decimals; a line amount, an integer times such a price, keeps scale 3),
 //     sums are Decimal(38,3); Go values are shopspring decimal.Decimal, never
@@ -53,8 +77,8 @@
 //
 // The physical tables carry a generation suffix; read_model_generations
 // records each generation's state (building, serving, retired, dropped) and
-// the stable views order_lines, orders and order_status read the serving
-// one. Store.CreateGeneration, Cutover (views switched as CutoverScope says:
+// the stable views order_lines, orders, order_status, order_totals and
+// product_months read the serving one. Store.CreateGeneration, Cutover (views switched as CutoverScope says:
 // one multi-table RENAME TABLE on 18.16, CREATE OR REPLACE VIEW per view on
 // current releases), Rollback and DropGeneration manage them; Migrate creates
 // generation 1 as serving on first run. A Sink following the registry

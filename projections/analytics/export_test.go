@@ -1,6 +1,10 @@
 package analytics
 
-import "github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+import (
+	"context"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
 
 // NewSinkOn returns a Sink for cfg over conn (cfg.Addr unused), for the
 // compatibility suite's connections. The Sink closes conn on Close.
@@ -30,4 +34,11 @@ func OrdersQuery(st *Store, n uint32) string {
 		return "SELECT * FROM " + st.table("orders")
 	}
 	return st.views(n)["orders"]
+}
+
+// FillRollup runs the statement of migration generation/0002 that fills
+// generation gen's top-products rollup from its lines (every month).
+func FillRollup(ctx context.Context, conn driver.Conn, database string, gen uint32) error {
+	s := &Store{db: database}
+	return conn.Exec(ctx, rollupInsert(s.table(tableName("order_lines", gen)), s.table(tableName("product_months", gen)), ""))
 }

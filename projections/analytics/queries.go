@@ -145,11 +145,23 @@ type Product struct {
 // it reads the stable views (the serving generation, following cutovers);
 // OnGeneration reads one generation's tables directly. Safe for concurrent
 // use; ctx cancellation aborts a query.
+//
+// What each query reads (the reason: the cost of deduplicating grows with
+// the rows read, see ARCHITECTURE.md "Dashboard queries that scale"):
+//
+//   - Summary, Breakdown and HasCountry: the view order_totals, one row per
+//     order (about 21 lines per order in the real file). Every figure they
+//     give is a sum or count over orders: an order's lines share its kind,
+//     customer, country and placed time, its total is the exact sum of its
+//     line amounts and its line_count the number of its lines, so summing
+//     orders gives the same figures as summing lines.
+//   - TopProducts: the generation's top-products rollup product_months for
+//     whole months, its order_lines for the other days of the range.
 type Queries struct {
-	conn  driver.Conn
-	db    string
-	lines string // table expression of the lines, deduplicating
-	gen   uint32 // generation of OnGeneration; 0: the serving one
+	conn   driver.Conn
+	db     string
+	orders string // table expression of one row per order, deduplicating
+	gen    uint32 // generation of OnGeneration; 0: the serving one
 }
 
 // New returns Queries over database on conn (see Open). It panics on an
@@ -158,7 +170,7 @@ func New(conn driver.Conn, database string) *Queries {
 	if !identRE.MatchString(database) {
 		panic(fmt.Sprintf("analytics.New: invalid database name %q", database))
 	}
-	return &Queries{conn: conn, db: database, lines: "`" + database + "`.order_lines"}
+	return &Queries{conn: conn, db: database, orders: "`" + database + "`.order_totals"}
 }
 
 // OnGeneration returns a copy of q that reads generation n's tables (with
@@ -166,14 +178,17 @@ func New(conn driver.Conn, database string) *Queries {
 // before the cutover.
 func (q *Queries) OnGeneration(n uint32) *Queries {
 	c := *q
-	c.lines = "`" + q.db + "`.`" + tableName("order_lines", n) + "` FINAL"
+	c.orders = "`" + q.db + "`.`" + tableName("orders", n) + "` FINAL"
 	c.gen = n
 	return &c
 }
 
-const totalsColumns = `sum(amount), sumIf(amount, kind = 'sale'), sumIf(amount, kind = 'credit_note'),
-	sumIf(amount, kind = 'adjustment'), uniqExactIf(order_id, kind = 'sale'), uniqExactIf(order_id, kind = 'credit_note'),
-	uniqExactIf(customer_id, customer_id != ''), count()`
+// totalsColumns are the Totals over rows of one order each (order_totals,
+// deduplicated): the sums of the orders' totals, the orders counted by kind,
+// the distinct customers and the sum of the orders' line counts.
+const totalsColumns = `sum(total), sumIf(total, kind = 'sale'), sumIf(total, kind = 'credit_note'),
+	sumIf(total, kind = 'adjustment'), countIf(kind = 'sale'), countIf(kind = 'credit_note'),
+	uniqExactIf(customer_id, customer_id != ''), sum(toUInt64(line_count))`
 
 // Summary returns the metrics over the whole filter.
 func (q *Queries) Summary(ctx context.Context, f Filter) (Totals, error) {
@@ -182,21 +197,21 @@ func (q *Queries) Summary(ctx context.Context, f Filter) (Totals, error) {
 	}
 	where, args := f.where()
 	var t Totals
-	row := q.conn.QueryRow(ctx, "SELECT "+totalsColumns+" FROM "+q.lines+where, args...)
+	row := q.conn.QueryRow(ctx, "SELECT "+totalsColumns+" FROM "+q.orders+where, args...)
 	if err := scanTotals(row, nil, &t); err != nil {
 		return Totals{}, fmt.Errorf("totals query: %w", err)
 	}
 	return t, nil
 }
 
-// HasCountry reports whether any line of the read model (the serving
+// HasCountry reports whether any order of the read model (the serving
 // generation, or q's generation after OnGeneration) has exactly this
 // country (case-sensitive, as in the data: "France", "EIRE"). Callers check
 // a country filter with it to tell a misspelt country from one without
 // documents in the range, which Summary and the others answer with zeros.
 func (q *Queries) HasCountry(ctx context.Context, country string) (bool, error) {
 	var n uint64
-	if err := q.conn.QueryRow(ctx, "SELECT count() FROM "+q.lines+" WHERE country = ?", country).Scan(&n); err != nil {
+	if err := q.conn.QueryRow(ctx, "SELECT count() FROM "+q.orders+" WHERE country = ?", country).Scan(&n); err != nil {
 		return false, fmt.Errorf("country query: %w", err)
 	}
 	return n > 0, nil
@@ -262,7 +277,7 @@ func (q *Queries) Breakdown(ctx context.Context, f Filter, by Dimension) ([]Grou
 		return nil, fmt.Errorf("breakdown by %q: want day, month or country", by)
 	}
 	where, args := f.where()
-	rows, err := q.conn.Query(ctx, "SELECT "+key+" AS k, "+totalsColumns+" FROM "+q.lines+where+" GROUP BY k ORDER BY k", args...)
+	rows, err := q.conn.Query(ctx, "SELECT "+key+" AS k, "+totalsColumns+" FROM "+q.orders+where+" GROUP BY k ORDER BY k", args...)
 	if err != nil {
 		return nil, fmt.Errorf("breakdown query by %s: %w", by, err)
 	}
@@ -286,6 +301,15 @@ var ErrLimit = errors.New("limit must be between 1 and 10000")
 
 // TopProducts returns the limit products ranked by net revenue or net
 // quantity (descending, ties by stock code ascending).
+//
+// It reads one generation's tables (the serving one, or q's after
+// OnGeneration): the rollup product_months for the whole Europe/London
+// months of the filter, and order_lines (FINAL, only the partitions of
+// those days) for the days of the filter outside whole months, then adds
+// them up per stock code. Both parts hold the same figures a query over the
+// deduplicated lines gives (see the migration generation/0002), so the
+// answer is that query's; its cost follows the months and products of the
+// range, plus at most two partial months of lines.
 func (q *Queries) TopProducts(ctx context.Context, f Filter, by Rank, limit int) ([]Product, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
@@ -302,12 +326,64 @@ func (q *Queries) TopProducts(ctx context.Context, f Filter, by Rank, limit int)
 	default:
 		return nil, fmt.Errorf("top products by %q: want revenue or quantity", by)
 	}
-	where, args := f.where()
-	rows, err := q.conn.Query(ctx, fmt.Sprintf(`SELECT stock_code, argMax(description, (placed_at, description)),
-		sum(amount) AS revenue, sum(quantity) AS qty, uniqExact(order_id)
-		FROM %s%s GROUP BY stock_code ORDER BY %s LIMIT %d`, q.lines, where, order, limit), args...)
+	gen := q.gen
+	if gen == 0 {
+		var err error
+		if gen, err = q.serving(ctx); err != nil {
+			return nil, fmt.Errorf("top products query: %w", err)
+		}
+	}
+	out, err := q.topProducts(ctx, gen, f, order, limit)
+	if err != nil && q.gen == 0 {
+		// The generation read may have been retired and dropped since it was
+		// looked up: ask once more on the one serving now.
+		if now, serr := q.serving(ctx); serr == nil && now != gen {
+			out, err = q.topProducts(ctx, now, f, order, limit)
+		}
+	}
+	return out, err
+}
+
+func (q *Queries) topProducts(ctx context.Context, gen uint32, f Filter, order string, limit int) ([]Product, error) {
+	plan := planTopProducts(f)
+	var parts []string
+	var args []any
+	country := func(conds []string) []string {
+		if f.Country != "" {
+			conds = append(conds, "country = ?")
+			args = append(args, f.Country)
+		}
+		return conds
+	}
+	if plan.rollup {
+		var conds []string
+		if c := plan.rollupCondition(); c != "" {
+			conds = append(conds, c)
+		}
+		conds = country(conds)
+		where := ""
+		if len(conds) > 0 {
+			where = " WHERE " + strings.Join(conds, " AND ")
+		}
+		parts = append(parts, `SELECT stock_code, description AS p_desc, last_placed AS p_last, amount AS p_amount,
+			quantity AS p_qty, documents AS p_docs
+			FROM `+q.table("product_months", gen)+` FINAL`+where)
+	}
+	if len(plan.lines) > 0 {
+		ranges := make([]string, len(plan.lines))
+		for i, r := range plan.lines {
+			ranges[i] = r.condition()
+		}
+		conds := country([]string{"(" + strings.Join(ranges, " OR ") + ")"})
+		parts = append(parts, `SELECT stock_code, argMax(description, (placed_at, description)) AS p_desc, max(placed_at) AS p_last,
+			sum(amount) AS p_amount, sum(quantity) AS p_qty, uniqExact(order_id) AS p_docs
+			FROM `+q.table("order_lines", gen)+` FINAL WHERE `+strings.Join(conds, " AND ")+` GROUP BY stock_code`)
+	}
+	rows, err := q.conn.Query(ctx, fmt.Sprintf(`SELECT stock_code, argMax(p_desc, (p_last, p_desc)),
+		sum(p_amount) AS revenue, sum(p_qty) AS qty, sum(p_docs)
+		FROM (%s) AS parts GROUP BY stock_code ORDER BY %s LIMIT %d`, strings.Join(parts, "\n\t\tUNION ALL\n\t\t"), order, limit), args...)
 	if err != nil {
-		return nil, fmt.Errorf("top products query: %w", err)
+		return nil, fmt.Errorf("top products query on generation %d: %w", gen, err)
 	}
 	defer rows.Close()
 	var out []Product
@@ -324,4 +400,9 @@ func (q *Queries) TopProducts(ctx context.Context, f Filter, by Rank, limit int)
 		return nil, fmt.Errorf("top products query: %w", err)
 	}
 	return out, nil
+}
+
+// table returns the quoted name of generation gen's table base.
+func (q *Queries) table(base string, gen uint32) string {
+	return "`" + q.db + "`.`" + tableName(base, gen) + "`"
 }

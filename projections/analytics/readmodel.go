@@ -147,7 +147,8 @@ func (m *ReadModel) DropGeneration(ctx context.Context, n uint32) error {
 }
 
 // Clear implements projections.ReadModel: TRUNCATE TABLE of each table of
-// generation n (of their local tables on a cluster, clusterDDL) (order_lines_g<n>, orders_g<n>, order_status_g<n>).
+// generation n (of their local tables on a cluster, clusterDDL) (order_lines_g<n>, orders_g<n>, order_status_g<n>,
+// product_months_g<n>).
 func (m *ReadModel) Clear(ctx context.Context, n uint32) error {
 	for _, base := range generationTables {
 		t := m.store.table(tableName(base, n))

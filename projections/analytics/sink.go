@@ -241,15 +241,36 @@ func equalGens(a, b []uint32) bool {
 }
 
 // insert writes rows into generation g: one batch per table, appended
-// column by column (no per-row boxing of the values).
+// column by column (no per-row boxing of the values), in the order lines,
+// orders, then the recomputation of the top-products rollup of the months
+// of the lines (rollupInsert), then statuses: a reader that sees an order's
+// version (OrderVersion reads order_status) finds every figure of it.
 func (s *Sink) insert(ctx context.Context, g uint32, rows *Rows) error {
 	for _, t := range rows.tables() {
 		if t.n == 0 {
 			continue
 		}
+		if t.base == "order_status" && len(rows.Lines) > 0 {
+			if err := s.recomputeRollup(ctx, g, rows.Lines); err != nil {
+				return err
+			}
+		}
 		if err := s.batch(ctx, tableName(t.base, g), t.columns, t.n, t.values); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// recomputeRollup recomputes generation g's top-products rollup for every
+// month of lines, from the generation's deduplicated lines (one INSERT ...
+// SELECT; see migration generation/0002 for why it is exact whoever runs
+// it and in whatever order).
+func (s *Sink) recomputeRollup(ctx context.Context, g uint32, lines []LineRow) error {
+	rollup := tableName("product_months", g)
+	st := rollupInsert(s.store.table(tableName("order_lines", g)), s.store.table(rollup), monthsCondition(linesMonths(lines)))
+	if err := s.conn.Exec(ctx, st); err != nil {
+		return fmt.Errorf("recompute %s: %w", rollup, err)
 	}
 	return nil
 }

@@ -163,7 +163,7 @@ func (s *Store) table(name string) string { return "`" + s.db + "`.`" + name + "
 func genSuffix(n uint32) string { return "g" + strconv.FormatUint(uint64(n), 10) }
 
 // generationTables are the bases of a generation's tables, <base>_g<N>.
-var generationTables = []string{"order_lines", "orders", "order_status"}
+var generationTables = []string{"order_lines", "orders", "order_status", "product_months"}
 
 // tableName returns the physical table of base ("order_lines") in generation n.
 func tableName(base string, n uint32) string { return base + "_" + genSuffix(n) }
@@ -461,6 +461,9 @@ func (s *Store) views(n uint32) map[string]string {
 	return map[string]string{
 		"order_lines": `SELECT order_id, line_no, order_number, kind, customer_id, country, stock_code, description,
 			quantity, unit_price, amount, placed_at, version FROM ` + lines + ` FINAL`,
+		"order_totals": orderTotalsSQL(orders),
+		"product_months": `SELECT placed_month, country, stock_code, description, last_placed, amount, quantity, documents
+			FROM ` + s.table(tableName("product_months", n)) + ` FINAL`,
 		"order_status": statusSQL(orders, status),
 		"orders": `SELECT order_id, order_number, kind, customer_id, country, currency, total, line_count, placed_at,
 			status, status_version AS version, updated_at
@@ -477,7 +480,23 @@ func (s *Store) views(n uint32) map[string]string {
 // exact before merges. For readers of one generation, e.g. a verifier.
 func (s *Store) OrdersSQL(n uint32) string { return s.views(n)["orders"] }
 
-var viewNames = []string{"order_lines", "orders", "order_status"}
+// orderTotalsSQL is the SELECT of the view order_totals over the orders
+// table (expression) orders: one row per order placed (FINAL: exact before
+// merges), without the status join. The dashboard's order-level figures
+// read it (Queries: Summary, Breakdown, HasCountry): a row per order
+// instead of one per line, and an order's total is the exact sum of its
+// line amounts (Rows.Add refuses any other), its line_count the number of
+// its lines.
+func orderTotalsSQL(orders string) string {
+	return `SELECT order_id, order_number, kind, customer_id, country, total, line_count, placed_at, version
+			FROM ` + orders + ` FINAL`
+}
+
+var viewNames = []string{"order_lines", "orders", "order_status", "order_totals", "product_months"}
+
+// viewBase names the generation table whose name (<base>_g<N>) shows which
+// generation a view reads.
+var viewBase = map[string]string{"order_lines": "order_lines", "orders": "orders", "order_status": "order_status", "order_totals": "orders", "product_months": "product_months"}
 
 // viewTarget returns the generation view name reads, 0 when the view is missing.
 func (s *Store) viewTarget(ctx context.Context, name string) (uint32, error) {
@@ -489,7 +508,7 @@ func (s *Store) viewTarget(ctx context.Context, name string) (uint32, error) {
 	if err := s.conn.QueryRow(ctx, "SHOW CREATE TABLE "+s.table(name)).Scan(&create); err != nil {
 		return 0, fmt.Errorf("view %s.%s: %w", s.db, name, err)
 	}
-	marker := name + "_g"
+	marker := viewBase[name] + "_g"
 	i := strings.Index(create, marker)
 	if i < 0 {
 		return 0, nil
