@@ -29,7 +29,7 @@ go test ./internal/tracing/ -run '^$' -bench Spans -benchtime 5000x -count 3
 echo
 echo "== command API under load: command latency, commit -> queryable per read model (relay, both daemons, API; own database, topic, generation) =="
 # ORDERSTREAM_LOAD_RATES (default 100,500,1000 orders/s), ORDERSTREAM_LOAD_DURATION (15s),
-# ORDERSTREAM_LOAD_CONSUME_FLAGS (e.g. "--batch-max-wait 50ms") shape it; the daemons' error logs are dropped.
+# ORDERSTREAM_LOAD_CONSUME_FLAGS (e.g. "--batch-min-interval 500ms", the caught-up rule off) shape it; the daemons' error logs are dropped.
 ORDERSTREAM_LOAD_BENCH=1 go test ./cmd/orderstream/ -run '^TestLoadBench$' -v -count=1 -timeout 30m 2>&1 | grep -v '^{"time"'
 echo
 echo "== per order.placed event of 21 lines: JSON Schema validation (write side), decoding (consumers) =="
