@@ -56,13 +56,21 @@ func NewRepository(pool *pgxpool.Pool, v *schemas.Validator, opts ...Option) *Re
 	return r
 }
 
-// Load returns the order with id, or ErrNotFound.
+// Load returns the order with id, or ErrNotFound. The order and its lines
+// are read in one round trip (a pipelined batch of two queries, one
+// snapshot: a batch runs as one implicit transaction).
 func (r *Repository) Load(ctx context.Context, id string) (*order.Order, error) {
 	var s order.State
 	var customer *string
 	var total decimal.Decimal
-	err := r.pool.QueryRow(ctx, `SELECT order_id, order_number, kind, status, customer_id, country, currency,
-		total, paid, refunded, placed_at, version FROM orders WHERE order_id = $1`, id).
+	b := &pgx.Batch{}
+	b.Queue(`SELECT order_id, order_number, kind, status, customer_id, country, currency,
+		total, paid, refunded, placed_at, version FROM orders WHERE order_id = $1`, id)
+	b.Queue(`SELECT line_no, coalesce(source_line, 0), stock_code, description, quantity, unit_price, invoiced_at
+		FROM order_lines WHERE order_id = $1 ORDER BY line_no`, id)
+	br := r.pool.SendBatch(ctx, b)
+	defer br.Close()
+	err := br.QueryRow().
 		Scan(&s.ID, &s.Number, &s.Kind, &s.Status, &customer, &s.Country, &s.Currency, &total, &s.Paid, &s.Refunded, &s.PlacedAt, &s.Version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("load order %s: %w", id, ErrNotFound)
@@ -74,8 +82,7 @@ func (r *Repository) Load(ctx context.Context, id string) (*order.Order, error) 
 		s.CustomerID = *customer
 	}
 	s.Total = schemas.Money{Amount: total, Currency: s.Currency}
-	rows, err := r.pool.Query(ctx, `SELECT line_no, coalesce(source_line, 0), stock_code, description, quantity, unit_price, invoiced_at
-		FROM order_lines WHERE order_id = $1 ORDER BY line_no`, id)
+	rows, err := br.Query()
 	if err != nil {
 		return nil, fmt.Errorf("load lines of order %s: %w", id, err)
 	}
@@ -87,6 +94,9 @@ func (r *Repository) Load(ctx context.Context, id string) (*order.Order, error) 
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load lines of order %s: %w", id, err)
+	}
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("load order %s: %w", id, err)
 	}
 	return order.Rehydrate(s), nil
 }
@@ -153,10 +163,10 @@ func (r *Repository) save(ctx context.Context, o *order.Order, md schemas.Metada
 // transaction, with also (when non-nil) at its end.
 func (r *Repository) update(ctx context.Context, persisted int64, s order.State, envs []schemas.Envelope, rows [][]byte, also func(pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		if err := writeState(ctx, tx, persisted, s); err != nil {
-			return err
-		}
+		// The state's UPDATE and the outbox INSERTs in one round trip; a
+		// version conflict (the UPDATE matched no row) rolls all back.
 		batch := &pgx.Batch{}
+		queueState(batch, persisted, s)
 		for i, env := range envs {
 			batch.Queue(`INSERT INTO outbox (event_id, aggregate_type, aggregate_id, aggregate_version, event_type,
 				schema_version, occurred_at, recorded_at, traceparent, envelope)
@@ -164,7 +174,16 @@ func (r *Repository) update(ctx context.Context, persisted int64, s order.State,
 				env.EventID, env.AggregateType, env.AggregateID, env.AggregateVersion, env.EventType,
 				env.SchemaVersion, env.OccurredAt, env.RecordedAt, env.Traceparent, string(rows[i]))
 		}
-		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		br := tx.SendBatch(ctx, batch)
+		tag, err := br.Exec()
+		if err == nil && tag.RowsAffected() == 0 {
+			err = ErrConflict
+		}
+		if err != nil {
+			_ = br.Close() // the UPDATE's error (or the conflict) is the one to report
+			return classify(err)
+		}
+		if err := br.Close(); err != nil {
 			return classify(err)
 		}
 		if also != nil {
@@ -189,17 +208,12 @@ func (r *Repository) WrittenBy(ctx context.Context, id, correlationID string) (b
 	return ok, nil
 }
 
-// writeState moves a stored order from version persisted to s.
-func writeState(ctx context.Context, tx pgx.Tx, persisted int64, s order.State) error {
-	tag, err := tx.Exec(ctx, `UPDATE orders SET status = $2, paid = $3, refunded = $4, version = $5, updated_at = now()
+// queueState queues the UPDATE that moves a stored order from version
+// persisted to s; it affects no row when the version moved on (a
+// conflict).
+func queueState(b *pgx.Batch, persisted int64, s order.State) {
+	b.Queue(`UPDATE orders SET status = $2, paid = $3, refunded = $4, version = $5, updated_at = now()
 		WHERE order_id = $1 AND version = $6`, s.ID, s.Status, numeric(s.Paid), numeric(s.Refunded), s.Version, persisted)
-	if err != nil {
-		return classify(err)
-	}
-	if tag.RowsAffected() == 0 {
-		return ErrConflict
-	}
-	return nil
 }
 
 // numeric converts d to pgx's numeric type exactly (coefficient and
