@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -123,9 +124,18 @@ func (r *Repository) Save(ctx context.Context, o *order.Order, md schemas.Metada
 	return r.save(ctx, o, md, nil)
 }
 
+// lastStatement is a statement that runs last in a save's transaction
+// (SaveKeyed: the idempotency key's INSERT), pipelined with the others;
+// errOf maps its error.
+type lastStatement struct {
+	sql   string
+	args  []any
+	errOf func(error) error
+}
+
 // save is Save; also, when non-nil, runs in the same transaction after the
 // order's rows are written (SaveKeyed stores the idempotency key).
-func (r *Repository) save(ctx context.Context, o *order.Order, md schemas.Metadata, also func(pgx.Tx) error) error {
+func (r *Repository) save(ctx context.Context, o *order.Order, md schemas.Metadata, also *lastStatement) error {
 	changes := o.Changes()
 	if len(changes) == 0 {
 		return nil
@@ -160,37 +170,82 @@ func (r *Repository) save(ctx context.Context, o *order.Order, md schemas.Metada
 }
 
 // update writes an existing order's new state and its events in one
-// transaction, with also (when non-nil) at its end.
-func (r *Repository) update(ctx context.Context, persisted int64, s order.State, envs []schemas.Envelope, rows [][]byte, also func(pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		// The state's UPDATE and the outbox INSERTs in one round trip; a
-		// version conflict (the UPDATE matched no row) rolls all back.
-		batch := &pgx.Batch{}
-		queueState(batch, persisted, s)
-		for i, env := range envs {
-			batch.Queue(`INSERT INTO outbox (event_id, aggregate_type, aggregate_id, aggregate_version, event_type,
-				schema_version, occurred_at, recorded_at, traceparent, envelope)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), $10)`,
-				env.EventID, env.AggregateType, env.AggregateID, env.AggregateVersion, env.EventType,
-				env.SchemaVersion, env.OccurredAt, env.RecordedAt, env.Traceparent, string(rows[i]))
-		}
-		br := tx.SendBatch(ctx, batch)
+// transaction, with also (when non-nil) at its end, in two round trips
+// (see pipeline): BEGIN, the state's UPDATE, the outbox INSERTs and also,
+// then COMMIT. A version conflict (the UPDATE matched no row) rolls it all
+// back.
+func (r *Repository) update(ctx context.Context, persisted int64, s order.State, envs []schemas.Envelope, rows [][]byte, also *lastStatement) error {
+	batch := &pgx.Batch{}
+	queueState(batch, persisted, s)
+	for i, env := range envs {
+		batch.Queue(`INSERT INTO outbox (event_id, aggregate_type, aggregate_id, aggregate_version, event_type,
+			schema_version, occurred_at, recorded_at, traceparent, envelope)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), $10)`,
+			env.EventID, env.AggregateType, env.AggregateID, env.AggregateVersion, env.EventType,
+			env.SchemaVersion, env.OccurredAt, env.RecordedAt, env.Traceparent, string(rows[i]))
+	}
+	if also != nil {
+		batch.Queue(also.sql, also.args...)
+	}
+	return r.pipeline(ctx, batch, func(br pgx.BatchResults, _ *pgxpool.Conn) error {
 		tag, err := br.Exec()
 		if err == nil && tag.RowsAffected() == 0 {
-			err = ErrConflict
+			return ErrConflict
 		}
 		if err != nil {
-			_ = br.Close() // the UPDATE's error (or the conflict) is the one to report
 			return classify(err)
 		}
-		if err := br.Close(); err != nil {
-			return classify(err)
+		for range envs {
+			if _, err := br.Exec(); err != nil {
+				return classify(err)
+			}
 		}
 		if also != nil {
-			return also(tx)
+			if _, err := br.Exec(); err != nil {
+				return also.errOf(err)
+			}
 		}
 		return nil
 	})
+}
+
+// pipeline runs batch as one transaction in two round trips: BEGIN and
+// the batch's statements pipelined, then COMMIT once read (its results, in
+// order; it may run more statements on conn) returned nil; ROLLBACK
+// otherwise, and read's error is returned. pgx.BeginFunc would spend a
+// round trip on BEGIN alone. A connection left inside a transaction (its
+// ROLLBACK failed) is not reused: pgxpool destroys it on release.
+func (r *Repository) pipeline(ctx context.Context, batch *pgx.Batch, read func(pgx.BatchResults, *pgxpool.Conn) error) error {
+	conn, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	full := &pgx.Batch{QueuedQueries: append([]*pgx.QueuedQuery{{SQL: "BEGIN"}}, batch.QueuedQueries...)}
+	br := conn.SendBatch(ctx, full)
+	_, err = br.Exec()
+	if err == nil {
+		err = read(br, conn)
+	}
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = classify(cerr)
+	}
+	if err == nil {
+		tag, cerr := conn.Exec(ctx, "COMMIT")
+		switch {
+		case cerr != nil:
+			return cerr
+		case tag.String() != "COMMIT":
+			return pgx.ErrTxCommitRollback // the transaction had failed: COMMIT answered ROLLBACK
+		}
+		return nil
+	}
+	if conn.Conn().PgConn().TxStatus() != 'I' {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_, _ = conn.Exec(rctx, "ROLLBACK")
+	}
+	return err
 }
 
 // WrittenBy reports whether the outbox holds an event of order id whose
