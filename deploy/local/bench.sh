@@ -21,6 +21,7 @@ bench "analytics: Kafka -> runtime -> ClickHouse beside a raw batch insert" ./pr
 bench "search: Kafka events -> sink -> OpenSearch beside a raw bulk of the same documents" ./projections/search/ BenchmarkIndexing
 bench "consumer runtime overhead (no-op sink, 50,000 events)" ./consumers/ BenchmarkConsumerNoopSink 50000x
 bench "consumer restart after a crash: first new record, dynamic vs static member" ./consumers/ BenchmarkRestartGap
+bench "consumer batch wait of a thin flow (100 events/s, 20 ms writes): caught-up rule at 100 ms and 20 ms vs off (500 ms)" ./consumers/ BenchmarkBatchWait
 bench "rebuild from offset zero: each read model and both together" ./internal/rebuild/ BenchmarkRebuild
 bench "tracing: import -> relay -> analytics, off vs on (parentbased_traceidratio 0.1, OTLP/HTTP)" ./internal/rebuild/ BenchmarkTracingOverhead
 echo
