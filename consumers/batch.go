@@ -12,11 +12,24 @@ import (
 // BatchMaxBytes (summed record values) and BatchMaxWait. Records of one
 // partition stay in offset order, buf's before ahead's.
 //
+// The caught-up rule (BatchMinInterval below BatchMaxWait): once a poll
+// returned fewer records than it asked for — the client holds nothing more,
+// the consumer has caught up with the topic — the batch is written as soon
+// as BatchMinInterval has passed since the previous write started, instead
+// of waiting out BatchMaxWait. A thin flow is then written within a fetch
+// and a write of its commit; a heavy one still makes full batches (its polls
+// come back full), and writes never start more often than every
+// BatchMinInterval.
+//
 // A plain value: no I/O, no locks. The Consumer guards it with its mu.
 type batch struct {
-	maxRecords int
-	maxBytes   int
-	maxWait    time.Duration
+	maxRecords  int
+	maxBytes    int
+	maxWait     time.Duration
+	minInterval time.Duration
+
+	caughtUp  bool      // the last poll returned fewer records than it asked for
+	lastWrite time.Time // when the last write started; zero: none yet
 
 	buf   pending
 	ahead pending
@@ -61,8 +74,22 @@ func (p *pending) drop(gone map[int32]bool) {
 
 // newBatch is an empty batch with cfg's bounds (cfg has its defaults).
 func newBatch(cfg Config) batch {
-	return batch{maxRecords: cfg.BatchMaxRecords, maxBytes: cfg.BatchMaxBytes, maxWait: cfg.BatchMaxWait}
+	return batch{maxRecords: cfg.BatchMaxRecords, maxBytes: cfg.BatchMaxBytes, maxWait: cfg.BatchMaxWait, minInterval: cfg.BatchMinInterval}
 }
+
+// adaptive reports whether the caught-up rule applies: BatchMinInterval is
+// below BatchMaxWait.
+func (b *batch) adaptive() bool { return b.minInterval < b.maxWait }
+
+// polled records the outcome of a poll that asked for asked records and
+// returned got: fewer means caught up.
+func (b *batch) polled(got, asked int) { b.caughtUp = got < asked }
+
+// writing records that a write of the batch starts at.
+func (b *batch) writing(at time.Time) { b.lastWrite = at }
+
+// nextWrite is the earliest start of the next write by the caught-up rule.
+func (b *batch) nextWrite() time.Time { return b.lastWrite.Add(b.minInterval) }
 
 // held is the number of records gathered, in the batch and ahead of it.
 func (b *batch) held() int { return len(b.buf.recs) + len(b.ahead.recs) }
@@ -73,13 +100,19 @@ func (b *batch) pollSize(maxPoll int) int {
 	return max(1, min(maxPoll, b.maxRecords-len(b.buf.recs)))
 }
 
-// deadline is when the batch is due by BatchMaxWait; false when it is
-// empty.
+// deadline is when the batch is due by BatchMaxWait or, with the
+// caught-up rule, when it may be written by it (BatchMinInterval after the
+// last write started; it may be past): the poll waits until then at most.
+// False when the batch is empty.
 func (b *batch) deadline() (time.Time, bool) {
 	if len(b.buf.recs) == 0 {
 		return time.Time{}, false
 	}
-	return b.buf.started.Add(b.maxWait), true
+	d := b.buf.started.Add(b.maxWait)
+	if next := b.nextWrite(); b.adaptive() && next.Before(d) {
+		d = next
+	}
+	return d, true
 }
 
 // gather adds the polled recs of the partitions owned reports as assigned:
@@ -115,12 +148,14 @@ func (b *batch) aheadRoom() int {
 
 // due reports whether the batch must be written at now: it is not empty
 // and reached BatchMaxRecords or BatchMaxBytes, waited BatchMaxWait since
-// its first record, or records wait behind it.
+// its first record, records wait behind it, or (caught-up rule) the last
+// poll caught up and BatchMinInterval passed since the last write started.
 func (b *batch) due(now time.Time) bool {
 	n := len(b.buf.recs)
 	return n > 0 && (n >= b.maxRecords || len(b.ahead.recs) > 0 ||
 		b.buf.bytes >= b.maxBytes ||
-		now.Sub(b.buf.started) >= b.maxWait)
+		now.Sub(b.buf.started) >= b.maxWait ||
+		(b.adaptive() && b.caughtUp && !now.Before(b.nextWrite())))
 }
 
 // promote moves what was read ahead into the batch when the batch is

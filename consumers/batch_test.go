@@ -99,7 +99,8 @@ func TestBatchDue(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			b := batch{maxRecords: 3, maxBytes: 100, maxWait: 500 * time.Millisecond}
+			// The caught-up rule off (TestBatchCaughtUp covers it).
+			b := batch{maxRecords: 3, maxBytes: 100, maxWait: 500 * time.Millisecond, minInterval: 500 * time.Millisecond}
 			b.gather(tt.give, ownedAll)
 			if got := b.due(b.buf.started.Add(tt.after)); got != tt.want {
 				t.Errorf("due = %v, want %v", got, tt.want)
@@ -111,6 +112,54 @@ func TestBatchDue(t *testing.T) {
 				}
 			} else if !ok || at.Sub(b.buf.started) != tt.wantDue {
 				t.Errorf("deadline %v after the first record (set: %v), want %v", at.Sub(b.buf.started), ok, tt.wantDue)
+			}
+		})
+	}
+}
+
+// TestBatchCaughtUp: the caught-up rule writes a batch once a poll came
+// back short and BatchMinInterval passed since the last write started; a
+// full poll, or a write too recent, leaves it to BatchMaxWait; the poll
+// deadline is the earlier of the two; BatchMinInterval ≥ BatchMaxWait
+// turns the rule off.
+func TestBatchCaughtUp(t *testing.T) {
+	t.Parallel()
+	const maxWait, interval = 500 * time.Millisecond, 100 * time.Millisecond
+	tests := []struct {
+		name        string
+		minInterval time.Duration
+		got, asked  int           // the last poll
+		lastWrite   time.Duration // before the first record; -1: no write yet
+		after       time.Duration // since the first record
+		want        bool
+		wantDue     time.Duration // deadline - first record
+	}{
+		{name: "caught up, no write yet: at once", minInterval: interval, got: 1, asked: 3, lastWrite: -1, want: true, wantDue: 0},
+		{name: "caught up, last write long ago: at once", minInterval: interval, got: 1, asked: 3, lastWrite: time.Second, want: true, wantDue: 0},
+		{name: "caught up, last write too recent: waits for the interval", minInterval: interval, got: 1, asked: 3, lastWrite: 40 * time.Millisecond,
+			after: 59 * time.Millisecond, want: false, wantDue: 60 * time.Millisecond},
+		{name: "caught up, interval reached", minInterval: interval, got: 1, asked: 3, lastWrite: 40 * time.Millisecond,
+			after: 60 * time.Millisecond, want: true, wantDue: 60 * time.Millisecond},
+		{name: "poll came back full: not caught up, waits BatchMaxWait", minInterval: interval, got: 2, asked: 2, lastWrite: time.Second,
+			after: 499 * time.Millisecond, want: false, wantDue: 0},
+		{name: "rule off (interval = BatchMaxWait)", minInterval: maxWait, got: 1, asked: 3, lastWrite: time.Second,
+			after: 499 * time.Millisecond, want: false, wantDue: maxWait},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := batch{maxRecords: 3, maxBytes: 100, maxWait: maxWait, minInterval: tt.minInterval}
+			b.polled(tt.got, tt.asked)
+			b.gather([]*kgo.Record{rec(0, 1, 1)}, ownedAll)
+			if tt.lastWrite >= 0 {
+				b.writing(b.buf.started.Add(-tt.lastWrite))
+			}
+			if got := b.due(b.buf.started.Add(tt.after)); got != tt.want {
+				t.Errorf("due = %v, want %v", got, tt.want)
+			}
+			at, ok := b.deadline()
+			if got := at.Sub(b.buf.started); !ok || (tt.wantDue > 0 && got != tt.wantDue) || (tt.wantDue == 0 && got > 0) {
+				t.Errorf("deadline %v after the first record, want %v (0: at once or past)", got, tt.wantDue)
 			}
 		})
 	}

@@ -2,8 +2,11 @@ package consumers
 
 import (
 	"context"
+	"log/slog"
 	"os"
+	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -131,5 +134,90 @@ func produceMany(b testing.TB, brokers []string, topic string, n int) {
 		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkBatchWait measures the batch wait a thin, steady flow sees, with
+// the caught-up rule (the default BatchMinInterval, 100 ms, and 20 ms) and
+// without it (BatchMinInterval = BatchMaxWait = 500 ms): 100 events a
+// second for 2 s on kfake, a sink whose every write takes 20 ms, one
+// partition. Reports the p50 and p99 of Kafka timestamp → write done per
+// event (ms) and the writes a second: the knob's latency against its write
+// rate, without the rest of the pipeline (README, "Where commit →
+// queryable goes").
+func BenchmarkBatchWait(b *testing.B) {
+	for _, bb := range []struct {
+		name        string
+		minInterval time.Duration
+	}{
+		{"caught-up-100ms", DefaultBatchMinInterval},
+		{"caught-up-20ms", 20 * time.Millisecond},
+		{"rule-off-500ms", DefaultBatchMaxWait},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			var ages []time.Duration
+			writes := 0
+			var elapsed time.Duration
+			for range b.N {
+				brokers := newFake(b, "orders", 1)
+				cfg := testConfig(brokers, "orders")
+				cfg.BatchMaxRecords, cfg.BatchMaxWait, cfg.BatchMinInterval = DefaultBatchMaxRecords, DefaultBatchMaxWait, bb.minInterval
+				var mu sync.Mutex
+				var n int
+				sink := &fakeSink{WriteFn: func(_ context.Context, recs []Record) error {
+					time.Sleep(20 * time.Millisecond) // the read model's write
+					done := time.Now()
+					mu.Lock()
+					defer mu.Unlock()
+					writes++
+					for _, r := range recs {
+						ages = append(ages, done.Sub(r.Timestamp))
+					}
+					n += len(recs)
+					return nil
+				}}
+				c, err := New(cfg, sink, WithLogger(slog.New(slog.DiscardHandler)), fastGroup())
+				if err != nil {
+					b.Fatal(err)
+				}
+				stop, _ := start(b, c)
+				cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(0))
+				if err != nil {
+					b.Fatal(err)
+				}
+				const events = 200
+				began := time.Now()
+				for i := range events {
+					v, _ := eventValue(b, "order-"+strconv.Itoa(i), 1)
+					if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "orders", Key: []byte("o"), Value: v}).FirstErr(); err != nil {
+						b.Fatal(err)
+					}
+					time.Sleep(10 * time.Millisecond) // 100 events/s
+				}
+				cl.Close()
+				deadline := time.Now().Add(10 * time.Second)
+				for {
+					mu.Lock()
+					got := n
+					mu.Unlock()
+					if got >= events || time.Now().After(deadline) {
+						break
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				elapsed += time.Since(began)
+				if err := stop(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			slices.Sort(ages)
+			if len(ages) == 0 {
+				b.Fatal("nothing written")
+			}
+			q := func(p float64) float64 { return float64(ages[min(len(ages)-1, int(p*float64(len(ages))))]) / 1e6 }
+			b.ReportMetric(q(0.5), "p50-ms")
+			b.ReportMetric(q(0.99), "p99-ms")
+			b.ReportMetric(float64(writes)/elapsed.Seconds(), "writes/s")
+		})
 	}
 }

@@ -14,16 +14,17 @@ import (
 
 // Defaults of Config, applied by New to zero fields.
 const (
-	DefaultBatchMaxRecords = 5000
-	DefaultBatchMaxBytes   = 16 << 20 // 16 MiB of record values
-	DefaultBatchMaxWait    = 500 * time.Millisecond
-	DefaultRetryInitial    = 200 * time.Millisecond
-	DefaultRetryMax        = 30 * time.Second
-	DefaultShutdownTimeout = 30 * time.Second
-	DefaultReadyLag        = 1000
-	DefaultMaxPollRecords  = 1000
-	DefaultLagInterval     = 5 * time.Second
-	DefaultSessionTimeout  = 20 * time.Second
+	DefaultBatchMaxRecords  = 5000
+	DefaultBatchMaxBytes    = 16 << 20 // 16 MiB of record values
+	DefaultBatchMaxWait     = 500 * time.Millisecond
+	DefaultBatchMinInterval = 100 * time.Millisecond
+	DefaultRetryInitial     = 200 * time.Millisecond
+	DefaultRetryMax         = 30 * time.Second
+	DefaultShutdownTimeout  = 30 * time.Second
+	DefaultReadyLag         = 1000
+	DefaultMaxPollRecords   = 1000
+	DefaultLagInterval      = 5 * time.Second
+	DefaultSessionTimeout   = 20 * time.Second
 )
 
 // Bounds of Config.InstanceID: Kafka's rule for group.instance.id
@@ -82,6 +83,17 @@ type Config struct {
 	// BatchMaxWait bounds how long the first record of a batch waits for
 	// more before the batch is written (default 500ms).
 	BatchMaxWait time.Duration
+	// BatchMinInterval is the caught-up rule's spacing of writes (default
+	// 100ms): when a poll returns fewer records than it asked for (the
+	// consumer has caught up with the topic), the batch is written as soon
+	// as BatchMinInterval has passed since the previous write started,
+	// without waiting out BatchMaxWait. Lower is fresher read models at a
+	// low rate, higher is fewer, larger writes (ClickHouse parts, bulk
+	// requests) when the flow is steady: a daemon writes at most
+	// 1/BatchMinInterval batches a second while caught up. A value ≥
+	// BatchMaxWait turns the rule off: every batch waits BatchMaxWait or
+	// fills. Figures: README, "Latency knobs".
+	BatchMinInterval time.Duration
 	// MaxPollRecords bounds the records taken from the client per poll
 	// (default 1000); a batch gathers several polls.
 	MaxPollRecords int
@@ -134,6 +146,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.BatchMaxWait == 0 {
 		c.BatchMaxWait = DefaultBatchMaxWait
+	}
+	if c.BatchMinInterval == 0 {
+		c.BatchMinInterval = DefaultBatchMinInterval
 	}
 	if c.MaxPollRecords == 0 {
 		c.MaxPollRecords = DefaultMaxPollRecords
@@ -252,6 +267,7 @@ func (c Config) Validate() error {
 		v    time.Duration
 	}{
 		{"batch max wait", c.BatchMaxWait},
+		{"batch min interval", c.BatchMinInterval},
 		{"retry initial", c.RetryInitial},
 		{"retry max", c.RetryMax},
 		{"shutdown timeout", c.ShutdownTimeout},

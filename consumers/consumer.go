@@ -268,7 +268,14 @@ func (c *Consumer) loop(ctx, work context.Context) error {
 			due, ok = r, true
 		}
 		if ok {
-			pollCtx, cancel = context.WithDeadline(ctx, due)
+			if time.Now().Before(due) {
+				pollCtx, cancel = context.WithDeadline(ctx, due)
+			} else {
+				// Due already: take what the client holds without
+				// waiting (franz-go: a nil context drains the buffer and
+				// returns at once; an expired one returns nothing).
+				pollCtx = nil
+			}
 		}
 		size := c.batch.pollSize(c.cfg.MaxPollRecords)
 		c.mu.Unlock()
@@ -279,7 +286,9 @@ func (c *Consumer) loop(ctx, work context.Context) error {
 		c.mu.Lock()
 		err := c.absorb(fetches)
 		if err == nil {
-			c.batch.gather(fetches.Records(), c.owned)
+			recs := fetches.Records()
+			c.batch.polled(len(recs), size)
+			c.batch.gather(recs, c.owned)
 		}
 		for err == nil && c.batch.due(time.Now()) {
 			err = c.tolerate(c.flushLocked(work, ctx))

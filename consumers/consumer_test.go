@@ -323,3 +323,56 @@ func TestCommittedOffsetOutOfRangeStops(t *testing.T) {
 		t.Errorf("committed offset moved to %d; it must stay 500", got)
 	}
 }
+
+// TestCaughtUpWritesWithoutWaiting: with the caught-up rule a consumer that
+// has read everything writes at once, however long BatchMaxWait is; a
+// later record is written after BatchMinInterval, not BatchMaxWait. With
+// the rule off the same records wait for BatchMaxWait.
+func TestCaughtUpWritesWithoutWaiting(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name        string
+		minInterval time.Duration
+		wantWritten bool
+	}{
+		{"caught-up rule", 50 * time.Millisecond, true},
+		{"rule off", time.Minute, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			const topic = "orders"
+			brokers := newFake(t, topic, 2)
+			ids := produce(t, brokers, topic, 20)
+			cfg := testConfig(brokers, topic)
+			cfg.BatchMaxRecords = 1000
+			cfg.BatchMaxWait = time.Minute
+			cfg.BatchMinInterval = tt.minInterval
+			rec := newRecorder()
+			sink := &fakeSink{WriteFn: func(_ context.Context, b []Record) error { rec.record(b); return nil }}
+			c, err := New(cfg, sink, WithLogger(testLogger(t)), fastGroup())
+			if err != nil {
+				t.Fatal(err)
+			}
+			start(t, c)
+			if !tt.wantWritten {
+				eventually(t, 15*time.Second, "every record gathered", func() bool {
+					c.mu.Lock()
+					defer c.mu.Unlock()
+					return len(c.batch.buf.recs) == len(ids)
+				})
+				time.Sleep(time.Second) // a second more: still nothing written (BatchMaxWait is a minute)
+				if n := rec.total(); n != 0 {
+					t.Fatalf("rule off: %d records written before BatchMaxWait", n)
+				}
+				return
+			}
+			eventually(t, 15*time.Second, "every record written", func() bool { return rec.distinct() == len(ids) })
+			more := produce(t, brokers, topic, 1)
+			at := time.Now()
+			eventually(t, 15*time.Second, "a later record written", func() bool { return rec.distinct() == len(ids)+len(more) })
+			if took := time.Since(at); took > 10*time.Second {
+				t.Errorf("a later record took %v to be written, want well under BatchMaxWait (1 min)", took)
+			}
+		})
+	}
+}

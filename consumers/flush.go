@@ -90,6 +90,7 @@ func (c *Consumer) flushOnceLocked(ctx, pollCtx context.Context) error {
 		return nil
 	}
 	start := time.Now()
+	c.batch.writing(start)
 	gen := c.batch.gen
 	if c.batch.buf.dec == nil {
 		c.batch.buf.dec = c.decode(c.batch.buf.recs)
@@ -132,6 +133,10 @@ func (c *Consumer) flushOnceLocked(ctx, pollCtx context.Context) error {
 	c.m.processed.Add(float64(res.written))
 	c.m.batchSize.Observe(float64(len(c.batch.buf.recs)))
 	c.m.batchSeconds.Observe(time.Since(start).Seconds())
+	now := time.Now()
+	for _, r := range c.batch.buf.recs {
+		c.m.recordAge.Observe(now.Sub(r.Timestamp).Seconds())
+	}
 	last := c.batch.buf.recs[len(c.batch.buf.recs)-1]
 	c.m.lastEvent.Set(float64(last.Timestamp.UnixNano()) / 1e9)
 	c.log.Debug("batch done", "records", len(c.batch.buf.recs), "written", res.written, "dlq", res.dead, "seconds", time.Since(start).Seconds())

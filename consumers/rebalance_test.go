@@ -20,7 +20,8 @@ func TestRebalanceCommitsRevokedPartitions(t *testing.T) {
 	ids := produce(t, brokers, topic, 200)
 	cfg := testConfig(brokers, topic)
 	cfg.BatchMaxRecords = 100000
-	cfg.BatchMaxWait = time.Minute // only a revoke or shutdown writes the batch
+	cfg.BatchMaxWait = time.Minute     // only a revoke or shutdown writes the batch
+	cfg.BatchMinInterval = time.Minute // (the caught-up rule off)
 	rec := newRecorder()
 	sink := &fakeSink{WriteFn: func(_ context.Context, b []Record) error { rec.record(b); return nil }}
 	c1, err := New(cfg, sink, WithLogger(testLogger(t)), fastGroup())

@@ -47,8 +47,9 @@ type Generation struct {
 	// State is one of the State constants.
 	State string `json:"state"`
 	// CreatedAt, CutoverAt (last time it became serving) and RetiredAt
-	// (last time it stopped serving) are UTC; zero when the read model
-	// does not record them (search) or they never happened.
+	// (last time it stopped serving) are UTC; zero when they never
+	// happened or were not recorded (search: a generation index created,
+	// or cut over, by a release that did not record them in its _meta).
 	CreatedAt time.Time `json:"created_at,omitzero"`
 	CutoverAt time.Time `json:"cutover_at,omitzero"`
 	RetiredAt time.Time `json:"retired_at,omitzero"`

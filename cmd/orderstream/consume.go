@@ -111,6 +111,7 @@ func addConsumerFlags(f interface {
 	f.IntVar(&cfg.BatchMaxRecords, "batch-max-records", consumers.DefaultBatchMaxRecords, "largest batch handed to the read model, in records")
 	f.IntVar(&cfg.BatchMaxBytes, "batch-max-bytes", consumers.DefaultBatchMaxBytes, "largest batch, in bytes of record values")
 	f.DurationVar(&cfg.BatchMaxWait, "batch-max-wait", consumers.DefaultBatchMaxWait, "longest time the first record of a batch waits for more")
+	f.DurationVar(&cfg.BatchMinInterval, "batch-min-interval", consumers.DefaultBatchMinInterval, "once caught up with the topic, a batch is written as soon as this has passed since the previous write started (≥ --batch-max-wait: off, every batch waits --batch-max-wait)")
 	f.DurationVar(&cfg.RetryInitial, "retry-initial", consumers.DefaultRetryInitial, "first backoff after a failed write")
 	f.DurationVar(&cfg.RetryMax, "retry-max", consumers.DefaultRetryMax, "largest backoff between write attempts (retries never give up)")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", consumers.DefaultShutdownTimeout, "time to finish the in-flight batch after SIGTERM")

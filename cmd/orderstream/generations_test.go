@@ -234,6 +234,12 @@ func TestGenerationsTree(t *testing.T) {
 			if len(gens) != 2 || gens[1].Number != 2 || gens[1].State != projections.StateBuilding || gens[1].Rows != 0 || gens[0].Rows != 0 {
 				t.Fatalf("after create: %+v, want 1 serving and 2 building, both with 0 rows", gens)
 			}
+			// Both read models report the times the same way: 1 created and
+			// cut over (by its setup), 2 created, neither retired.
+			if g1, g2 := gens[0], gens[1]; g1.CreatedAt.IsZero() || g1.CutoverAt.IsZero() || g2.CreatedAt.IsZero() ||
+				!g2.CutoverAt.IsZero() || !g1.RetiredAt.IsZero() || !g2.RetiredAt.IsZero() || time.Since(g2.CreatedAt) > 5*time.Minute {
+				t.Fatalf("after create: %+v, want 1 created and cut over, 2 created just now, none retired", gens)
+			}
 			// One order written to generation 2 only: its rows are listed
 			// there (analytics: its lines; search: one document).
 			e := testfixture.RealEvents(t)[0]

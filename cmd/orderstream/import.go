@@ -6,6 +6,7 @@ import (
 
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"time"
 
@@ -23,6 +24,16 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
+
+// importFileError names FILE and why it cannot be read: "import FILE: no
+// such file or directory".
+func importFileError(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("import %s: %w", path, err)
+}
 
 // importOptions are the flags of `orderstream import`.
 type importOptions struct {
@@ -93,11 +104,13 @@ func runImport(ctx context.Context, g *globals, opts importOptions, path string,
 		return usagef("--progress %q: want auto, always or never", opts.progress)
 	}
 
-	// Read twice as a stream (csvimport.Stream): open it now to report a
-	// missing file as the user's mistake.
+	// Read twice as a stream (csvimport.Stream): open it now so that a
+	// missing or unreadable file fails before anything is connected. It is
+	// a runtime failure (exit 1), not a usage error: the command line was
+	// well formed, the file was not there to read.
 	file, err := os.Open(path)
 	if err != nil {
-		return usagef("import: %v", err)
+		return importFileError(path, err)
 	}
 	file.Close()
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -74,7 +75,6 @@ func TestImportCommandUsage(t *testing.T) {
 		{"zero workers", importOptions{workers: 0, progress: "never", retryTimeout: time.Minute}, "x.csv"},
 		{"bad progress", importOptions{workers: 1, progress: "sometimes", retryTimeout: time.Minute}, "x.csv"},
 		{"zero retry timeout", importOptions{workers: 1, progress: "never"}, "x.csv"},
-		{"missing file", importOptions{workers: 1, progress: "never", retryTimeout: time.Minute}, filepath.Join(t.TempDir(), "missing.csv")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,5 +84,27 @@ func TestImportCommandUsage(t *testing.T) {
 				t.Errorf("err = %v (exit %d), want a usage error (exit 2)", err, exitCode(err))
 			}
 		})
+	}
+}
+
+// TestImportMissingFile: a file that is not there is a runtime failure
+// (exit 1) naming the file, not a usage error (exit 2): the command line
+// was well formed. Through the root command, as a user runs it.
+func TestImportMissingFile(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing.csv")
+	root := newRootCmd()
+	var out, errOut bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs([]string{"import", missing, "--pg-url", "postgres://127.0.0.1:1/x", "--progress", "never"})
+	err := root.ExecuteContext(context.Background())
+	if code := exitCode(err); code != 1 {
+		t.Fatalf("exit %d (err %v), want 1 (a runtime failure)", code, err)
+	}
+	if want := "import " + missing + ": no such file or directory"; err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("error %v does not wrap fs.ErrNotExist", err)
 	}
 }

@@ -24,6 +24,8 @@ type loadOptions struct {
 	probeRate float64
 	ceiling   bool
 	format    outputFormat
+	// /metrics URLs of the relay and the daemons, for the stage breakdown.
+	relayMetrics, analyticsMetrics, searchMetrics string
 }
 
 // maxCeilingRate bounds the search for the highest sustained rate.
@@ -44,7 +46,7 @@ For at most --probe-rate orders a second, after the order's last command, one
 query per read model (order detail for search, the day's summary for
 analytics) carries the command's consistency token with Prefer: wait=10: the
 time from the command's answer to the query's 200 is the commit → queryable
-latency (to within the API's poll: 20 ms growing to 200 ms). A probe still behind after 10 s is
+latency (to within the API's poll: 20 ms growing to 100 ms). A probe still behind after 10 s is
 counted LATE.
 
 Prints one row per rate and read model: orders/s achieved, command latency
@@ -52,10 +54,18 @@ p50/p99, commit → queryable p50/p99/max. With --ceiling, the rate then grows
 by half while the last one was sustained (≥ 95 % achieved, no error, no late
 probe, command p99 < 1 s) and the highest sustained rate is printed.
 
+With --relay-metrics, --analytics-metrics and --search-metrics (their
+/metrics URLs) it also breaks commit → queryable down by stage, from the
+daemons' own histograms over every event of each run: the relay's commit →
+Kafka ack (orderstream_relay_commit_to_ack_seconds) and each daemon's Kafka
+→ applied (orderstream_consumer_record_age_seconds).
+
 The API must run with commands (and the relay and both projection daemons
 for the read models to catch up).`,
 		Example: `  orderstream load --url http://127.0.0.1:8080 --rates 100,500,1000 --duration 20s --ceiling
-  orderstream load --token-file token.jwt --url https://api.example.com --rates 50 --format json`,
+  orderstream load --token-file token.jwt --url https://api.example.com --rates 50 --format json
+  orderstream load --rates 500 --duration 30s --relay-metrics http://127.0.0.1:9464/metrics \
+    --analytics-metrics http://127.0.0.1:9465/metrics --search-metrics http://127.0.0.1:9466/metrics`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runLoad(cmd.Context(), opts, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -69,6 +79,9 @@ for the read models to catch up).`,
 	f.DurationVar(&opts.duration, "duration", load.DefaultDuration, "how long each rate starts orders")
 	f.Float64Var(&opts.probeRate, "probe-rate", load.DefaultProbeRate, "orders probed a second (commit → queryable)")
 	f.BoolVar(&opts.ceiling, "ceiling", false, "after --rates, raise the rate by half while it is sustained and report the highest sustained one")
+	f.StringVar(&opts.relayMetrics, "relay-metrics", "", "the relay's /metrics URL (http://127.0.0.1:9464/metrics), for the stage breakdown")
+	f.StringVar(&opts.analyticsMetrics, "analytics-metrics", "", "the analytics daemon's /metrics URL (http://127.0.0.1:9465/metrics), for the stage breakdown")
+	f.StringVar(&opts.searchMetrics, "search-metrics", "", "the search daemon's /metrics URL (http://127.0.0.1:9466/metrics), for the stage breakdown")
 	addFormatFlag(cmd, &opts.format)
 	return cmd
 }
@@ -94,7 +107,8 @@ func runLoad(ctx context.Context, opts loadOptions, stdout, stderr io.Writer) er
 	if err != nil {
 		return fmt.Errorf("--file %s: %w", opts.file, err)
 	}
-	cfg := load.Config{URL: opts.url, Token: token, Duration: opts.duration, ProbeRate: opts.probeRate, Shapes: shapes, Rate: opts.rates[0]}
+	cfg := load.Config{URL: opts.url, Token: token, Duration: opts.duration, ProbeRate: opts.probeRate, Shapes: shapes, Rate: opts.rates[0],
+		Stages: load.Stages(opts.relayMetrics, opts.analyticsMetrics, opts.searchMetrics)}
 	if err := load.Warm(ctx, cfg); err != nil {
 		return err
 	}
@@ -157,6 +171,21 @@ func printLoad(out io.Writer, format outputFormat, reports []load.Report, best f
 	}
 	if ceiling {
 		fmt.Fprintf(out, "highest sustained rate: %.0f orders/s (≥ 95 %% achieved, no error, no late probe, command p99 < 1 s)\n", best)
+	}
+	var stages []string
+	for _, r := range reports {
+		stages = append(stages, r.StageRows()...)
+	}
+	if len(stages) > 0 {
+		fmt.Fprintln(out, "\ncommit → queryable by stage (each daemon's histogram, every event of the run; quantiles are bucket upper bounds):")
+		tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, load.StageHeader)
+		for _, row := range stages {
+			fmt.Fprintln(tw, row)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	for _, r := range reports {
 		if r.FirstError != "" {

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"text/tabwriter"
 	"time"
 
 	"github.com/orderstream/orderstream/internal/api"
@@ -27,6 +26,23 @@ import (
 // ClickHouse database and index prefix of their own, and returns the API's
 // base URL. Everything stops, and is dropped, at the test's cleanup.
 func startStack(t testing.TB, consumeFlags ...string) string {
+	t.Helper()
+	return startStackStages(t, consumeFlags...).api
+}
+
+// stack is a running startStack: the API's base URL and the /metrics URLs
+// of the relay and of each projection daemon.
+type stack struct {
+	api, relayMetrics string
+	daemonMetrics     map[string]string // projection → /metrics URL
+}
+
+// stages is the commit → queryable breakdown the stack's daemons measure.
+func (s stack) stages() []load.Stage {
+	return load.Stages(s.relayMetrics, s.daemonMetrics["analytics"], s.daemonMetrics["search"])
+}
+
+func startStackStages(t testing.TB, consumeFlags ...string) stack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	setup, setupCancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -59,19 +75,22 @@ func startStack(t testing.TB, consumeFlags ...string) string {
 		t.Fatalf("migrate: %v", err)
 	}
 	relayAddr, apiAddr := freeAddr(t), freeAddr(t)
+	st := stack{api: "http://" + apiAddr, relayMetrics: "http://" + relayAddr + "/metrics", daemonMetrics: map[string]string{}}
 	start("relay", "--slot", testenv.Name("load"), "--metrics-addr", relayAddr, "--partitions", strconv.Itoa(int(testfixture.TopicPartitions)))
 	for _, p := range []string{"analytics", "search"} {
-		args := append([]string{"consume", p, "--group", testenv.Name(p), "--metrics-addr", "off", "--instance-id", "none"}, consumeFlags...)
+		addr := freeAddr(t)
+		st.daemonMetrics[p] = "http://" + addr + "/metrics"
+		args := append([]string{"consume", p, "--group", testenv.Name(p), "--metrics-addr", addr, "--instance-id", "none"}, consumeFlags...)
 		if p == "search" {
 			args = append(args, prefix...)
 		}
 		start(args...)
 	}
 	start(append([]string{"api", "--auth", "none", "--listen", apiAddr}, prefix...)...)
-	for _, u := range []string{"http://" + relayAddr + "/healthz", "http://" + apiAddr + "/healthz"} {
+	for _, u := range []string{"http://" + relayAddr + "/healthz", "http://" + apiAddr + "/healthz", st.daemonMetrics["analytics"], st.daemonMetrics["search"]} {
 		waitHTTP(setup, t, u, errs)
 	}
-	return "http://" + apiAddr
+	return st
 }
 
 func newRootWith(ctx context.Context, args ...string) error {
@@ -192,7 +211,7 @@ func TestReadYourWritesEndToEnd(t *testing.T) {
 // asserts only that every command succeeded and every probe arrived.
 func TestLoadShort(t *testing.T) {
 	t.Parallel()
-	base := startStack(t)
+	st := startStackStages(t)
 	f, err := os.Open(testfixture.RealFile(t))
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +221,7 @@ func TestLoadShort(t *testing.T) {
 	if err != nil || len(shapes) < 100 {
 		t.Fatalf("%d shapes, %v", len(shapes), err)
 	}
-	cfg := load.Config{URL: base, Rate: 20, Duration: 3 * time.Second, ProbeRate: 10, Shapes: shapes}
+	cfg := load.Config{URL: st.api, Rate: 20, Duration: 3 * time.Second, ProbeRate: 10, Shapes: shapes, Stages: st.stages()}
 	if err := load.Warm(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -214,18 +233,20 @@ func TestLoadShort(t *testing.T) {
 	if r.Errors > 0 || r.Orders < 50 || r.Queryable["search"].N == 0 || r.Queryable["analytics"].N == 0 || r.Late["search"]+r.Late["analytics"] > 0 {
 		t.Fatalf("load run: %d orders, %d errors (first: %s), probes %+v, late %v", r.Orders, r.Errors, r.FirstError, r.Queryable, r.Late)
 	}
+	// Every stage saw the run's events (at least one per order).
+	if len(r.Stages) != 3 {
+		t.Fatalf("stages %+v, want the relay's and both daemons'", r.Stages)
+	}
+	for _, s := range r.Stages {
+		if s.N < r.Orders {
+			t.Errorf("stage %s measured %d events of %d orders", s.Name, s.N, r.Orders)
+		}
+	}
 }
 
 func loadTable(rs ...load.Report) string {
 	var b bytes.Buffer
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, load.Header)
-	for _, r := range rs {
-		for _, row := range r.Rows() {
-			fmt.Fprintln(tw, row)
-		}
-	}
-	_ = tw.Flush()
+	_ = printLoad(&b, formatTable, rs, 0, false)
 	return b.String()
 }
 
@@ -234,7 +255,8 @@ func loadTable(rs ...load.Report) string {
 // 100,500,1000), ORDERSTREAM_LOAD_DURATION (default 15s) and
 // ORDERSTREAM_LOAD_CONSUME_FLAGS (flags of both projection daemons, such as
 // "--batch-max-wait 50ms") shape it; the rate then grows by half while it
-// is sustained. Figures are printed, never asserted.
+// is sustained (ORDERSTREAM_LOAD_CEILING=0: not). Figures are printed,
+// never asserted: the latency table and its breakdown by stage.
 func TestLoadBench(t *testing.T) {
 	if os.Getenv("ORDERSTREAM_LOAD_BENCH") == "" {
 		t.Skip("set ORDERSTREAM_LOAD_BENCH=1 to run the load benchmark (make bench does)")
@@ -252,7 +274,7 @@ func TestLoadBench(t *testing.T) {
 		t.Fatalf("ORDERSTREAM_LOAD_DURATION: %v", err)
 	}
 	consume := strings.Fields(os.Getenv("ORDERSTREAM_LOAD_CONSUME_FLAGS"))
-	base := startStack(t, consume...)
+	st := startStackStages(t, consume...)
 	f, err := os.Open(testfixture.RealFile(t))
 	if err != nil {
 		t.Fatal(err)
@@ -262,18 +284,20 @@ func TestLoadBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := load.Config{URL: base, Duration: d, Shapes: shapes, Rate: rates[0]}
+	cfg := load.Config{URL: st.api, Duration: d, Shapes: shapes, Rate: rates[0], Stages: st.stages()}
 	if err := load.Warm(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	reports, best, err := loadSteps(context.Background(), cfg, rates, true, func(r load.Report) {
-		fmt.Printf("rate %.0f orders/s done: %d orders, %d errors\n", r.Rate, r.Orders, r.Errors)
+	ceiling := os.Getenv("ORDERSTREAM_LOAD_CEILING") != "0"
+	fmt.Printf("rate %.0f orders/s starts at %s\n", rates[0], time.Now().UTC().Format(time.RFC3339Nano))
+	reports, best, err := loadSteps(context.Background(), cfg, rates, ceiling, func(r load.Report) {
+		fmt.Printf("rate %.0f orders/s done at %s: %d orders, %d errors\n%s", r.Rate, time.Now().UTC().Format(time.RFC3339Nano), r.Orders, r.Errors, loadTable(r))
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := printLoad(&out, formatTable, reports, best, true); err != nil {
+	if err := printLoad(&out, formatTable, reports, best, ceiling); err != nil {
 		t.Fatal(err)
 	}
 	fmt.Printf("consume flags: %q\n%s", consume, out.String())

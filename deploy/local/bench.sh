@@ -21,6 +21,7 @@ bench "analytics: Kafka -> runtime -> ClickHouse beside a raw batch insert" ./pr
 bench "search: Kafka events -> sink -> OpenSearch beside a raw bulk of the same documents" ./projections/search/ BenchmarkIndexing
 bench "consumer runtime overhead (no-op sink, 50,000 events)" ./consumers/ BenchmarkConsumerNoopSink 50000x
 bench "consumer restart after a crash: first new record, dynamic vs static member" ./consumers/ BenchmarkRestartGap
+bench "consumer batch wait of a thin flow (100 events/s, 20 ms writes): caught-up rule at 100 ms and 20 ms vs off (500 ms)" ./consumers/ BenchmarkBatchWait
 bench "rebuild from offset zero: each read model and both together" ./internal/rebuild/ BenchmarkRebuild
 bench "tracing: import -> relay -> analytics, off vs on (parentbased_traceidratio 0.1, OTLP/HTTP)" ./internal/rebuild/ BenchmarkTracingOverhead
 echo
@@ -29,7 +30,7 @@ go test ./internal/tracing/ -run '^$' -bench Spans -benchtime 5000x -count 3
 echo
 echo "== command API under load: command latency, commit -> queryable per read model (relay, both daemons, API; own database, topic, generation) =="
 # ORDERSTREAM_LOAD_RATES (default 100,500,1000 orders/s), ORDERSTREAM_LOAD_DURATION (15s),
-# ORDERSTREAM_LOAD_CONSUME_FLAGS (e.g. "--batch-max-wait 50ms") shape it; the daemons' error logs are dropped.
+# ORDERSTREAM_LOAD_CONSUME_FLAGS (e.g. "--batch-min-interval 500ms", the caught-up rule off) shape it; the daemons' error logs are dropped.
 ORDERSTREAM_LOAD_BENCH=1 go test ./cmd/orderstream/ -run '^TestLoadBench$' -v -count=1 -timeout 30m 2>&1 | grep -v '^{"time"'
 echo
 echo "== per order.placed event of 21 lines: JSON Schema validation (write side), decoding (consumers) =="

@@ -17,12 +17,13 @@ const (
 	defaultWait = 5 * time.Second
 	// waitPoll is how soon a waiting query asks its read model again: 20
 	// ms, growing by half after each ask to at most waitPollMax, so that
-	// many waiting queries do not flood the read model. A wait therefore
-	// answers at most 20 ms late in its first 100 ms and at most 200 ms
-	// late after a second (the resolution of the commit → queryable
-	// latencies `orderstream load` measures through it).
+	// many waiting queries do not flood the read model (a waiting query
+	// costs at most 10 indexed lookups a second). A wait therefore answers
+	// at most 20 ms late in its first 100 ms and at most 100 ms late after
+	// 400 ms (the resolution of the commit → queryable latencies
+	// `orderstream load` measures through it).
 	waitPoll    = 20 * time.Millisecond
-	waitPollMax = 200 * time.Millisecond
+	waitPollMax = 100 * time.Millisecond
 )
 
 // OrderVersions is implemented by a read model that can tell which version

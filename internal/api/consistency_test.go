@@ -66,7 +66,7 @@ func TestReadYourWrites(t *testing.T) {
 		{"no token: no wait", "/api/v1/analytics/summary", nil, 1 << 30, 200,
 			func(g, s, a int64) bool { return g+s+a == 0 }},
 		{"the bound passes", "/api/v1/analytics/revenue", []string{"Consistency-Token", tok, "Prefer", "wait=1"}, 1 << 30, 503,
-			func(g, s, a int64) bool { return a >= 5 }}, // 20 ms growing by half to 200 ms over 1 s
+			func(g, s, a int64) bool { return a >= 5 }}, // 20 ms growing by half to 100 ms over 1 s
 		{"wait=0 asks once", "/api/v1/orders/o-1?min_version=3", []string{"Prefer", "respond-async, wait=0"}, 1 << 30, 503,
 			func(g, s, a int64) bool { return g == 1 }},
 	}

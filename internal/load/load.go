@@ -11,8 +11,8 @@
 // token and Prefer: wait=10, timed from the moment the command's answer
 // arrived (so the commit is at most the answer's transfer time earlier)
 // until the 200; the API polls the read model after 20 ms, then at
-// intervals growing by half to 200 ms, so a figure is late by up to 20 ms
-// below 100 ms and up to 200 ms above a second. A probe that is still behind after the wait counts
+// intervals growing by half to 100 ms, so a figure is late by up to 20 ms
+// below 100 ms and up to 100 ms above 400 ms. A probe that is still behind after the wait counts
 // as late, and an order whose command failed as an error.
 package load
 
@@ -73,6 +73,9 @@ type Config struct {
 	// Client is the HTTP client; default one of at most 256 connections
 	// (requests beyond wait for one, and their latency counts the wait).
 	Client *http.Client
+	// Stages are scraped before and after the run for the breakdown of
+	// commit → queryable (Report.Stages); none by default.
+	Stages []Stage
 }
 
 func (c *Config) setDefaults() {
@@ -202,6 +205,18 @@ type Report struct {
 	Late      map[string]int     // probes still behind after the wait
 	// FirstError describes the first failed command or probe.
 	FirstError string
+	// Stages is the breakdown of commit → queryable by the daemons' own
+	// histograms (Config.Stages), over every event they handled during
+	// the run, in Config.Stages order.
+	Stages []StageLatency `json:",omitempty"`
+}
+
+// StageLatency is one Stage's figures over a run; its quantiles are the
+// upper bounds of the histogram buckets that hold them (a factor of 2
+// apart), so read them as "at most".
+type StageLatency struct {
+	Name string
+	Latency
 }
 
 // Sustained reports whether the run kept up: it started at least 95 % of
@@ -233,6 +248,13 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	r := &runner{cfg: cfg, vis: map[string][]time.Duration{}}
 	r.rep = Report{Rate: cfg.Rate, Queryable: map[string]Latency{}, Late: map[string]int{}}
+	before := make([]buckets, len(cfg.Stages))
+	for i, st := range cfg.Stages {
+		var err error
+		if before[i], err = scrape(ctx, cfg.Client, st.URL, st.Metric); err != nil {
+			return Report{}, fmt.Errorf("stage %s: %w", st.Name, err)
+		}
+	}
 	probeEvery := max(1, int(cfg.Rate/cfg.ProbeRate+0.5))
 	interval := time.Duration(float64(time.Second) / cfg.Rate)
 	var wg sync.WaitGroup
@@ -266,6 +288,13 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	r.rep.Command = latencyOf(r.cmd)
 	for _, m := range ReadModels {
 		r.rep.Queryable[m] = latencyOf(r.vis[m])
+	}
+	for i, st := range cfg.Stages {
+		after, err := scrape(ctx, cfg.Client, st.URL, st.Metric)
+		if err != nil {
+			return r.rep, fmt.Errorf("stage %s: %w", st.Name, err)
+		}
+		r.rep.Stages = append(r.rep.Stages, StageLatency{Name: st.Name, Latency: after.sub(before[i]).latency()})
 	}
 	return r.rep, nil
 }
@@ -442,6 +471,20 @@ func (r Report) Rows() []string {
 		q := r.Queryable[m]
 		out = append(out, fmt.Sprintf("%s\t%.0f\t%.1f\t%d\t%d\t%d\t%s\t%s\t%d\t%s\t%s\t%s\t%d", m, r.Rate, r.Achieved, r.Orders, r.Commands, r.Errors,
 			ms(r.Command.P50), ms(r.Command.P99), q.N, ms(q.P50), ms(q.P99), ms(q.Max), r.Late[m]))
+	}
+	return out
+}
+
+// StageHeader is the column header of StageRows.
+const StageHeader = "RATE/S\tSTAGE\tEVENTS\tP50 ≤\tP99 ≤\tMAX ≤"
+
+// StageRows returns the breakdown of commit → queryable (Report.Stages) as
+// tab-separated rows under StageHeader, one per stage.
+func (r Report) StageRows() []string {
+	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) + " ms" }
+	var out []string
+	for _, st := range r.Stages {
+		out = append(out, fmt.Sprintf("%.0f\t%s\t%d\t%s\t%s\t%s", r.Rate, st.Name, st.N, ms(st.P50), ms(st.P99), ms(st.Max)))
 	}
 	return out
 }

@@ -21,6 +21,7 @@ type metrics struct {
 	blockerSeconds prometheus.Gauge
 	connected      prometheus.Gauge
 	parked         prometheus.Counter
+	commitToAck    prometheus.Histogram
 }
 
 func newMetrics() *metrics {
@@ -70,13 +71,19 @@ func newMetrics() *metrics {
 			Name: "orderstream_relay_watermark_blocker_seconds",
 			Help: "Poll mode: while committed outbox rows wait behind the visibility watermark, the age of the open transaction holding it (any database of the server), in seconds; 0 otherwise.",
 		}),
+		commitToAck: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "orderstream_relay_commit_to_ack_seconds",
+			Help: "WAL mode, per event: time from its transaction's commit (PostgreSQL's commit timestamp) to Kafka's ack of its record, in seconds: " +
+				"the relay's part of commit → queryable (decoding, producer linger, produce and replication). Includes the catch-up after a restart.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 17), // 1ms … 65s
+		}),
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "orderstream_relay_postgres_connected",
 			Help: "1 while the relay's session with PostgreSQL works (active or standby), 0 while it reconnects or is stopped.",
 		}),
 	}
 	m.reg.MustRegister(m.published, m.duplicates, m.inFlight, m.lagBytes, m.lagSeconds, m.confirmedLSN, m.active, m.purged, m.parked,
-		m.reconnects, m.connected, m.blockerSeconds,
+		m.reconnects, m.connected, m.blockerSeconds, m.commitToAck,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

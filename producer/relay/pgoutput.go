@@ -43,10 +43,11 @@ var errTruncated = errors.New("truncated message")
 // schema changes) and the open transaction's commit LSN and event index.
 // Not safe for concurrent use; one per replication stream.
 type decoder struct {
-	columns   map[uint32]outboxColumns // by relation OID; only relations named outbox
-	inTxn     bool
-	commitLSN pglogrepl.LSN
-	index     uint64
+	columns    map[uint32]outboxColumns // by relation OID; only relations named outbox
+	inTxn      bool
+	commitLSN  pglogrepl.LSN
+	commitTime time.Time
+	index      uint64
 }
 
 func newDecoder() *decoder { return &decoder{columns: map[uint32]outboxColumns{}} }
@@ -86,7 +87,7 @@ func (d *decoder) decode(data []byte) (walEvent, error) {
 		}
 		d.columns[m.RelationID] = oc
 	case *pglogrepl.BeginMessage:
-		d.inTxn, d.commitLSN, d.index = true, m.FinalLSN, 0
+		d.inTxn, d.commitLSN, d.commitTime, d.index = true, m.FinalLSN, m.CommitTime, 0
 		return walEvent{kind: walBegin, lsn: m.FinalLSN, commitTime: m.CommitTime}, nil
 	case *pglogrepl.InsertMessage:
 		oc, ok := d.columns[m.RelationID]
@@ -99,6 +100,7 @@ func (d *decoder) decode(data []byte) (walEvent, error) {
 		}
 		d.index++
 		e.pos = Position{Mode: ModeWAL, Major: uint64(d.commitLSN), Minor: d.index}
+		e.committedAt = d.commitTime
 		return walEvent{kind: walInsert, event: e}, nil
 	case *pglogrepl.CommitMessage:
 		if !d.inTxn {

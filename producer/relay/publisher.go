@@ -29,6 +29,7 @@ type event struct {
 	eventType        string
 	schemaVersion    int // outbox.schema_version; 0 when not read (header omitted)
 	occurredAt       time.Time
+	committedAt      time.Time // its transaction's commit time (WAL mode; zero in poll mode)
 	traceparent      string
 	envelope         []byte // the outbox.envelope text, byte for byte
 }
@@ -156,6 +157,9 @@ func (p *publisher) publish(ctx context.Context, e *event, idle func() error, be
 			return
 		}
 		p.m.published.Inc()
+		if !e.committedAt.IsZero() {
+			p.m.commitToAck.Observe(time.Since(e.committedAt).Seconds())
+		}
 		acked()
 		p.inFlight.Add(-1)
 		p.m.inFlight.Dec()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/orderstream/orderstream/producer/order"
 	"github.com/orderstream/orderstream/schemas"
 )
@@ -40,25 +41,65 @@ type querier interface {
 
 // create writes new order s (persisted version 0) with its events envs,
 // serialized as rows, in one statement (createSQL). With also, that
-// statement and also run in one transaction (the idempotency key of
-// SaveKeyed lands with the order or not at all). It returns ErrConflict
-// when an order with the same id exists, ErrDuplicateNumber when one with
-// the same number does, and classify's mapping of a unique violation of
-// the outbox.
-func (r *Repository) create(ctx context.Context, s order.State, envs []schemas.Envelope, rows [][]byte, also func(pgx.Tx) error) error {
+// statement and also run in one transaction, in two round trips (see
+// pipeline; the idempotency key of SaveKeyed lands with the order or not
+// at all). It returns ErrConflict when an order with the same id exists,
+// ErrDuplicateNumber when one with the same number does, and classify's
+// mapping of a unique violation of the outbox.
+func (r *Repository) create(ctx context.Context, s order.State, envs []schemas.Envelope, rows [][]byte, also *lastStatement) error {
 	if also == nil {
 		return createIn(ctx, r.pool, s, envs, rows)
 	}
-	return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		if err := createIn(ctx, tx, s, envs, rows); err != nil {
-			return err
+	batch := &pgx.Batch{}
+	batch.Queue(createSQL, createArgs(s, envs, rows)...)
+	batch.Queue(also.sql, also.args...)
+	return r.pipeline(ctx, batch, func(br pgx.BatchResults, conn *pgxpool.Conn) error {
+		var written int
+		if err := br.QueryRow().Scan(&written); err != nil {
+			return classify(err)
 		}
-		return also(tx)
+		if written != 1 {
+			// The connection is busy until the batch is read to its end;
+			// the key's INSERT ran too (it is rolled back with the rest).
+			if err := br.Close(); err != nil {
+				return also.errOf(err)
+			}
+			return notCreated(ctx, conn, s.ID)
+		}
+		if _, err := br.Exec(); err != nil {
+			return also.errOf(err)
+		}
+		return nil
 	})
 }
 
 // createIn is create on q.
 func createIn(ctx context.Context, q querier, s order.State, envs []schemas.Envelope, rows [][]byte) error {
+	var written int
+	if err := q.QueryRow(ctx, createSQL, createArgs(s, envs, rows)...).Scan(&written); err != nil {
+		return classify(err)
+	}
+	if written == 1 {
+		return nil
+	}
+	return notCreated(ctx, q, s.ID)
+}
+
+// notCreated tells why createSQL wrote nothing: ErrConflict when order id
+// exists, else ErrDuplicateNumber (its number does).
+func notCreated(ctx context.Context, q querier, id string) error {
+	var sameID bool
+	if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orders WHERE order_id = $1)`, id).Scan(&sameID); err != nil {
+		return err
+	}
+	if sameID {
+		return ErrConflict
+	}
+	return ErrDuplicateNumber
+}
+
+// createArgs are createSQL's arguments for s, envs and rows.
+func createArgs(s order.State, envs []schemas.Envelope, rows [][]byte) []any {
 	var customer *string
 	if s.CustomerID != "" {
 		customer = &s.CustomerID
@@ -80,24 +121,8 @@ func createIn(ctx context.Context, q querier, s order.State, envs []schemas.Enve
 		schemaVersion[i], occurred[i], recorded[i] = int32(e.SchemaVersion), e.OccurredAt, e.RecordedAt
 		trace[i] = e.Traceparent
 	}
-	var written int
-	err := q.QueryRow(ctx, createSQL,
-		s.ID, s.Number, s.Kind, s.Status, customer, s.Country, s.Currency, numeric(s.Total.Amount), numeric(s.Paid),
+	return []any{s.ID, s.Number, s.Kind, s.Status, customer, s.Country, s.Currency, numeric(s.Total.Amount), numeric(s.Paid),
 		numeric(s.Refunded), s.PlacedAt, s.Version,
 		lineNo, source, stock, desc, qty, price, invoiced,
-		ids, aggType, version, eventType, schemaVersion, occurred, recorded, trace, rows).Scan(&written)
-	if err != nil {
-		return classify(err)
-	}
-	if written == 1 {
-		return nil
-	}
-	var sameID bool
-	if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orders WHERE order_id = $1)`, s.ID).Scan(&sameID); err != nil {
-		return err
-	}
-	if sameID {
-		return ErrConflict
-	}
-	return ErrDuplicateNumber
+		ids, aggType, version, eventType, schemaVersion, occurred, recorded, trace, rows}
 }

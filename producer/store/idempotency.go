@@ -26,14 +26,17 @@ const DefaultKeyRetention = 24 * time.Hour
 // (k.Scope, k.Key) first — the primary key makes a concurrent one wait for
 // it — nothing is written and the error wraps command.ErrKeyTaken.
 func (r *Repository) SaveKeyed(ctx context.Context, o *order.Order, md schemas.Metadata, k command.Key, rc command.Receipt) error {
-	return r.save(ctx, o, md, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (scope, key, fingerprint, command, order_id, version, status)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, k.Scope, k.Key, k.Fingerprint, rc.Command, rc.OrderID, rc.Version, string(rc.Status))
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "idempotency_keys_pkey" {
-			return fmt.Errorf("key %q: %w", k.Key, command.ErrKeyTaken)
-		}
-		return err
+	return r.save(ctx, o, md, &lastStatement{
+		sql: `INSERT INTO idempotency_keys (scope, key, fingerprint, command, order_id, version, status)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		args: []any{k.Scope, k.Key, k.Fingerprint, rc.Command, rc.OrderID, rc.Version, string(rc.Status)},
+		errOf: func(err error) error {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "idempotency_keys_pkey" {
+				return fmt.Errorf("key %q: %w", k.Key, command.ErrKeyTaken)
+			}
+			return err
+		},
 	})
 }
 

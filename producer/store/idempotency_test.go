@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -78,5 +79,63 @@ func TestKeysWithTheEffect(t *testing.T) {
 	}
 	if _, _, found, _ := repo.FindKey(ctx, "client", "k3"); !found {
 		t.Fatal("the purge deleted a key within the retention")
+	}
+}
+
+// TestKeyedPlace: a keyed place stores the order and its key together; a
+// place refused (the id or the number exists) or under a taken key writes
+// neither, with the error of its cause, and leaves the pool's connections
+// usable (each refusal rolls its transaction back).
+func TestKeyedPlace(t *testing.T) {
+	t.Parallel()
+	pool, repo := newRepo(t)
+	ctx := context.Background()
+	newSale := func(id, number string) *order.Order {
+		o := order.New(id)
+		if err := o.Place(order.PlaceInput{Number: number, Kind: schemas.KindSale, Country: "France", Currency: "GBP", PlacedAt: t0,
+			Lines: []schemas.Line{{StockCode: "22728", Quantity: 8, UnitPrice: gbp("2.50")}}}); err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	key := func(k string) command.Key { return command.Key{Scope: "client", Key: k, Fingerprint: []byte(k)} }
+	rc := command.Receipt{Command: "place", OrderID: "o-1", Version: 1, Status: schemas.StatusPlaced}
+	if err := repo.SaveKeyed(ctx, newSale("o-1", "600001"), schemas.Metadata{}, key("p1"), rc); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name    string
+		o       *order.Order
+		key     string
+		wantErr error
+		noOrder string // an order id that must not exist afterwards
+	}{
+		{"same id", newSale("o-1", "600002"), "p2", store.ErrConflict, ""},
+		{"same number", newSale("o-2", "600001"), "p3", store.ErrDuplicateNumber, "o-2"},
+		{"key taken", newSale("o-3", "600003"), "p1", command.ErrKeyTaken, "o-3"},
+	} {
+		if err := repo.SaveKeyed(ctx, tt.o, schemas.Metadata{}, key(tt.key), rc); !errors.Is(err, tt.wantErr) {
+			t.Errorf("%s: %v, want %v", tt.name, err, tt.wantErr)
+		}
+		if tt.key != "p1" {
+			if _, _, found, _ := repo.FindKey(ctx, "client", tt.key); found {
+				t.Errorf("%s: the key of a refused place was stored", tt.name)
+			}
+		}
+		if tt.noOrder != "" && count(t, pool, `SELECT count(*) FROM orders WHERE order_id = $1`, tt.noOrder) != 0 {
+			t.Errorf("%s: order %s was written", tt.name, tt.noOrder)
+		}
+	}
+	if n := count(t, pool, `SELECT count(*) FROM outbox WHERE aggregate_id = 'o-1'`); n != 1 {
+		t.Errorf("o-1 has %d events, want its one order.placed", n)
+	}
+	// Every connection went back clean: many saves after the refusals work.
+	for i := range 10 {
+		if err := repo.SaveKeyed(ctx, newSale(fmt.Sprintf("o-%d", 10+i), fmt.Sprintf("6001%02d", i)), schemas.Metadata{}, key(fmt.Sprintf("q%d", i)), rc); err != nil {
+			t.Fatalf("save %d after the refusals: %v", i, err)
+		}
+	}
+	if n := count(t, pool, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`); n != 0 {
+		t.Errorf("%d connections left idle in a transaction", n)
 	}
 }

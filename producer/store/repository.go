@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -56,13 +57,21 @@ func NewRepository(pool *pgxpool.Pool, v *schemas.Validator, opts ...Option) *Re
 	return r
 }
 
-// Load returns the order with id, or ErrNotFound.
+// Load returns the order with id, or ErrNotFound. The order and its lines
+// are read in one round trip (a pipelined batch of two queries, one
+// snapshot: a batch runs as one implicit transaction).
 func (r *Repository) Load(ctx context.Context, id string) (*order.Order, error) {
 	var s order.State
 	var customer *string
 	var total decimal.Decimal
-	err := r.pool.QueryRow(ctx, `SELECT order_id, order_number, kind, status, customer_id, country, currency,
-		total, paid, refunded, placed_at, version FROM orders WHERE order_id = $1`, id).
+	b := &pgx.Batch{}
+	b.Queue(`SELECT order_id, order_number, kind, status, customer_id, country, currency,
+		total, paid, refunded, placed_at, version FROM orders WHERE order_id = $1`, id)
+	b.Queue(`SELECT line_no, coalesce(source_line, 0), stock_code, description, quantity, unit_price, invoiced_at
+		FROM order_lines WHERE order_id = $1 ORDER BY line_no`, id)
+	br := r.pool.SendBatch(ctx, b)
+	defer br.Close()
+	err := br.QueryRow().
 		Scan(&s.ID, &s.Number, &s.Kind, &s.Status, &customer, &s.Country, &s.Currency, &total, &s.Paid, &s.Refunded, &s.PlacedAt, &s.Version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("load order %s: %w", id, ErrNotFound)
@@ -74,8 +83,7 @@ func (r *Repository) Load(ctx context.Context, id string) (*order.Order, error) 
 		s.CustomerID = *customer
 	}
 	s.Total = schemas.Money{Amount: total, Currency: s.Currency}
-	rows, err := r.pool.Query(ctx, `SELECT line_no, coalesce(source_line, 0), stock_code, description, quantity, unit_price, invoiced_at
-		FROM order_lines WHERE order_id = $1 ORDER BY line_no`, id)
+	rows, err := br.Query()
 	if err != nil {
 		return nil, fmt.Errorf("load lines of order %s: %w", id, err)
 	}
@@ -87,6 +95,9 @@ func (r *Repository) Load(ctx context.Context, id string) (*order.Order, error) 
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load lines of order %s: %w", id, err)
+	}
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("load order %s: %w", id, err)
 	}
 	return order.Rehydrate(s), nil
 }
@@ -113,9 +124,18 @@ func (r *Repository) Save(ctx context.Context, o *order.Order, md schemas.Metada
 	return r.save(ctx, o, md, nil)
 }
 
+// lastStatement is a statement that runs last in a save's transaction
+// (SaveKeyed: the idempotency key's INSERT), pipelined with the others;
+// errOf maps its error.
+type lastStatement struct {
+	sql   string
+	args  []any
+	errOf func(error) error
+}
+
 // save is Save; also, when non-nil, runs in the same transaction after the
 // order's rows are written (SaveKeyed stores the idempotency key).
-func (r *Repository) save(ctx context.Context, o *order.Order, md schemas.Metadata, also func(pgx.Tx) error) error {
+func (r *Repository) save(ctx context.Context, o *order.Order, md schemas.Metadata, also *lastStatement) error {
 	changes := o.Changes()
 	if len(changes) == 0 {
 		return nil
@@ -150,28 +170,82 @@ func (r *Repository) save(ctx context.Context, o *order.Order, md schemas.Metada
 }
 
 // update writes an existing order's new state and its events in one
-// transaction, with also (when non-nil) at its end.
-func (r *Repository) update(ctx context.Context, persisted int64, s order.State, envs []schemas.Envelope, rows [][]byte, also func(pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		if err := writeState(ctx, tx, persisted, s); err != nil {
-			return err
+// transaction, with also (when non-nil) at its end, in two round trips
+// (see pipeline): BEGIN, the state's UPDATE, the outbox INSERTs and also,
+// then COMMIT. A version conflict (the UPDATE matched no row) rolls it all
+// back.
+func (r *Repository) update(ctx context.Context, persisted int64, s order.State, envs []schemas.Envelope, rows [][]byte, also *lastStatement) error {
+	batch := &pgx.Batch{}
+	queueState(batch, persisted, s)
+	for i, env := range envs {
+		batch.Queue(`INSERT INTO outbox (event_id, aggregate_type, aggregate_id, aggregate_version, event_type,
+			schema_version, occurred_at, recorded_at, traceparent, envelope)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), $10)`,
+			env.EventID, env.AggregateType, env.AggregateID, env.AggregateVersion, env.EventType,
+			env.SchemaVersion, env.OccurredAt, env.RecordedAt, env.Traceparent, string(rows[i]))
+	}
+	if also != nil {
+		batch.Queue(also.sql, also.args...)
+	}
+	return r.pipeline(ctx, batch, func(br pgx.BatchResults, _ *pgxpool.Conn) error {
+		tag, err := br.Exec()
+		if err == nil && tag.RowsAffected() == 0 {
+			return ErrConflict
 		}
-		batch := &pgx.Batch{}
-		for i, env := range envs {
-			batch.Queue(`INSERT INTO outbox (event_id, aggregate_type, aggregate_id, aggregate_version, event_type,
-				schema_version, occurred_at, recorded_at, traceparent, envelope)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), $10)`,
-				env.EventID, env.AggregateType, env.AggregateID, env.AggregateVersion, env.EventType,
-				env.SchemaVersion, env.OccurredAt, env.RecordedAt, env.Traceparent, string(rows[i]))
-		}
-		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		if err != nil {
 			return classify(err)
 		}
+		for range envs {
+			if _, err := br.Exec(); err != nil {
+				return classify(err)
+			}
+		}
 		if also != nil {
-			return also(tx)
+			if _, err := br.Exec(); err != nil {
+				return also.errOf(err)
+			}
 		}
 		return nil
 	})
+}
+
+// pipeline runs batch as one transaction in two round trips: BEGIN and
+// the batch's statements pipelined, then COMMIT once read (its results, in
+// order; it may run more statements on conn) returned nil; ROLLBACK
+// otherwise, and read's error is returned. pgx.BeginFunc would spend a
+// round trip on BEGIN alone. A connection left inside a transaction (its
+// ROLLBACK failed) is not reused: pgxpool destroys it on release.
+func (r *Repository) pipeline(ctx context.Context, batch *pgx.Batch, read func(pgx.BatchResults, *pgxpool.Conn) error) error {
+	conn, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	full := &pgx.Batch{QueuedQueries: append([]*pgx.QueuedQuery{{SQL: "BEGIN"}}, batch.QueuedQueries...)}
+	br := conn.SendBatch(ctx, full)
+	_, err = br.Exec()
+	if err == nil {
+		err = read(br, conn)
+	}
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = classify(cerr)
+	}
+	if err == nil {
+		tag, cerr := conn.Exec(ctx, "COMMIT")
+		switch {
+		case cerr != nil:
+			return cerr
+		case tag.String() != "COMMIT":
+			return pgx.ErrTxCommitRollback // the transaction had failed: COMMIT answered ROLLBACK
+		}
+		return nil
+	}
+	if conn.Conn().PgConn().TxStatus() != 'I' {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_, _ = conn.Exec(rctx, "ROLLBACK")
+	}
+	return err
 }
 
 // WrittenBy reports whether the outbox holds an event of order id whose
@@ -189,17 +263,12 @@ func (r *Repository) WrittenBy(ctx context.Context, id, correlationID string) (b
 	return ok, nil
 }
 
-// writeState moves a stored order from version persisted to s.
-func writeState(ctx context.Context, tx pgx.Tx, persisted int64, s order.State) error {
-	tag, err := tx.Exec(ctx, `UPDATE orders SET status = $2, paid = $3, refunded = $4, version = $5, updated_at = now()
+// queueState queues the UPDATE that moves a stored order from version
+// persisted to s; it affects no row when the version moved on (a
+// conflict).
+func queueState(b *pgx.Batch, persisted int64, s order.State) {
+	b.Queue(`UPDATE orders SET status = $2, paid = $3, refunded = $4, version = $5, updated_at = now()
 		WHERE order_id = $1 AND version = $6`, s.ID, s.Status, numeric(s.Paid), numeric(s.Refunded), s.Version, persisted)
-	if err != nil {
-		return classify(err)
-	}
-	if tag.RowsAffected() == 0 {
-		return ErrConflict
-	}
-	return nil
 }
 
 // numeric converts d to pgx's numeric type exactly (coefficient and

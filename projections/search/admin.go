@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
+	"strconv"
+	"time"
 
 	"github.com/orderstream/orderstream/projections"
 )
@@ -34,9 +37,22 @@ type GenerationIndex struct {
 	// than the serving one, or one in the retired alias (a rollback
 	// retires the newer generation it rolled back from).
 	Retired bool
+	// CreatedAt is the index's creation (index.creation_date); CutoverAt
+	// and RetiredAt the last time it became serving and stopped serving,
+	// as Admin records them in the index's mapping _meta (cutover_at,
+	// retired_at; RFC 3339, UTC). Zero when never (or by a release that
+	// did not record them).
+	CreatedAt, CutoverAt, RetiredAt time.Time
 
 	inRetiredAlias bool
+	meta           map[string]any // the index's mapping _meta
 }
+
+// Keys of a generation index's mapping _meta that Admin maintains.
+const (
+	metaCutoverAt = "cutover_at"
+	metaRetiredAt = "retired_at"
+)
 
 // NewAdmin returns an Admin for cfg's read model. It sends no request.
 func NewAdmin(cfg Config) (*Admin, error) {
@@ -73,14 +89,18 @@ func (a *Admin) Setup(ctx context.Context) (int, error) {
 	if err := a.createIndex(ctx, 1, true); err != nil {
 		return 0, err
 	}
-	return 1, a.updateAliases(ctx, "serve generation 1",
+	if err := a.updateAliases(ctx, "serve generation 1",
 		addAlias(a.names.Index(1), a.names.ReadAlias(), false),
-		addAlias(a.names.Index(1), a.names.WriteAlias(), true))
+		addAlias(a.names.Index(1), a.names.WriteAlias(), true)); err != nil {
+		return 0, err
+	}
+	return 1, a.stamp(ctx, "serve generation 1", []stampOf{{index: a.names.Index(1), key: metaCutoverAt}}, time.Now())
 }
 
-// Generations lists every generation, lowest first.
+// Generations lists every generation, lowest first, in one request (GET
+// /<pattern>: aliases, mapping _meta, creation date).
 func (a *Admin) Generations(ctx context.Context) ([]GenerationIndex, error) {
-	r, err := a.eng.Aliases(ctx, a.names.Pattern())
+	r, err := a.eng.Indices(ctx, a.names.Pattern())
 	if err != nil {
 		return nil, fmt.Errorf("list generations %s: %w", a.names.Pattern(), err)
 	}
@@ -91,7 +111,15 @@ func (a *Admin) Generations(ctx context.Context) ([]GenerationIndex, error) {
 		return nil, err
 	}
 	var body map[string]struct {
-		Aliases map[string]json.RawMessage `json:"aliases"`
+		Aliases  map[string]json.RawMessage `json:"aliases"`
+		Mappings struct {
+			Meta map[string]any `json:"_meta"`
+		} `json:"mappings"`
+		Settings struct {
+			Index struct {
+				CreationDate string `json:"creation_date"` // ms since the epoch
+			} `json:"index"`
+		} `json:"settings"`
 	}
 	if err := json.Unmarshal(r.Body, &body); err != nil {
 		return nil, fmt.Errorf("list generations %s: decode: %w", a.names.Pattern(), err)
@@ -105,7 +133,12 @@ func (a *Admin) Generations(ctx context.Context) ([]GenerationIndex, error) {
 		_, serving := v.Aliases[a.names.ReadAlias()]
 		_, writing := v.Aliases[a.names.WriteAlias()]
 		_, retired := v.Aliases[a.names.RetiredAlias()]
-		gens = append(gens, GenerationIndex{N: n, Index: index, Serving: serving, Writing: writing, inRetiredAlias: retired})
+		g := GenerationIndex{N: n, Index: index, Serving: serving, Writing: writing, inRetiredAlias: retired, meta: v.Mappings.Meta,
+			CutoverAt: metaTime(v.Mappings.Meta, metaCutoverAt), RetiredAt: metaTime(v.Mappings.Meta, metaRetiredAt)}
+		if ms, err := strconv.ParseInt(v.Settings.Index.CreationDate, 10, 64); err == nil {
+			g.CreatedAt = time.UnixMilli(ms).UTC()
+		}
+		gens = append(gens, g)
 	}
 	slices.SortFunc(gens, func(x, y GenerationIndex) int { return x.N - y.N })
 	serving := 0
@@ -256,6 +289,10 @@ func (a *Admin) DropAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// serve moves the read alias to generation n (Cutover, Rollback) and then
+// records the time in the _meta of the indexes: cutover_at of n,
+// retired_at of the one that served. The alias switch is the cutover; a
+// failure to record its time afterwards is returned as such.
 func (a *Admin) serve(ctx context.Context, gens []GenerationIndex, n int, op string) error {
 	i := slices.IndexFunc(gens, func(g GenerationIndex) bool { return g.N == n })
 	if i < 0 {
@@ -264,9 +301,11 @@ func (a *Admin) serve(ctx context.Context, gens []GenerationIndex, n int, op str
 	if gens[i].Serving && gens[i].Writing {
 		return nil
 	}
+	stamps := []stampOf{{index: gens[i].Index, key: metaCutoverAt, meta: gens[i].meta}}
 	var actions []map[string]any
 	for _, g := range gens {
 		if g.Serving {
+			stamps = append(stamps, stampOf{index: g.Index, key: metaRetiredAt, meta: g.meta})
 			actions = append(actions,
 				map[string]any{"remove": map[string]any{"index": g.Index, "alias": a.names.ReadAlias()}},
 				addAlias(g.Index, a.names.RetiredAlias(), false))
@@ -284,7 +323,66 @@ func (a *Admin) serve(ctx context.Context, gens []GenerationIndex, n int, op str
 		}
 	}
 	actions = append(actions, addAlias(gens[i].Index, a.names.WriteAlias(), true))
-	return a.updateAliases(ctx, fmt.Sprintf("%s to generation %d", op, n), actions...)
+	what := fmt.Sprintf("%s to generation %d", op, n)
+	if err := a.updateAliases(ctx, what, actions...); err != nil {
+		return err
+	}
+	return a.stamp(ctx, what, stamps, time.Now())
+}
+
+// stampOf is one time to record in an index's mapping _meta: key set to
+// the time, the other keys of meta (its current _meta) kept.
+type stampOf struct {
+	index, key string
+	meta       map[string]any
+}
+
+// stamp records at (UTC, RFC 3339) under each stamp's key in its index's
+// _meta. A mapping update replaces the whole _meta, hence the merge with
+// the current one (the template's owner and schema); an index whose _meta
+// is not known (Setup) is read first.
+func (a *Admin) stamp(ctx context.Context, what string, stamps []stampOf, at time.Time) error {
+	for _, s := range stamps {
+		meta := maps.Clone(s.meta)
+		if meta == nil {
+			gens, err := a.Generations(ctx)
+			if err != nil {
+				return fmt.Errorf("%s done; recording its time: %w", what, err)
+			}
+			for _, g := range gens {
+				if g.Index == s.index {
+					meta = maps.Clone(g.meta)
+				}
+			}
+			if meta == nil {
+				meta = map[string]any{}
+			}
+		}
+		meta[s.key] = at.UTC().Format(time.RFC3339Nano)
+		body, err := json.Marshal(map[string]any{"_meta": meta})
+		if err != nil {
+			return err
+		}
+		r, err := a.eng.PutMapping(ctx, s.index, body)
+		if err == nil {
+			err = check("put _meta of "+s.index, r)
+		}
+		if err != nil {
+			return fmt.Errorf("%s done; recording its time in the _meta of %s: %w", what, s.index, err)
+		}
+	}
+	return nil
+}
+
+// metaTime reads the RFC 3339 time under key of an index's _meta; zero
+// when absent or not a time.
+func metaTime(meta map[string]any, key string) time.Time {
+	s, _ := meta[key].(string)
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t.UTC()
 }
 
 func addAlias(index, alias string, writeIndex bool) map[string]any {

@@ -103,6 +103,14 @@ func (e *elasticSearch) Aliases(ctx context.Context, pattern string) (Response, 
 	return e.do(ctx, esapi.IndicesGetAliasRequest{Index: []string{pattern}})
 }
 
+func (e *elasticSearch) Indices(ctx context.Context, pattern string) (Response, error) {
+	return e.do(ctx, esapi.IndicesGetRequest{Index: []string{pattern}})
+}
+
+func (e *elasticSearch) PutMapping(ctx context.Context, index string, body []byte) (Response, error) {
+	return e.do(ctx, esapi.IndicesPutMappingRequest{Index: []string{index}, Body: bytes.NewReader(body)})
+}
+
 func (e *elasticSearch) UpdateAliases(ctx context.Context, body []byte) (Response, error) {
 	return e.do(ctx, esapi.IndicesUpdateAliasesRequest{Body: bytes.NewReader(body)})
 }

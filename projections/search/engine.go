@@ -60,6 +60,13 @@ type Engine interface {
 	// Aliases sends GET /<pattern>/_alias: every index matching pattern
 	// (wildcards allowed) with its aliases.
 	Aliases(ctx context.Context, pattern string) (Response, error)
+	// Indices sends GET /<pattern>: every index matching pattern
+	// (wildcards allowed) with its aliases, mappings (their _meta) and
+	// settings (index.creation_date).
+	Indices(ctx context.Context, pattern string) (Response, error)
+	// PutMapping sends PUT /<index>/_mapping (Admin: the _meta of a
+	// generation's index).
+	PutMapping(ctx context.Context, index string, body []byte) (Response, error)
 	// UpdateAliases sends POST /_aliases (one atomic list of actions).
 	UpdateAliases(ctx context.Context, body []byte) (Response, error)
 	// Refresh sends POST /<index>/_refresh.

@@ -99,6 +99,14 @@ func (o *openSearch) Aliases(ctx context.Context, pattern string) (Response, err
 	return o.do(ctx, http.MethodGet, opensearchapi.AliasGetReq{Indices: []string{pattern}})
 }
 
+func (o *openSearch) Indices(ctx context.Context, pattern string) (Response, error) {
+	return o.do(ctx, http.MethodGet, opensearchapi.IndicesGetReq{Indices: []string{pattern}})
+}
+
+func (o *openSearch) PutMapping(ctx context.Context, index string, body []byte) (Response, error) {
+	return o.do(ctx, http.MethodPut, opensearchapi.MappingPutReq{Indices: []string{index}, Body: bytes.NewReader(body)})
+}
+
 func (o *openSearch) UpdateAliases(ctx context.Context, body []byte) (Response, error) {
 	return o.do(ctx, http.MethodPost, opensearchapi.AliasesReq{Body: bytes.NewReader(body)})
 }

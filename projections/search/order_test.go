@@ -94,6 +94,44 @@ func TestOrderSafety(t *testing.T) {
 	}
 }
 
+// checkGenerationTimes: after generation 2 was cut over at or after cut,
+// both generations have a creation time before it, 1 its cutover (by
+// Setup) before it and its retirement after it, 2 its cutover after it
+// and no retirement; a later stamp keeps the earlier ones; the read
+// model's Generations reports the same times.
+func checkGenerationTimes(ctx context.Context, t *testing.T, cfg Config, cut time.Time, gens []GenerationIndex) {
+	t.Helper()
+	now := time.Now()
+	in := func(x time.Time, from, to time.Time) bool {
+		return !x.Before(from.Add(-time.Second)) && !x.After(to.Add(time.Second))
+	}
+	start := cut.Add(-3 * time.Minute)
+	g1, g2 := gens[0], gens[1]
+	if !in(g1.CreatedAt, start, cut) || !in(g2.CreatedAt, start, cut) {
+		t.Errorf("created %v and %v, want before the cutover at %v", g1.CreatedAt, g2.CreatedAt, cut)
+	}
+	if !in(g1.CutoverAt, g1.CreatedAt, cut) || !in(g1.RetiredAt, cut, now) {
+		t.Errorf("generation 1: cutover %v, retired %v; want Setup's cutover, retired at the cutover %v", g1.CutoverAt, g1.RetiredAt, cut)
+	}
+	if !in(g2.CutoverAt, cut, now) || !g2.RetiredAt.IsZero() {
+		t.Errorf("generation 2: cutover %v, retired %v; want cut over at %v, never retired", g2.CutoverAt, g2.RetiredAt, cut)
+	}
+	if g1.meta[metaCutoverAt] == nil || g1.meta[metaRetiredAt] == nil {
+		t.Errorf("generation 1's _meta %v: recording its retirement lost its cutover (a mapping update replaces _meta whole)", g1.meta)
+	}
+	rm, err := NewReadModel(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg, err := rm.Generations(ctx)
+	if err != nil || len(pg) != 2 {
+		t.Fatalf("read model generations %+v, %v", pg, err)
+	}
+	if !pg[0].CreatedAt.Equal(g1.CreatedAt) || !pg[0].CutoverAt.Equal(g1.CutoverAt) || !pg[0].RetiredAt.Equal(g1.RetiredAt) || !pg[1].CutoverAt.Equal(g2.CutoverAt) {
+		t.Errorf("read model generations %+v, want the admin's times %+v", pg, gens)
+	}
+}
+
 // TestGenerations checks the rebuild path on each adapter: a new generation
 // receives the daemon's writes, a sink bound to it fills it, cutover swaps
 // the read alias atomically, rollback returns to the old one (kept current),
@@ -151,6 +189,7 @@ func TestGenerations(t *testing.T) {
 			if n, _ := admin.Serving(ctx); n != 1 {
 				t.Errorf("serving %d before cutover, want 1", n)
 			}
+			beforeCutover := time.Now()
 			if err := admin.Cutover(ctx, 2); err != nil {
 				t.Fatal(err)
 			}
@@ -161,6 +200,10 @@ func TestGenerations(t *testing.T) {
 			if len(gens) != 2 || gens[0].Serving || !gens[0].Writing || !gens[1].Serving || !gens[1].Writing || !gens[0].Retired || gens[1].Retired {
 				t.Errorf("after cutover: %+v, want 2 serving, 1 retired, both written", gens)
 			}
+			// The times, as analytics reports them: creation from the
+			// index, the cutover (Setup's of 1, then 2's) and 1's
+			// retirement from its _meta, beside the template's keys.
+			checkGenerationTimes(ctx, t, cfg, beforeCutover, gens)
 			for _, id := range []string{"a", "b"} {
 				o, err := q.Get(ctx, id)
 				if err != nil || o.Version != 2 || o.Status != schemas.StatusPaid {
@@ -177,8 +220,12 @@ func TestGenerations(t *testing.T) {
 			if n, _ := admin.Serving(ctx); n != 1 {
 				t.Errorf("serving %d after rollback, want 1", n)
 			}
-			if gens, err := admin.Generations(ctx); err != nil || len(gens) != 2 || gens[0].Retired || !gens[1].Retired || !gens[1].Writing {
+			gens, err = admin.Generations(ctx)
+			if err != nil || len(gens) != 2 || gens[0].Retired || !gens[1].Retired || !gens[1].Writing {
 				t.Errorf("after rollback: %+v, %v; want 2 retired (and written), 1 not", gens, err)
+			} else if !gens[0].CutoverAt.After(gens[0].RetiredAt) || !gens[1].RetiredAt.After(gens[1].CutoverAt) {
+				t.Errorf("after rollback: 1 cut over %v (retired %v), 2 retired %v (cut over %v); want the rollback's times latest",
+					gens[0].CutoverAt, gens[0].RetiredAt, gens[1].RetiredAt, gens[1].CutoverAt)
 			}
 			o, err := q.Get(ctx, "b")
 			if err != nil || o.Version != 2 {

@@ -70,7 +70,8 @@ func (m *ReadModel) Generations(ctx context.Context) ([]projections.Generation, 
 		case g.Writing:
 			st = projections.StateBuilding
 		}
-		out = append(out, projections.Generation{Number: uint32(g.N), State: st, Rows: docs[g.Index]})
+		out = append(out, projections.Generation{Number: uint32(g.N), State: st, Rows: docs[g.Index],
+			CreatedAt: g.CreatedAt, CutoverAt: g.CutoverAt, RetiredAt: g.RetiredAt})
 	}
 	return out, nil
 }

@@ -60,6 +60,15 @@ func (f *fakeEngine) Aliases(_ context.Context, p string) (Response, error) {
 	}
 	return f.AliasesFn(p)
 }
+
+// Indices answers as Aliases: an alias listing is GET /<pattern> without
+// mappings and settings.
+func (f *fakeEngine) Indices(ctx context.Context, p string) (Response, error) {
+	return f.Aliases(ctx, p)
+}
+func (f *fakeEngine) PutMapping(context.Context, string, []byte) (Response, error) {
+	return okEmpty, nil
+}
 func (f *fakeEngine) UpdateAliases(context.Context, []byte) (Response, error) { return okEmpty, nil }
 func (f *fakeEngine) Refresh(context.Context, string) (Response, error)       { return okEmpty, nil }
 
