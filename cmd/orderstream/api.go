@@ -118,7 +118,22 @@ func runAPI(ctx context.Context, g *globals, fl apiFlags) error {
 	if err != nil {
 		return usagef("search read model: %v", err)
 	}
-	var commands api.Commands
+	cfg := api.Config{
+		Listen:         fl.listen,
+		Auth:           api.AuthMode(fl.auth),
+		OIDC:           api.OIDCConfig{Issuer: fl.issuer, Audience: fl.audience},
+		ClientID:       fl.clientID,
+		Analytics:      readmodel.Analytics{Q: queries, DB: chConn},
+		Search:         readmodel.Search{Q: sq},
+		WaitLimit:      fl.waitLimit,
+		UI:             web.Files(),
+		RequestTimeout: fl.requestTimeout,
+		TrustedProxies: proxies,
+	}
+	// Settings first: a usage error before any connection is made.
+	if err := cfg.Validate(); err != nil {
+		return usagef("%v", err)
+	}
 	if fl.commands {
 		if fl.keyRetention < time.Minute {
 			return usagef("--idempotency-retention %s: want at least 1m (clients retry within it)", fl.keyRetention)
@@ -131,22 +146,10 @@ func runAPI(ctx context.Context, g *globals, fl apiFlags) error {
 			return fmt.Errorf("%w (--commands=false serves the read-only API without PostgreSQL)", err)
 		}
 		defer closePool()
-		commands = command.NewHandler(repo, store.IsConflict)
+		cfg.Commands = command.NewHandler(repo, store.IsConflict)
 		go purgeKeys(ctx, g, repo, fl.keyRetention)
 	}
-	srv, err := api.New(api.Config{
-		Listen:         fl.listen,
-		Auth:           api.AuthMode(fl.auth),
-		OIDC:           api.OIDCConfig{Issuer: fl.issuer, Audience: fl.audience},
-		ClientID:       fl.clientID,
-		Analytics:      readmodel.Analytics{Q: queries, DB: chConn},
-		Search:         readmodel.Search{Q: sq},
-		Commands:       commands,
-		WaitLimit:      fl.waitLimit,
-		UI:             web.Files(),
-		RequestTimeout: fl.requestTimeout,
-		TrustedProxies: proxies,
-	}, api.WithLogger(g.log))
+	srv, err := api.New(cfg, api.WithLogger(g.log))
 	if err != nil {
 		return usagef("%v", err)
 	}

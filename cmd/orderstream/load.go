@@ -22,6 +22,7 @@ type loadOptions struct {
 	rates     []float64
 	duration  time.Duration
 	probeRate float64
+	probeWait time.Duration
 	ceiling   bool
 	format    outputFormat
 	// /metrics URLs of the relay and the daemons, for the stage breakdown.
@@ -44,9 +45,9 @@ and refunded in full. Every command carries If-Match and an Idempotency-Key.
 
 For at most --probe-rate orders a second, after the order's last command, one
 query per read model (order detail for search, the day's summary for
-analytics) carries the command's consistency token with Prefer: wait=10: the
+analytics) carries the command's consistency token with Prefer: wait (--probe-wait): the
 time from the command's answer to the query's 200 is the commit → queryable
-latency (to within the API's poll: 20 ms growing to 100 ms). A probe still behind after 10 s is
+latency (to within the API's poll: 20 ms growing to 100 ms). A probe still behind after --probe-wait is
 counted LATE.
 
 Prints one row per rate and read model: orders/s achieved, command latency
@@ -78,6 +79,7 @@ for the read models to catch up).`,
 	f.Float64SliceVar(&opts.rates, "rates", []float64{100, 500, 1000}, "orders/s to run, one after the other")
 	f.DurationVar(&opts.duration, "duration", load.DefaultDuration, "how long each rate starts orders")
 	f.Float64Var(&opts.probeRate, "probe-rate", load.DefaultProbeRate, "orders probed a second (commit → queryable)")
+	f.DurationVar(&opts.probeWait, "probe-wait", load.DefaultProbeWait, "Prefer: wait of a probe, whole seconds, at most the API's --wait-limit; a probe still behind after it is LATE")
 	f.BoolVar(&opts.ceiling, "ceiling", false, "after --rates, raise the rate by half while it is sustained and report the highest sustained one")
 	f.StringVar(&opts.relayMetrics, "relay-metrics", "", "the relay's /metrics URL (http://127.0.0.1:9464/metrics), for the stage breakdown")
 	f.StringVar(&opts.analyticsMetrics, "analytics-metrics", "", "the analytics daemon's /metrics URL (http://127.0.0.1:9465/metrics), for the stage breakdown")
@@ -107,7 +109,7 @@ func runLoad(ctx context.Context, opts loadOptions, stdout, stderr io.Writer) er
 	if err != nil {
 		return fmt.Errorf("--file %s: %w", opts.file, err)
 	}
-	cfg := load.Config{URL: opts.url, Token: token, Duration: opts.duration, ProbeRate: opts.probeRate, Shapes: shapes, Rate: opts.rates[0],
+	cfg := load.Config{URL: opts.url, Token: token, Duration: opts.duration, ProbeRate: opts.probeRate, ProbeWait: opts.probeWait, Shapes: shapes, Rate: opts.rates[0],
 		Stages: load.Stages(opts.relayMetrics, opts.analyticsMetrics, opts.searchMetrics)}
 	if err := load.Warm(ctx, cfg); err != nil {
 		return err

@@ -86,7 +86,7 @@ func startStackStages(t testing.TB, consumeFlags ...string) stack {
 		}
 		start(args...)
 	}
-	start(append([]string{"api", "--auth", "none", "--listen", apiAddr}, prefix...)...)
+	start(append([]string{"api", "--auth", "none", "--listen", apiAddr, "--wait-limit", "60s"}, prefix...)...)
 	for _, u := range []string{"http://" + relayAddr + "/healthz", "http://" + apiAddr + "/healthz", st.daemonMetrics["analytics"], st.daemonMetrics["search"]} {
 		waitHTTP(setup, t, u, errs)
 	}
@@ -221,7 +221,7 @@ func TestLoadShort(t *testing.T) {
 	if err != nil || len(shapes) < 100 {
 		t.Fatalf("%d shapes, %v", len(shapes), err)
 	}
-	cfg := load.Config{URL: st.api, Rate: 20, Duration: 3 * time.Second, ProbeRate: 10, Shapes: shapes, Stages: st.stages()}
+	cfg := load.Config{URL: st.api, Rate: 20, Duration: 3 * time.Second, ProbeRate: 10, ProbeWait: time.Minute, Shapes: shapes, Stages: st.stages()}
 	if err := load.Warm(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@
 // If-Match (the previous ETag) and a fresh Idempotency-Key. Every k-th order
 // (k so that at most Config.ProbeRate orders a second are probed) is probed
 // after its last command: one GET per read model carrying its consistency
-// token and Prefer: wait=10, timed from the moment the command's answer
+// token and Prefer: wait (Config.ProbeWait, default 10 s), timed from the moment the command's answer
 // arrived (so the commit is at most the answer's transfer time earlier)
 // until the 200; the API polls the read model after 20 ms, then at
 // intervals growing by half to 100 ms, so a figure is late by up to 20 ms
@@ -43,8 +43,8 @@ import (
 const (
 	DefaultDuration  = 20 * time.Second
 	DefaultProbeRate = 10 // probed orders a second
-	// probeWait is the Prefer: wait of a probe, seconds.
-	probeWait = 10
+	// DefaultProbeWait is the Prefer: wait of a probe.
+	DefaultProbeWait = 10 * time.Second
 	// maxConns bounds the default client's connections (file descriptors).
 	maxConns = 256
 )
@@ -66,8 +66,13 @@ type Config struct {
 	// The run then waits for the orders and probes in flight.
 	Duration time.Duration
 	// ProbeRate bounds the orders probed a second (each probe is one GET
-	// per read model that may wait up to 10 s); default DefaultProbeRate.
+	// per read model that may wait up to ProbeWait); default
+	// DefaultProbeRate.
 	ProbeRate float64
+	// ProbeWait is how long a probe asks the API to wait (Prefer: wait,
+	// whole seconds, at most the API's --wait-limit); a probe still behind
+	// after it counts as late. Default DefaultProbeWait.
+	ProbeWait time.Duration
 	// Shapes are the orders to sample from (Shapes); required.
 	Shapes []Shape
 	// Client is the HTTP client; default one of at most 256 connections
@@ -85,8 +90,11 @@ func (c *Config) setDefaults() {
 	if c.ProbeRate == 0 {
 		c.ProbeRate = DefaultProbeRate
 	}
+	if c.ProbeWait == 0 {
+		c.ProbeWait = DefaultProbeWait
+	}
 	if c.Client == nil {
-		c.Client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		c.Client = &http.Client{Timeout: max(30*time.Second, c.ProbeWait+10*time.Second), Transport: &http.Transport{
 			MaxConnsPerHost: maxConns, MaxIdleConns: maxConns, MaxIdleConnsPerHost: maxConns, IdleConnTimeout: 30 * time.Second}}
 	}
 }
@@ -102,6 +110,9 @@ func (c Config) Validate() error {
 	}
 	if c.Duration < 0 || c.ProbeRate < 0 {
 		errs = append(errs, fmt.Errorf("duration %s, probe rate %g: want positive values", c.Duration, c.ProbeRate))
+	}
+	if c.ProbeWait < 0 || c.ProbeWait%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("probe wait %s: want whole seconds above 0", c.ProbeWait))
 	}
 	if len(c.Shapes) == 0 {
 		errs = append(errs, errors.New("no order shapes: give --file, a CSV of the Online Retail format"))
@@ -434,7 +445,7 @@ func (r *runner) probe(ctx context.Context, model string, res api.CommandRespons
 		return
 	}
 	req.Header.Set("Consistency-Token", res.ConsistencyToken)
-	req.Header.Set("Prefer", "wait="+strconv.Itoa(probeWait))
+	req.Header.Set("Prefer", "wait="+strconv.Itoa(int(r.cfg.ProbeWait/time.Second)))
 	r.auth(req)
 	resp, err := r.cfg.Client.Do(req)
 	if err != nil {
