@@ -2,6 +2,7 @@ package search
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,23 +10,50 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderstream/orderstream/consumers"
 	"github.com/orderstream/orderstream/internal/testenv"
 	"github.com/orderstream/orderstream/internal/testfixture"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// waitGreen polls the cluster health of the indexes behind prefix until it
-// is green (every primary and replica assigned) or timeout passes.
-func waitGreen(t *testing.T, baseURL, prefix string, timeout time.Duration) {
+// clusterGet GETs path from the first node of urls (comma-separated) that
+// answers 200 and returns the body.
+func clusterGet(urls, path string) (string, error) {
+	var errs []error
+	hc := http.Client{Timeout: 10 * time.Second}
+	for _, u := range strings.Split(urls, ",") {
+		resp, err := hc.Get(u + path)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("GET %s%s: %s: %s", u, path, resp.Status, b)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		return string(b), nil
+	}
+	return "", errors.Join(errs...)
+}
+
+// waitGreen polls the cluster health of the indexes behind prefix, on any
+// node of urls, until it is green (every primary and replica assigned and
+// started) or timeout passes.
+func waitGreen(t *testing.T, urls, prefix string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last string
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(baseURL + "/_cluster/health/" + prefix + "*")
+		body, err := clusterGet(urls, "/_cluster/health/"+prefix+"*")
 		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			last = string(b)
-			if strings.Contains(last, `"status":"green"`) {
+			last = body
+			if strings.Contains(body, `"status":"green"`) {
 				return
 			}
 		} else {
@@ -36,13 +64,58 @@ func waitGreen(t *testing.T, baseURL, prefix string, timeout time.Duration) {
 	t.Fatalf("indexes %s* not green within %s: %s", prefix, timeout, last)
 }
 
-// TestClusterRealDataSearchNodeKilled indexes every event of the real file
-// on the two-node search cluster with one replica per shard, SIGKILLs the
-// data node a third of the way in and starts it again two thirds in; a
-// write that fails while the cluster notices is retried, as the consumer
-// runtime does. Every document and facet must be exact, and the indexes
-// green again (the restarted node's copies recovered).
-func TestClusterRealDataSearchNodeKilled(t *testing.T) {
+// clusterManager returns the name of the elected cluster manager
+// (_cat/cluster_manager), e.g. "opensearch-1".
+func clusterManager(t *testing.T, urls string) string {
+	t.Helper()
+	body, err := clusterGet(urls, "/_cat/cluster_manager?h=node")
+	name := strings.TrimSpace(body)
+	if err != nil || !strings.HasPrefix(name, "opensearch-") {
+		t.Fatalf("elected cluster manager: %q, %v", name, err)
+	}
+	return name
+}
+
+// checkShardCopies checks that every shard of the indexes behind prefix
+// has exactly two started copies (a primary and its replica) holding the
+// same number of documents.
+func checkShardCopies(t *testing.T, urls, prefix string) {
+	t.Helper()
+	body, err := clusterGet(urls, "/_cat/shards/"+prefix+"*?h=index,shard,prirep,state,docs,node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(body), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 5 && f[3] == "STARTED" {
+			key := f[0] + "/" + f[1]
+			docs[key] = append(docs[key], f[2]+"="+f[4])
+		}
+	}
+	if len(docs) == 0 {
+		t.Fatalf("no started shard behind %s*: %s", prefix, body)
+	}
+	for shard, copies := range docs {
+		if len(copies) != 2 || strings.Split(copies[0], "=")[1] != strings.Split(copies[1], "=")[1] {
+			t.Errorf("shard %s: copies %v, want a primary and a replica with the same document count", shard, copies)
+		}
+	}
+	t.Logf("shard copies (prirep=docs): %v", docs)
+}
+
+// TestClusterFaultsWhileIndexing runs two search daemons of one consumer
+// group (static instance ids, the consumer runtime and the Sink) from a
+// topic of every event of the real file (51,797, on the Kafka cluster)
+// into the three-node search cluster, with one replica per shard. Their
+// writes are held at a third of the stream: the elected cluster manager
+// (a data node too) is SIGKILLed and daemon 1 is replaced by a new
+// instance; the writes go on without that node (another manager elected,
+// the replicas of its primaries promoted) up to two thirds, are held
+// again while it starts and rejoins, and the last third is indexed while
+// its copies recover. Every document and facet must then be exact, the
+// indexes green and both copies of every shard hold every document.
+func TestClusterFaultsWhileIndexing(t *testing.T) {
 	c := testfixture.ClusterProfile(t)
 	eng, err := NewEngine(EngineConfig{Kind: EngineOpenSearch, URL: c.SearchURL})
 	if err != nil {
@@ -63,47 +136,87 @@ func TestClusterRealDataSearchNodeKilled(t *testing.T) {
 			t.Logf("drop read model %s: %v", cfg.Prefix, err)
 		}
 	})
-	first := strings.Split(c.SearchURL, ",")[0]
-	waitGreen(t, first, cfg.Prefix, time.Minute)
+	waitGreen(t, c.SearchURL, cfg.Prefix, time.Minute)
 
+	events := testfixture.RealEvents(t)
 	exp := testfixture.ExpectedFromCSV(t)
-	recs := records(testfixture.RealEvents(t))
-	sink, err := NewSink(SinkConfig{Config: cfg})
+	topic := testfixture.ProduceTopic(t, c.KafkaBrokers, events)
+	kc, err := kgo.NewClient(kgo.SeedBrokers(c.KafkaBrokers...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	killed, retries := false, 0
+	t.Cleanup(kc.Close)
+	adm := kadm.NewClient(kc)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = adm.DeleteTopics(ctx, consumers.DLQTopicFor(topic))
+	})
+	group := testenv.Name("search")
+
+	n := int64(len(events))
+	gate := testfixture.NewWriteGate(n / 3)
+	var sinks []*Sink
+	daemons := make([]*daemon, 2)
+	start := func(i int) {
+		sink, err := NewSink(SinkConfig{Config: cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := startMember(t, consumers.Config{Brokers: c.KafkaBrokers, Topic: topic, Group: group,
+			Projection: "search", InstanceID: fmt.Sprintf("search-%d", i), BatchMaxRecords: 1000,
+			BatchMaxWait: 200 * time.Millisecond, RetryInitial: 100 * time.Millisecond, RetryMax: 2 * time.Second},
+			testfixture.GatedSink{Sink: sink, Gate: gate})
+		daemons[i] = d
+		sinks = append(sinks, sink)
+	}
+	began := time.Now()
+	start(0)
+	start(1)
+
+	at := gate.WaitHeld(t, 5*time.Minute)
+	manager := clusterManager(t, c.SearchURL)
+	c.Node(t, "kill", manager)
+	killed := true
 	t.Cleanup(func() {
 		if killed {
-			c.Node(t, "start", "opensearch-2")
+			c.Node(t, "start", manager)
 		}
 	})
-	start := time.Now()
-	const size = 2000
-	for i := 0; i < len(recs); i += size {
-		switch {
-		case i >= len(recs)/3 && !killed && i < 2*len(recs)/3:
-			c.Node(t, "kill", "opensearch-2")
-			killed = true
-		case i >= 2*len(recs)/3 && killed:
-			c.Node(t, "start", "opensearch-2")
-			killed = false
-		}
-		for {
-			err := sink.Write(ctx, recs[i:min(i+size, len(recs))])
-			if err == nil {
-				break
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("write batch at %d: %v", i, err)
-			}
-			retries++
-			t.Logf("write batch at %d failed, retrying: %v", i, err)
-			time.Sleep(200 * time.Millisecond)
-		}
+	daemons[1].shutdown(t)
+	start(1)
+	t.Logf("writes held after %d records: killed %s (the elected cluster manager), replaced daemon 1", at, manager)
+	gate.HoldAt(2 * n / 3)
+
+	at = gate.WaitHeld(t, 5*time.Minute)
+	t.Logf("%d records written without %s; cluster manager now %s", at, manager, clusterManager(t, c.SearchURL))
+	c.Node(t, "start", manager)
+	killed = false
+	gate.Open()
+	if at >= n {
+		t.Fatalf("the daemons wrote every record (%d) before %s came back: nothing tested", at, manager)
 	}
-	t.Logf("indexed %d events in %s with %d retried batches, %+v", len(recs), time.Since(start).Round(time.Millisecond), retries, sink.Stats())
-	waitGreen(t, first, cfg.Prefix, 3*time.Minute)
+
+	testfixture.WaitDrained(t, adm, group, topic, 5*time.Minute)
+	for _, d := range daemons {
+		d.shutdown(t)
+	}
+	var total Stats
+	for _, s := range sinks {
+		st := s.Stats()
+		total.Documents += st.Documents
+		total.Conflicts += st.Conflicts
+		total.Stale += st.Stale
+		total.Rejected += st.Rejected
+		total.Retries += st.Retries
+	}
+	t.Logf("consumed %d events through the faults in %s (%d records written), sinks: %+v",
+		n, time.Since(began).Round(time.Millisecond), gate.Written(), total)
+	if total.Rejected != 0 {
+		t.Errorf("%d records rejected, want none", total.Rejected)
+	}
+
+	waitGreen(t, c.SearchURL, cfg.Prefix, 3*time.Minute)
 	if err := admin.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -113,25 +226,5 @@ func TestClusterRealDataSearchNodeKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFacets(t, q, exp)
-	// Both copies of every shard hold every document.
-	resp, err := http.Get(first + "/_cat/shards/" + cfg.Prefix + "*?h=index,shard,prirep,state,docs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	docs := map[string][]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 5 && f[3] == "STARTED" {
-			key := f[0] + "/" + f[1]
-			docs[key] = append(docs[key], f[2]+"="+f[4])
-		}
-	}
-	for shard, copies := range docs {
-		if len(copies) != 2 || strings.Split(copies[0], "=")[1] != strings.Split(copies[1], "=")[1] {
-			t.Errorf("shard %s: copies %v, want a primary and a replica with the same document count", shard, copies)
-		}
-	}
-	t.Logf("shard copies: %v", fmt.Sprint(docs))
+	checkShardCopies(t, c.SearchURL, cfg.Prefix)
 }
