@@ -15,7 +15,14 @@ func TestClusterProfileScript(t *testing.T) {
 	script := filepath.Join(ModuleRoot(t), "deploy", "local", "services.sh")
 	run := func(env []string, args ...string) (string, error) {
 		cmd := exec.Command(script, args...)
-		cmd.Env = append(os.Environ(), env...)
+		// The cases set the ports they need: a cluster profile's own
+		// settings in the environment (ORDERSTREAM_CLUSTER_*) must not leak in.
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "ORDERSTREAM_CLUSTER_") {
+				cmd.Env = append(cmd.Env, kv)
+			}
+		}
+		cmd.Env = append(cmd.Env, env...)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
