@@ -167,12 +167,13 @@ func checkShardCopies(t *testing.T, urls, prefix string) {
 // topic of every event of the real file (51,797, on the Kafka cluster)
 // into the three-node search cluster, with one replica per shard. Their
 // writes are held at a third of the stream while the elected cluster
-// manager, a data node too (see dataManager), is SIGKILLed; they go on without that node
-// (another manager elected, the replicas of its primaries promoted) while
-// daemon 1 is replaced by a new instance, are held again at two thirds
-// while the node starts and rejoins, and the last third is indexed while
-// its copies recover. Every document and facet must then be exact, the
-// indexes green and both copies of every shard hold every document.
+// manager, a data node too (see dataManager), is SIGKILLed; they go on
+// without that node (another manager elected, the replicas of its
+// primaries promoted) while daemon 1 is replaced by a new instance, are
+// held again at two thirds while the node starts and rejoins, and the last
+// third is indexed while its copies recover. Every document and facet must
+// then be exact, the indexes green and both copies of every shard hold
+// every document.
 func TestClusterFaultsWhileIndexing(t *testing.T) {
 	c := testfixture.ClusterProfile(t)
 	eng, err := NewEngine(EngineConfig{Kind: EngineOpenSearch, URL: c.SearchURL})
@@ -262,6 +263,13 @@ func TestClusterFaultsWhileIndexing(t *testing.T) {
 	// committed offsets are no measure: a commit that fails in a rebalance
 	// after the last batch is not retried until the partition gets new
 	// records or moves; its records would only be indexed again, unchanged.)
+	// The snapshots of waitApplied read every document: poll the cheap
+	// signs of the end first.
+	for deadline := time.Now().Add(5 * time.Minute); gate.Written() < n && groupLag(adm, group, topic) != 0; time.Sleep(250 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5 min: %d records written, group lag %d", gate.Written(), groupLag(adm, group, topic))
+		}
+	}
 	waitApplied(t, eng, admin, finalVersions(events), 5*time.Minute)
 	t.Logf("%s: every order at its last version", since())
 	for _, d := range daemons {
