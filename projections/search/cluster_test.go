@@ -2,6 +2,7 @@ package search
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -100,6 +101,33 @@ func clusterDo(urls, method, path string) error {
 	return errors.Join(errs...)
 }
 
+// waitVoters waits until the cluster's voting configuration holds n nodes
+// (last_committed_config): only then does losing one of three leave a
+// quorum.
+func waitVoters(t *testing.T, urls string, n int) {
+	t.Helper()
+	var last string
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		body, err := clusterGet(urls, "/_cluster/state/metadata?filter_path=metadata.cluster_coordination.last_committed_config")
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		last = body
+		var st struct {
+			Metadata struct {
+				Coordination struct {
+					Voters []string `json:"last_committed_config"`
+				} `json:"cluster_coordination"`
+			} `json:"metadata"`
+		}
+		if json.Unmarshal([]byte(body), &st) == nil && len(st.Metadata.Coordination.Voters) == n {
+			return
+		}
+	}
+	t.Fatalf("voting configuration not %d nodes within a minute: %s", n, last)
+}
+
 // dataManager makes sure the elected cluster manager also holds data, so
 // that killing it loses a manager and shard copies at once: if the
 // cluster-manager-only node was elected, a voting exclusion makes it step
@@ -126,6 +154,7 @@ func dataManager(t *testing.T, urls string) string {
 		body, err := clusterGet(urls, "/_cat/cluster_manager?h=node")
 		if now := strings.TrimSpace(body); err == nil && now != m && strings.HasPrefix(now, "opensearch-") {
 			t.Logf("%s (no data) stepped down; cluster manager now %s", m, now)
+			waitVoters(t, urls, 3) // m votes again
 			return now
 		}
 		if time.Now().After(deadline) {
@@ -224,7 +253,10 @@ func TestClusterFaultsWhileIndexing(t *testing.T) {
 		}
 		d := startMember(t, consumers.Config{Brokers: c.KafkaBrokers, Topic: topic, Group: group,
 			Projection: "search", InstanceID: fmt.Sprintf("search-%d", i), BatchMaxRecords: 2000,
-			BatchMaxWait: 200 * time.Millisecond, RetryInitial: 100 * time.Millisecond, RetryMax: 2 * time.Second},
+			BatchMaxWait: 200 * time.Millisecond, RetryInitial: 100 * time.Millisecond, RetryMax: 2 * time.Second,
+			// A replaced member's held batch is consumed again by its successor:
+			// no need to wait the default 30 s for a cluster without a manager.
+			ShutdownTimeout: 5 * time.Second},
 			testfixture.GatedSink{Sink: sink, Gate: gate})
 		daemons[i] = d
 		sinks = append(sinks, sink)
@@ -235,6 +267,7 @@ func TestClusterFaultsWhileIndexing(t *testing.T) {
 	start(1)
 
 	at := gate.WaitHeld(t, 5*time.Minute)
+	waitVoters(t, c.SearchURL, 3)
 	manager := dataManager(t, c.SearchURL)
 	c.Node(t, "kill", manager)
 	killed := true
