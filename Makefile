@@ -60,7 +60,7 @@ test-secure:
 	$(SERVICES) down --secure; exit $$rc
 
 ## test-cluster: the fault tests on the cluster profile (services.sh up --cluster: 3 Kafka brokers,
-## 2x2 ClickHouse, 2 OpenSearch nodes), one package at a time; the cluster is stopped afterwards,
+## 2x2 ClickHouse, 3 OpenSearch nodes), one package at a time; the cluster is stopped afterwards,
 ## pass or fail, to free its memory. PostgreSQL is the plain profile's.
 test-cluster:
 	$(SERVICES) up --cluster

@@ -45,6 +45,11 @@ type Consumer struct {
 	// (partState.uncommitted): without it a partition that receives
 	// nothing more would keep its lag until a rebalance or a restart.
 	retry commitRetry
+	// mayRebalance: no poll holds rebalances off (AllowRebalance was called
+	// since the last poll that returned records), so a rebalance may be
+	// waiting for c.mu in a group callback, and a poll made now would wait
+	// for that rebalance: readAhead, which holds c.mu, must not poll.
+	mayRebalance bool
 
 	// stateMu guards parts; it is taken after mu, never before, and never
 	// held across I/O, so Health answers while a batch is in flight.
@@ -284,6 +289,7 @@ func (c *Consumer) loop(ctx, work context.Context) error {
 		cancel()
 
 		c.mu.Lock()
+		c.mayRebalance = len(fetches) == 0 // a poll returning nothing holds nothing off
 		err := c.absorb(fetches)
 		if err == nil {
 			recs := fetches.Records()

@@ -309,10 +309,17 @@ func (c *Consumer) writeReadingAhead(ctx, pollCtx context.Context, d *decoded) e
 // c.batch.ahead, up to one batch (BatchMaxRecords, BatchMaxBytes), until ctx ends;
 // once it holds a whole batch, that batch is decoded and prepared. It never
 // allows a rebalance: the group callbacks wait until the flush is over, as
-// for any batch. A fatal fetch error is kept in c.aheadErr for the flush to
-// return after its commit. c.mu is held.
+// for any batch. Once rebalances were allowed in the flush (between write
+// attempts) it reads nothing ahead: a rebalance may have begun, its
+// callback waiting for c.mu, and a poll would wait for the rebalance. A
+// fatal fetch error is kept in c.aheadErr for the flush to return after
+// its commit. c.mu is held.
 func (c *Consumer) readAhead(ctx context.Context) {
 	for ctx.Err() == nil && c.aheadErr == nil {
+		if c.mayRebalance {
+			<-ctx.Done()
+			return
+		}
 		room := c.batch.aheadRoom()
 		if room == 0 {
 			if c.batch.ahead.dec == nil {
@@ -322,6 +329,7 @@ func (c *Consumer) readAhead(ctx context.Context) {
 			return
 		}
 		fs := c.cl.PollRecords(ctx, min(c.cfg.MaxPollRecords, room))
+		c.mayRebalance = len(fs) == 0
 		if err := c.absorb(fs); err != nil {
 			c.aheadErr = err
 			return
@@ -418,7 +426,10 @@ func (c *Consumer) newBackoff() *backoff.ExponentialBackOff {
 // rebalances allowed, so that group callbacks can run meanwhile.
 func (c *Consumer) sleepUnlocked(ctx context.Context, d time.Duration) error {
 	c.mu.Unlock()
-	defer c.mu.Lock()
+	defer func() {
+		c.mu.Lock()
+		c.mayRebalance = true
+	}()
 	c.cl.AllowRebalance()
 	t := time.NewTimer(d)
 	defer t.Stop()

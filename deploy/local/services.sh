@@ -15,7 +15,7 @@
 # SERVICE: postgres kafka clickhouse opensearch (default: all four, in that order).
 # --secure (anywhere): the secure profile instead: TLS on every service, SASL on Kafka,
 # passwords everywhere, its own ports and state (.local-secure); see deploy/local/README.md.
-# Cluster NODE: zookeeper kafka-1..3 clickhouse-s1r1 s1r2 s2r1 s2r2 opensearch-1..2 (GROUP: their prefix).
+# Cluster NODE: zookeeper kafka-1..3 clickhouse-s1r1 s1r2 s2r1 s2r2 opensearch-1..3 (GROUP: their prefix).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)

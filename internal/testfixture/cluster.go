@@ -23,7 +23,7 @@ type Cluster struct {
 	KafkaBrokers      []string // ORDERSTREAM_KAFKA_BROKERS: the three brokers
 	ClickHouseAddr    string   // ORDERSTREAM_CLICKHOUSE_ADDR: the four servers, comma-separated
 	ClickHouseCluster string   // ORDERSTREAM_CLICKHOUSE_CLUSTER: the remote_servers name
-	SearchURL         string   // ORDERSTREAM_SEARCH_URL: the nodes, comma-separated
+	SearchURL         string   // ORDERSTREAM_SEARCH_URL: the three search nodes, comma-separated
 	root              string
 }
 
@@ -51,7 +51,8 @@ func ClusterProfile(t testing.TB) Cluster {
 	return c
 }
 
-// Node runs `services.sh ACTION --cluster NODE...` (kill, stop, start, up)
+// Node runs `services.sh ACTION --cluster NODE...` (kill, stop, start, up;
+// NODE e.g. kafka-2, clickhouse-s2r1, opensearch-1, or a group: kafka)
 // and fails the test, with the script's output, when it fails.
 func (c Cluster) Node(t testing.TB, action string, nodes ...string) {
 	t.Helper()

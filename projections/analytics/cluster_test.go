@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderstream/orderstream/consumers"
 	"github.com/orderstream/orderstream/internal/testenv"
 	"github.com/orderstream/orderstream/internal/testfixture"
 	"github.com/orderstream/orderstream/projections/analytics"
@@ -197,13 +196,13 @@ func TestClusterFaultsWhileConsuming(t *testing.T) {
 	// Once half the events are written, every daemon's writes wait until
 	// the whole cluster is down: the faults then always happen mid-stream,
 	// however fast the machine.
-	hold := &writeGate{limit: int64(len(events) / 2), open: make(chan struct{})}
+	hold := testfixture.NewWriteGate(int64(len(events) / 2))
 	daemons := make([]*daemon, 3)
 	start := func(i int) {
 		cfg := consumerConfig(c.KafkaBrokers, topic, group)
 		cfg.BatchMaxRecords = 500
 		cfg.InstanceID = fmt.Sprintf("analytics-%d", i)
-		daemons[i] = startDaemon(t, cfg, gatedSink{newSink(t, tg.cfg), hold})
+		daemons[i] = startDaemon(t, cfg, testfixture.GatedSink{Sink: newSink(t, tg.cfg), Gate: hold})
 	}
 	for i := range daemons {
 		start(i)
@@ -238,14 +237,14 @@ func TestClusterFaultsWhileConsuming(t *testing.T) {
 	// stays down until all come back: the daemons cannot progress
 	// meanwhile, so this always happens mid-stream.
 	c.Node(t, "down", "kafka", "clickhouse")
-	close(hold.open) // the held writes now meet a cluster that is down, and retry
+	hold.Open() // the held writes now meet a cluster that is down, and retry
 	c.Node(t, "up", "kafka", "clickhouse")
 	t.Logf("whole Kafka and ClickHouse cluster stopped and started (%s with it) after %d lines", leader, at)
 	if at >= lines {
 		t.Fatalf("the daemons finished before the whole-cluster stop (%d lines): nothing tested", at)
 	}
 
-	waitDrained(t, adm, group, topic, 5*time.Minute)
+	testfixture.WaitDrained(t, adm, group, topic, 5*time.Minute)
 	for i, d := range daemons {
 		if err := d.stop(); err != nil {
 			t.Errorf("daemon %d: %v", i, err)
@@ -256,34 +255,4 @@ func TestClusterFaultsWhileConsuming(t *testing.T) {
 	syncReplicas(t, tg.cfg, 2, 3)
 	checkAll(t, q, exp)
 	checkStatuses(t, tg.cfg, exp)
-}
-
-// writeGate holds sinks' writes once limit records were written, until open
-// is closed.
-type writeGate struct {
-	written atomic.Int64
-	limit   int64
-	open    chan struct{}
-}
-
-// gatedSink is a Sink whose writes wait at its gate (only Write: the
-// runtime then does not prepare batches ahead, which is no concern here).
-type gatedSink struct {
-	consumers.Sink
-	gate *writeGate
-}
-
-func (s gatedSink) Write(ctx context.Context, batch []consumers.Record) error {
-	if s.gate.written.Load() >= s.gate.limit {
-		select {
-		case <-s.gate.open:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	if err := s.Sink.Write(ctx, batch); err != nil {
-		return err
-	}
-	s.gate.written.Add(int64(len(batch)))
-	return nil
 }

@@ -73,7 +73,7 @@ func TestClickHouseOutage(t *testing.T) {
 	time.Sleep(30 * time.Second) // the outage itself
 	services(t, "start", "clickhouse")
 
-	waitDrained(t, adm, group, topic, 5*time.Minute)
+	testfixture.WaitDrained(t, adm, group, topic, 5*time.Minute)
 	if err := d.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}

@@ -81,40 +81,6 @@ func admin(t testing.TB, brokers []string) *kadm.Client {
 	return kadm.NewClient(cl)
 }
 
-// waitDrained polls until group has committed the end offset of every
-// partition of topic.
-func waitDrained(t testing.TB, adm *kadm.Client, group, topic string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		ends, err1 := adm.ListEndOffsets(ctx, topic)
-		committed, err2 := adm.FetchOffsets(ctx, group)
-		cancel()
-		if err1 == nil && err2 == nil {
-			behind := int64(0)
-			ends.Each(func(o kadm.ListedOffset) {
-				c, ok := committed.Lookup(topic, o.Partition)
-				switch {
-				case !ok:
-					behind += o.Offset
-				case c.At < o.Offset:
-					behind += o.Offset - c.At
-				}
-			})
-			if behind == 0 {
-				return
-			}
-			last = "lag " + decimal.NewFromInt(behind).String()
-		} else {
-			last = errors.Join(err1, err2).Error()
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	t.Fatalf("group %s did not drain %s within %s: %s", group, topic, timeout, last)
-}
-
 // resetOffsets commits offset 0 for every partition of topic in group (the
 // group must have no member).
 func resetOffsets(t testing.TB, adm *kadm.Client, group, topic string) {
@@ -162,7 +128,7 @@ func TestReplayFromZeroThroughRuntime(t *testing.T) {
 	for pass := 1; pass <= 2; pass++ {
 		start := time.Now()
 		d := startDaemon(t, consumerConfig(brokers, topic, group), newSink(t, cfg))
-		waitDrained(t, adm, group, topic, 10*time.Minute)
+		testfixture.WaitDrained(t, adm, group, topic, 10*time.Minute)
 		if err := d.stop(); err != nil {
 			t.Fatalf("pass %d: Run: %v", pass, err)
 		}
@@ -263,7 +229,7 @@ func TestPoisonEventGoesToDLQ(t *testing.T) {
 	deleteTopicAtCleanup(t, adm, dlq)
 	group := testenv.Name("analytics")
 	d := startDaemon(t, consumerConfig(brokers, topic, group), newSink(t, cfg))
-	waitDrained(t, adm, group, topic, 5*time.Minute)
+	testfixture.WaitDrained(t, adm, group, topic, 5*time.Minute)
 	if err := d.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -412,7 +378,7 @@ func TestInterruptedBatchLosesAndDoublesNothing(t *testing.T) {
 		t.Fatalf("the interruption came too late: %d of %d lines already written", partial.Lines, lines)
 	}
 	d2 := startDaemon(t, consumerConfig(brokers, topic, group), newSink(t, cfg))
-	waitDrained(t, adm, group, topic, 5*time.Minute)
+	testfixture.WaitDrained(t, adm, group, topic, 5*time.Minute)
 	if err := d2.stop(); err != nil {
 		t.Fatalf("Run after restart: %v", err)
 	}

@@ -43,7 +43,14 @@ type daemon struct {
 
 func startDaemon(t *testing.T, brokers []string, topic, group string, sink *Sink) *daemon {
 	t.Helper()
-	c, err := consumers.New(consumers.Config{Brokers: brokers, Topic: topic, Group: group, Projection: "search", BatchMaxRecords: 2000}, sink)
+	return startMember(t, consumers.Config{Brokers: brokers, Topic: topic, Group: group, Projection: "search", BatchMaxRecords: 2000}, sink)
+}
+
+// startMember runs sink under the consumer runtime with cfg until shutdown
+// (at the test's cleanup at the latest).
+func startMember(t *testing.T, cfg consumers.Config, sink consumers.Sink) *daemon {
+	t.Helper()
+	c, err := consumers.New(cfg, sink)
 	if err != nil {
 		t.Fatal(err)
 	}

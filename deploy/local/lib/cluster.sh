@@ -5,7 +5,8 @@
 #                                  voters), default replication factor 3, min.insync.replicas=2
 #   clickhouse-s1r1 … s2r2         ClickHouse 18.16, two shards × two replicas, cluster `orderstream`
 #                                  (internal_replication), macros {shard} {replica} per node
-#   opensearch-1 opensearch-2      OpenSearch 2.19.6, node 1 cluster manager + data, node 2 data
+#   opensearch-1 … opensearch-3    OpenSearch 2.19.6, all three cluster-manager-eligible (quorum 2 of
+#                                  3); nodes 1 and 2 also hold data, node 3 is cluster manager only
 # Sourced by services.sh when `--cluster` is given; uses common.sh, kafka.sh (install, jars, tools),
 # clickhouse.sh (install) and opensearch/start.sh, stop.sh. No PostgreSQL: the write side stays on the
 # plain profile. See deploy/local/README.md "Cluster profile".
@@ -24,7 +25,9 @@ cl_ports() {
 CL_CH_CLUSTER=orderstream
 CL_CH_NODES=(s1r1 s1r2 s2r1 s2r2) # index i: shard i/2+1, replica i%2+1
 CL_KAFKA_HEAP=${ORDERSTREAM_CLUSTER_KAFKA_HEAP:-512m}
-CL_OS_HEAP=${ORDERSTREAM_CLUSTER_SEARCH_HEAP:-512m}
+CL_OS_HEAP=${ORDERSTREAM_CLUSTER_SEARCH_HEAP:-512m}                 # opensearch-1, -2 (data)
+CL_OS_MANAGER_HEAP=${ORDERSTREAM_CLUSTER_SEARCH_MANAGER_HEAP:-256m} # opensearch-3 (cluster manager only)
+CL_OS_NODES=(opensearch-1 opensearch-2 opensearch-3)
 CL_ZK_VERSION=3.9.5
 CL_ZK_POM=$HERE/zookeeper/pom.xml
 CL_ZK_LIBS=$CACHE/zookeeper-$CL_ZK_VERSION/libs
@@ -47,8 +50,8 @@ cl_init() {
   cl_read_ports CLICKHOUSE_PORTS 59421,59422,59423,59424 CL_CH_PORTS
   cl_read_ports CLICKHOUSE_HTTP_PORTS 58151,58152,58153,58154 CL_CH_HTTP_PORTS
   cl_read_ports CLICKHOUSE_INTERSERVER_PORTS 59431,59432,59433,59434 CL_CH_INTERSERVER_PORTS
-  cl_read_ports SEARCH_PORTS 59441,59442 CL_OS_PORTS
-  cl_read_ports SEARCH_TRANSPORT_PORTS 59451,59452 CL_OS_TRANSPORT_PORTS
+  cl_read_ports SEARCH_PORTS 59441,59442,59443 CL_OS_PORTS
+  cl_read_ports SEARCH_TRANSPORT_PORTS 59451,59452,59453 CL_OS_TRANSPORT_PORTS
   cl_check_ports
 }
 
@@ -57,12 +60,12 @@ cl_check_ports() {
     die "ORDERSTREAM_CLUSTER_KAFKA_PORTS and ORDERSTREAM_CLUSTER_KAFKA_CONTROLLER_PORTS need 3 ports each"
   ((${#CL_CH_PORTS[@]} == 4 && ${#CL_CH_HTTP_PORTS[@]} == 4 && ${#CL_CH_INTERSERVER_PORTS[@]} == 4)) ||
     die "ORDERSTREAM_CLUSTER_CLICKHOUSE_PORTS, _HTTP_PORTS and _INTERSERVER_PORTS need 4 ports each (s1r1,s1r2,s2r1,s2r2)"
-  ((${#CL_OS_PORTS[@]} == 2 && ${#CL_OS_TRANSPORT_PORTS[@]} == 2)) ||
-    die "ORDERSTREAM_CLUSTER_SEARCH_PORTS and ORDERSTREAM_CLUSTER_SEARCH_TRANSPORT_PORTS need 2 ports each"
+  ((${#CL_OS_PORTS[@]} == 3 && ${#CL_OS_TRANSPORT_PORTS[@]} == 3)) ||
+    die "ORDERSTREAM_CLUSTER_SEARCH_PORTS and ORDERSTREAM_CLUSTER_SEARCH_TRANSPORT_PORTS need 3 ports each (opensearch-1,-2,-3)"
 }
 
 CL_GROUPS=(zookeeper kafka clickhouse opensearch)
-CL_ALL_NODES=(zookeeper kafka-1 kafka-2 kafka-3 clickhouse-s1r1 clickhouse-s1r2 clickhouse-s2r1 clickhouse-s2r2 opensearch-1 opensearch-2)
+CL_ALL_NODES=(zookeeper kafka-1 kafka-2 kafka-3 clickhouse-s1r1 clickhouse-s1r2 clickhouse-s2r1 clickhouse-s2r2 opensearch-1 opensearch-2 opensearch-3)
 
 # cl_expand NAME...: node names for group or node names, in start order; dies on an unknown name.
 cl_expand() {
@@ -72,8 +75,8 @@ cl_expand() {
       zookeeper) out+=(zookeeper) ;;
       kafka) out+=(kafka-1 kafka-2 kafka-3) ;;
       clickhouse) out+=(clickhouse-s1r1 clickhouse-s1r2 clickhouse-s2r1 clickhouse-s2r2) ;;
-      opensearch) out+=(opensearch-1 opensearch-2) ;;
-      kafka-[123] | clickhouse-s[12]r[12] | opensearch-[12]) out+=("$n") ;;
+      opensearch) out+=(opensearch-1 opensearch-2 opensearch-3) ;;
+      kafka-[123] | clickhouse-s[12]r[12] | opensearch-[123]) out+=("$n") ;;
       *) die "unknown cluster node '$n' (groups: ${CL_GROUPS[*]}; nodes: ${CL_ALL_NODES[*]})" ;;
     esac
   done
@@ -369,18 +372,25 @@ cl_os_pattern() { echo "orderstream.local.opensearch.EmbeddedNode"; }
 cl_os_pidfile() { echo "$(cl_os_dir "$1")/node.pid"; }
 cl_os_install() {
   os_install
-  # Builds once (start.sh would, too); done here so that both nodes' starts only start.
+  # Builds once (start.sh would, too); done here so that the nodes' starts only start.
   ORDERSTREAM_CACHE_DIR=$CACHE bash "$HERE/opensearch/build.sh" </dev/null 9>&-
 }
 
+# cl_os_roles I: node.roles of node I. Every node is cluster-manager-eligible, so that the cluster
+# keeps a quorum (2 of 3) and elects a new manager whichever node is lost; node 3 holds no data and
+# so needs only a small heap (a data node's loss is covered by the replica on the other).
+cl_os_roles() { [[ $1 == 2 ]] && echo cluster_manager || echo cluster_manager,data,ingest; }
+cl_os_heap() { [[ $1 == 2 ]] && echo "$CL_OS_MANAGER_HEAP" || echo "$CL_OS_HEAP"; }
+
 cl_os_run() {
-  local i=$1 script=$2
+  local i=$1 script=$2 j seeds=()
+  for j in 0 1 2; do seeds+=("127.0.0.1:${CL_OS_TRANSPORT_PORTS[j]}"); done
+  local IFS=,
   ORDERSTREAM_LOCAL_DIR=$(cl_os_base "$i") ORDERSTREAM_CACHE_DIR=$CACHE \
     ORDERSTREAM_SEARCH_PORT=${CL_OS_PORTS[i]} ORDERSTREAM_SEARCH_TRANSPORT_PORT=${CL_OS_TRANSPORT_PORTS[i]} \
-    ORDERSTREAM_SEARCH_HEAP=$CL_OS_HEAP ORDERSTREAM_SEARCH_CLUSTER_NAME=orderstream-cluster \
-    ORDERSTREAM_SEARCH_NODE_NAME="opensearch-$((i + 1))" \
-    ORDERSTREAM_SEARCH_SEED_HOSTS="127.0.0.1:${CL_OS_TRANSPORT_PORTS[0]},127.0.0.1:${CL_OS_TRANSPORT_PORTS[1]}" \
-    ORDERSTREAM_SEARCH_CLUSTER_MANAGER="opensearch-1" \
+    ORDERSTREAM_SEARCH_HEAP=$(cl_os_heap "$i") ORDERSTREAM_SEARCH_CLUSTER_NAME=orderstream-cluster \
+    ORDERSTREAM_SEARCH_NODE_NAME="${CL_OS_NODES[i]}" ORDERSTREAM_SEARCH_NODE_ROLES=$(cl_os_roles "$i") \
+    ORDERSTREAM_SEARCH_SEED_HOSTS="${seeds[*]}" ORDERSTREAM_SEARCH_CLUSTER_MANAGER="${CL_OS_NODES[*]}" \
     bash "$HERE/opensearch/$script" </dev/null 9>&-
 }
 
@@ -393,7 +403,7 @@ cl_os_health() {
 }
 
 # start.sh both starts the node and waits for it; run it in the background so that `up` starts every
-# node before waiting for any (opensearch-2 joins the cluster opensearch-1 forms).
+# node before waiting for any (the first cluster forms once two of the three nodes see each other).
 cl_os_start() {
   local i=$1 base
   base=$(cl_os_base "$i")
@@ -401,8 +411,9 @@ cl_os_start() {
   info "starting OpenSearch opensearch-$((i + 1)) on 127.0.0.1:${CL_OS_PORTS[i]} (logs: $base/opensearch/logs)"
   # 9>&-: the background start must not hold services.sh's lock; >/dev/null: nor its caller's output.
   (cl_os_run "$i" start.sh >>"$base/start.log" 2>&1 || true) </dev/null >/dev/null 2>&1 9>&- &
+  # start.sh first checks the build and the JVM's class-data archive: seconds, a minute on a loaded machine.
   local _
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 600); do
     [[ -s $(cl_os_pidfile "$i") ]] && return 0
     sleep 0.1
   done
@@ -410,7 +421,7 @@ cl_os_start() {
 }
 
 cl_os_describe() {
-  echo "http://127.0.0.1:${CL_OS_PORTS[$1]} (transport :${CL_OS_TRANSPORT_PORTS[$1]}) $([[ $1 == 0 ]] && echo 'cluster manager + data' || echo data)  logs=$(cl_os_dir "$1")/logs"
+  echo "http://127.0.0.1:${CL_OS_PORTS[$1]} (transport :${CL_OS_TRANSPORT_PORTS[$1]}) roles $(cl_os_roles "$1"), heap $(cl_os_heap "$1")  logs=$(cl_os_dir "$1")/logs"
 }
 
 # ---------------------------------------------------------------- per node
@@ -619,14 +630,15 @@ cl_reset() {
 
 # cl_env: what clients of the cluster use. No PostgreSQL: keep ORDERSTREAM_PG_URL of the plain profile.
 cl_env() {
-  local i kafka=() ch=()
+  local i kafka=() ch=() os=()
   for i in 0 1 2; do kafka+=("127.0.0.1:${CL_KAFKA_PORTS[i]}"); done
   for i in 0 1 2 3; do ch+=("127.0.0.1:${CL_CH_PORTS[i]}"); done
+  for i in 0 1 2; do os+=("http://127.0.0.1:${CL_OS_PORTS[i]}"); done
   local IFS=,
   echo "export ORDERSTREAM_KAFKA_BROKERS=${kafka[*]}"
   echo "export ORDERSTREAM_CLICKHOUSE_ADDR=${ch[*]}"
   echo "export ORDERSTREAM_CLICKHOUSE_CLUSTER=$CL_CH_CLUSTER"
-  echo "export ORDERSTREAM_SEARCH_URL=http://127.0.0.1:${CL_OS_PORTS[0]},http://127.0.0.1:${CL_OS_PORTS[1]}"
+  echo "export ORDERSTREAM_SEARCH_URL=${os[*]}"
   echo "export ORDERSTREAM_CLUSTER_DIR=$CL_STATE"
 }
 

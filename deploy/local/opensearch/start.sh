@@ -34,9 +34,13 @@ is_node() {
   tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" | grep -q 'orderstream.local.opensearch.EmbeddedNode'
 }
 
-# True while process $1 is alive (whatever it is running yet: nohup/setsid/java).
+# True while process $1 is alive (whatever it is running yet: nohup/setsid/java), i.e. not gone and
+# not a zombie. Read from /proc/PID/stat: reading a process's cmdline goes through its memory and was
+# seen to come back empty for a live node on a heavily loaded machine.
 alive() {
-  [[ -n "$(tr -d '\0' 2>/dev/null <"/proc/$1/cmdline")" ]]
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n $stat && ${stat##*) } != [ZX]* ]]
 }
 
 # Prints the pid from the pid file if it belongs to a live node process.

@@ -44,9 +44,12 @@ import org.opensearch.transport.Netty4Plugin;
  *
  * <p>Cluster profile (deploy/local/lib/cluster.sh): with ORDERSTREAM_SEARCH_SEED_HOSTS set (comma-separated
  * host:transport-port of every node) the node joins a multi-node cluster instead of running single-node.
- * ORDERSTREAM_SEARCH_CLUSTER_MANAGER names the one cluster-manager-eligible node (it bootstraps the
- * cluster; the others hold data only), ORDERSTREAM_SEARCH_NODE_NAME this node's name and
- * ORDERSTREAM_SEARCH_CLUSTER_NAME the cluster's (default "orderstream-local").
+ * ORDERSTREAM_SEARCH_CLUSTER_MANAGER names the cluster-manager-eligible nodes, comma-separated, the same
+ * list on every node (they bootstrap the cluster: cluster.initial_cluster_manager_nodes; default this
+ * node), ORDERSTREAM_SEARCH_NODE_ROLES this node's node.roles, comma-separated (default
+ * "cluster_manager,data,ingest" on a node of that list, "data,ingest" on the others),
+ * ORDERSTREAM_SEARCH_NODE_NAME this node's name and ORDERSTREAM_SEARCH_CLUSTER_NAME the cluster's
+ * (default "orderstream-local").
  */
 public final class EmbeddedNode {
 
@@ -85,10 +88,13 @@ public final class EmbeddedNode {
         if (seeds.isEmpty()) {
             b.put("discovery.type", "single-node");
         } else {
-            String manager = env.getOrDefault("ORDERSTREAM_SEARCH_CLUSTER_MANAGER", nodeName);
+            List<String> managers = List.of(env.getOrDefault("ORDERSTREAM_SEARCH_CLUSTER_MANAGER", nodeName).split(","));
+            String roles = env.getOrDefault("ORDERSTREAM_SEARCH_NODE_ROLES", "");
             b.putList("discovery.seed_hosts", List.of(seeds.split(",")))
-                .putList("cluster.initial_cluster_manager_nodes", List.of(manager))
-                .putList("node.roles", manager.equals(nodeName)
+                .putList("cluster.initial_cluster_manager_nodes", managers)
+                .putList("node.roles", !roles.isEmpty()
+                    ? List.of(roles.split(","))
+                    : managers.contains(nodeName)
                     ? List.of("cluster_manager", "data", "ingest")
                     : List.of("data", "ingest"));
         }
