@@ -2,6 +2,7 @@ package scaledata_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -94,6 +96,7 @@ var queries = []struct{ name, path string }{
 type proc struct {
 	cmd     *exec.Cmd
 	log     string
+	rss     *peakRSS
 	stopped bool
 }
 
@@ -113,7 +116,7 @@ func start(b *testing.B, dir, name, bin string, args ...string) *proc {
 		b.Fatal(err)
 	}
 	f.Close()
-	p := &proc{cmd: cmd, log: log}
+	p := &proc{cmd: cmd, log: log, rss: watchRSS(cmd.Process.Pid)}
 	b.Cleanup(func() {
 		if !p.stopped {
 			p.stop(b)
@@ -126,19 +129,71 @@ func start(b *testing.B, dir, name, bin string, args ...string) *proc {
 func (p *proc) stop(b *testing.B) float64 {
 	b.Helper()
 	p.stopped = true
+	p.rss.sample()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	_ = p.cmd.Wait()
-	return maxRSS(p.cmd)
+	return p.rss.stop()
 }
 
-func maxRSS(cmd *exec.Cmd) float64 {
-	if cmd.ProcessState == nil {
-		return 0
+// peakRSS follows the peak resident set of a running process: VmHWM of
+// /proc/PID/status, sampled every 100 ms (it only grows, so the last
+// sample before the exit is the peak to within the shutdown). The rusage
+// of the waited-for child is not used: on Linux a child's ru_maxrss
+// includes the resident set of the process it was started from (exec
+// records the old memory's high-water mark), so every process the
+// benchmark starts would report at least the benchmark's own peak.
+type peakRSS struct {
+	path string
+	mu   sync.Mutex
+	kb   int64
+	done chan struct{}
+	over chan struct{}
+}
+
+func watchRSS(pid int) *peakRSS {
+	w := &peakRSS{path: fmt.Sprintf("/proc/%d/status", pid), done: make(chan struct{}), over: make(chan struct{})}
+	go func() {
+		defer close(w.over)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			w.sample()
+			select {
+			case <-w.done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return w
+}
+
+// sample reads VmHWM once; a process that has exited reads nothing.
+func (w *peakRSS) sample() {
+	b, err := os.ReadFile(w.path)
+	if err != nil {
+		return
 	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		return float64(ru.Maxrss) / 1024 // kilobytes on Linux
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err == nil {
+				w.mu.Lock()
+				w.kb = max(w.kb, kb)
+				w.mu.Unlock()
+			}
+			return
+		}
 	}
-	return 0
+}
+
+// stop ends the sampling and returns the peak in MiB.
+func (w *peakRSS) stop() float64 {
+	close(w.done)
+	<-w.over
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return float64(w.kb) / 1024
 }
 
 // waitFor polls cond every 200 ms until it is true, failing after limit or
@@ -236,11 +291,18 @@ func runScale(b *testing.B, bin string, n int) *scaleResult {
 	relay.stop(b)
 
 	imp := exec.Command(bin, append([]string{"import", "--progress=never", file}, global...)...)
-	out, err := imp.CombinedOutput()
+	var output bytes.Buffer
+	imp.Stdout, imp.Stderr = &output, &output
+	if err := imp.Start(); err != nil {
+		b.Fatalf("import: %v", err)
+	}
+	impRSS := watchRSS(imp.Process.Pid)
+	err = imp.Wait()
+	r.rssMiB["import"] = impRSS.stop()
+	out := output.Bytes()
 	if err != nil {
 		b.Fatalf("import: %v\n%s", err, out)
 	}
-	r.rssMiB["import"] = maxRSS(imp)
 	m := regexp.MustCompile(`(\d+) imported.*?(\d+) events, (\d+) lines written in ([0-9.]+) s \(([0-9]+) documents/s`).FindStringSubmatch(string(out))
 	if m == nil {
 		b.Fatalf("import output: %s", out)
