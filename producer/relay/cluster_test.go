@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -268,21 +267,7 @@ func endOffsets(t *testing.T, adm *kadm.Client, topic string) int64 {
 func TestClusterRelayWatchesReplication(t *testing.T) {
 	testfixture.ClusterProfile(t)
 	e := newEnv(t)
-	cfg := e.config()
-	cfg.TopicCheckInterval = 200 * time.Millisecond
-	logs := &syncBuffer{}
-	run := e.start(t, cfg, WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
-	gauge := func() float64 { return gaugeOf(t, run.r, "orderstream_relay_topic_replicated") }
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(time.Minute)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within a minute; gauge %v; logs:\n%s", what, gauge(), logs.String())
-			}
-			time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
-		}
-	}
+	run, logs, gauge, waitFor := startWatched(t, e, "orderstream_relay_topic_replicated")
 	waitFor("streaming with a replicated topic", func() bool { return run.r.State() == StateStreaming && gauge() == 1 })
 	adm := kadm.NewClient(e.kafka)
 	setMinInsync := func(v string) {

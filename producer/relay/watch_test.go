@@ -16,21 +16,7 @@ import (
 // the setting.
 func TestRelayWatchesTopic(t *testing.T) {
 	e := newEnv(t)
-	cfg := e.config()
-	cfg.TopicCheckInterval = 200 * time.Millisecond
-	logs := &syncBuffer{}
-	run := e.start(t, cfg, WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
-	gauge := func() float64 { return gaugeOf(t, run.r, "orderstream_relay_topic_replayable") }
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(time.Minute)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within a minute; gauge %v; logs:\n%s", what, gauge(), logs.String())
-			}
-			time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
-		}
-	}
+	run, logs, gauge, waitFor := startWatched(t, e, "orderstream_relay_topic_replayable")
 	waitFor("streaming with a replayable topic", func() bool { return run.r.State() == StateStreaming && gauge() == 1 })
 
 	ms := "3600000"
@@ -76,4 +62,27 @@ func TestRelayRegistersTopicGauges(t *testing.T) {
 			t.Errorf("%s = %v, want 1", name, v)
 		}
 	}
+}
+
+// startWatched starts a relay on e whose topic watcher checks every 200 ms
+// and returns it, its log, the named gauge of it, and a poll of a condition
+// for up to a minute that fails t naming what, the gauge and the log.
+func startWatched(t *testing.T, e *env, gaugeName string) (*running, *syncBuffer, func() float64, func(what string, cond func() bool)) {
+	t.Helper()
+	cfg := e.config()
+	cfg.TopicCheckInterval = 200 * time.Millisecond
+	logs := &syncBuffer{}
+	run := e.start(t, cfg, WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	gauge := func() float64 { return gaugeOf(t, run.r, gaugeName) }
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within a minute; gauge %v; logs:\n%s", what, gauge(), logs.String())
+			}
+			time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
+		}
+	}
+	return run, logs, gauge, waitFor
 }
