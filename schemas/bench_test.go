@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderstream/orderstream/internal/testfixture"
 	"github.com/orderstream/orderstream/schemas"
 	"github.com/shopspring/decimal"
 )
@@ -144,4 +145,32 @@ func cpuPerOp(b *testing.B) func() {
 	}
 	start := cpu()
 	return func() { b.ReportMetric(float64(cpu()-start)/float64(b.N), "cpu-ns/op") }
+}
+
+// BenchmarkValidateRealFile validates the real file's 51,797 events in turn,
+// as the import meets them (every description, price and time of the file,
+// not one event's strings over and over): ns/op is per event.
+func BenchmarkValidateRealFile(b *testing.B) {
+	v, err := schemas.NewValidator()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var raws [][]byte
+	var size int64
+	for _, ev := range testfixture.RealEvents(b) {
+		raw, err := json.Marshal(ev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		raws, size = append(raws, raw), size+int64(len(raw))
+	}
+	b.SetBytes(size / int64(len(raws)))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := v.Validate(raws[i%len(raws)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
 }

@@ -16,3 +16,10 @@ func (v *Validator) LibraryValidate(event []byte) error { return v.validateLibra
 // AppendPayload and AppendEnvelope expose the appenders (encode.go).
 func AppendPayload(p Payload) ([]byte, bool)   { return appendPayload(nil, p) }
 func AppendEnvelope(e Envelope) ([]byte, bool) { return appendEnvelope(nil, &e) }
+
+// ClassMatch tells whether pattern is read as one character class over the
+// whole string (classOnly) and, if so, whether s meets it (inClass).
+func ClassMatch(pattern, s string) (isClass, match bool) {
+	c := classOnly(pattern)
+	return c != nil, c != nil && inClass(c, []byte(s))
+}

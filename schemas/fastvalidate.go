@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"math/big"
+	"regexp/syntax"
 	"strconv"
 	"sync"
 	"unicode/utf8"
@@ -45,10 +46,15 @@ type fnode struct {
 	constStr *string
 	format   func(any) error
 	pattern  jsonschema.Regexp
-	minLen   int // -1: none
-	maxLen   int
-	minimum  *int64
-	maximum  *int64
+	// class, when the pattern is one character class over the whole string
+	// (^[…]*$, as the text definition's ^[^\x00]*$): its ranges (lo, hi
+	// pairs, regexp/syntax's Rune); the walk checks each rune against them
+	// instead of running the pattern.
+	class   []rune
+	minLen  int // -1: none
+	maxLen  int
+	minimum *int64
+	maximum *int64
 	// object
 	props      map[string]*fnode
 	required   []string
@@ -129,6 +135,9 @@ func compileFast(s *jsonschema.Schema, seen map[*jsonschema.Schema]*fnode) (*fno
 		n.format = s.Format.Validate
 	}
 	n.pattern = s.Pattern
+	if s.Pattern != nil {
+		n.class = classOnly(s.Pattern.String())
+	}
 	if s.MinLength != nil {
 		n.minLen = *s.MinLength
 	}
@@ -326,6 +335,12 @@ func (w *walker) str(ns []*fnode, b []byte) bool {
 				return false
 			}
 		}
+		if n.class != nil && n.format == nil {
+			if !inClass(n.class, b) {
+				return false
+			}
+			continue
+		}
 		if n.pattern == nil && n.format == nil {
 			continue
 		}
@@ -356,6 +371,44 @@ func (w *walker) str(ns []*fnode, b []byte) bool {
 	return true
 }
 
+// classOnly returns the character class of a pattern that is that class
+// repeated over the whole string, ^[…]*$, as ranges (lo, hi pairs); nil for
+// any other pattern. The pattern is read with Go's RE2 syntax, the one the
+// schema library compiles patterns with (regexp.Compile: $ matches only at
+// the end of the text).
+func classOnly(pattern string) []rune {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	re = re.Simplify()
+	if re.Op != syntax.OpConcat || len(re.Sub) != 3 || re.Sub[0].Op != syntax.OpBeginText ||
+		re.Sub[2].Op != syntax.OpEndText || re.Sub[1].Op != syntax.OpStar || re.Sub[1].Sub[0].Op != syntax.OpCharClass {
+		return nil
+	}
+	return re.Sub[1].Sub[0].Rune
+}
+
+// inClass reports whether every rune of b lies in ranges (lo, hi pairs).
+// An invalid UTF-8 sequence reads as U+FFFD, as it does for regexp.
+func inClass(ranges []rune, b []byte) bool {
+	for len(b) > 0 {
+		r, size := rune(b[0]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRune(b)
+		}
+		b = b[size:]
+		in := false
+		for i := 0; i < len(ranges) && !in; i += 2 {
+			in = ranges[i] <= r && r <= ranges[i+1]
+		}
+		if !in {
+			return false
+		}
+	}
+	return true
+}
+
 func (w *walker) object(ns []*fnode, top bool) bool {
 	var shape *fnode // the one schema of the chain that describes members
 	for _, n := range ns {
@@ -378,14 +431,17 @@ func (w *walker) object(ns []*fnode, top bool) bool {
 	}
 	var sub []*fnode
 	for w.dec.PeekKind() != '}' {
-		tok, err := w.dec.ReadToken()
+		raw, err := w.dec.ReadValue()
 		if err != nil {
 			return false
 		}
-		name := tok.String()
+		nb, ok := w.unquote(raw) // valid until the member's value is read
+		if !ok {
+			return false
+		}
 		sub = sub[:0]
 		if shape != nil {
-			p, ok := shape.props[name]
+			p, ok := shape.props[string(nb)]
 			if !ok && shape.additional != nil && !*shape.additional {
 				return false
 			}
@@ -393,12 +449,12 @@ func (w *walker) object(ns []*fnode, top bool) bool {
 				sub = p.chain(sub)
 			}
 			for i, r := range shape.required {
-				if r == name {
+				if r == string(nb) {
 					seen |= 1 << i
 				}
 			}
 		}
-		if top && name == "payload" {
+		if top && string(nb) == "payload" {
 			p, ok := w.fc.payloads[w.eventType+"@"+strconv.FormatInt(w.schemaVersion, 10)]
 			if !ok || w.eventType == "" {
 				return false // unknown or not yet named: the library decides
@@ -406,7 +462,7 @@ func (w *walker) object(ns []*fnode, top bool) bool {
 			sub = p.chain(sub)
 			w.payloadChecked = true
 		}
-		if top && name == "event_type" && w.dec.PeekKind() == '"' {
+		if top && string(nb) == "event_type" && w.dec.PeekKind() == '"' {
 			raw, err := w.dec.ReadValue()
 			if err != nil {
 				return false
@@ -425,7 +481,7 @@ func (w *walker) object(ns []*fnode, top bool) bool {
 			continue
 		}
 		sr := roleNone
-		if top && name == "schema_version" {
+		if top && string(nb) == "schema_version" {
 			sr = roleSchemaVersion
 		}
 		if !w.value(sub, sr) {

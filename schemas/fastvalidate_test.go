@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -217,5 +218,34 @@ func TestMarshalSplicesPayload(t *testing.T) {
 	}
 	if _, err := v.Marshal(schemas.Envelope{Payload: json.RawMessage(`{"x":`)}); err == nil {
 		t.Error("an envelope whose payload is not JSON was marshalled without error")
+	}
+}
+
+// TestClassOnlyPatterns checks which patterns the walk reads as one
+// character class over the whole string, and that its verdict on them is
+// regexp's.
+func TestClassOnlyPatterns(t *testing.T) {
+	for _, c := range []struct {
+		pattern   string
+		classOnly bool
+	}{
+		{`^[^\x00]*$`, true},
+		{`^[a-z0-9_]*$`, true},
+		{`^[^\x00]+$`, false}, // + is not *: the empty string differs
+		{`[^\x00]*$`, false},
+		{`^[^\x00]*`, false},
+		{`^[A-Z]{3}$`, false},
+		{`^(?m)[a-z]*$`, false},
+		{`^-?[0-9]{1,14}(\.[0-9]{1,3})?$`, false},
+	} {
+		for _, s := range []string{"", "abc", "ab\x00c", "Ünïcödé ✓", "a\nb", "ABC", "\xff"} {
+			classOnly, match := schemas.ClassMatch(c.pattern, s)
+			if classOnly != c.classOnly {
+				t.Fatalf("%s: read as one class = %v, want %v", c.pattern, classOnly, c.classOnly)
+			}
+			if want := regexp.MustCompile(c.pattern).MatchString(s); classOnly && match != want {
+				t.Errorf("%s on %q: %v, regexp says %v", c.pattern, s, match, want)
+			}
+		}
 	}
 }
