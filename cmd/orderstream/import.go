@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"runtime/debug"
 	"time"
 
 	// Europe/London must convert InvoiceDate on hosts without a zoneinfo
@@ -91,6 +92,9 @@ func runImport(ctx context.Context, g *globals, opts importOptions, path string,
 	}
 	if g.eventVersion < schemas.OldestVersion || g.eventVersion > schemas.CurrentVersion {
 		return usagef("--event-version %d: want %d to %d", g.eventVersion, schemas.OldestVersion, schemas.CurrentVersion)
+	}
+	if _, set := os.LookupEnv("GOGC"); !set {
+		defer debug.SetGCPercent(debug.SetGCPercent(csvimport.GCPercent))
 	}
 	showBar := false
 	switch opts.progress {
