@@ -89,6 +89,7 @@ exit 0.`,
 	f.Int16Var(&replication, "replication-factor", topic.DefaultReplicationFactor, "replication factor when --create-topic creates the topic; -1 = broker default")
 	f.DurationVar(&cfg.StandbyPoll, "standby-poll", relay.DefaultStandbyPoll, "how often a standby relay retries the lock held by the active one")
 	f.IntVar(&cfg.MaxInFlight, "max-in-flight", relay.DefaultMaxInFlight, "events handed to Kafka and not yet acked, at most (bounds memory; reading pauses at the bound)")
+	f.Int64Var(&cfg.MaxInFlightBytes, "max-in-flight-bytes", relay.DefaultMaxInFlightBytes, "bytes (key, value, headers) of the events handed to Kafka and not yet acked, at most (bounds memory with --max-in-flight; an event larger than it goes alone)")
 	f.DurationVar(&cfg.StallWarning, "stall-warning", relay.DefaultStallWarning, "poll mode: once a committed outbox row has waited this long behind an open transaction (the visibility watermark), a WARN names that transaction's backend")
 	f.IntVar(&cfg.DuplicateScan, "duplicate-scan", relay.DefaultDuplicateScan, "records read back, at most, from each partition's end at start to find the last one the relay wrote (past records others appended); a partition without one within the bound gets no duplicate check")
 	f.BoolVar(&cfg.AcceptSlotReset, "accept-slot-reset", false, "after a lost or moved replication slot: re-baseline at the slot's (or the current) position deliberately; events in the gap are NOT relayed")

@@ -39,9 +39,10 @@
 //     and gets no check.
 //   - Per-order order: events of an order share a key, hence a partition,
 //     and are produced in commit order by an idempotent producer.
-//   - Bounded memory: at most Config.MaxInFlight events are in flight; the
-//     relay stops reading the slot (answering the server meanwhile) until
-//     Kafka acks. No transaction is buffered whole.
+//   - Bounded memory: at most Config.MaxInFlight events and
+//     Config.MaxInFlightBytes of them are in flight; the relay stops reading
+//     the slot (answering the server meanwhile) until Kafka acks. No
+//     transaction is buffered whole.
 //   - Slot loss is detected (relay_checkpoint vs pg_replication_slots) and
 //     stops the relay with ErrSlotLost instead of resuming from "now".
 //   - One active relay per slot: a session-level advisory lock; others wait

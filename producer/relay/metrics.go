@@ -12,6 +12,7 @@ type metrics struct {
 	published      prometheus.Counter
 	duplicates     prometheus.Counter
 	inFlight       prometheus.Gauge
+	inFlightBytes  prometheus.Gauge
 	lagBytes       prometheus.Gauge
 	lagSeconds     prometheus.Gauge
 	confirmedLSN   prometheus.Gauge
@@ -38,6 +39,10 @@ func newMetrics() *metrics {
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "orderstream_relay_in_flight_events",
 			Help: "Events handed to the Kafka producer and not yet acked (bounded by --max-in-flight).",
+		}),
+		inFlightBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "orderstream_relay_in_flight_bytes",
+			Help: "Bytes (key, value, headers) of the events handed to the Kafka producer and not yet acked (bounded by --max-in-flight-bytes).",
 		}),
 		lagBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "orderstream_relay_lag_bytes",
@@ -82,7 +87,7 @@ func newMetrics() *metrics {
 			Help: "1 while the relay's session with PostgreSQL works (active or standby), 0 while it reconnects or is stopped.",
 		}),
 	}
-	m.reg.MustRegister(m.published, m.duplicates, m.inFlight, m.lagBytes, m.lagSeconds, m.confirmedLSN, m.active, m.purged, m.parked,
+	m.reg.MustRegister(m.published, m.duplicates, m.inFlight, m.inFlightBytes, m.lagBytes, m.lagSeconds, m.confirmedLSN, m.active, m.purged, m.parked,
 		m.reconnects, m.connected, m.blockerSeconds, m.commitToAck,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -11,6 +11,7 @@ import (
 	"github.com/orderstream/orderstream/internal/tracing"
 	"github.com/orderstream/orderstream/schemas"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/semaphore"
 )
 
 // Source is the ce_source header of every record (schemas.EventSource).
@@ -60,21 +61,24 @@ type publisher struct {
 	topic      string
 	partitions int
 	part       kgo.TopicPartitioner
-	last       map[int32]Position // last relay position per partition at start
-	slots      chan struct{}      // one token per event in flight
+	last       map[int32]Position  // last relay position per partition at start
+	slots      chan struct{}       // one token per event in flight
+	bytes      *semaphore.Weighted // the bytes of the events in flight (recordBytes)
+	maxBytes   int64
 	m          *metrics
 	log        *slog.Logger
-	onInFlight func(int)  // test hook: in-flight count after each acquire
-	skipped    bool       // a duplicate was skipped (logged once); publish is called from one goroutine
-	oversized  *oversized // what to do with a record Kafka would refuse for its size
+	onInFlight func(int, int64) // test hook: in-flight count and bytes after each acquire
+	skipped    bool             // a duplicate was skipped (logged once); publish is called from one goroutine
+	oversized  *oversized       // what to do with a record Kafka would refuse for its size
 
-	inFlight atomic.Int64
-	errOnce  sync.Once
-	failed   chan struct{}
-	err      error
+	inFlight      atomic.Int64
+	inFlightBytes atomic.Int64
+	errOnce       sync.Once
+	failed        chan struct{}
+	err           error
 }
 
-func newPublisher(client *kgo.Client, topic string, partitions, maxInFlight int, last map[int32]Position, m *metrics, log *slog.Logger) *publisher {
+func newPublisher(client *kgo.Client, topic string, partitions, maxInFlight int, maxBytes int64, last map[int32]Position, m *metrics, log *slog.Logger) *publisher {
 	return &publisher{
 		client: client, topic: topic, partitions: partitions,
 		// Kafka's (and Java's) default for keyed records: murmur2 of the key,
@@ -84,7 +88,8 @@ func newPublisher(client *kgo.Client, topic string, partitions, maxInFlight int,
 		part:  kgo.StickyKeyPartitioner(nil).ForTopic(topic),
 		last:  last,
 		slots: make(chan struct{}, maxInFlight),
-		m:     m, log: log, failed: make(chan struct{}),
+		bytes: semaphore.NewWeighted(maxBytes), maxBytes: maxBytes,
+		m: m, log: log, failed: make(chan struct{}),
 	}
 }
 
@@ -130,7 +135,8 @@ func (p *publisher) publish(ctx context.Context, e *event, idle func() error, be
 	if parked, err := p.oversized.check(ctx, e, r); parked || err != nil {
 		return false, err
 	}
-	if err := p.acquire(ctx, idle); err != nil {
+	weight := min(recordBytes(r), p.maxBytes) // a larger event goes alone
+	if err := p.acquire(ctx, idle, weight); err != nil {
 		return false, err
 	}
 	before()
@@ -163,17 +169,23 @@ func (p *publisher) publish(ctx context.Context, e *event, idle func() error, be
 		acked()
 		p.inFlight.Add(-1)
 		p.m.inFlight.Dec()
+		p.inFlightBytes.Add(-weight)
+		p.m.inFlightBytes.Sub(float64(weight))
+		p.bytes.Release(weight)
 		<-p.slots
 	})
 	return true, nil
 }
 
-func (p *publisher) acquire(ctx context.Context, idle func() error) error {
+// acquire waits for room for one more event of weight bytes: a slot of
+// the count bound, then weight of the bytes bound. While it waits it calls
+// idle about every second; it returns the first produce error or ctx's.
+func (p *publisher) acquire(ctx context.Context, idle func() error, weight int64) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
 	select {
 	case p.slots <- struct{}{}:
 	default:
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
 	wait:
 		for {
 			select {
@@ -192,16 +204,62 @@ func (p *publisher) acquire(ctx context.Context, idle func() error) error {
 			}
 		}
 	}
+	for !p.bytes.TryAcquire(weight) {
+		err := p.waitBytes(ctx, weight)
+		if err == nil {
+			break
+		}
+		if err == context.DeadlineExceeded && ctx.Err() == nil && p.Err() == nil {
+			if idle == nil {
+				continue
+			}
+			if err = idle(); err == nil {
+				continue
+			}
+		}
+		<-p.slots
+		if perr := p.Err(); perr != nil {
+			return perr
+		}
+		return err
+	}
 	if err := p.Err(); err != nil {
+		p.bytes.Release(weight)
 		<-p.slots
 		return err
 	}
 	n := p.inFlight.Add(1)
+	b := p.inFlightBytes.Add(weight)
 	p.m.inFlight.Inc()
+	p.m.inFlightBytes.Add(float64(weight))
 	if p.onInFlight != nil {
-		p.onInFlight(int(n))
+		p.onInFlight(int(n), b)
 	}
 	return nil
+}
+
+// waitBytes waits up to a second for weight bytes of the bound
+// (context.DeadlineExceeded when the second passed).
+func (p *publisher) waitBytes(ctx context.Context, weight int64) error {
+	wctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := p.bytes.Acquire(wctx, weight); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// recordBytes is what r holds in memory beyond its fixed fields: key, value
+// and headers.
+func recordBytes(r *kgo.Record) int64 {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return int64(n)
 }
 
 // drain waits until every record handed over was acked (or one failed).
