@@ -25,7 +25,6 @@ cl_ports() {
   echo "${v//,/ }"
 }
 CL_CH_CLUSTER=orderstream
-CL_CH_NODES=(s1r1 s1r2 s2r1 s2r2) # index i: shard i/2+1, replica i%2+1
 CL_KAFKA_HEAP=${ORDERSTREAM_CLUSTER_KAFKA_HEAP:-512m}
 CL_OS_HEAP=${ORDERSTREAM_CLUSTER_SEARCH_HEAP:-512m}                 # opensearch-1, -2 (data)
 CL_OS_MANAGER_HEAP=${ORDERSTREAM_CLUSTER_SEARCH_MANAGER_HEAP:-256m} # opensearch-3 (cluster manager only)
@@ -123,7 +122,7 @@ cl_expand() {
   echo "${out[@]}"
 }
 
-# cl_idx NODE: 0-based index within its kind.
+# cl_idx NODE: 0-based index within its kind (clickhouse-sSrR: shard S, replica R at (S-1)*2 + R-1).
 cl_idx() {
   case $1 in
     zookeeper) echo 0 ;;
