@@ -202,7 +202,7 @@ log.dirs=$KAFKA_DATA
 num.partitions=12
 auto.create.topics.enable=false
 group.initial.rebalance.delay.ms=0
-# Every topic, the internal ones too: KAFKA_REPLICAS copies, a write needs KAFKA_MIN_ISR of them.
+# Copies of every topic's partitions (the internal topics too), and how many a write needs.
 default.replication.factor=$KAFKA_REPLICAS
 min.insync.replicas=$KAFKA_MIN_ISR
 offsets.topic.replication.factor=$KAFKA_REPLICAS
