@@ -250,15 +250,7 @@ ch_wait() {
   done
 }
 
-ch_stop() {
-  if ! ch_pid >/dev/null; then
-    rm -f "$CH_PIDFILE"
-    info "not running"
-    return 0
-  fi
-  info "stopping (SIGTERM)"
-  stop_pid "$CH_PIDFILE" "clickhouse-server --config-file=$CH_CONFIG" 60
-}
+ch_stop() { stop_service "$CH_PIDFILE" "clickhouse-server --config-file=$CH_CONFIG" SIGTERM; }
 
 ch_status() {
   local pid

@@ -322,15 +322,7 @@ kafka_wait() {
   done
 }
 
-kafka_stop() {
-  if ! kafka_pid >/dev/null; then
-    rm -f "$KAFKA_PIDFILE"
-    info "not running"
-    return 0
-  fi
-  info "stopping (SIGTERM, controlled shutdown)"
-  stop_pid "$KAFKA_PIDFILE" "kafka.Kafka $KAFKA_PROPS" 60
-}
+kafka_stop() { stop_service "$KAFKA_PIDFILE" "kafka.Kafka $KAFKA_PROPS" "SIGTERM, controlled shutdown"; }
 
 kafka_status() {
   local pid
