@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -178,7 +179,9 @@ func TestClusterLeaderBrokerKilledWhileRelaying(t *testing.T) {
 // TestClusterRefusesUnderReplicatedTopic: on three brokers the relay
 // refuses a topic of replication factor 1 (ErrUnderReplicated), also when
 // AllowFiniteRetention accepts the topic's finite retention, and starts on
-// it when AllowUnderReplicated says the operator accepts it.
+// it when AllowUnderReplicated says the operator accepts it, saying so in
+// one WARN line: its start's check and its topic watcher's checks (every
+// 200 ms here) do not repeat it while nothing changes.
 func TestClusterRefusesUnderReplicatedTopic(t *testing.T) {
 	testfixture.ClusterProfile(t)
 	e := newEnv(t)
@@ -221,7 +224,9 @@ func TestClusterRefusesUnderReplicatedTopic(t *testing.T) {
 		cfg := e.config()
 		cfg.Topic, cfg.CreateTopic, cfg.AllowUnderReplicated, cfg.AllowFiniteRetention = name, false, tt.allowUnder, tt.finite
 		cfg.Slot = uniqueSlot(e.slot)
-		run := e.start(t, cfg)
+		cfg.TopicCheckInterval = 200 * time.Millisecond
+		logs := &syncBuffer{}
+		run := e.start(t, cfg, WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 		if !tt.wantUnderReplicatedOK {
 			if err := run.shutdownAfterExit(t); !errors.Is(err, topic.ErrUnderReplicated) {
 				t.Fatalf("%s: err = %v, want ErrUnderReplicated", tt.name, err)
@@ -229,6 +234,13 @@ func TestClusterRefusesUnderReplicatedTopic(t *testing.T) {
 			continue
 		}
 		waitState(t, run.r, StateStreaming)
+		time.Sleep(2 * time.Second) // the watcher's first checks (every 200 ms) after the start's
+		warned := strings.Count(logs.String(), "level=WARN msg=\"topic is under-replicated for its cluster")
+		if warned != 1 || !strings.Contains(logs.String(), "allowed by --allow-under-replicated") ||
+			gaugeOf(t, run.r, "orderstream_relay_topic_replicated") != 0 {
+			t.Fatalf("%s: %d WARN lines on the under-replication (want 1), orderstream_relay_topic_replicated %v (want 0); logs:\n%s",
+				tt.name, warned, gaugeOf(t, run.r, "orderstream_relay_topic_replicated"), logs.String())
+		}
 		if err := run.shutdown(t); err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}

@@ -580,11 +580,11 @@ func (r *Relay) checkTopic(ctx context.Context, adm *kadm.Client) error {
 	if err != nil {
 		return err
 	}
-	if err := topic.RequireReplicated(info); err != nil {
-		if !r.cfg.AllowUnderReplicated {
-			return err
-		}
-		r.log.Warn("topic is under-replicated for its cluster; losing a broker may lose events (allowed by --allow-under-replicated)", "problems", info.ReplicationProblems())
+	if err := topic.RequireReplicated(info); err != nil && !r.cfg.AllowUnderReplicated {
+		return err
 	}
+	// An under-replication the operator accepted is logged (WARN) by the
+	// watcher, which logs it again only when it changes.
+	r.watch.JudgeReplication(info)
 	return nil
 }

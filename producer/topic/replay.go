@@ -208,6 +208,20 @@ func (w *Watcher) check(ctx context.Context, adm *kadm.Client) {
 	}
 }
 
+// JudgeReplication judges the replication of info, which a check outside
+// the watcher read (the relay's start, before Run), as a check of the
+// watcher would: it logs the state if it differs from the one last logged
+// (ERROR, WARN with WatchConfig.ReplicationAccepted, INFO when it fits
+// again) and sets orderstream_<component>_topic_replicated. The watcher's
+// later checks then log only a change from it, so the start's state is
+// logged once. A no-op without WatchConfig.Replication. Not to be called
+// while Run runs.
+func (w *Watcher) JudgeReplication(info Info) {
+	if w.cfg.Replication {
+		w.checkReplication(info)
+	}
+}
+
 // checkReplication judges info's replication, updating the gauge and
 // logging a state change.
 func (w *Watcher) checkReplication(info Info) {

@@ -71,6 +71,64 @@ func TestWatcherReplication(t *testing.T) {
 	}
 }
 
+// TestWatcherJudgesReplicationAtStart: the state a start's own check read
+// (JudgeReplication: min.insync.replicas=1 with three replicas, accepted by
+// the operator) is logged once, at WARN, and sets the gauge; the watcher's
+// checks after it log nothing while it stays the same, and one line when it
+// changes. Without Replication it does nothing.
+func TestWatcherJudgesReplicationAtStart(t *testing.T) {
+	t.Parallel()
+	adm := fakeCluster(t, 3)
+	ctx := context.Background()
+	const name = "orders"
+	if _, _, err := Provision(ctx, adm, Spec{Name: name, Partitions: 3, ReplicationFactor: 3}); err != nil {
+		t.Fatal(err)
+	}
+	setMinInsync(t, adm, name, "1")
+	info, err := Check(ctx, adm, name)
+	if err != nil || len(info.ReplicationProblems()) == 0 {
+		t.Fatalf("check: %+v %v", info, err)
+	}
+	var logs bytes.Buffer
+	reg := prometheus.NewRegistry()
+	w, err := NewWatcher(WatchConfig{Topic: name, Component: "test", Replication: true, ReplicationAccepted: true},
+		slog.New(slog.NewTextHandler(&logs, nil)), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warned := func() int {
+		return strings.Count(logs.String(), `level=WARN msg="topic is under-replicated for its cluster`)
+	}
+	replicated := func() float64 { return gatheredValue(t, reg, "orderstream_test_topic_replicated") }
+
+	w.JudgeReplication(info)
+	if warned() != 1 || replicated() != 0 {
+		t.Fatalf("judged at start: %d WARN lines (want 1), replicated %v; logs %s", warned(), replicated(), logs.String())
+	}
+	w.check(ctx, adm)
+	w.check(ctx, adm)
+	if warned() != 1 || replicated() != 0 {
+		t.Fatalf("two checks after the start: %d WARN lines (want 1), replicated %v; logs %s", warned(), replicated(), logs.String())
+	}
+
+	setMinInsync(t, adm, name, "2")
+	w.check(ctx, adm)
+	w.check(ctx, adm)
+	if warned() != 1 || strings.Count(logs.String(), "fits its cluster again") != 1 || replicated() != 1 {
+		t.Fatalf("after min.insync.replicas=2, two checks: want one INFO line, replicated 1 (got %v); logs %s", replicated(), logs.String())
+	}
+
+	var quiet bytes.Buffer
+	off, err := NewWatcher(WatchConfig{Topic: name, Component: "off"}, slog.New(slog.NewTextHandler(&quiet, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off.JudgeReplication(info)
+	if quiet.Len() != 0 {
+		t.Fatalf("without Replication: logged %s", quiet.String())
+	}
+}
+
 // TestWatcherWithoutReplication: by default the watcher neither judges
 // replication nor registers its gauge, and an under-replicated topic is
 // still replayable.

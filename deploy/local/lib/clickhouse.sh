@@ -3,12 +3,36 @@
 # blocked on these machines) with a config of our own in $STATE/clickhouse: native protocol on
 # 127.0.0.1:$CH_PORT, HTTP on 127.0.0.1:$CH_HTTP_PORT, no other listener (no interserver,
 # https or secure-native port), user `default` without password from loopback only.
+# The cluster profile (cluster.sh) points ch_node at each of its four servers in turn and sets the
+# profile settings below to its own (interserver port, ZooKeeper, macros, remote servers).
 
-CH_DIR=$STATE/clickhouse
-CH_DATA=$CH_DIR/data
-CH_LOGS=$CH_DIR/logs # server.log, error.log (ClickHouse's own) and stdout.log
-CH_CONFIG=$CH_DIR/config.xml
-CH_PIDFILE=$CH_DIR/clickhouse.pid
+# ch_node NAME DIR PORT HTTP_PORT [INTERSERVER_PORT]: the server the functions below act on: NAME
+# in messages, its state in DIR (data/, logs/ with server.log, error.log (ClickHouse's own) and
+# stdout.log, config.xml, users.xml, clickhouse.pid), its native protocol on 127.0.0.1:PORT, HTTP on
+# HTTP_PORT (none when empty) and replication's interserver HTTP on INTERSERVER_PORT (none when
+# empty or left out).
+ch_node() {
+  CH_NAME=$1 CH_DIR=$2 CH_PORT=$3 CH_HTTP_PORT=$4 CH_INTERSERVER_PORT=${5:-}
+  CH_DATA=$CH_DIR/data
+  CH_LOGS=$CH_DIR/logs
+  CH_CONFIG=$CH_DIR/config.xml
+  CH_PIDFILE=$CH_DIR/clickhouse.pid
+}
+ch_node clickhouse "$STATE/clickhouse" "$CH_PORT" "$CH_HTTP_PORT"
+
+# The profile's settings, the same on each of its servers (the cluster profile sets its own): log
+# rotation, connections and caches (bytes), the default profile's load balancing and further
+# settings (XML elements), a function printing the further server elements of config.xml, and the
+# health query (healthy iff it returns 1).
+CH_LOG_SIZE=100M
+CH_LOG_COUNT=3
+CH_MAX_CONNECTIONS=1024
+CH_UNCOMPRESSED_CACHE_SIZE=1073741824
+CH_MARK_CACHE_SIZE=536870912
+CH_LOAD_BALANCING=random
+CH_PROFILE_EXTRA=
+CH_SERVER_EXTRA=ch_query_log_xml
+CH_HEALTH_SQL='SELECT 1'
 
 ch_install() {
   if ! command -v clickhouse-server >/dev/null 2>&1 || ! command -v clickhouse-client >/dev/null 2>&1; then
@@ -18,8 +42,9 @@ ch_install() {
 }
 
 # ch_write_config: config.xml and users.xml, rewritten at every start (ports may change).
-# Elements left out are off: interserver_http_port, https_port, graphite, zookeeper; and
-# tcp_port_secure (plain profile) or tcp_port and http_port (secure profile: TLS only).
+# Elements left out are off: https_port, graphite; interserver_http_port and zookeeper unless the
+# cluster profile sets them; and tcp_port_secure (plain profile) or tcp_port and http_port (secure
+# profile: TLS only).
 ch_write_config() {
   mkdir -p "$CH_DATA" "$CH_DIR/tmp" "$CH_DIR/user_files" "$CH_DIR/format_schemas" "$CH_LOGS"
   cat >"$CH_CONFIG" <<EOF
@@ -30,16 +55,16 @@ ch_write_config() {
         <level>information</level>
         <log>$CH_LOGS/server.log</log>
         <errorlog>$CH_LOGS/error.log</errorlog>
-        <size>100M</size>
-        <count>3</count>
+        <size>$CH_LOG_SIZE</size>
+        <count>$CH_LOG_COUNT</count>
     </logger>
     <listen_host>127.0.0.1</listen_host>
 $(ch_listeners)
-    <max_connections>1024</max_connections>
+    <max_connections>$CH_MAX_CONNECTIONS</max_connections>
     <keep_alive_timeout>3</keep_alive_timeout>
     <max_concurrent_queries>100</max_concurrent_queries>
-    <uncompressed_cache_size>1073741824</uncompressed_cache_size>
-    <mark_cache_size>536870912</mark_cache_size>
+    <uncompressed_cache_size>$CH_UNCOMPRESSED_CACHE_SIZE</uncompressed_cache_size>
+    <mark_cache_size>$CH_MARK_CACHE_SIZE</mark_cache_size>
     <path>$CH_DATA/</path>
     <tmp_path>$CH_DIR/tmp/</tmp_path>
     <user_files_path>$CH_DIR/user_files/</user_files_path>
@@ -51,21 +76,31 @@ $(ch_listeners)
     <mlock_executable>false</mlock_executable>
     <max_session_timeout>3600</max_session_timeout>
     <default_session_timeout>60</default_session_timeout>
+$("$CH_SERVER_EXTRA")
+</yandex>
+EOF
+  ch_write_users
+}
+
+# ch_query_log_xml: the plain and secure profiles' further server settings: a query log.
+ch_query_log_xml() {
+  cat <<'EOF'
     <query_log>
         <database>system</database>
         <table>query_log</table>
         <partition_by>toYYYYMM(event_date)</partition_by>
         <flush_interval_milliseconds>7500</flush_interval_milliseconds>
     </query_log>
-</yandex>
 EOF
-  ch_write_users
 }
 
 # ch_listeners: the <*_port> elements (and the secure profile's TLS settings).
 ch_listeners() {
   if ((!SECURE)); then
     printf '    <tcp_port>%s</tcp_port>\n    <http_port>%s</http_port>\n' "$CH_PORT" "$CH_HTTP_PORT"
+    if [[ -n $CH_INTERSERVER_PORT ]]; then
+      printf '    <interserver_http_port>%s</interserver_http_port>\n    <interserver_http_host>127.0.0.1</interserver_http_host>\n' "$CH_INTERSERVER_PORT"
+    fi
     return 0
   fi
   cat <<EOF
@@ -107,7 +142,7 @@ ch_user_xml() {
 
 # ch_users_xml: users.xml (user `default` without password from loopback, its default profile).
 ch_users_xml() {
-  cat <<'EOF'
+  cat <<EOF
 <?xml version="1.0"?>
 <!-- Written by deploy/local/services.sh at every start; edits are overwritten. -->
 <yandex>
@@ -115,7 +150,7 @@ ch_users_xml() {
         <default>
             <max_memory_usage>4000000000</max_memory_usage>
             <use_uncompressed_cache>0</use_uncompressed_cache>
-            <load_balancing>random</load_balancing>
+            <load_balancing>$CH_LOAD_BALANCING</load_balancing>$CH_PROFILE_EXTRA
         </default>
         <readonly>
             <readonly>1</readonly>
@@ -149,6 +184,7 @@ EOF
 }
 
 ch_pid() { pid_of "$CH_PIDFILE" "clickhouse-server --config-file=$CH_CONFIG"; }
+ch_pidfile() { echo "$CH_PIDFILE"; }
 
 # ch_query SQL: run SQL over the native protocol (what the Go client uses); in the secure
 # profile over TLS (the CA checked) as user orderstream.
@@ -183,7 +219,7 @@ EOF
 }
 
 ch_health() {
-  [[ $(ch_query 'SELECT 1' 2>/dev/null) == 1 ]]
+  [[ $(ch_query "$CH_HEALTH_SQL" 2>/dev/null) == 1 ]]
 }
 
 ch_start() {
@@ -191,10 +227,11 @@ ch_start() {
     info "server running but not healthy yet; waiting"
     return 0
   fi
-  require_port_free "$CH_PORT" "clickhouse native"
-  [[ -z $CH_HTTP_PORT ]] || require_port_free "$CH_HTTP_PORT" "clickhouse http"
+  require_port_free "$CH_PORT" "$CH_NAME native"
+  [[ -z $CH_HTTP_PORT ]] || require_port_free "$CH_HTTP_PORT" "$CH_NAME http"
+  [[ -z $CH_INTERSERVER_PORT ]] || require_port_free "$CH_INTERSERVER_PORT" "$CH_NAME interserver"
   ch_write_config
-  info "starting ClickHouse $(dpkg-query -W -f='${Version}' clickhouse-server 2>/dev/null | cut -d+ -f1) on 127.0.0.1:$CH_PORT ($(ch_ports), log: $CH_LOGS/server.log)"
+  info "starting ClickHouse $(dpkg-query -W -f='${Version}' clickhouse-server 2>/dev/null | cut -d+ -f1) $CH_NAME on 127.0.0.1:$CH_PORT ($(ch_ports), log: $CH_LOGS/server.log)"
   echo "--- $(date -u +%FT%TZ) start" >>"$CH_LOGS/stdout.log"
   # Runs as root: the data dir is ours, so the owner check of newer servers does not apply.
   spawn "$CH_LOGS/stdout.log" "$CH_PIDFILE" clickhouse-server --config-file="$CH_CONFIG"
@@ -213,15 +250,7 @@ ch_wait() {
   done
 }
 
-ch_stop() {
-  if ! ch_pid >/dev/null; then
-    rm -f "$CH_PIDFILE"
-    info "not running"
-    return 0
-  fi
-  info "stopping (SIGTERM)"
-  stop_pid "$CH_PIDFILE" "clickhouse-server --config-file=$CH_CONFIG" 60
-}
+ch_stop() { stop_service "$CH_PIDFILE" "clickhouse-server --config-file=$CH_CONFIG" SIGTERM; }
 
 ch_status() {
   local pid

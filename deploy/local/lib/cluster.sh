@@ -7,9 +7,11 @@
 #                                  (internal_replication), macros {shard} {replica} per node
 #   opensearch-1 … opensearch-3    OpenSearch 2.19.6, all three cluster-manager-eligible (quorum 2 of
 #                                  3); nodes 1 and 2 also hold data, node 3 is cluster manager only
-# Sourced by services.sh when `--cluster` is given; uses common.sh, kafka.sh (install, jars, tools),
-# clickhouse.sh (install) and opensearch/start.sh, stop.sh. No PostgreSQL: the write side stays on the
-# plain profile. See deploy/local/README.md "Cluster profile".
+# Sourced by services.sh; `--cluster` selects it. A node of Kafka, ClickHouse or OpenSearch is the plain
+# profile's, run by kafka.sh, clickhouse.sh and opensearch.sh (kafka_node, ch_node and os_node point
+# them at the node; cl_init sets the profile's settings); this file adds ZooKeeper, the topology and
+# the commands over nodes. No PostgreSQL: the write side stays on the plain profile. See
+# deploy/local/README.md "Cluster profile".
 # shellcheck disable=SC2153
 
 CL_STATE=${ORDERSTREAM_CLUSTER_DIR:-$REPO/.local-cluster}
@@ -23,7 +25,6 @@ cl_ports() {
   echo "${v//,/ }"
 }
 CL_CH_CLUSTER=orderstream
-CL_CH_NODES=(s1r1 s1r2 s2r1 s2r2) # index i: shard i/2+1, replica i%2+1
 CL_KAFKA_HEAP=${ORDERSTREAM_CLUSTER_KAFKA_HEAP:-512m}
 CL_OS_HEAP=${ORDERSTREAM_CLUSTER_SEARCH_HEAP:-512m}                 # opensearch-1, -2 (data)
 CL_OS_MANAGER_HEAP=${ORDERSTREAM_CLUSTER_SEARCH_MANAGER_HEAP:-256m} # opensearch-3 (cluster manager only)
@@ -53,6 +54,44 @@ cl_init() {
   cl_read_ports SEARCH_PORTS 59441,59442,59443 CL_OS_PORTS
   cl_read_ports SEARCH_TRANSPORT_PORTS 59451,59452,59453 CL_OS_TRANSPORT_PORTS
   cl_check_ports
+  cl_settings
+}
+
+# cl_settings: the cluster profile's settings of kafka.sh and clickhouse.sh (each node's own: cl_node).
+cl_settings() {
+  local i voters=()
+  for i in 0 1 2; do voters+=("$((i + 1))@127.0.0.1:${CL_KAFKA_CONTROLLER_PORTS[i]}"); done
+  KAFKA_VOTERS=$(
+    IFS=,
+    echo "${voters[*]}"
+  )
+  KAFKA_CLUSTER_ID=$CL_KAFKA_CLUSTER_ID
+  # What a production cluster runs: three copies, a write needs two of them.
+  KAFKA_REPLICAS=3
+  KAFKA_MIN_ISR=2
+  KAFKA_EXTRA_PROPS="unclean.leader.election.enable=false
+# A killed node is declared dead (and its partitions led elsewhere) after this long.
+broker.session.timeout.ms=6000
+broker.heartbeat.interval.ms=1000"
+  KAFKA_JVM_MEMORY="-Xms$CL_KAFKA_HEAP -Xmx$CL_KAFKA_HEAP"
+  KAFKA_VERSION_FILE=$CL_STATE/kafka-1/version # the Kafka version in use is the one that formatted node 1
+  KAFKA_RESET_HINT="services.sh reset --cluster kafka"
+
+  CH_LOG_SIZE=50M
+  CH_LOG_COUNT=2
+  CH_MAX_CONNECTIONS=512
+  CH_UNCOMPRESSED_CACHE_SIZE=67108864
+  CH_MARK_CACHE_SIZE=67108864
+  # A Distributed insert is acknowledged only once every shard's replica has it
+  # (insert_distributed_sync), and ON CLUSTER DDL waits for every node (distributed_ddl_task_timeout
+  # seconds) before it returns.
+  CH_LOAD_BALANCING=in_order
+  CH_PROFILE_EXTRA="
+            <insert_distributed_sync>1</insert_distributed_sync>
+            <distributed_ddl_task_timeout>120</distributed_ddl_task_timeout>"
+  CH_SERVER_EXTRA=cl_ch_server_xml
+  # Replicated tables need ZooKeeper: a server is healthy once it reads it.
+  CH_HEALTH_SQL="SELECT count() > 0 FROM system.zookeeper WHERE path = '/'"
 }
 
 cl_check_ports() {
@@ -83,10 +122,7 @@ cl_expand() {
   echo "${out[@]}"
 }
 
-# cl_kind NODE: zk | kafka | ch | os ; cl_idx NODE: 0-based index within its kind.
-cl_kind() {
-  case $1 in zookeeper) echo zk ;; kafka-*) echo kafka ;; clickhouse-*) echo ch ;; opensearch-*) echo os ;; esac
-}
+# cl_idx NODE: 0-based index within its kind (clickhouse-sSrR: shard S, replica R at (S-1)*2 + R-1).
 cl_idx() {
   case $1 in
     zookeeper) echo 0 ;;
@@ -101,19 +137,19 @@ cl_idx() {
 
 # ---------------------------------------------------------------- zookeeper
 
-CL_ZK_DIR=$CL_STATE/zookeeper
+ZK_DIR=$CL_STATE/zookeeper
 
-cl_zk_libs_ok() {
+zk_libs_ok() {
   [[ -f $CL_ZK_LIBS/.complete && $(cat "$CL_ZK_LIBS/.complete") == "$(sha256sum <"$CL_ZK_POM" | cut -d' ' -f1)" ]]
 }
 
-cl_zk_install() {
+zk_install() {
   kafka_install # Java 17 and Maven, and the Kafka jars the brokers need anyway
-  cl_zk_libs_ok && return 0
+  zk_libs_ok && return 0
   mkdir -p "$CACHE/zookeeper-$CL_ZK_VERSION"
   (
     flock -w 600 8 || die "another install holds $CACHE/zookeeper-$CL_ZK_VERSION/.lock"
-    cl_zk_libs_ok && exit 0
+    zk_libs_ok && exit 0
     info "resolving Apache ZooKeeper $CL_ZK_VERSION jars from Maven Central into $CL_ZK_LIBS"
     rm -rf "$CL_ZK_LIBS"
     mkdir -p "$CL_ZK_LIBS"
@@ -124,26 +160,26 @@ cl_zk_install() {
   ) 8>"$CACHE/zookeeper-$CL_ZK_VERSION/.lock"
 }
 
-cl_zk_pattern() { echo "QuorumPeerMain $CL_ZK_DIR/zoo.cfg"; }
-cl_zk_pidfile() { echo "$CL_ZK_DIR/zookeeper.pid"; }
+zk_pidfile() { echo "$ZK_DIR/zookeeper.pid"; }
+zk_pid() { pid_of "$(zk_pidfile)" "QuorumPeerMain $ZK_DIR/zoo.cfg"; }
 
-# cl_zk_health: the four-letter `srvr` says the server runs (`ruok` answers imok even before it does).
-cl_zk_health() {
+# zk_health: the four-letter `srvr` says the server runs (`ruok` answers imok even before it does).
+zk_health() {
   local reply
   # shellcheck disable=SC2016 # expanded by the inner shell
   reply=$(timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1; printf srvr >&3; cat <&3' _ "$CL_ZK_PORT" 2>/dev/null) || return 1
   [[ $reply == *"Mode: standalone"* ]]
 }
 
-cl_zk_start() {
+zk_start() {
   require_port_free "$CL_ZK_PORT" "zookeeper"
-  mkdir -p "$CL_ZK_DIR/data"
-  cat >"$CL_ZK_DIR/zoo.cfg" <<EOF
+  mkdir -p "$ZK_DIR/data"
+  cat >"$ZK_DIR/zoo.cfg" <<EOF
 # Written by deploy/local/services.sh --cluster at every start; edits are overwritten.
 tickTime=2000
 initLimit=10
 syncLimit=5
-dataDir=$CL_ZK_DIR/data
+dataDir=$ZK_DIR/data
 clientPort=$CL_ZK_PORT
 clientPortAddress=127.0.0.1
 maxClientCnxns=200
@@ -152,121 +188,37 @@ admin.enableServer=false
 autopurge.snapRetainCount=3
 autopurge.purgeInterval=1
 EOF
-  info "starting Apache ZooKeeper $CL_ZK_VERSION on 127.0.0.1:$CL_ZK_PORT (log: $CL_ZK_DIR/stdout.log)"
-  spawn "$CL_ZK_DIR/stdout.log" "$(cl_zk_pidfile)" "$(kafka_java)" -Xms128m -Xmx256m -XX:+UseSerialGC \
+  info "starting Apache ZooKeeper $CL_ZK_VERSION on 127.0.0.1:$CL_ZK_PORT (log: $ZK_DIR/stdout.log)"
+  spawn "$ZK_DIR/stdout.log" "$(zk_pidfile)" "$(kafka_java)" -Xms128m -Xmx256m -XX:+UseSerialGC \
     -Dzookeeper.admin.enableServer=false -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
-    -cp "$CL_ZK_LIBS/*" org.apache.zookeeper.server.quorum.QuorumPeerMain "$CL_ZK_DIR/zoo.cfg"
+    -cp "$CL_ZK_LIBS/*" org.apache.zookeeper.server.quorum.QuorumPeerMain "$ZK_DIR/zoo.cfg"
 }
 
-cl_zk_describe() { echo "127.0.0.1:$CL_ZK_PORT  log=$CL_ZK_DIR/stdout.log"; }
+zk_describe() { echo "127.0.0.1:$CL_ZK_PORT  log=$ZK_DIR/stdout.log"; }
 
-# ---------------------------------------------------------------- kafka
+# ---------------------------------------------------------------- kafka, clickhouse, opensearch
 
-cl_kafka_dir() { echo "$CL_STATE/kafka-$(($1 + 1))"; }
-cl_kafka_pattern() { echo "kafka.Kafka $(cl_kafka_dir "$1")/server.properties"; }
-cl_kafka_pidfile() { echo "$(cl_kafka_dir "$1")/kafka.pid"; }
-
-cl_kafka_install() { kafka_install; }
-
-cl_kafka_voters() {
-  local i out=()
-  for i in 0 1 2; do out+=("$((i + 1))@127.0.0.1:${CL_KAFKA_CONTROLLER_PORTS[i]}"); done
-  local IFS=,
-  echo "${out[*]}"
+kafka_describe() {
+  echo "127.0.0.1:$KAFKA_PORT (controller :$KAFKA_CONTROLLER_PORT)  log=$KAFKA_LOGS/server.log"
 }
 
-cl_kafka_write_props() {
-  local i=$1 dir
-  dir=$(cl_kafka_dir "$i")
-  cat >"$dir/server.properties" <<EOF
-# Written by deploy/local/services.sh --cluster at every start; edits are overwritten.
-node.id=$((i + 1))
-process.roles=broker,controller
-controller.quorum.voters=$(cl_kafka_voters)
-controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://127.0.0.1:${CL_KAFKA_PORTS[i]},CONTROLLER://127.0.0.1:${CL_KAFKA_CONTROLLER_PORTS[i]}
-advertised.listeners=PLAINTEXT://127.0.0.1:${CL_KAFKA_PORTS[i]}
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=$dir/data
-num.partitions=12
-auto.create.topics.enable=false
-group.initial.rebalance.delay.ms=0
-# What a production cluster runs: three copies, a write needs two of them.
-default.replication.factor=3
-min.insync.replicas=2
-offsets.topic.replication.factor=3
-offsets.topic.num.partitions=12
-transaction.state.log.replication.factor=3
-transaction.state.log.min.isr=2
-transaction.state.log.num.partitions=12
-share.coordinator.state.topic.replication.factor=3
-share.coordinator.state.topic.min.isr=2
-unclean.leader.election.enable=false
-# A killed node is declared dead (and its partitions led elsewhere) after this long.
-broker.session.timeout.ms=6000
-broker.heartbeat.interval.ms=1000
-EOF
-}
-
-cl_kafka_start() {
-  local i=$1 dir v
-  dir=$(cl_kafka_dir "$i")
-  v=$(kafka_version) || die "no Kafka jars; install step failed"
-  if [[ -s $dir/version && $(cat "$dir/version") != "$v" ]]; then
-    die "$dir was formatted by Kafka $(cat "$dir/version"), not $v; run: services.sh reset --cluster kafka"
-  fi
-  require_port_free "${CL_KAFKA_PORTS[i]}" "kafka-$((i + 1)) broker"
-  require_port_free "${CL_KAFKA_CONTROLLER_PORTS[i]}" "kafka-$((i + 1)) controller"
-  mkdir -p "$dir/data" "$dir/logs"
-  cl_kafka_write_props "$i"
-  if [[ ! -f $dir/data/meta.properties ]]; then
-    info "formatting KRaft storage in $dir/data (cluster id $CL_KAFKA_CLUSTER_ID)"
-    kafka_tool kafka.tools.StorageTool format --config "$dir/server.properties" \
-      --cluster-id "$CL_KAFKA_CLUSTER_ID" --ignore-formatted >>"$dir/logs/format.log" 2>&1 ||
-      die "formatting Kafka storage failed; see $dir/logs/format.log"
-    echo "$v" >"$dir/version"
-  fi
-  info "starting Apache Kafka $v node $((i + 1)) on 127.0.0.1:${CL_KAFKA_PORTS[i]} (log: $dir/logs/server.log)"
-  echo "--- $(date -u +%FT%TZ) start" >>"$dir/logs/stdout.log"
-  spawn "$dir/logs/stdout.log" "$(cl_kafka_pidfile "$i")" \
-    "$(kafka_java)" -Xms"$CL_KAFKA_HEAP" -Xmx"$CL_KAFKA_HEAP" \
-    -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
-    -Dkafka.logs.dir="$dir/logs" -Dlog4j2.configurationFile="$HERE/kafka/log4j2.xml" \
-    -cp "$CACHE/kafka-$v/libs/*" kafka.Kafka "$dir/server.properties"
-}
-
-# cl_kafka_health I: a Metadata (v1) round trip to node I (bash, no JVM); healthy iff the reply lists
-# node I at its own address, i.e. it serves requests and is registered and unfenced.
-cl_kafka_health() {
-  local i=$1 port=${CL_KAFKA_PORTS[$1]} reply
-  # shellcheck disable=SC2016 # expanded by the inner shell
-  reply=$(timeout 5 bash -c '
-    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-    printf "\x00\x00\x00\x10\x00\x03\x00\x01\x00\x00\x00\x2a\x00\x02os\x00\x00\x00\x00" >&3
-    n=$(head -c 4 <&3 | od -An -tu4 --endian=big | tr -d " ")
-    [[ -n $n ]] && head -c "$n" <&3 | od -An -tx1 | tr -d " \n"' _ "$port" 2>/dev/null) || return 1
-  [[ $reply == *"$(printf '%08x' $((i + 1)))00093132372e302e302e31$(printf '%08x' "$port")"* ]]
-}
-
-cl_kafka_describe() {
-  local dir
-  dir=$(cl_kafka_dir "$1")
-  echo "127.0.0.1:${CL_KAFKA_PORTS[$1]} (controller :${CL_KAFKA_CONTROLLER_PORTS[$1]})  log=$dir/logs/server.log"
-}
-
-# ---------------------------------------------------------------- clickhouse
-
-cl_ch_dir() { echo "$CL_STATE/clickhouse-${CL_CH_NODES[$1]}"; }
-cl_ch_pattern() { echo "clickhouse-server --config-file=$(cl_ch_dir "$1")/config.xml"; }
-cl_ch_pidfile() { echo "$(cl_ch_dir "$1")/clickhouse.pid"; }
-cl_ch_install() { ch_install; }
-
-# cl_ch_remote_servers: the <remote_servers> section every node shares.
-cl_ch_remote_servers() {
+# cl_ch_server_xml: the server elements of a cluster node beside the plain profile's: ZooKeeper, the
+# node's macros ({shard} {replica}), the cluster's servers and the distributed DDL queue.
+cl_ch_server_xml() {
   local s r
-  echo "    <remote_servers>"
-  echo "        <$CL_CH_CLUSTER>"
+  cat <<EOF
+    <zookeeper>
+        <node><host>127.0.0.1</host><port>$CL_ZK_PORT</port></node>
+        <session_timeout_ms>10000</session_timeout_ms>
+    </zookeeper>
+    <macros>
+        <cluster>$CL_CH_CLUSTER</cluster>
+        <shard>$CL_CH_SHARD</shard>
+        <replica>${CH_NAME#clickhouse-}</replica>
+    </macros>
+    <remote_servers>
+        <$CL_CH_CLUSTER>
+EOF
   for s in 0 1; do
     echo "            <shard>"
     echo "                <internal_replication>true</internal_replication>"
@@ -275,101 +227,19 @@ cl_ch_remote_servers() {
     done
     echo "            </shard>"
   done
-  echo "        </$CL_CH_CLUSTER>"
-  echo "    </remote_servers>"
-}
-
-cl_ch_write_config() {
-  local i=$1 dir
-  dir=$(cl_ch_dir "$i")
-  mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/format_schemas" "$dir/logs"
-  cat >"$dir/config.xml" <<EOF
-<?xml version="1.0"?>
-<!-- Written by deploy/local/services.sh (cluster profile) at every start; edits are overwritten. -->
-<yandex>
-    <logger>
-        <level>information</level>
-        <log>$dir/logs/server.log</log>
-        <errorlog>$dir/logs/error.log</errorlog>
-        <size>50M</size>
-        <count>2</count>
-    </logger>
-    <listen_host>127.0.0.1</listen_host>
-    <tcp_port>${CL_CH_PORTS[i]}</tcp_port>
-    <http_port>${CL_CH_HTTP_PORTS[i]}</http_port>
-    <interserver_http_port>${CL_CH_INTERSERVER_PORTS[i]}</interserver_http_port>
-    <interserver_http_host>127.0.0.1</interserver_http_host>
-    <max_connections>512</max_connections>
-    <keep_alive_timeout>3</keep_alive_timeout>
-    <max_concurrent_queries>100</max_concurrent_queries>
-    <uncompressed_cache_size>67108864</uncompressed_cache_size>
-    <mark_cache_size>67108864</mark_cache_size>
-    <path>$dir/data/</path>
-    <tmp_path>$dir/tmp/</tmp_path>
-    <user_files_path>$dir/user_files/</user_files_path>
-    <format_schema_path>$dir/format_schemas/</format_schema_path>
-    <users_config>$dir/users.xml</users_config>
-    <default_profile>default</default_profile>
-    <default_database>default</default_database>
-    <timezone>UTC</timezone>
-    <mlock_executable>false</mlock_executable>
-    <max_session_timeout>3600</max_session_timeout>
-    <default_session_timeout>60</default_session_timeout>
-    <zookeeper>
-        <node><host>127.0.0.1</host><port>$CL_ZK_PORT</port></node>
-        <session_timeout_ms>10000</session_timeout_ms>
-    </zookeeper>
-    <macros>
-        <cluster>$CL_CH_CLUSTER</cluster>
-        <shard>$((i / 2 + 1))</shard>
-        <replica>${CL_CH_NODES[i]}</replica>
-    </macros>
-$(cl_ch_remote_servers)
+  cat <<EOF
+        </$CL_CH_CLUSTER>
+    </remote_servers>
     <distributed_ddl>
         <path>/clickhouse/task_queue/ddl</path>
     </distributed_ddl>
-</yandex>
 EOF
-  # The plain profile's users.xml, plus settings a cluster client relies on: a Distributed insert is
-  # acknowledged only once every shard's replica has it (insert_distributed_sync), and ON CLUSTER DDL
-  # waits for every node (distributed_ddl_task_timeout seconds) before it returns.
-  ch_users_xml | sed -e 's#<load_balancing>random</load_balancing>#<load_balancing>in_order</load_balancing>\n            <insert_distributed_sync>1</insert_distributed_sync>\n            <distributed_ddl_task_timeout>120</distributed_ddl_task_timeout>#' >"$dir/users.xml"
-  grep -q insert_distributed_sync "$dir/users.xml" || die "could not write the settings of $dir/users.xml"
 }
 
-cl_ch_query() {
-  timeout 15 clickhouse-client --host 127.0.0.1 --port "${CL_CH_PORTS[$1]}" --connect_timeout=2 -q "$2" </dev/null
+ch_describe() {
+  echo "127.0.0.1:$CH_PORT (http :$CH_HTTP_PORT, interserver :$CH_INTERSERVER_PORT) shard $CL_CH_SHARD  log=$CH_LOGS/error.log"
 }
 
-# cl_ch_health I: node I answers SELECT 1 and reaches ZooKeeper (replicated tables need it).
-cl_ch_health() {
-  [[ $(cl_ch_query "$1" "SELECT count() > 0 FROM system.zookeeper WHERE path = '/'" 2>/dev/null) == 1 ]]
-}
-
-cl_ch_start() {
-  local i=$1 dir
-  dir=$(cl_ch_dir "$i")
-  require_port_free "${CL_CH_PORTS[i]}" "clickhouse-${CL_CH_NODES[i]} native"
-  require_port_free "${CL_CH_HTTP_PORTS[i]}" "clickhouse-${CL_CH_NODES[i]} http"
-  require_port_free "${CL_CH_INTERSERVER_PORTS[i]}" "clickhouse-${CL_CH_NODES[i]} interserver"
-  cl_ch_write_config "$i"
-  info "starting ClickHouse ${CL_CH_NODES[i]} on 127.0.0.1:${CL_CH_PORTS[i]} (log: $dir/logs/server.log)"
-  echo "--- $(date -u +%FT%TZ) start" >>"$dir/logs/stdout.log"
-  spawn "$dir/logs/stdout.log" "$(cl_ch_pidfile "$i")" clickhouse-server --config-file="$dir/config.xml"
-}
-
-cl_ch_describe() {
-  local dir
-  dir=$(cl_ch_dir "$1")
-  echo "127.0.0.1:${CL_CH_PORTS[$1]} (http :${CL_CH_HTTP_PORTS[$1]}, interserver :${CL_CH_INTERSERVER_PORTS[$1]}) shard $(($1 / 2 + 1))  log=$dir/logs/error.log"
-}
-
-# ---------------------------------------------------------------- opensearch
-
-cl_os_base() { echo "$CL_STATE/opensearch-$(($1 + 1))"; }
-cl_os_dir() { echo "$(cl_os_base "$1")/opensearch"; } # start.sh keeps its state in $LOCAL_DIR/opensearch
-cl_os_pattern() { echo "orderstream.local.opensearch.EmbeddedNode"; }
-cl_os_pidfile() { echo "$(cl_os_dir "$1")/node.pid"; }
 cl_os_install() {
   os_install
   # Builds once (start.sh would, too); done here so that the nodes' starts only start.
@@ -382,74 +252,85 @@ cl_os_install() {
 cl_os_roles() { [[ $1 == 2 ]] && echo cluster_manager || echo cluster_manager,data,ingest; }
 cl_os_heap() { [[ $1 == 2 ]] && echo "$CL_OS_MANAGER_HEAP" || echo "$CL_OS_HEAP"; }
 
-cl_os_run() {
-  local i=$1 script=$2 j seeds=()
-  for j in 0 1 2; do seeds+=("127.0.0.1:${CL_OS_TRANSPORT_PORTS[j]}"); done
-  local IFS=,
-  ORDERSTREAM_LOCAL_DIR=$(cl_os_base "$i") ORDERSTREAM_CACHE_DIR=$CACHE \
-    ORDERSTREAM_SEARCH_PORT=${CL_OS_PORTS[i]} ORDERSTREAM_SEARCH_TRANSPORT_PORT=${CL_OS_TRANSPORT_PORTS[i]} \
-    ORDERSTREAM_SEARCH_HEAP=$(cl_os_heap "$i") ORDERSTREAM_SEARCH_CLUSTER_NAME=orderstream-cluster \
-    ORDERSTREAM_SEARCH_NODE_NAME="${CL_OS_NODES[i]}" ORDERSTREAM_SEARCH_NODE_ROLES=$(cl_os_roles "$i") \
-    ORDERSTREAM_SEARCH_SEED_HOSTS="${seeds[*]}" ORDERSTREAM_SEARCH_CLUSTER_MANAGER="${CL_OS_NODES[*]}" \
-    bash "$HERE/opensearch/$script" </dev/null 9>&-
-}
-
-# cl_os_health I: node I answers and sees a green or yellow cluster with itself in it.
-cl_os_health() {
-  local i=$1 body
-  body=$(curl -fsS --max-time 5 "http://127.0.0.1:${CL_OS_PORTS[i]}/_cluster/health?local=true" 2>/dev/null) || return 1
-  [[ $body =~ \"status\"\ ?:\ ?\"(green|yellow)\" ]] || return 1
-  curl -fsS --max-time 5 "http://127.0.0.1:${CL_OS_PORTS[i]}/_cat/nodes?h=name" 2>/dev/null | grep -qx "opensearch-$((i + 1))"
-}
-
-# start.sh both starts the node and waits for it; run it in the background so that `up` starts every
-# node before waiting for any (the first cluster forms once two of the three nodes see each other).
+# cl_os_start: start.sh both starts the node and waits for it; run it in the background so that `up`
+# starts every node before waiting for any (the first cluster forms once two of the three nodes see
+# each other).
 cl_os_start() {
-  local i=$1 base
-  base=$(cl_os_base "$i")
-  mkdir -p "$base"
-  info "starting OpenSearch opensearch-$((i + 1)) on 127.0.0.1:${CL_OS_PORTS[i]} (logs: $base/opensearch/logs)"
+  mkdir -p "$OS_BASE"
+  info "starting OpenSearch $OS_NODE_NAME on 127.0.0.1:$OS_PORT (logs: $OS_DIR/logs)"
   # 9>&-: the background start must not hold services.sh's lock; >/dev/null: nor its caller's output.
-  (cl_os_run "$i" start.sh >>"$base/start.log" 2>&1 || true) </dev/null >/dev/null 2>&1 9>&- &
+  (os_run start.sh >>"$OS_BASE/start.log" 2>&1 || true) </dev/null >/dev/null 2>&1 9>&- &
   # start.sh first checks the build and the JVM's class-data archive: seconds, a minute on a loaded machine.
   local _
   for _ in $(seq 1 600); do
-    [[ -s $(cl_os_pidfile "$i") ]] && return 0
+    [[ -s $(os_pidfile) ]] && return 0
     sleep 0.1
   done
-  die "opensearch-$((i + 1)) did not start; see $base/start.log"
+  die "$OS_NODE_NAME did not start; see $OS_BASE/start.log"
 }
 
-cl_os_describe() {
-  echo "http://127.0.0.1:${CL_OS_PORTS[$1]} (transport :${CL_OS_TRANSPORT_PORTS[$1]}) roles $(cl_os_roles "$1"), heap $(cl_os_heap "$1")  logs=$(cl_os_dir "$1")/logs"
+os_describe() {
+  echo "http://127.0.0.1:$OS_PORT (transport :$OS_TRANSPORT_PORT) roles $(cl_os_roles "$CL_IDX"), heap $OS_HEAP  logs=$OS_DIR/logs"
 }
 
 # ---------------------------------------------------------------- per node
 
+# cl_node NODE: point the functions of NODE's kind at NODE. Sets CL_KIND (zk kafka ch os: the prefix
+# of its functions <kind>_pid, _pidfile, _health, _describe), CL_IDX and CL_DIR (its state).
+cl_node() {
+  local i
+  i=$(cl_idx "$1")
+  CL_IDX=$i
+  case $1 in
+    zookeeper)
+      CL_KIND=zk
+      CL_DIR=$ZK_DIR
+      ;;
+    kafka-*)
+      CL_KIND=kafka
+      CL_DIR=$CL_STATE/$1
+      kafka_node "$((i + 1))" "$1" "$CL_DIR" "${CL_KAFKA_PORTS[i]}" "${CL_KAFKA_CONTROLLER_PORTS[i]}"
+      ;;
+    clickhouse-*)
+      CL_KIND=ch
+      CL_DIR=$CL_STATE/$1
+      CL_CH_SHARD=$((i / 2 + 1))
+      ch_node "$1" "$CL_DIR" "${CL_CH_PORTS[i]}" "${CL_CH_HTTP_PORTS[i]}" "${CL_CH_INTERSERVER_PORTS[i]}"
+      ;;
+    opensearch-*)
+      CL_KIND=os
+      CL_DIR=$CL_STATE/$1
+      os_node "$CL_DIR" "${CL_OS_PORTS[i]}" "${CL_OS_TRANSPORT_PORTS[i]}" "$(cl_os_heap "$i")" "$1"
+      local j seeds=()
+      for j in 0 1 2; do seeds+=("127.0.0.1:${CL_OS_TRANSPORT_PORTS[j]}"); done
+      OS_NODE_ENV=(ORDERSTREAM_SEARCH_CLUSTER_NAME=orderstream-cluster ORDERSTREAM_SEARCH_NODE_NAME="$1"
+        ORDERSTREAM_SEARCH_NODE_ROLES="$(cl_os_roles "$i")"
+        ORDERSTREAM_SEARCH_SEED_HOSTS="$(IFS=, && echo "${seeds[*]}")"
+        ORDERSTREAM_SEARCH_CLUSTER_MANAGER="$(IFS=, && echo "${CL_OS_NODES[*]}")")
+      ;;
+  esac
+}
+
 # cl_pid NODE: the live pid of NODE, else return 1.
 cl_pid() {
-  local k i
-  k=$(cl_kind "$1")
-  i=$(cl_idx "$1")
-  pid_of "$("cl_${k}_pidfile" "$i")" "$("cl_${k}_pattern" "$i")"
+  cl_node "$1"
+  "${CL_KIND}_pid"
 }
 
 cl_health() {
-  local k i
-  k=$(cl_kind "$1")
-  i=$(cl_idx "$1")
-  "cl_${k}_health" "$i" >/dev/null 2>&1
+  cl_node "$1"
+  "${CL_KIND}_health" >/dev/null 2>&1
 }
 
 cl_start_node() {
-  local k i
-  k=$(cl_kind "$1")
-  i=$(cl_idx "$1")
   if cl_pid "$1" >/dev/null; then
     info "running but not healthy yet; waiting"
     return 0
   fi
-  "cl_${k}_start" "$i"
+  case $CL_KIND in
+    os) cl_os_start ;;
+    *) "${CL_KIND}_start" ;;
+  esac
 }
 
 # cl_wait_node NODE: wait until NODE is healthy (ORDERSTREAM_CLUSTER_START_TIMEOUT s, default 180).
@@ -464,10 +345,8 @@ cl_wait_node() {
 }
 
 cl_describe() {
-  local k i
-  k=$(cl_kind "$1")
-  i=$(cl_idx "$1")
-  "cl_${k}_describe" "$i"
+  cl_node "$1"
+  "${CL_KIND}_describe"
 }
 
 # cl_signal_nodes SIGNAL NODE...: send SIGNAL to every running node, then wait (60 s for TERM, then
@@ -499,10 +378,8 @@ cl_signal_nodes() {
     done
   done
   for n in "$@"; do
-    local k i
-    k=$(cl_kind "$n")
-    i=$(cl_idx "$n")
-    rm -f "$("cl_${k}_pidfile" "$i")"
+    cl_node "$n"
+    rm -f "$("${CL_KIND}_pidfile")"
   done
 }
 
@@ -520,13 +397,14 @@ cl_up() {
   t0=$(now_s)
   for n in "$@"; do
     local k
-    k=$(cl_kind "$n")
+    cl_node "$n"
+    k=$CL_KIND
     [[ " ${kinds[*]} " == *" $k "* ]] && continue
     kinds+=("$k")
     (
       set -e
       SVC_TAG=$k
-      "cl_${k}_install"
+      if [[ $k == os ]]; then cl_os_install; else "${k}_install"; fi
     ) || die "installing $k failed"
   done
   for n in "$@"; do
@@ -615,15 +493,8 @@ cl_reset() {
   cl_down "$@"
   local n
   for n in "$@"; do
-    local k i
-    k=$(cl_kind "$n")
-    i=$(cl_idx "$n")
-    case $k in
-      zk) rm -rf "$CL_ZK_DIR" ;;
-      kafka) rm -rf "$(cl_kafka_dir "$i")" ;;
-      ch) rm -rf "$(cl_ch_dir "$i")" ;;
-      os) rm -rf "$(cl_os_base "$i")" ;;
-    esac
+    cl_node "$n"
+    rm -rf "$CL_DIR"
     SVC_TAG=$n info "state wiped"
   done
 }
@@ -654,8 +525,8 @@ cluster_main() {
   local cmd=$1 a args=()
   shift
   for a in "$@"; do [[ $a == --cluster ]] || args+=("$a"); done
+  ((!SECURE)) || die "--secure and --cluster do not go together: the cluster profile has no secure variant"
   cl_init
-  KAFKA_DIR=$CL_STATE/kafka-1 # the Kafka version in use is the one that formatted node 1
   local nodes
   case $cmd in
     up | down | status | reset | start | stop | kill)

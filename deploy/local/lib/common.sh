@@ -93,6 +93,18 @@ stop_pid() {
   rm -f "$file"
 }
 
+# stop_service PIDFILE PATTERN HOW: "not running" (and a stale pid file removed) when pid_of finds
+# no process, else "stopping (HOW)" and stop_pid with 60 s before SIGKILL.
+stop_service() {
+  if ! pid_of "$1" "$2" >/dev/null; then
+    rm -f "$1"
+    info "not running"
+    return 0
+  fi
+  info "stopping ($3)"
+  stop_pid "$1" "$2" 60
+}
+
 # apt_install PACKAGE...: install Debian packages non-interactively; refreshes the package
 # lists once if the first attempt fails (fresh machines have none).
 apt_install() {

@@ -1,19 +1,46 @@
 # shellcheck shell=bash
-# kafka: a single-node Apache Kafka 4.x broker in KRaft combined mode (broker + controller),
-# run from Maven Central jars resolved by deploy/local/kafka/pom.xml into $CACHE/kafka-<version>/libs.
+# kafka: Apache Kafka 4.x nodes in KRaft combined mode (broker + controller), run from Maven Central
+# jars resolved by deploy/local/kafka/pom.xml into $CACHE/kafka-<version>/libs. The plain and secure
+# profiles run one node ($STATE/kafka); the cluster profile (cluster.sh) points kafka_node at each of
+# its three in turn and sets the profile settings below to its own.
 # Uses from services.sh: STATE, CACHE, HERE, KAFKA_PORT, KAFKA_CONTROLLER_PORT.
 # shellcheck disable=SC2153
 
-KAFKA_DIR=$STATE/kafka
-KAFKA_DATA=$KAFKA_DIR/data
-KAFKA_LOGS=$KAFKA_DIR/logs # server.log (log4j2) and stdout.log (JVM output)
-KAFKA_PROPS=$KAFKA_DIR/server.properties
-KAFKA_PIDFILE=$KAFKA_DIR/kafka.pid
 KAFKA_POM=$HERE/kafka/pom.xml
 # Versions tried in order when ORDERSTREAM_KAFKA_VERSION is not set.
 KAFKA_VERSIONS=(4.4.0 4.1.1)
-# A fixed KRaft cluster id (base64 of "orderstream-loca"): the storage is formatted once.
+
+# kafka_node ID NAME DIR PORT CONTROLLER_PORT: the node the functions below act on: node.id ID,
+# NAME in messages, its state in DIR (data/, logs/ with server.log (log4j2) and stdout.log (JVM
+# output), server.properties, kafka.pid), its broker listener on 127.0.0.1:PORT and its controller
+# listener on 127.0.0.1:CONTROLLER_PORT.
+kafka_node() {
+  KAFKA_NODE_ID=$1 KAFKA_NAME=$2 KAFKA_DIR=$3 KAFKA_PORT=$4 KAFKA_CONTROLLER_PORT=$5
+  KAFKA_DATA=$KAFKA_DIR/data
+  KAFKA_LOGS=$KAFKA_DIR/logs
+  KAFKA_PROPS=$KAFKA_DIR/server.properties
+  KAFKA_PIDFILE=$KAFKA_DIR/kafka.pid
+}
+kafka_node 1 kafka "$STATE/kafka" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
+
+# The profile's settings, the same on each of its nodes (the cluster profile sets its own):
+# a fixed KRaft cluster id (base64 of "orderstream-loca"; the storage is formatted once with it),
+# the controller quorum, the replicas of every topic and how many must have a write, extra lines
+# of server.properties, the JVM's heap and GC flags, the file that says which Kafka version the
+# profile runs (the version that formatted its first node) and how to wipe the node.
 KAFKA_CLUSTER_ID=b3JkZXJzdHJlYW0tbG9jYQ
+KAFKA_VOTERS=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+KAFKA_REPLICAS=1
+KAFKA_MIN_ISR=1
+KAFKA_EXTRA_PROPS="# Retention is left at the broker default (7 days); topics set their own."
+# The secure profile runs beside the plain one, on less.
+if ((SECURE)); then
+  KAFKA_JVM_MEMORY="-Xms256m -Xmx512m -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent"
+else
+  KAFKA_JVM_MEMORY="-Xms512m -Xmx1g -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent"
+fi
+KAFKA_VERSION_FILE=$KAFKA_DIR/version
+KAFKA_RESET_HINT="services.sh reset kafka"
 
 kafka_java() {
   local j=${ORDERSTREAM_JAVA:-/usr/lib/jvm/java-17-openjdk-amd64/bin/java}
@@ -50,15 +77,15 @@ kafka_resolve() {
   ) 8>"$CACHE/kafka-$v/.lock"
 }
 
-# kafka_version: the version in use: the one the data was formatted with, else the first of
+# kafka_version: the version in use: the one the profile's data was formatted with, else the first of
 # KAFKA_VERSIONS already cached, else (after kafka_install) the first that resolved.
 kafka_version() {
   if [[ -n ${ORDERSTREAM_KAFKA_VERSION:-} ]]; then
     echo "$ORDERSTREAM_KAFKA_VERSION"
     return 0
   fi
-  if [[ -s $KAFKA_DIR/version ]]; then
-    cat "$KAFKA_DIR/version"
+  if [[ -s $KAFKA_VERSION_FILE ]]; then
+    cat "$KAFKA_VERSION_FILE"
     return 0
   fi
   local v
@@ -166,25 +193,26 @@ kafka_write_props() {
   (umask 077 && : >"$KAFKA_PROPS")
   cat >"$KAFKA_PROPS" <<EOF
 # Written by deploy/local/services.sh at every start; edits are overwritten.
-node.id=1
+node.id=$KAFKA_NODE_ID
 process.roles=broker,controller
-controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+controller.quorum.voters=$KAFKA_VOTERS
 controller.listener.names=CONTROLLER
 $(kafka_listeners)
 log.dirs=$KAFKA_DATA
 num.partitions=12
 auto.create.topics.enable=false
-min.insync.replicas=1
 group.initial.rebalance.delay.ms=0
-# Single node: every internal topic has one replica.
-offsets.topic.replication.factor=1
+# Copies of every topic's partitions (the internal topics too), and how many a write needs.
+default.replication.factor=$KAFKA_REPLICAS
+min.insync.replicas=$KAFKA_MIN_ISR
+offsets.topic.replication.factor=$KAFKA_REPLICAS
 offsets.topic.num.partitions=12
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor=$KAFKA_REPLICAS
+transaction.state.log.min.isr=$KAFKA_MIN_ISR
 transaction.state.log.num.partitions=12
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-# Retention is left at the broker default (7 days); topics set their own.
+share.coordinator.state.topic.replication.factor=$KAFKA_REPLICAS
+share.coordinator.state.topic.min.isr=$KAFKA_MIN_ISR
+$KAFKA_EXTRA_PROPS
 EOF
 }
 
@@ -206,26 +234,27 @@ kafka_format() {
 }
 
 kafka_pid() { pid_of "$KAFKA_PIDFILE" "kafka.Kafka $KAFKA_PROPS"; }
+kafka_pidfile() { echo "$KAFKA_PIDFILE"; }
 
 # kafka_health: one Metadata (v1) round trip over the Kafka protocol, in bash (~10 ms, no JVM).
-# Healthy iff the reply lists broker 1 at 127.0.0.1:$KAFKA_PORT: the broker serves requests only
-# once it has started, and lists itself only once it is registered and unfenced. (A TCP connect
-# is not enough; the controller port does not answer Metadata.)
+# Healthy iff the reply lists this node (KAFKA_NODE_ID) at 127.0.0.1:$KAFKA_PORT: a broker serves
+# requests only once it has started, and lists itself only once it is registered and unfenced.
+# (A TCP connect is not enough; the controller port does not answer Metadata.)
 # Request: size 16 | api_key 3 | version 1 | correlation id 42 | client id "os" | topics: [] .
-# Reply head: size | correlation id 42 | 1 broker | node_id 1 | host "127.0.0.1" | port.
+# Reply: size | correlation id 42 | brokers: count, then node_id | host "127.0.0.1" | port | rack ...
 kafka_health() {
   if ((SECURE)); then
     kafka_secure_health
     return
   fi
-  local reply want
+  local reply
   # shellcheck disable=SC2016 # expanded by the inner shell
   reply=$(timeout 5 bash -c '
     exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
     printf "\x00\x00\x00\x10\x00\x03\x00\x01\x00\x00\x00\x2a\x00\x02os\x00\x00\x00\x00" >&3
-    head -c 31 <&3 | od -An -tx1 | tr -d " \n"' _ "$KAFKA_PORT" 2>/dev/null) || return 1
-  want=0000002a000000010000000100093132372e302e302e31$(printf '%08x' "$KAFKA_PORT")
-  [[ ${reply:8} == "$want" ]]
+    n=$(head -c 4 <&3 | od -An -tu4 --endian=big | tr -d " ")
+    [[ -n $n ]] && head -c "$n" <&3 | od -An -tx1 | tr -d " \n"' _ "$KAFKA_PORT" 2>/dev/null) || return 1
+  [[ $reply == 0000002a* && $reply == *"$(printf '%08x' "$KAFKA_NODE_ID")00093132372e302e302e31$(printf '%08x' "$KAFKA_PORT")"* ]]
 }
 
 # kafka_secure_health: the TLS handshake with the client certificate (quick), then an ApiVersions
@@ -248,31 +277,25 @@ kafka_start() {
   local v
   v=$(kafka_version) || die "no Kafka jars; install step failed"
   if [[ -s $KAFKA_DIR/version && $(cat "$KAFKA_DIR/version") != "$v" ]]; then
-    die "$KAFKA_DATA was formatted by Kafka $(cat "$KAFKA_DIR/version"), not $v; run: services.sh reset kafka"
+    die "$KAFKA_DATA was formatted by Kafka $(cat "$KAFKA_DIR/version"), not $v; run: $KAFKA_RESET_HINT"
   fi
-  require_port_free "$KAFKA_PORT" "kafka broker"
-  require_port_free "$KAFKA_CONTROLLER_PORT" "kafka controller"
+  require_port_free "$KAFKA_PORT" "$KAFKA_NAME broker"
+  require_port_free "$KAFKA_CONTROLLER_PORT" "$KAFKA_NAME controller"
   mkdir -p "$KAFKA_DATA" "$KAFKA_LOGS"
   kafka_write_props
   kafka_tls_files
   kafka_format
-  info "starting Apache Kafka $v on 127.0.0.1:$KAFKA_PORT (log: $KAFKA_LOGS/server.log)"
+  info "starting Apache Kafka $v node $KAFKA_NODE_ID on 127.0.0.1:$KAFKA_PORT (log: $KAFKA_LOGS/server.log)"
   echo "--- $(date -u +%FT%TZ) start" >>"$KAFKA_LOGS/stdout.log"
   # Where this start's lines of server.log begin (kafka_wait reads them).
   { [[ -f $KAFKA_LOGS/server.log ]] && wc -l <"$KAFKA_LOGS/server.log" || echo 0; } >"$KAFKA_DIR/start.mark"
-  local heap
-  read -ra heap <<<"$(kafka_heap)"
+  local memory
+  read -ra memory <<<"$KAFKA_JVM_MEMORY"
   spawn "$KAFKA_LOGS/stdout.log" "$KAFKA_PIDFILE" \
-    "$(kafka_java)" "${heap[@]}" \
-    -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
-    -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+    "$(kafka_java)" "${memory[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
     -Dkafka.logs.dir="$KAFKA_LOGS" -Dlog4j2.configurationFile="$HERE/kafka/log4j2.xml" \
     -cp "$CACHE/kafka-$v/libs/*" kafka.Kafka "$KAFKA_PROPS"
-}
-
-# kafka_heap: JVM heap flags; the secure profile runs beside the plain one, on less.
-kafka_heap() {
-  if ((SECURE)); then echo "-Xms256m -Xmx512m"; else echo "-Xms512m -Xmx1g"; fi
 }
 
 kafka_wait() {
@@ -299,15 +322,7 @@ kafka_wait() {
   done
 }
 
-kafka_stop() {
-  if ! kafka_pid >/dev/null; then
-    rm -f "$KAFKA_PIDFILE"
-    info "not running"
-    return 0
-  fi
-  info "stopping (SIGTERM, controlled shutdown)"
-  stop_pid "$KAFKA_PIDFILE" "kafka.Kafka $KAFKA_PROPS" 60
-}
+kafka_stop() { stop_service "$KAFKA_PIDFILE" "kafka.Kafka $KAFKA_PROPS" "SIGTERM, controlled shutdown"; }
 
 kafka_status() {
   local pid

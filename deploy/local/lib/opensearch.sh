@@ -11,7 +11,22 @@
 # security plugin, which would do this in the node, is not published on Maven Central.
 
 OS_SCRIPTS=$HERE/opensearch
-OS_DIR=$STATE/opensearch
+
+# os_node BASE PORT TRANSPORT_PORT HEAP [NAME]: the node the functions below act on: start.sh's state
+# root BASE (the node's state, logs and node.pid in BASE/opensearch), HTTP on 127.0.0.1:PORT,
+# transport on TRANSPORT_PORT, JVM heap HEAP (e.g. 512m); NAME, in a cluster, the node's name there
+# (its health then also needs the cluster to list it). OS_NODE_ENV: further NAME=value settings of
+# start.sh (the cluster profile's: cluster name, node name and roles, seed hosts).
+os_node() {
+  OS_BASE=$1 OS_PORT=$2 OS_TRANSPORT_PORT=$3 OS_HEAP=$4 OS_NODE_NAME=${5:-}
+  OS_DIR=$OS_BASE/opensearch
+}
+if ((SECURE)); then
+  os_node "$STATE" "$OS_PORT" "$OS_TRANSPORT_PORT" "${ORDERSTREAM_SECURE_SEARCH_HEAP:-512m}"
+else
+  os_node "$STATE" "$OS_PORT" "$OS_TRANSPORT_PORT" "${ORDERSTREAM_SEARCH_HEAP:-1g}"
+fi
+OS_NODE_ENV=()
 NGINX_DIR=$STATE/nginx
 NGINX_CONF=$NGINX_DIR/nginx.conf
 NGINX_PIDFILE=$NGINX_DIR/nginx.pid
@@ -21,14 +36,15 @@ os_require() {
     die "$OS_SCRIPTS/$1 does not exist yet: the opensearch service is provided by deploy/local/opensearch/ (not built in this checkout)"
 }
 
-# os_run SCRIPT: run start.sh / stop.sh with our settings; its output goes to our stdout.
+# os_run SCRIPT: run start.sh / stop.sh with the node's settings; its output goes to our stdout.
 os_run() {
-  local heap=${ORDERSTREAM_SEARCH_HEAP:-}
-  ((!SECURE)) || heap=${ORDERSTREAM_SECURE_SEARCH_HEAP:-512m}
-  ORDERSTREAM_LOCAL_DIR=$STATE ORDERSTREAM_CACHE_DIR=$CACHE \
-    ORDERSTREAM_SEARCH_PORT=$OS_PORT ORDERSTREAM_SEARCH_TRANSPORT_PORT=$OS_TRANSPORT_PORT \
-    ORDERSTREAM_SEARCH_HEAP=${heap:-1g} bash "$OS_SCRIPTS/$1" </dev/null 9>&-
+  env ORDERSTREAM_LOCAL_DIR="$OS_BASE" ORDERSTREAM_CACHE_DIR="$CACHE" \
+    ORDERSTREAM_SEARCH_PORT="$OS_PORT" ORDERSTREAM_SEARCH_TRANSPORT_PORT="$OS_TRANSPORT_PORT" \
+    ORDERSTREAM_SEARCH_HEAP="$OS_HEAP" "${OS_NODE_ENV[@]}" bash "$OS_SCRIPTS/$1" </dev/null 9>&-
 }
+
+os_pid() { pid_of "$OS_DIR/node.pid" "orderstream.local.opensearch.EmbeddedNode"; }
+os_pidfile() { echo "$OS_DIR/node.pid"; }
 
 os_install() {
   os_require start.sh
@@ -48,9 +64,13 @@ os_health() {
   os_internal_health
 }
 
+# os_internal_health: the node's own HTTP port answers a green or yellow cluster health (as the node
+# itself sees it) and, in a cluster (OS_NODE_NAME set), the cluster lists the node.
 os_internal_health() {
-  curl -fsS --max-time 5 "http://127.0.0.1:$OS_PORT/_cluster/health" 2>/dev/null |
-    grep -qE '"status" ?: ?"(green|yellow)"'
+  curl -fsS --max-time 5 "http://127.0.0.1:$OS_PORT/_cluster/health?local=true" 2>/dev/null |
+    grep -qE '"status" ?: ?"(green|yellow)"' || return 1
+  [[ -z $OS_NODE_NAME ]] ||
+    curl -fsS --max-time 5 "http://127.0.0.1:$OS_PORT/_cat/nodes?h=name" 2>/dev/null | grep -qx "$OS_NODE_NAME"
 }
 
 os_start() {
