@@ -412,6 +412,10 @@ func (s *Server) limits(next http.Handler) http.Handler {
 				Detail: "query string is " + strconv.Itoa(len(r.URL.RawQuery)) + " bytes; at most " + strconv.Itoa(maxQueryBytes)})
 			return
 		}
+		if perr := queryError(r.URL.RawQuery); perr != nil {
+			writeBadParams(w, r, []*paramError{perr})
+			return
+		}
 		limit := int64(maxBodyBytes)
 		if r.Method == http.MethodPost && isCommandPath(r.URL.Path) {
 			limit = maxCommandBytes
@@ -426,6 +430,35 @@ func (s *Server) limits(next http.Handler) http.Handler {
 		defer cancel()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// queryError names the first parameter of a raw query string that
+// url.ParseQuery cannot read (a ';' separator, a bad %-escape), or returns
+// nil. Such a pair would be dropped from r.URL.Query() without a word, and
+// the request answered as if that filter had not been given.
+func queryError(raw string) *paramError {
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if pair == "" {
+			continue
+		}
+		rawKey, rawValue, _ := strings.Cut(pair, "=")
+		key, kerr := url.QueryUnescape(rawKey)
+		if kerr != nil {
+			key = rawKey
+		}
+		switch {
+		case strings.Contains(pair, ";"):
+			return badParam(key, "%q contains ';': separate parameters with '&' and escape a ';' in a value as %%3B", pair)
+		case kerr != nil:
+			return badParam(key, "is not URL-encoded: %v", kerr)
+		}
+		if _, err := url.QueryUnescape(rawValue); err != nil {
+			return badParam(key, "value %q is not URL-encoded: %v", rawValue, err)
+		}
+	}
+	return nil
 }
 
 // statusWriter records the status code for the access log.
