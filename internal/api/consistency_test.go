@@ -127,3 +127,47 @@ func TestConsistencyTokenParameters(t *testing.T) {
 		t.Fatalf("round trip: %q %d %v", id, v, err)
 	}
 }
+
+// byID is a search read model that knows the version of order o-1 by its
+// id only, as the real one does (a get by document id).
+type byID struct{ *fakeSearch }
+
+func (byID) OrderVersion(_ context.Context, id string) (int64, error) {
+	if id == "o-1" {
+		return 3, nil
+	}
+	return 0, nil
+}
+
+// TestMinVersionByOrderNumber: order detail takes an order number as well
+// as an id, and so does its min_version: the order the read model holds at
+// that version answers at once, not 503 "version 0" at the wait's bound.
+func TestMinVersionByOrderNumber(t *testing.T) {
+	t.Parallel()
+	fs := &fakeSearch{GetFn: func(_ context.Context, ref string) (Order, error) {
+		if ref == "536365" || ref == "o-1" {
+			return Order{OrderSummary: OrderSummary{ID: "o-1", OrderNumber: "536365"}, Version: 3}, nil
+		}
+		return Order{}, ErrNotFound
+	}}
+	h := newTestServer(t, &fakeAnalytics{}, byID{fs}).Handler()
+	for _, tt := range []struct {
+		target string
+		want   int
+	}{
+		{"/api/v1/orders/536365?min_version=3", http.StatusOK},
+		{"/api/v1/orders/o-1?min_version=3", http.StatusOK},
+		{"/api/v1/orders/536365?min_version=4", http.StatusServiceUnavailable},
+		{"/api/v1/orders/581538?min_version=1", http.StatusServiceUnavailable},
+	} {
+		w := get(t, h, tt.target, "Prefer", "wait=1")
+		if w.Code != tt.want {
+			t.Fatalf("%s: HTTP %d, want %d: %s", tt.target, w.Code, tt.want, w.Body)
+		}
+		if tt.want == http.StatusServiceUnavailable {
+			if p := decodeProblem(t, w); tt.target == "/api/v1/orders/536365?min_version=4" && p.CurrentVersion != 3 {
+				t.Fatalf("%s: current_version %d, want 3", tt.target, p.CurrentVersion)
+			}
+		}
+	}
+}
