@@ -204,7 +204,11 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	case errors.Is(err, io.EOF):
 		writeBadParams(w, r, []*paramError{badParam("body", "is empty; send a JSON object")})
 	case errors.As(err, &typeErr):
-		writeBadParams(w, r, []*paramError{badParam(typeErr.Field, "want a JSON %s", jsonType(typeErr.Type.String()))})
+		field := typeErr.Field
+		if field == "" { // the body itself: an array, a string, a number
+			field = "body"
+		}
+		writeBadParams(w, r, []*paramError{badParam(field, "want a JSON %s", jsonType(typeErr.Type.String()))})
 	case errors.As(err, &syntaxErr):
 		writeBadParams(w, r, []*paramError{badParam("body", "is not valid JSON at byte %d: %v", syntaxErr.Offset, err)})
 	case strings.HasPrefix(err.Error(), "json: unknown field "):

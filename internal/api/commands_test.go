@@ -255,6 +255,8 @@ func TestCommandValidation(t *testing.T) {
 		{"unknown kind", "/api/v1/orders", `{"country":"France","kind":"gift","lines":[{"stock_code":"1","quantity":1,"unit_price":"1"}]}`, nil, 400, "kind"},
 		{"empty body", "/api/v1/orders/" + id + "/pay", ``, nil, 400, "body"},
 		{"not JSON", "/api/v1/orders/" + id + "/pay", `{"amount":`, nil, 400, "body"},
+		{"body an array", "/api/v1/orders", `[]`, nil, 400, "body"},
+		{"body a string", "/api/v1/orders/" + id + "/pay", `"20"`, nil, 400, "body"},
 		{"pay without amount", "/api/v1/orders/" + id + "/pay", `{}`, nil, 400, "amount"},
 		{"cancel without reason", "/api/v1/orders/" + id + "/cancel", `{}`, nil, 400, "reason"},
 		{"field of another command", "/api/v1/orders/" + id + "/ship", `{"amount":"1"}`, nil, 400, "amount"},
