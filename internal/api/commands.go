@@ -464,6 +464,13 @@ func (s *Server) commandError(w http.ResponseWriter, r *http.Request, err error)
 		writeProblem(w, r, Problem{Status: http.StatusUnprocessableEntity, Type: problemType("idempotency-key-reused"), Rule: "idempotency-key-reused",
 			Detail: err.Error() + "; use a new key for a new request"})
 		return
+	case errors.Is(err, schemas.ErrInvalidEvent), errors.Is(err, schemas.ErrOutOfRange):
+		// The store's check of the events the command would write (their
+		// serialized size, what an older --event-version can carry): the
+		// same command fails the same way, so it is the caller's to change.
+		writeProblem(w, r, Problem{Status: http.StatusUnprocessableEntity, Type: problemType("invalid-argument"), Rule: "invalid-argument",
+			Detail: err.Error()})
+		return
 	case errors.Is(err, store.ErrNotFound):
 		writeProblem(w, r, Problem{Status: http.StatusNotFound, Type: problemType("order-not-found"), Rule: "order-not-found",
 			Detail: "no order has id " + quote(r.PathValue("id")) + " on the write side"})
@@ -546,6 +553,8 @@ func RuleName(err error) string {
 		return "version-mismatch"
 	case errors.Is(err, command.ErrKeyReused):
 		return "idempotency-key-reused"
+	case errors.Is(err, schemas.ErrInvalidEvent), errors.Is(err, schemas.ErrOutOfRange):
+		return "invalid-argument"
 	case errors.Is(err, store.ErrNotFound):
 		return "order-not-found"
 	case errors.Is(err, store.ErrDuplicateNumber):

@@ -222,6 +222,30 @@ func TestDomainRulesOverHTTP(t *testing.T) {
 			t.Fatalf("HTTP %d %+v, want 409 order-number-taken", w.Code, p)
 		}
 	})
+	t.Run("place an order whose event is over the contract's size", func(t *testing.T) {
+		// 8,000 lines: within the lines and body limits, but order.placed
+		// serializes to more than schemas.MaxEventBytes.
+		var b strings.Builder
+		b.WriteString(`{"country":"France","lines":[`)
+		for i := range 8000 {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"stock_code":"S%d","description":"%s","quantity":1,"unit_price":"1"}`, i, strings.Repeat("d", 100))
+		}
+		b.WriteString(`]}`)
+		before := ws.count(t, `SELECT count(*) FROM outbox`)
+		w := post(t, h, "/api/v1/orders", b.String(), "Idempotency-Key", "too-big")
+		if p := decodeProblem(t, w); w.Code != 422 || p.Rule != "invalid-argument" || !strings.Contains(p.Detail, "MaxEventBytes") {
+			t.Fatalf("HTTP %d %+v, want 422 invalid-argument naming the event size", w.Code, p)
+		}
+		if after := ws.count(t, `SELECT count(*) FROM outbox`); after != before {
+			t.Fatalf("a refused command wrote %d events", after-before)
+		}
+		if n := ws.count(t, `SELECT count(*) FROM idempotency_keys WHERE key = 'too-big'`); n != 0 {
+			t.Fatalf("a refused command stored its key (%d keys)", n)
+		}
+	})
 	t.Run("place a line out of the contract's range", func(t *testing.T) {
 		w := post(t, h, "/api/v1/orders", `{"country":"France","lines":[{"stock_code":"1","quantity":1,"unit_price":"100000000000000"}]}`)
 		if p := decodeProblem(t, w); w.Code != 422 || p.Rule != "invalid-argument" || !strings.Contains(p.Detail, "unit_price") {
