@@ -447,6 +447,14 @@ func TestCommandScope(t *testing.T) {
 			}
 		})
 	}
+	h := ws.server(t)
+	for _, path := range []string{"/api/v1/orders/o-1/explode", "/api/v1/orders//refund", "/api/v1/analytics/summary"} {
+		w := post(t, h, path, `{}`)
+		if p := decodeProblem(t, w); w.Code != http.StatusMethodNotAllowed || strings.Contains(p.Detail, "read-only") ||
+			!strings.Contains(p.Detail, "POST /api/v1/orders/{id}/pay") {
+			t.Fatalf("POST %s to a server with commands: HTTP %d %q, want 405 naming the command endpoints", path, w.Code, p.Detail)
+		}
+	}
 	readOnly := newTestServer(t, &fakeAnalytics{}, &fakeSearch{}).Handler()
 	if w := post(t, readOnly, "/api/v1/orders", sale20); w.Code != http.StatusMethodNotAllowed {
 		t.Fatalf("read-only server: HTTP %d, want 405", w.Code)

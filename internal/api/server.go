@@ -307,7 +307,11 @@ func (s *Server) readOnly(next http.Handler) http.Handler {
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			writeProblem(w, r, Problem{Status: http.StatusMethodNotAllowed, Detail: r.Method + " is not allowed; this API is read-only (GET)"})
+			detail := r.Method + " is not allowed; this API is read-only (GET)"
+			if s.cfg.Commands != nil {
+				detail = r.Method + " is not allowed on " + quote(r.URL.Path) + "; the commands are POST /api/v1/orders and POST /api/v1/orders/{id}/pay, ship, cancel or refund"
+			}
+			writeProblem(w, r, Problem{Status: http.StatusMethodNotAllowed, Detail: detail})
 			return
 		}
 		next.ServeHTTP(w, r)
