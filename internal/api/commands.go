@@ -435,6 +435,7 @@ var ruleProblems = []struct {
 	{order.ErrNotPaid, http.StatusConflict, "order-not-paid"},
 	{order.ErrAlreadyPaid, http.StatusConflict, "order-already-paid"},
 	{order.ErrAlreadyShipped, http.StatusConflict, "order-already-shipped"},
+	{order.ErrRefunded, http.StatusConflict, "order-refunded"},
 	{order.ErrWrongKind, http.StatusConflict, "wrong-kind-of-order"},
 	{order.ErrAmountMismatch, http.StatusUnprocessableEntity, "amount-mismatch"},
 	{order.ErrInvalidArgument, http.StatusUnprocessableEntity, "invalid-argument"},

@@ -188,6 +188,7 @@ func TestDomainRulesOverHTTP(t *testing.T) {
 		{"ship twice", shipped, "ship", `{}`, 409, "order-already-shipped"},
 		{"ship a cancelled order", cancelled, "ship", `{}`, 409, "order-cancelled"},
 		{"cancel a shipped order", shipped, "cancel", `{"reason":"late"}`, 409, "order-already-shipped"},
+		{"cancel a refunded order", func() string { id := paid(); must(do(id, "refund", `{"amount":"20"}`)); return id }, "cancel", `{"reason":"x"}`, 409, "order-refunded"},
 		{"cancel twice", cancelled, "cancel", `{"reason":"again"}`, 409, "order-cancelled"},
 		{"refund more than was paid", paid, "refund", `{"amount":"20.001"}`, 422, "amount-mismatch"},
 		{"refund nothing", paid, "refund", `{"amount":"0"}`, 422, "amount-mismatch"},
