@@ -174,9 +174,9 @@ func (o *Order) Place(in PlaceInput) error {
 		return o.refuse(cmd, ErrInvalidArgument, fmt.Sprintf("%d lines, more than %d (schemas.MaxLines)", len(in.Lines), schemas.MaxLines))
 	}
 	if err := firstErr(
-		inRange("order number", schemas.CheckText(in.Number, schemas.MaxOrderNumber)),
-		inRange("customer id", schemas.CheckText(in.CustomerID, schemas.MaxCustomerID)),
-		inRange("country", schemas.CheckText(in.Country, schemas.MaxCountry)),
+		inRange("order number", schemas.CheckKey(in.Number, schemas.MaxOrderNumber)),
+		inRange("customer id", schemas.CheckKey(in.CustomerID, schemas.MaxCustomerID)),
+		inRange("country", schemas.CheckKey(in.Country, schemas.MaxCountry)),
 		inRange("placed_at", schemas.CheckTime(in.PlacedAt)),
 	); err != nil {
 		return o.refuse(cmd, ErrInvalidArgument, err.Error())
@@ -204,7 +204,7 @@ func (o *Order) Place(in PlaceInput) error {
 			total, aerr = schemas.AddMilli(total, amount)
 		}
 		if err := firstErr(
-			inRange("stock code", schemas.CheckText(l.StockCode, schemas.MaxStockCode)),
+			inRange("stock code", schemas.CheckKey(l.StockCode, schemas.MaxStockCode)),
 			inRange("description", schemas.CheckText(l.Description, schemas.MaxDescription)),
 			inRange("quantity", schemas.CheckQuantity(l.Quantity)),
 			inRange("unit_price", perr),

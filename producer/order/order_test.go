@@ -296,6 +296,12 @@ func TestPlaceRange(t *testing.T) {
 			return in
 		}(), "placed_at 2106-01-01T00:00:00Z is outside"},
 		{"epoch", func() order.PlaceInput { in := input(schemas.KindSale); in.PlacedAt = time.Unix(0, 0); return in }(), "placed_at 1970-01-01T00:00:00Z is outside"},
+		{"control character in the stock code", input(schemas.KindSale, line("85123A\t", 1, "1")), "stock code contains a control character at byte 7"},
+		{"control character in the country", func() order.PlaceInput {
+			in := input(schemas.KindSale)
+			in.Country = "\aFrance"
+			return in
+		}(), "country contains a control character at byte 1"},
 		{"NUL in the country", func() order.PlaceInput {
 			in := input(schemas.KindSale)
 			in.Country = string(make([]byte, 65))
