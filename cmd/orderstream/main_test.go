@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -28,6 +29,19 @@ func TestExitCode(t *testing.T) {
 	for _, tt := range tests {
 		if got := exitCode(tt.err); got != tt.want {
 			t.Errorf("%s: exitCode(%v) = %d, want %d", tt.name, tt.err, got, tt.want)
+		}
+	}
+}
+
+// TestStatusBoundsUsage: a negative health bound is a usage error naming
+// its flag, not a report that calls every group unhealthy.
+func TestStatusBoundsUsage(t *testing.T) {
+	t.Parallel()
+	for flag, value := range map[string]string{"--max-lag": "-5", "--max-staleness": "-1m", "--max-slot-lag-bytes": "-1"} {
+		err := newRootWith(context.Background(), "status", flag, value, "--pg-url", "postgres://x@127.0.0.1:1/x",
+			"--kafka-brokers", "127.0.0.1:1", "--clickhouse-addr", "127.0.0.1:1", "--search-url", "http://127.0.0.1:1", "--timeout", "1s")
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), flag+" "+value) {
+			t.Errorf("status %s %s: exit %d, %v; want a usage error naming the flag", flag, value, exitCode(err), err)
 		}
 	}
 }
