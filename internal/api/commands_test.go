@@ -497,3 +497,59 @@ func TestOpenAPIDocumentsCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPICommandLimits: the bounds openapi.json states for a command's
+// fields are the event contract's (schemas/limits.go), which the aggregate
+// enforces: a client validating against the document neither sends what
+// the write side refuses nor is kept from what it takes.
+func TestOpenAPICommandLimits(t *testing.T) {
+	t.Parallel()
+	type prop struct {
+		MaxLength *int   `json:"maxLength"`
+		Minimum   *int64 `json:"minimum"`
+		Maximum   *int64 `json:"maximum"`
+		MaxItems  *int   `json:"maxItems"`
+		Items     struct {
+			Properties map[string]prop `json:"properties"`
+		} `json:"items"`
+	}
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]prop `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	place, change := doc.Components.Schemas["PlaceOrder"].Properties, doc.Components.Schemas["ChangeOrder"].Properties
+	line := place["lines"].Items.Properties
+	for _, c := range []struct {
+		name string
+		p    prop
+		want int
+	}{
+		{"PlaceOrder.order_number", place["order_number"], schemas.MaxOrderNumber},
+		{"PlaceOrder.customer_id", place["customer_id"], schemas.MaxCustomerID},
+		{"PlaceOrder.country", place["country"], schemas.MaxCountry},
+		{"PlaceOrder.lines[].stock_code", line["stock_code"], schemas.MaxStockCode},
+		{"PlaceOrder.lines[].description", line["description"], schemas.MaxDescription},
+		{"ChangeOrder.reference", change["reference"], schemas.MaxReference},
+		{"ChangeOrder.carrier", change["carrier"], schemas.MaxCarrier},
+		{"ChangeOrder.tracking_number", change["tracking_number"], schemas.MaxTrackingNumber},
+		{"ChangeOrder.reason", change["reason"], schemas.MaxReason},
+	} {
+		if c.p.MaxLength == nil {
+			t.Errorf("openapi.json %s: no maxLength, want %d", c.name, c.want)
+		} else if *c.p.MaxLength != c.want {
+			t.Errorf("openapi.json %s: maxLength %d, want %d", c.name, *c.p.MaxLength, c.want)
+		}
+	}
+	if m := place["lines"].MaxItems; m == nil || *m != schemas.MaxLines {
+		t.Errorf("openapi.json PlaceOrder.lines: maxItems %v, want %d", m, schemas.MaxLines)
+	}
+	if q := line["quantity"]; q.Minimum == nil || q.Maximum == nil || *q.Minimum != -schemas.MaxQuantity || *q.Maximum != schemas.MaxQuantity {
+		t.Errorf("openapi.json PlaceOrder.lines[].quantity: minimum %v, maximum %v, want ±%d", q.Minimum, q.Maximum, schemas.MaxQuantity)
+	}
+}
