@@ -146,18 +146,24 @@ func (p *pathOrder) OrderVersion(ctx context.Context, ref string) (int64, error)
 // preference was honoured as given.
 func (s *Server) preferWait(r *http.Request) (d time.Duration, asked bool) {
 	d = defaultWait
+	limit := min(s.cfg.WaitLimit, s.cfg.RequestTimeout-time.Second)
 	for _, v := range r.Header.Values("Prefer") {
 		for _, pref := range strings.Split(v, ",") {
 			name, val, _ := strings.Cut(strings.TrimSpace(pref), "=")
 			if !strings.EqualFold(strings.TrimSpace(name), "wait") {
 				continue
 			}
-			if n, err := strconv.Atoi(strings.Trim(strings.TrimSpace(val), `"`)); err == nil && n >= 0 {
-				d, asked = time.Duration(n)*time.Second, true
+			n, err := strconv.ParseInt(strings.Trim(strings.TrimSpace(val), `"`), 10, 64)
+			if errors.Is(err, strconv.ErrRange) && n > 0 {
+				err = nil // more seconds than int64 holds: the most there is
+			}
+			if err == nil && n >= 0 {
+				// Capped before it becomes a Duration: N seconds past
+				// 2^63 ns would wrap to a negative wait.
+				d, asked = time.Duration(min(n, int64(limit/time.Second)+1))*time.Second, true
 			}
 		}
 	}
-	limit := min(s.cfg.WaitLimit, s.cfg.RequestTimeout-time.Second)
 	if d > limit {
 		d = max(limit, 0)
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -169,5 +170,26 @@ func TestMinVersionByOrderNumber(t *testing.T) {
 				t.Fatalf("%s: current_version %d, want 3", tt.target, p.CurrentVersion)
 			}
 		}
+	}
+}
+
+// TestPreferWaitBounded: a wait of more seconds than a Duration holds is
+// capped at the limit, not wrapped into a negative wait that answers at
+// once ("after waiting -1s").
+func TestPreferWaitBounded(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t, &fakeAnalytics{}, &fakeSearch{})
+	limit := min(srv.cfg.WaitLimit, srv.cfg.RequestTimeout-time.Second)
+	for _, v := range []string{"wait=11", "wait=9999999999", "wait=18446744073", "wait=9223372036854775807", "respond-async, wait=99999999999", "wait=99999999999999999999"} {
+		r := httptest.NewRequest(http.MethodGet, "/api/v1/analytics/summary", nil)
+		r.Header.Set("Prefer", v)
+		if d, asked := srv.preferWait(r); d != limit || !asked {
+			t.Errorf("Prefer: %s: wait %s (asked %v), want the limit %s", v, d, asked, limit)
+		}
+	}
+	r := httptest.NewRequest(http.MethodGet, "/api/v1/analytics/summary", nil)
+	r.Header.Set("Prefer", "wait=2")
+	if d, _ := srv.preferWait(r); d != 2*time.Second {
+		t.Errorf("Prefer: wait=2: wait %s, want 2s", d)
 	}
 }
