@@ -72,7 +72,10 @@ func (s *Server) consistent(model string, rm any, orderParam bool, h http.Handle
 // order number. It answers 400 itself and returns ok false on a bad value.
 func (s *Server) consistencyTarget(w http.ResponseWriter, r *http.Request, orderParam bool) (id string, want int64, fromPath, ok bool) {
 	var errs []*paramError
-	if tok := r.Header.Get("Consistency-Token"); tok != "" {
+	if toks := r.Header.Values("Consistency-Token"); len(toks) > 1 {
+		// One token is one order: a second would be waited for by no one.
+		errs = append(errs, badParam("Consistency-Token", "given %d times; give the token of the order to wait for once", len(toks)))
+	} else if tok := r.Header.Get("Consistency-Token"); tok != "" {
 		var err error
 		if id, want, err = ParseConsistencyToken(tok); err != nil {
 			errs = append(errs, badParam("Consistency-Token", "%v", err))

@@ -124,6 +124,15 @@ func TestConsistencyTokenParameters(t *testing.T) {
 			t.Fatalf("%s %q: %+v, want %s named", tt.target, tt.token, p.InvalidParams, tt.wantParam)
 		}
 	}
+	r := httptest.NewRequest(http.MethodGet, "/api/v1/analytics/summary", nil)
+	r.Host = "127.0.0.1:8080"
+	r.Header.Add("Consistency-Token", ConsistencyToken("o-1", 2))
+	r.Header.Add("Consistency-Token", ConsistencyToken("o-2", 5))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if p := decodeProblem(t, w); w.Code != http.StatusBadRequest || len(p.InvalidParams) == 0 || p.InvalidParams[0].Name != "Consistency-Token" {
+		t.Fatalf("two tokens: HTTP %d %+v, want 400 naming Consistency-Token", w.Code, p)
+	}
 	if id, v, err := ParseConsistencyToken(ConsistencyToken("a:b", 7)); err != nil || id != "a:b" || v != 7 {
 		t.Fatalf("round trip: %q %d %v", id, v, err)
 	}
