@@ -456,6 +456,11 @@ func TestCommandScope(t *testing.T) {
 			t.Fatalf("POST %s to a server with commands: HTTP %d %q, want 405 naming the command endpoints", path, w.Code, p.Detail)
 		}
 	}
+	for _, path := range []string{"/api/v1/orders", "/api/v1/orders/o-1/pay"} {
+		if w := get(t, h, path); w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "POST" {
+			t.Fatalf("GET %s to a server with commands: HTTP %d, Allow %q; want 405, Allow: POST", path, w.Code, w.Header().Get("Allow"))
+		}
+	}
 	readOnly := newTestServer(t, &fakeAnalytics{}, &fakeSearch{}).Handler()
 	if w := post(t, readOnly, "/api/v1/orders", sale20); w.Code != http.StatusMethodNotAllowed {
 		t.Fatalf("read-only server: HTTP %d, want 405", w.Code)

@@ -261,6 +261,11 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", s.metricsHandler())
 	mux.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.Commands != nil && isCommandPath(r.URL.Path) {
+			w.Header().Set("Allow", "POST")
+			writeProblem(w, r, Problem{Status: http.StatusMethodNotAllowed, Detail: r.Method + " " + r.URL.Path + " is a command: send it as POST (see /openapi.json)"})
+			return
+		}
 		writeProblem(w, r, Problem{Status: http.StatusNotFound, Detail: "no endpoint " + r.URL.Path + "; see /openapi.json"})
 	})
 	if s.cfg.UI != nil {
