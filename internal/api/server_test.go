@@ -87,6 +87,8 @@ func TestBadParameters(t *testing.T) {
 		{"bad kind", "/api/v1/orders/search?kind=refund", "kind", `"refund" is not one of sale, credit_note, adjustment`},
 		{"bad sort", "/api/v1/orders/search?sort=price", "sort", "not one of relevance, date, total"},
 		{"control char", "/api/v1/orders/search?q=a%00b", "q", "control character"},
+		{"text not UTF-8", "/api/v1/orders/search?q=caf%e9", "q", "not valid UTF-8"},
+		{"filter not UTF-8", "/api/v1/analytics/summary?country=Fran%ffce", "country", "not valid UTF-8"},
 		{"long text", "/api/v1/orders/search?q=" + strings.Repeat("x", 201), "q", "at most 200"},
 		{"bad cursor", "/api/v1/orders/search?after=" + strings.Repeat("c", 2000), "after", "cursor"},
 		{"misspelt parameter", "/api/v1/analytics/summary?form=2011-01-01", "form", "is not a parameter of this endpoint (it takes country, from, to)"},
