@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
@@ -234,6 +235,21 @@ func CheckText(s string, max int) error {
 	}
 	if n := utf8.RuneCountInString(s); n > max {
 		return rangeErr("", "has %d characters, more than %d", n, max)
+	}
+	return nil
+}
+
+// CheckKey is CheckText for a text that names or filters orders (order
+// number, customer id, country, stock code): it also reports a control
+// character (unicode.IsControl: U+0000..U+001F, U+007F..U+009F), which the
+// query API refuses in an order reference or a filter, so that every value
+// stored can be asked for.
+func CheckKey(s string, max int) error {
+	if err := CheckText(s, max); err != nil {
+		return err
+	}
+	if i := strings.IndexFunc(s, unicode.IsControl); i >= 0 {
+		return rangeErr("", "contains a control character at byte %d", i+1)
 	}
 	return nil
 }

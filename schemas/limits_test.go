@@ -163,6 +163,27 @@ func TestCheckText(t *testing.T) {
 	}
 }
 
+func TestCheckKey(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		give, want string
+	}{
+		{"United Kingdom", ""},
+		{"Côte d'Ivoire", ""},
+		{"a\x00", "contains a NUL character at byte 2"},
+		{"\aFrance", "contains a control character at byte 1"},
+		{"85123A\t", "contains a control character at byte 7"},
+		{"x\u0085", "contains a control character at byte 2"},
+		{strings.Repeat("é", 65), "has 65 characters, more than 64"},
+	}
+	for _, tt := range tests {
+		err := schemas.CheckKey(tt.give, 64)
+		if got := fmt.Sprint(err); (tt.want == "" && err != nil) || (tt.want != "" && (!strings.Contains(got, tt.want) || !errors.Is(err, schemas.ErrOutOfRange))) {
+			t.Errorf("CheckKey(%q) = %v, want %q", tt.give, err, tt.want)
+		}
+	}
+}
+
 func TestMarshalRefusesLargeEvent(t *testing.T) {
 	t.Parallel()
 	v := newValidator(t)

@@ -111,6 +111,13 @@ func runLoad(ctx context.Context, opts loadOptions, stdout, stderr io.Writer) er
 	}
 	cfg := load.Config{URL: opts.url, Token: token, Duration: opts.duration, ProbeRate: opts.probeRate, ProbeWait: opts.probeWait, Shapes: shapes, Rate: opts.rates[0],
 		Stages: load.Stages(opts.relayMetrics, opts.analyticsMetrics, opts.searchMetrics)}
+	for _, rate := range opts.rates { // every setting before the first order
+		c := cfg
+		c.Rate = rate
+		if err := c.Validate(); err != nil {
+			return usagef("%v", err)
+		}
+	}
 	if err := load.Warm(ctx, cfg); err != nil {
 		return err
 	}
@@ -118,7 +125,7 @@ func runLoad(ctx context.Context, opts loadOptions, stdout, stderr io.Writer) er
 		fmt.Fprintf(stderr, "rate %.0f orders/s: %d orders, %d errors\n", r.Rate, r.Orders, r.Errors)
 	})
 	if err != nil {
-		return usagef("%v", err)
+		return err // the settings were checked above: this is the API or a read model failing
 	}
 	return printLoad(stdout, opts.format, reports, best, opts.ceiling)
 }

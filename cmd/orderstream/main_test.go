@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -28,6 +31,43 @@ func TestExitCode(t *testing.T) {
 	for _, tt := range tests {
 		if got := exitCode(tt.err); got != tt.want {
 			t.Errorf("%s: exitCode(%v) = %d, want %d", tt.name, tt.err, got, tt.want)
+		}
+	}
+}
+
+// TestStatusBoundsUsage: a negative health bound is a usage error naming
+// its flag, not a report that calls every group unhealthy.
+func TestStatusBoundsUsage(t *testing.T) {
+	t.Parallel()
+	for flag, value := range map[string]string{"--max-lag": "-5", "--max-staleness": "-1m", "--max-slot-lag-bytes": "-1"} {
+		err := newRootWith(context.Background(), "status", flag, value, "--pg-url", "postgres://x@127.0.0.1:1/x",
+			"--kafka-brokers", "127.0.0.1:1", "--clickhouse-addr", "127.0.0.1:1", "--search-url", "http://127.0.0.1:1", "--timeout", "1s")
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), flag+" "+value) {
+			t.Errorf("status %s %s: exit %d, %v; want a usage error naming the flag", flag, value, exitCode(err), err)
+		}
+	}
+}
+
+// TestLoadSettingsUsage: a bad --url or rate is a usage error before any
+// order is sent, whichever rate of --rates it is.
+func TestLoadSettingsUsage(t *testing.T) {
+	t.Parallel()
+	csv := filepath.Join(t.TempDir(), "shapes.csv")
+	if err := os.WriteFile(csv, []byte("InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"+
+		"536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--url", "ftp://x", "--rates", "1"}, `--url "ftp://x"`},
+		{[]string{"--url", "http://127.0.0.1:1", "--rates", "5,0"}, "rate 0 orders/s"},
+		{[]string{"--url", "http://127.0.0.1:1", "--rates", "-5"}, "rate -5 orders/s"},
+	} {
+		err := newRootWith(context.Background(), append([]string{"load", "--file", csv, "--duration", "1s"}, tt.args...)...)
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), tt.want) {
+			t.Errorf("load %v: exit %d, %v; want a usage error naming %q", tt.args, exitCode(err), err, tt.want)
 		}
 	}
 }

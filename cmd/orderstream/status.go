@@ -84,6 +84,14 @@ deadline with the reasons.`,
 			if fl.wait < 0 || fl.interval <= 0 || fl.timeout <= 0 {
 				return usagef("--wait must not be negative; --interval and --timeout must be positive")
 			}
+			switch {
+			case fl.maxLag < 0:
+				return usagef("--max-lag %d: want 0 or more records", fl.maxLag)
+			case fl.maxStaleness < 0:
+				return usagef("--max-staleness %s: want 0 or more", fl.maxStaleness)
+			case fl.maxSlotLagBytes < 0:
+				return usagef("--max-slot-lag-bytes %d: want 0 or more bytes", fl.maxSlotLagBytes)
+			}
 			return runStatus(cmd.Context(), g, fl, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}

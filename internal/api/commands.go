@@ -204,7 +204,11 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	case errors.Is(err, io.EOF):
 		writeBadParams(w, r, []*paramError{badParam("body", "is empty; send a JSON object")})
 	case errors.As(err, &typeErr):
-		writeBadParams(w, r, []*paramError{badParam(typeErr.Field, "want a JSON %s", jsonType(typeErr.Type.String()))})
+		field := typeErr.Field
+		if field == "" { // the body itself: an array, a string, a number
+			field = "body"
+		}
+		writeBadParams(w, r, []*paramError{badParam(field, "want a JSON %s", jsonType(typeErr.Type.String()))})
 	case errors.As(err, &syntaxErr):
 		writeBadParams(w, r, []*paramError{badParam("body", "is not valid JSON at byte %d: %v", syntaxErr.Offset, err)})
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -431,6 +435,7 @@ var ruleProblems = []struct {
 	{order.ErrNotPaid, http.StatusConflict, "order-not-paid"},
 	{order.ErrAlreadyPaid, http.StatusConflict, "order-already-paid"},
 	{order.ErrAlreadyShipped, http.StatusConflict, "order-already-shipped"},
+	{order.ErrRefunded, http.StatusConflict, "order-refunded"},
 	{order.ErrWrongKind, http.StatusConflict, "wrong-kind-of-order"},
 	{order.ErrAmountMismatch, http.StatusUnprocessableEntity, "amount-mismatch"},
 	{order.ErrInvalidArgument, http.StatusUnprocessableEntity, "invalid-argument"},
@@ -459,6 +464,13 @@ func (s *Server) commandError(w http.ResponseWriter, r *http.Request, err error)
 	case errors.Is(err, command.ErrKeyReused):
 		writeProblem(w, r, Problem{Status: http.StatusUnprocessableEntity, Type: problemType("idempotency-key-reused"), Rule: "idempotency-key-reused",
 			Detail: err.Error() + "; use a new key for a new request"})
+		return
+	case errors.Is(err, schemas.ErrInvalidEvent), errors.Is(err, schemas.ErrOutOfRange):
+		// The store's check of the events the command would write (their
+		// serialized size, what an older --event-version can carry): the
+		// same command fails the same way, so it is the caller's to change.
+		writeProblem(w, r, Problem{Status: http.StatusUnprocessableEntity, Type: problemType("invalid-argument"), Rule: "invalid-argument",
+			Detail: err.Error()})
 		return
 	case errors.Is(err, store.ErrNotFound):
 		writeProblem(w, r, Problem{Status: http.StatusNotFound, Type: problemType("order-not-found"), Rule: "order-not-found",
@@ -542,6 +554,8 @@ func RuleName(err error) string {
 		return "version-mismatch"
 	case errors.Is(err, command.ErrKeyReused):
 		return "idempotency-key-reused"
+	case errors.Is(err, schemas.ErrInvalidEvent), errors.Is(err, schemas.ErrOutOfRange):
+		return "invalid-argument"
 	case errors.Is(err, store.ErrNotFound):
 		return "order-not-found"
 	case errors.Is(err, store.ErrDuplicateNumber):

@@ -188,6 +188,7 @@ func TestDomainRulesOverHTTP(t *testing.T) {
 		{"ship twice", shipped, "ship", `{}`, 409, "order-already-shipped"},
 		{"ship a cancelled order", cancelled, "ship", `{}`, 409, "order-cancelled"},
 		{"cancel a shipped order", shipped, "cancel", `{"reason":"late"}`, 409, "order-already-shipped"},
+		{"cancel a refunded order", func() string { id := paid(); must(do(id, "refund", `{"amount":"20"}`)); return id }, "cancel", `{"reason":"x"}`, 409, "order-refunded"},
 		{"cancel twice", cancelled, "cancel", `{"reason":"again"}`, 409, "order-cancelled"},
 		{"refund more than was paid", paid, "refund", `{"amount":"20.001"}`, 422, "amount-mismatch"},
 		{"refund nothing", paid, "refund", `{"amount":"0"}`, 422, "amount-mismatch"},
@@ -220,6 +221,30 @@ func TestDomainRulesOverHTTP(t *testing.T) {
 		w := post(t, h, "/api/v1/orders", body)
 		if p := decodeProblem(t, w); w.Code != 409 || p.Rule != "order-number-taken" {
 			t.Fatalf("HTTP %d %+v, want 409 order-number-taken", w.Code, p)
+		}
+	})
+	t.Run("place an order whose event is over the contract's size", func(t *testing.T) {
+		// 8,000 lines: within the lines and body limits, but order.placed
+		// serializes to more than schemas.MaxEventBytes.
+		var b strings.Builder
+		b.WriteString(`{"country":"France","lines":[`)
+		for i := range 8000 {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"stock_code":"S%d","description":"%s","quantity":1,"unit_price":"1"}`, i, strings.Repeat("d", 100))
+		}
+		b.WriteString(`]}`)
+		before := ws.count(t, `SELECT count(*) FROM outbox`)
+		w := post(t, h, "/api/v1/orders", b.String(), "Idempotency-Key", "too-big")
+		if p := decodeProblem(t, w); w.Code != 422 || p.Rule != "invalid-argument" || !strings.Contains(p.Detail, "MaxEventBytes") {
+			t.Fatalf("HTTP %d %+v, want 422 invalid-argument naming the event size", w.Code, p)
+		}
+		if after := ws.count(t, `SELECT count(*) FROM outbox`); after != before {
+			t.Fatalf("a refused command wrote %d events", after-before)
+		}
+		if n := ws.count(t, `SELECT count(*) FROM idempotency_keys WHERE key = 'too-big'`); n != 0 {
+			t.Fatalf("a refused command stored its key (%d keys)", n)
 		}
 	})
 	t.Run("place a line out of the contract's range", func(t *testing.T) {
@@ -255,6 +280,8 @@ func TestCommandValidation(t *testing.T) {
 		{"unknown kind", "/api/v1/orders", `{"country":"France","kind":"gift","lines":[{"stock_code":"1","quantity":1,"unit_price":"1"}]}`, nil, 400, "kind"},
 		{"empty body", "/api/v1/orders/" + id + "/pay", ``, nil, 400, "body"},
 		{"not JSON", "/api/v1/orders/" + id + "/pay", `{"amount":`, nil, 400, "body"},
+		{"body an array", "/api/v1/orders", `[]`, nil, 400, "body"},
+		{"body a string", "/api/v1/orders/" + id + "/pay", `"20"`, nil, 400, "body"},
 		{"pay without amount", "/api/v1/orders/" + id + "/pay", `{}`, nil, 400, "amount"},
 		{"cancel without reason", "/api/v1/orders/" + id + "/cancel", `{}`, nil, 400, "reason"},
 		{"field of another command", "/api/v1/orders/" + id + "/ship", `{"amount":"1"}`, nil, 400, "amount"},
@@ -421,6 +448,19 @@ func TestCommandScope(t *testing.T) {
 			}
 		})
 	}
+	h := ws.server(t)
+	for _, path := range []string{"/api/v1/orders/o-1/explode", "/api/v1/orders//refund", "/api/v1/analytics/summary"} {
+		w := post(t, h, path, `{}`)
+		if p := decodeProblem(t, w); w.Code != http.StatusMethodNotAllowed || strings.Contains(p.Detail, "read-only") ||
+			!strings.Contains(p.Detail, "POST /api/v1/orders/{id}/pay") {
+			t.Fatalf("POST %s to a server with commands: HTTP %d %q, want 405 naming the command endpoints", path, w.Code, p.Detail)
+		}
+	}
+	for _, path := range []string{"/api/v1/orders", "/api/v1/orders/o-1/pay"} {
+		if w := get(t, h, path); w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "POST" {
+			t.Fatalf("GET %s to a server with commands: HTTP %d, Allow %q; want 405, Allow: POST", path, w.Code, w.Header().Get("Allow"))
+		}
+	}
 	readOnly := newTestServer(t, &fakeAnalytics{}, &fakeSearch{}).Handler()
 	if w := post(t, readOnly, "/api/v1/orders", sale20); w.Code != http.StatusMethodNotAllowed {
 		t.Fatalf("read-only server: HTTP %d, want 405", w.Code)
@@ -460,5 +500,61 @@ func TestOpenAPIDocumentsCommands(t *testing.T) {
 		if rp.status != http.StatusNotFound && !strings.Contains(rules, rp.slug) {
 			t.Errorf("openapi.json's Rule response does not name rule %s", rp.slug)
 		}
+	}
+}
+
+// TestOpenAPICommandLimits: the bounds openapi.json states for a command's
+// fields are the event contract's (schemas/limits.go), which the aggregate
+// enforces: a client validating against the document neither sends what
+// the write side refuses nor is kept from what it takes.
+func TestOpenAPICommandLimits(t *testing.T) {
+	t.Parallel()
+	type prop struct {
+		MaxLength *int   `json:"maxLength"`
+		Minimum   *int64 `json:"minimum"`
+		Maximum   *int64 `json:"maximum"`
+		MaxItems  *int   `json:"maxItems"`
+		Items     struct {
+			Properties map[string]prop `json:"properties"`
+		} `json:"items"`
+	}
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]prop `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	place, change := doc.Components.Schemas["PlaceOrder"].Properties, doc.Components.Schemas["ChangeOrder"].Properties
+	line := place["lines"].Items.Properties
+	for _, c := range []struct {
+		name string
+		p    prop
+		want int
+	}{
+		{"PlaceOrder.order_number", place["order_number"], schemas.MaxOrderNumber},
+		{"PlaceOrder.customer_id", place["customer_id"], schemas.MaxCustomerID},
+		{"PlaceOrder.country", place["country"], schemas.MaxCountry},
+		{"PlaceOrder.lines[].stock_code", line["stock_code"], schemas.MaxStockCode},
+		{"PlaceOrder.lines[].description", line["description"], schemas.MaxDescription},
+		{"ChangeOrder.reference", change["reference"], schemas.MaxReference},
+		{"ChangeOrder.carrier", change["carrier"], schemas.MaxCarrier},
+		{"ChangeOrder.tracking_number", change["tracking_number"], schemas.MaxTrackingNumber},
+		{"ChangeOrder.reason", change["reason"], schemas.MaxReason},
+	} {
+		if c.p.MaxLength == nil {
+			t.Errorf("openapi.json %s: no maxLength, want %d", c.name, c.want)
+		} else if *c.p.MaxLength != c.want {
+			t.Errorf("openapi.json %s: maxLength %d, want %d", c.name, *c.p.MaxLength, c.want)
+		}
+	}
+	if m := place["lines"].MaxItems; m == nil || *m != schemas.MaxLines {
+		t.Errorf("openapi.json PlaceOrder.lines: maxItems %v, want %d", m, schemas.MaxLines)
+	}
+	if q := line["quantity"]; q.Minimum == nil || q.Maximum == nil || *q.Minimum != -schemas.MaxQuantity || *q.Maximum != schemas.MaxQuantity {
+		t.Errorf("openapi.json PlaceOrder.lines[].quantity: minimum %v, maximum %v, want ±%d", q.Minimum, q.Maximum, schemas.MaxQuantity)
 	}
 }

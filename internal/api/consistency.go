@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -44,7 +45,7 @@ type OrderVersions interface {
 // (current_version).
 func (s *Server) consistent(model string, rm any, orderParam bool, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, want, ok := s.consistencyTarget(w, r, orderParam)
+		id, want, fromPath, ok := s.consistencyTarget(w, r, orderParam)
 		if !ok {
 			return
 		}
@@ -57,6 +58,9 @@ func (s *Server) consistent(model string, rm any, orderParam bool, h http.Handle
 			writeProblem(w, r, Problem{Status: http.StatusNotImplemented, Detail: "the " + model + " read model cannot wait for a consistency token"})
 			return
 		}
+		if fromPath {
+			ov = &pathOrder{rm: ov, search: s.search}
+		}
 		if s.waitApplied(w, r, model, ov, id, want) {
 			h(w, r)
 		}
@@ -64,10 +68,14 @@ func (s *Server) consistent(model string, rm any, orderParam bool, h http.Handle
 }
 
 // consistencyTarget reads the order and version a query waits for (want 0:
-// none). It answers 400 itself and returns ok false on a bad value.
-func (s *Server) consistencyTarget(w http.ResponseWriter, r *http.Request, orderParam bool) (id string, want int64, ok bool) {
+// none); fromPath: id is the path's {id} (min_version), an order id or an
+// order number. It answers 400 itself and returns ok false on a bad value.
+func (s *Server) consistencyTarget(w http.ResponseWriter, r *http.Request, orderParam bool) (id string, want int64, fromPath, ok bool) {
 	var errs []*paramError
-	if tok := r.Header.Get("Consistency-Token"); tok != "" {
+	if toks := r.Header.Values("Consistency-Token"); len(toks) > 1 {
+		// One token is one order: a second would be waited for by no one.
+		errs = append(errs, badParam("Consistency-Token", "given %d times; give the token of the order to wait for once", len(toks)))
+	} else if tok := r.Header.Get("Consistency-Token"); tok != "" {
 		var err error
 		if id, want, err = ParseConsistencyToken(tok); err != nil {
 			errs = append(errs, badParam("Consistency-Token", "%v", err))
@@ -83,7 +91,7 @@ func (s *Server) consistencyTarget(w http.ResponseWriter, r *http.Request, order
 			if err != nil || n < 1 {
 				errs = append(errs, badParam("min_version", "%q: want an order version, an integer of at least 1 (a command's \"version\")", vals[0]))
 			} else if want == 0 || n > want {
-				id, want = r.PathValue("id"), n
+				id, want, fromPath = r.PathValue("id"), n, true
 			}
 		}
 		for name := range q {
@@ -94,9 +102,46 @@ func (s *Server) consistencyTarget(w http.ResponseWriter, r *http.Request, order
 	}
 	if len(errs) > 0 {
 		writeBadParams(w, r, errs)
-		return "", 0, false
+		return "", 0, false, false
 	}
-	return id, want, true
+	return id, want, fromPath, true
+}
+
+// pathOrder asks rm for the version of the order that order detail's path
+// names: an order id, or an order number (GET /api/v1/orders/536365). rm
+// knows orders by id only, so when it has none with that id on the first
+// ask, the reference is looked up once as order detail does (Search.Get)
+// and the order's id asked for from then on. Without it min_version on an
+// order number would wait to its bound and answer "version 0" for an order
+// the read model holds. Not safe for concurrent use (one per request).
+type pathOrder struct {
+	rm      OrderVersions
+	search  Search
+	id      string // the order id to ask for; "" before the first ask
+	visited bool
+}
+
+func (p *pathOrder) OrderVersion(ctx context.Context, ref string) (int64, error) {
+	if p.visited {
+		return p.rm.OrderVersion(ctx, p.id)
+	}
+	v, err := p.rm.OrderVersion(ctx, ref)
+	if err != nil || v > 0 {
+		p.id, p.visited = ref, err == nil
+		return v, err
+	}
+	p.id, p.visited = ref, true
+	o, err := p.search.Get(ctx, ref)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return 0, nil // not there yet: ask by ref, as an id
+	case err != nil:
+		return 0, err
+	}
+	if o.ID != "" {
+		p.id = o.ID
+	}
+	return p.rm.OrderVersion(ctx, p.id)
 }
 
 // preferWait returns the wait a request asks for with Prefer: wait=N (whole
@@ -104,18 +149,24 @@ func (s *Server) consistencyTarget(w http.ResponseWriter, r *http.Request, order
 // preference was honoured as given.
 func (s *Server) preferWait(r *http.Request) (d time.Duration, asked bool) {
 	d = defaultWait
+	limit := min(s.cfg.WaitLimit, s.cfg.RequestTimeout-time.Second)
 	for _, v := range r.Header.Values("Prefer") {
 		for _, pref := range strings.Split(v, ",") {
 			name, val, _ := strings.Cut(strings.TrimSpace(pref), "=")
 			if !strings.EqualFold(strings.TrimSpace(name), "wait") {
 				continue
 			}
-			if n, err := strconv.Atoi(strings.Trim(strings.TrimSpace(val), `"`)); err == nil && n >= 0 {
-				d, asked = time.Duration(n)*time.Second, true
+			n, err := strconv.ParseInt(strings.Trim(strings.TrimSpace(val), `"`), 10, 64)
+			if errors.Is(err, strconv.ErrRange) && n > 0 {
+				err = nil // more seconds than int64 holds: the most there is
+			}
+			if err == nil && n >= 0 {
+				// Capped before it becomes a Duration: N seconds past
+				// 2^63 ns would wrap to a negative wait.
+				d, asked = time.Duration(min(n, int64(limit/time.Second)+1))*time.Second, true
 			}
 		}
 	}
-	limit := min(s.cfg.WaitLimit, s.cfg.RequestTimeout-time.Second)
 	if d > limit {
 		d = max(limit, 0)
 	}

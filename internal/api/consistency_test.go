@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -123,7 +124,81 @@ func TestConsistencyTokenParameters(t *testing.T) {
 			t.Fatalf("%s %q: %+v, want %s named", tt.target, tt.token, p.InvalidParams, tt.wantParam)
 		}
 	}
+	r := httptest.NewRequest(http.MethodGet, "/api/v1/analytics/summary", nil)
+	r.Host = "127.0.0.1:8080"
+	r.Header.Add("Consistency-Token", ConsistencyToken("o-1", 2))
+	r.Header.Add("Consistency-Token", ConsistencyToken("o-2", 5))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if p := decodeProblem(t, w); w.Code != http.StatusBadRequest || len(p.InvalidParams) == 0 || p.InvalidParams[0].Name != "Consistency-Token" {
+		t.Fatalf("two tokens: HTTP %d %+v, want 400 naming Consistency-Token", w.Code, p)
+	}
 	if id, v, err := ParseConsistencyToken(ConsistencyToken("a:b", 7)); err != nil || id != "a:b" || v != 7 {
 		t.Fatalf("round trip: %q %d %v", id, v, err)
+	}
+}
+
+// byID is a search read model that knows the version of order o-1 by its
+// id only, as the real one does (a get by document id).
+type byID struct{ *fakeSearch }
+
+func (byID) OrderVersion(_ context.Context, id string) (int64, error) {
+	if id == "o-1" {
+		return 3, nil
+	}
+	return 0, nil
+}
+
+// TestMinVersionByOrderNumber: order detail takes an order number as well
+// as an id, and so does its min_version: the order the read model holds at
+// that version answers at once, not 503 "version 0" at the wait's bound.
+func TestMinVersionByOrderNumber(t *testing.T) {
+	t.Parallel()
+	fs := &fakeSearch{GetFn: func(_ context.Context, ref string) (Order, error) {
+		if ref == "536365" || ref == "o-1" {
+			return Order{OrderSummary: OrderSummary{ID: "o-1", OrderNumber: "536365"}, Version: 3}, nil
+		}
+		return Order{}, ErrNotFound
+	}}
+	h := newTestServer(t, &fakeAnalytics{}, byID{fs}).Handler()
+	for _, tt := range []struct {
+		target string
+		want   int
+	}{
+		{"/api/v1/orders/536365?min_version=3", http.StatusOK},
+		{"/api/v1/orders/o-1?min_version=3", http.StatusOK},
+		{"/api/v1/orders/536365?min_version=4", http.StatusServiceUnavailable},
+		{"/api/v1/orders/581538?min_version=1", http.StatusServiceUnavailable},
+	} {
+		w := get(t, h, tt.target, "Prefer", "wait=1")
+		if w.Code != tt.want {
+			t.Fatalf("%s: HTTP %d, want %d: %s", tt.target, w.Code, tt.want, w.Body)
+		}
+		if tt.want == http.StatusServiceUnavailable {
+			if p := decodeProblem(t, w); tt.target == "/api/v1/orders/536365?min_version=4" && p.CurrentVersion != 3 {
+				t.Fatalf("%s: current_version %d, want 3", tt.target, p.CurrentVersion)
+			}
+		}
+	}
+}
+
+// TestPreferWaitBounded: a wait of more seconds than a Duration holds is
+// capped at the limit, not wrapped into a negative wait that answers at
+// once ("after waiting -1s").
+func TestPreferWaitBounded(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t, &fakeAnalytics{}, &fakeSearch{})
+	limit := min(srv.cfg.WaitLimit, srv.cfg.RequestTimeout-time.Second)
+	for _, v := range []string{"wait=11", "wait=9999999999", "wait=18446744073", "wait=9223372036854775807", "respond-async, wait=99999999999", "wait=99999999999999999999"} {
+		r := httptest.NewRequest(http.MethodGet, "/api/v1/analytics/summary", nil)
+		r.Header.Set("Prefer", v)
+		if d, asked := srv.preferWait(r); d != limit || !asked {
+			t.Errorf("Prefer: %s: wait %s (asked %v), want the limit %s", v, d, asked, limit)
+		}
+	}
+	r := httptest.NewRequest(http.MethodGet, "/api/v1/analytics/summary", nil)
+	r.Header.Set("Prefer", "wait=2")
+	if d, _ := srv.preferWait(r); d != 2*time.Second {
+		t.Errorf("Prefer: wait=2: wait %s, want 2s", d)
 	}
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 
 	"github.com/shopspring/decimal"
 )
@@ -35,11 +36,16 @@ func (a Amount) String() string {
 // MarshalJSON writes a as a quoted decimal string.
 func (a Amount) MarshalJSON() ([]byte, error) { return json.Marshal(a.String()) }
 
+// decimalString is the form of a decimal string the API reads, as
+// openapi.json states it: digits with an optional sign and fraction; no
+// exponent, no "+", no bare point.
+var decimalString = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
+
 // UnmarshalJSON reads a quoted decimal string (tests and clients). Any
 // other JSON value is kept for Invalid, not an error here.
 func (a *Amount) UnmarshalJSON(b []byte) error {
 	var s string
-	if json.Unmarshal(b, &s) != nil {
+	if json.Unmarshal(b, &s) != nil || !decimalString.MatchString(s) {
 		raw := string(b)
 		a.bad = &raw
 		return nil

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/orderstream/orderstream/schemas"
 )
@@ -40,7 +41,8 @@ func (q *query) fail(name, format string, args ...any) {
 }
 
 // str returns the parameter's value ("" when absent), rejecting repeats,
-// values longer than maxTextParam bytes and control characters.
+// values longer than maxTextParam bytes, invalid UTF-8 and control
+// characters.
 func (q *query) str(name string) string {
 	vals := q.values(name)
 	if len(vals) == 0 {
@@ -53,6 +55,10 @@ func (q *query) str(name string) string {
 	s := strings.TrimSpace(vals[0])
 	if len(s) > maxTextParam {
 		q.fail(name, "is %d bytes long; at most %d", len(s), maxTextParam)
+		return ""
+	}
+	if !utf8.ValidString(s) {
+		q.fail(name, "%q is not valid UTF-8", s)
 		return ""
 	}
 	if strings.IndexFunc(s, unicode.IsControl) >= 0 {

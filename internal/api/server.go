@@ -261,6 +261,11 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", s.metricsHandler())
 	mux.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.Commands != nil && isCommandPath(r.URL.Path) {
+			w.Header().Set("Allow", "POST")
+			writeProblem(w, r, Problem{Status: http.StatusMethodNotAllowed, Detail: r.Method + " " + r.URL.Path + " is a command: send it as POST (see /openapi.json)"})
+			return
+		}
 		writeProblem(w, r, Problem{Status: http.StatusNotFound, Detail: "no endpoint " + r.URL.Path + "; see /openapi.json"})
 	})
 	if s.cfg.UI != nil {
@@ -307,7 +312,11 @@ func (s *Server) readOnly(next http.Handler) http.Handler {
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			writeProblem(w, r, Problem{Status: http.StatusMethodNotAllowed, Detail: r.Method + " is not allowed; this API is read-only (GET)"})
+			detail := r.Method + " is not allowed; this API is read-only (GET)"
+			if s.cfg.Commands != nil {
+				detail = r.Method + " is not allowed on " + quote(r.URL.Path) + "; the commands are POST /api/v1/orders and POST /api/v1/orders/{id}/pay, ship, cancel or refund"
+			}
+			writeProblem(w, r, Problem{Status: http.StatusMethodNotAllowed, Detail: detail})
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -412,6 +421,10 @@ func (s *Server) limits(next http.Handler) http.Handler {
 				Detail: "query string is " + strconv.Itoa(len(r.URL.RawQuery)) + " bytes; at most " + strconv.Itoa(maxQueryBytes)})
 			return
 		}
+		if perr := queryError(r.URL.RawQuery); perr != nil {
+			writeBadParams(w, r, []*paramError{perr})
+			return
+		}
 		limit := int64(maxBodyBytes)
 		if r.Method == http.MethodPost && isCommandPath(r.URL.Path) {
 			limit = maxCommandBytes
@@ -426,6 +439,35 @@ func (s *Server) limits(next http.Handler) http.Handler {
 		defer cancel()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// queryError names the first parameter of a raw query string that
+// url.ParseQuery cannot read (a ';' separator, a bad %-escape), or returns
+// nil. Such a pair would be dropped from r.URL.Query() without a word, and
+// the request answered as if that filter had not been given.
+func queryError(raw string) *paramError {
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if pair == "" {
+			continue
+		}
+		rawKey, rawValue, _ := strings.Cut(pair, "=")
+		key, kerr := url.QueryUnescape(rawKey)
+		if kerr != nil {
+			key = rawKey
+		}
+		switch {
+		case strings.Contains(pair, ";"):
+			return badParam(key, "%q contains ';': separate parameters with '&' and escape a ';' in a value as %%3B", pair)
+		case kerr != nil:
+			return badParam(key, "is not URL-encoded: %v", kerr)
+		}
+		if _, err := url.QueryUnescape(rawValue); err != nil {
+			return badParam(key, "value %q is not URL-encoded: %v", rawValue, err)
+		}
+	}
+	return nil
 }
 
 // statusWriter records the status code for the access log.

@@ -87,6 +87,8 @@ func TestBadParameters(t *testing.T) {
 		{"bad kind", "/api/v1/orders/search?kind=refund", "kind", `"refund" is not one of sale, credit_note, adjustment`},
 		{"bad sort", "/api/v1/orders/search?sort=price", "sort", "not one of relevance, date, total"},
 		{"control char", "/api/v1/orders/search?q=a%00b", "q", "control character"},
+		{"text not UTF-8", "/api/v1/orders/search?q=caf%e9", "q", "not valid UTF-8"},
+		{"filter not UTF-8", "/api/v1/analytics/summary?country=Fran%ffce", "country", "not valid UTF-8"},
 		{"long text", "/api/v1/orders/search?q=" + strings.Repeat("x", 201), "q", "at most 200"},
 		{"bad cursor", "/api/v1/orders/search?after=" + strings.Repeat("c", 2000), "after", "cursor"},
 		{"misspelt parameter", "/api/v1/analytics/summary?form=2011-01-01", "form", "is not a parameter of this endpoint (it takes country, from, to)"},
@@ -98,6 +100,11 @@ func TestBadParameters(t *testing.T) {
 		{"id longer than the contract", "/api/v1/orders/" + strings.Repeat("é", 129), "id", "neither an order id nor an order number: want 1 to 128 characters"},
 		{"id not UTF-8", "/api/v1/orders/a%ffb", "id", "neither an order id"},
 		{"id with a control character", "/api/v1/orders/a%01b", "id", "neither an order id"},
+		// url.Values drops such a pair without a word: the answer would ignore the filter.
+		{"semicolon separator", "/api/v1/analytics/summary?from=2011-12-01;to=2011-12-01", "from", "contains ';'"},
+		{"semicolon in a value", "/api/v1/orders/search?sort=total;drop", "sort", "contains ';'"},
+		{"bad escape in a value", "/api/v1/orders/search?country=France%zz", "country", `value "France%zz" is not URL-encoded`},
+		{"bad escape in a name", "/api/v1/analytics/summary?fr%zzom=2011-12-01", "fr%zzom", "is not URL-encoded"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -33,8 +33,8 @@ func (c ClickHouse) Validate() error {
 		errs = append(errs, errors.New("--clickhouse-addr is empty: give host:port of the native protocol"))
 	} else {
 		for _, a := range strings.Split(c.Addr, ",") {
-			if _, _, err := net.SplitHostPort(strings.TrimSpace(a)); err != nil {
-				errs = append(errs, errors.New("--clickhouse-addr: want host:port, or several comma-separated (credentials go in --clickhouse-user and --clickhouse-password-file)"))
+			if !validHostPort(strings.TrimSpace(a)) {
+				errs = append(errs, errors.New("--clickhouse-addr: want host:port (port 1 to 65535), or several comma-separated (credentials go in --clickhouse-user and --clickhouse-password-file)"))
 				break
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -77,8 +78,8 @@ func (k Kafka) Validate() error {
 		errs = append(errs, errors.New("--kafka-brokers is empty: give at least one host:port"))
 	}
 	for _, b := range k.Brokers {
-		if _, _, err := net.SplitHostPort(b); err != nil {
-			errs = append(errs, fmt.Errorf("--kafka-brokers %q: want host:port", b))
+		if !validHostPort(b) {
+			errs = append(errs, fmt.Errorf("--kafka-brokers %q: want host:port (port 1 to 65535)", b))
 		}
 	}
 	errs = append(errs, k.TLS.validate("kafka"))
@@ -185,4 +186,15 @@ func (k Kafka) saslMechanism() (sasl.Mechanism, error) {
 	default:
 		return nil, nil
 	}
+}
+
+// validHostPort reports whether addr is host:port with a numeric port from
+// 1 to 65535, what a dial needs (the host may be empty: this system).
+func validHostPort(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	return err == nil && n > 0
 }

@@ -144,6 +144,8 @@ func TestRowErrors(t *testing.T) {
 		{"empty stock code", `536373,,GLASS STAR,6,2010-12-01 09:02:00,4.25,17850,United Kingdom`, "StockCode", `column StockCode: is empty: want 1 to 64 characters`},
 		{"bad customer", `536373,21730,GLASS STAR,6,2010-12-01 09:02:00,4.25,17850.0,United Kingdom`, "CustomerID", `is not a customer number`},
 		{"empty country", `536373,21730,GLASS STAR,6,2010-12-01 09:02:00,4.25,17850,`, "Country", `column Country: is empty: want 1 to 64 characters`},
+		{"control character in the country", "536373,21730,GLASS STAR,6,2010-12-01 09:02:00,4.25,17850,\aFrance", "Country", `column Country: "\aFrance" contains a control character at byte 1`},
+		{"control character in the stock code", "536373,21730\x7f,GLASS STAR,6,2010-12-01 09:02:00,4.25,17850,France", "StockCode", `contains a control character at byte 6`},
 		{"missing column", `536374,21258,VICTORIAN SEWING BOX,32,2010-12-01 09:09:00,10.95,15100`, "Country", `column Country: is missing: the row has 7 columns, want 8`},
 		{"extra column", `536374,21258,VICTORIAN SEWING BOX,32,2010-12-01 09:09:00,10.95,15100,France,x`, "", `9 columns, want 8`},
 	}

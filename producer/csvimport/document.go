@@ -364,9 +364,9 @@ func (p *parser) row(d *Document, line int, rec []string, se *syntaxError) {
 		bad(-1, "", fmt.Sprintf("%d columns, want %d (%s)", len(rec), len(Columns), strings.Join(Columns, ",")))
 		return
 	}
-	text := func(col, max int) {
+	text := func(col, max int, check func(string, int) error) {
 		var re *schemas.RangeError
-		if err := schemas.CheckText(rec[col], max); errors.As(err, &re) {
+		if err := check(rec[col], max); errors.As(err, &re) {
 			bad(col, rec[col], re.Problem)
 		}
 	}
@@ -379,9 +379,9 @@ func (p *parser) row(d *Document, line int, rec []string, se *syntaxError) {
 	if stock == "" {
 		bad(colStock, "", fmt.Sprintf("is empty: want 1 to %d characters", schemas.MaxStockCode))
 	} else {
-		text(colStock, schemas.MaxStockCode)
+		text(colStock, schemas.MaxStockCode, schemas.CheckKey)
 	}
-	text(colDescription, schemas.MaxDescription)
+	text(colDescription, schemas.MaxDescription, schemas.CheckText)
 	qty, err := strconv.ParseInt(rec[colQuantity], 10, 64)
 	var re *schemas.RangeError
 	if err != nil && !errors.Is(err, strconv.ErrRange) {
@@ -413,7 +413,7 @@ func (p *parser) row(d *Document, line int, rec []string, se *syntaxError) {
 	if country == "" {
 		bad(colCountry, "", fmt.Sprintf("is empty: want 1 to %d characters", schemas.MaxCountry))
 	} else {
-		text(colCountry, schemas.MaxCountry)
+		text(colCountry, schemas.MaxCountry, schemas.CheckKey)
 	}
 
 	if d.headLine == 0 {

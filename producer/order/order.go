@@ -17,6 +17,7 @@ var (
 	ErrNotPaid         = errors.New("order is not paid")
 	ErrAlreadyPaid     = errors.New("order already paid")
 	ErrAlreadyShipped  = errors.New("order already shipped")
+	ErrRefunded        = errors.New("order is refunded")
 	ErrWrongKind       = errors.New("command not allowed for this kind of order")
 	ErrAmountMismatch  = errors.New("amount does not match")
 	ErrInvalidArgument = errors.New("invalid argument")
@@ -173,9 +174,9 @@ func (o *Order) Place(in PlaceInput) error {
 		return o.refuse(cmd, ErrInvalidArgument, fmt.Sprintf("%d lines, more than %d (schemas.MaxLines)", len(in.Lines), schemas.MaxLines))
 	}
 	if err := firstErr(
-		inRange("order number", schemas.CheckText(in.Number, schemas.MaxOrderNumber)),
-		inRange("customer id", schemas.CheckText(in.CustomerID, schemas.MaxCustomerID)),
-		inRange("country", schemas.CheckText(in.Country, schemas.MaxCountry)),
+		inRange("order number", schemas.CheckKey(in.Number, schemas.MaxOrderNumber)),
+		inRange("customer id", schemas.CheckKey(in.CustomerID, schemas.MaxCustomerID)),
+		inRange("country", schemas.CheckKey(in.Country, schemas.MaxCountry)),
 		inRange("placed_at", schemas.CheckTime(in.PlacedAt)),
 	); err != nil {
 		return o.refuse(cmd, ErrInvalidArgument, err.Error())
@@ -203,7 +204,7 @@ func (o *Order) Place(in PlaceInput) error {
 			total, aerr = schemas.AddMilli(total, amount)
 		}
 		if err := firstErr(
-			inRange("stock code", schemas.CheckText(l.StockCode, schemas.MaxStockCode)),
+			inRange("stock code", schemas.CheckKey(l.StockCode, schemas.MaxStockCode)),
 			inRange("description", schemas.CheckText(l.Description, schemas.MaxDescription)),
 			inRange("quantity", schemas.CheckQuantity(l.Quantity)),
 			inRange("unit_price", perr),
@@ -248,7 +249,8 @@ func (o *Order) Pay(at time.Time, amount schemas.Money, reference string) error 
 	return nil
 }
 
-// Ship records order.shipped. Rules: a paid sale, not cancelled, not shipped.
+// Ship records order.shipped. Rules: a paid sale, not cancelled, not shipped,
+// not refunded.
 func (o *Order) Ship(at time.Time, carrier, tracking string) error {
 	const cmd = "ship"
 	if err := o.mustBePlaced(cmd); err != nil {
@@ -261,6 +263,8 @@ func (o *Order) Ship(at time.Time, carrier, tracking string) error {
 		return o.refuse(cmd, ErrCancelled, "")
 	case o.status == schemas.StatusShipped:
 		return o.refuse(cmd, ErrAlreadyShipped, "")
+	case o.status == schemas.StatusRefunded:
+		return o.refuse(cmd, ErrRefunded, "")
 	case o.status != schemas.StatusPaid:
 		return o.refuse(cmd, ErrNotPaid, "")
 	}
@@ -273,7 +277,7 @@ func (o *Order) Ship(at time.Time, carrier, tracking string) error {
 }
 
 // Cancel records order.cancelled. Rules: a sale, placed or paid (not
-// shipped), not cancelled before; a reason is required.
+// shipped, not refunded), not cancelled before; a reason is required.
 func (o *Order) Cancel(at time.Time, reason string) error {
 	const cmd = "cancel"
 	if err := o.mustBePlaced(cmd); err != nil {
@@ -284,8 +288,10 @@ func (o *Order) Cancel(at time.Time, reason string) error {
 		return o.refuse(cmd, ErrWrongKind, string(o.kind))
 	case o.status == schemas.StatusCancelled:
 		return o.refuse(cmd, ErrCancelled, "")
-	case o.status == schemas.StatusShipped || o.status == schemas.StatusRefunded:
+	case o.status == schemas.StatusShipped:
 		return o.refuse(cmd, ErrAlreadyShipped, "")
+	case o.status == schemas.StatusRefunded:
+		return o.refuse(cmd, ErrRefunded, "")
 	case reason == "":
 		return o.refuse(cmd, ErrInvalidArgument, "reason is empty")
 	}

@@ -103,6 +103,7 @@ func TestRules(t *testing.T) {
 		{name: "ship before pay", give: []step{sale}, do: ship(), want: schemas.StatusPlaced, wantErr: order.ErrNotPaid},
 		{name: "ship paid", give: []step{sale, pay("15.302")}, do: ship(), want: schemas.StatusShipped},
 		{name: "ship twice", give: []step{sale, pay("15.302"), ship()}, do: ship(), want: schemas.StatusShipped, wantErr: order.ErrAlreadyShipped},
+		{name: "ship refunded", give: []step{sale, pay("15.302"), refund("15.302")}, do: ship(), want: schemas.StatusRefunded, wantErr: order.ErrRefunded},
 		{name: "ship credit note", give: []step{credit}, do: ship(), want: schemas.StatusPlaced, wantErr: order.ErrWrongKind},
 
 		// cancel
@@ -110,6 +111,8 @@ func TestRules(t *testing.T) {
 		{name: "cancel paid", give: []step{sale, pay("15.302")}, do: cancel("out of stock"), want: schemas.StatusCancelled},
 		{name: "cancel after ship", give: []step{sale, pay("15.302"), ship()}, do: cancel("too late"), want: schemas.StatusShipped, wantErr: order.ErrAlreadyShipped},
 		{name: "cancel twice", give: []step{sale, cancel("a")}, do: cancel("b"), want: schemas.StatusCancelled, wantErr: order.ErrCancelled},
+		{name: "cancel refunded, never shipped", give: []step{sale, pay("15.302"), refund("15.302")}, do: cancel("x"), want: schemas.StatusRefunded, wantErr: order.ErrRefunded},
+		{name: "cancel refunded after ship", give: []step{sale, pay("15.302"), ship(), refund("15.302")}, do: cancel("x"), want: schemas.StatusRefunded, wantErr: order.ErrRefunded},
 		{name: "cancel without reason", give: []step{sale}, do: cancel(""), want: schemas.StatusPlaced, wantErr: order.ErrInvalidArgument},
 		{name: "cancel credit note", give: []step{credit}, do: cancel("x"), want: schemas.StatusPlaced, wantErr: order.ErrWrongKind},
 		{name: "cancel before place", do: cancel("x"), wantErr: order.ErrNotPlaced},
@@ -293,6 +296,12 @@ func TestPlaceRange(t *testing.T) {
 			return in
 		}(), "placed_at 2106-01-01T00:00:00Z is outside"},
 		{"epoch", func() order.PlaceInput { in := input(schemas.KindSale); in.PlacedAt = time.Unix(0, 0); return in }(), "placed_at 1970-01-01T00:00:00Z is outside"},
+		{"control character in the stock code", input(schemas.KindSale, line("85123A\t", 1, "1")), "stock code contains a control character at byte 7"},
+		{"control character in the country", func() order.PlaceInput {
+			in := input(schemas.KindSale)
+			in.Country = "\aFrance"
+			return in
+		}(), "country contains a control character at byte 1"},
 		{"NUL in the country", func() order.PlaceInput {
 			in := input(schemas.KindSale)
 			in.Country = string(make([]byte, 65))

@@ -246,3 +246,42 @@ func TestGenerations(t *testing.T) {
 		})
 	}
 }
+
+// TestGetByNumberExactCase: order numbers are found case-insensitively,
+// but the write side keeps "c536379" and "C536379" apart, so a number
+// spelt exactly as one of them gets that one, whichever the engine ranks
+// first.
+func TestGetByNumberExactCase(t *testing.T) {
+	for name, eng := range testEngines(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			cfg, admin := newTestModel(t, eng)
+			sink, err := NewSink(SinkConfig{Config: cfg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, err := NewQuery(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sink.Write(ctx, recs(
+				ev(t, "upper", 1, placedSale("C536379", schemas.KindSale)),
+				ev(t, "lower", 1, placedSale("c536379", schemas.KindSale)),
+				ev(t, "only", 1, placedSale("C536380", schemas.KindSale)),
+			)); err != nil {
+				t.Fatal(err)
+			}
+			if err := admin.Refresh(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for number, want := range map[string]string{"C536379": "upper", "c536379": "lower", "c536380": "only", "C536380": "only"} {
+				o, err := q.Get(ctx, number)
+				if err != nil || o.OrderID != want {
+					t.Errorf("Get(%q) = order %q, %v; want %q", number, o.OrderID, err, want)
+				}
+			}
+		})
+	}
+}

@@ -155,10 +155,16 @@ func (q *Query) Get(ctx context.Context, orderID string) (Order, error) {
 	return q.getByNumber(ctx, orderID)
 }
 
-// getByNumber returns the live order whose order number is number.
+// numberVariants bounds the orders getByNumber reads for one number: the
+// field is case-insensitive, the write side's uniqueness is not, so
+// "c536379" and "C536379" can both exist.
+const numberVariants = 16
+
+// getByNumber returns the live order whose order number is number: the one
+// spelt exactly so when there is one, else one that differs only in case.
 func (q *Query) getByNumber(ctx context.Context, number string) (Order, error) {
 	body, err := json.Marshal(map[string]any{
-		"size": 1,
+		"size": numberVariants,
 		"query": obj("bool", map[string]any{
 			"filter":   []any{obj("term", obj("order_number", number))},
 			"must_not": []any{obj("term", obj("deleted", true))},
@@ -174,12 +180,17 @@ func (q *Query) getByNumber(ctx context.Context, number string) (Order, error) {
 	if err := check("get order number "+number, r); err != nil {
 		return Order{}, err
 	}
-	res, err := parseResult(r.Body, 1, SortDate)
+	res, err := parseResult(r.Body, numberVariants, SortDate)
 	if err != nil {
 		return Order{}, err
 	}
 	if len(res.Hits) == 0 {
 		return Order{}, fmt.Errorf("order %s: %w", number, ErrNotFound)
+	}
+	for _, o := range res.Hits {
+		if o.OrderNumber == number {
+			return o, nil
+		}
 	}
 	return res.Hits[0], nil
 }

@@ -261,8 +261,8 @@ func (a Analytics) OrderVersion(ctx context.Context, id string) (int64, error) {
 
 // OrderVersion implements api.OrderVersions: the version of the order's
 // document in the serving generation by a real-time get of its id (0 when
-// there is none yet). A wait by order number (min_version on
-// /api/v1/orders/{number}) therefore waits until its bound.
+// there is none yet). For min_version on /api/v1/orders/{number} the API
+// first looks the number up (Get) and then asks by the order's id.
 func (s Search) OrderVersion(ctx context.Context, id string) (int64, error) {
 	return s.Q.OrderVersion(ctx, id)
 }
