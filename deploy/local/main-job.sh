@@ -68,10 +68,15 @@ start=$SECONDS
 "$bin" migrate
 "$bin" topic create
 "$bin" analytics migrate
-daemon relay relay --log-format json
-daemon consume-analytics consume analytics --log-format json
-daemon consume-search consume search --log-format json
-wait_ready relay http://127.0.0.1:9464/healthz 60
+# The daemons' own ports (a second main job beside another sets these).
+relay_addr="${ORDERSTREAM_DEMO_RELAY_METRICS_ADDR:-127.0.0.1:9464}"
+analytics_addr="${ORDERSTREAM_DEMO_ANALYTICS_METRICS_ADDR:-127.0.0.1:9465}"
+search_addr="${ORDERSTREAM_DEMO_SEARCH_METRICS_ADDR:-127.0.0.1:9466}"
+api_addr="${ORDERSTREAM_DEMO_API_ADDR:-127.0.0.1:8080}"
+daemon relay relay --log-format json --metrics-addr "$relay_addr"
+daemon consume-analytics consume analytics --log-format json --metrics-addr "$analytics_addr"
+daemon consume-search consume search --log-format json --metrics-addr "$search_addr"
+wait_ready relay "http://$relay_addr/healthz" 60
 
 "$bin" import "$file"
 
@@ -86,7 +91,7 @@ echo; echo "== analytics over the whole file =="
 echo; echo "== search: orders with stock code 85123A (first page) =="
 "$bin" search --product 85123A --limit 5
 
-daemon api api --auth=none --listen 127.0.0.1:8080 --log-format json
-wait_ready api http://127.0.0.1:8080/healthz 30
+daemon api api --auth=none --listen "$api_addr" --log-format json
+wait_ready api "http://$api_addr/healthz" 30
 echo
-echo "Dashboard: http://127.0.0.1:8080/   (relay, consumers and API keep running; stop: deploy/local/main-job.sh stop)"
+echo "Dashboard: http://$api_addr/   (relay, consumers and API keep running; stop: deploy/local/main-job.sh stop)"
