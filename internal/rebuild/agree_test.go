@@ -36,6 +36,7 @@ func TestReadModelsAgreeWithAggregate(t *testing.T) {
 	sale := func(o *order.Order) error { return place(o, schemas.KindSale, 4) } // total 100
 	pay := func(o *order.Order) error { return o.Pay(at.Add(time.Hour), gbp("100"), "ref") }
 	ship := func(o *order.Order) error { return o.Ship(at.Add(2*time.Hour), "DPD", "1Z") }
+	cancelOrder := func(o *order.Order) error { return o.Cancel(at.Add(time.Hour), "changed mind") }
 	refund := func(amount string) func(*order.Order) error {
 		return func(o *order.Order) error { return o.Refund(at.Add(3*time.Hour), gbp(amount), "damaged") }
 	}
@@ -50,7 +51,9 @@ func TestReadModelsAgreeWithAggregate(t *testing.T) {
 		{"refunds that add up to what was paid", []func(*order.Order) error{sale, pay, refund("40"), refund("60")}, schemas.StatusRefunded},
 		{"full refund of a shipped sale", []func(*order.Order) error{sale, pay, ship, refund("100")}, schemas.StatusRefunded},
 		{"credit note", []func(*order.Order) error{func(o *order.Order) error { return place(o, schemas.KindCreditNote, -1) }, refund("25")}, schemas.StatusRefunded},
-		{"cancelled sale", []func(*order.Order) error{sale, pay, func(o *order.Order) error { return o.Cancel(at.Add(time.Hour), "changed mind") }}, schemas.StatusCancelled},
+		{"cancelled sale", []func(*order.Order) error{sale, pay, cancelOrder}, schemas.StatusCancelled},
+		{"cancelled paid sale, partly refunded", []func(*order.Order) error{sale, pay, cancelOrder, refund("30")}, schemas.StatusCancelled},
+		{"cancelled paid sale, refunded in full", []func(*order.Order) error{sale, pay, refund("30"), cancelOrder, refund("70")}, schemas.StatusRefunded},
 		{"adjustment", []func(*order.Order) error{func(o *order.Order) error { return place(o, schemas.KindAdjustment, 1) }}, schemas.StatusPlaced},
 	}
 	var records []consumers.Record

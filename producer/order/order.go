@@ -304,7 +304,10 @@ func (o *Order) Cancel(at time.Time, reason string) error {
 
 // Refund records order.refunded.
 //   - credit_note: once, for exactly −total (the credited amount, ≥ 0).
-//   - sale: paid or shipped, not cancelled; 0 < amount ≤ paid − refunded.
+//   - sale: paid, shipped, or cancelled after it was paid (the money paid
+//     for a cancelled order goes back by refunds); 0 < amount ≤ paid −
+//     refunded. A cancelled sale with nothing left to refund is refused
+//     with ErrCancelled.
 func (o *Order) Refund(at time.Time, amount schemas.Money, reason string) error {
 	const cmd = "refund"
 	if err := o.mustBePlaced(cmd); err != nil {
@@ -323,8 +326,8 @@ func (o *Order) Refund(at time.Time, amount schemas.Money, reason string) error 
 		}
 	case schemas.KindSale:
 		switch {
-		case o.status == schemas.StatusCancelled:
-			return o.refuse(cmd, ErrCancelled, "")
+		case o.status == schemas.StatusCancelled && !o.paid.Sub(o.refunded).IsPositive():
+			return o.refuse(cmd, ErrCancelled, "nothing paid is left to refund")
 		case o.status == schemas.StatusPlaced:
 			return o.refuse(cmd, ErrNotPaid, "")
 		case !amount.Amount.IsPositive() || amount.Amount.GreaterThan(o.paid.Sub(o.refunded)):

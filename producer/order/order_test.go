@@ -117,9 +117,12 @@ func TestRules(t *testing.T) {
 		{name: "cancel credit note", give: []step{credit}, do: cancel("x"), want: schemas.StatusPlaced, wantErr: order.ErrWrongKind},
 		{name: "cancel before place", do: cancel("x"), wantErr: order.ErrNotPlaced},
 
-		// nothing changes a cancelled order
+		// a cancelled order only gives back what was paid
 		{name: "ship cancelled", give: []step{sale, pay("15.302"), cancel("x")}, do: ship(), want: schemas.StatusCancelled, wantErr: order.ErrCancelled},
-		{name: "refund cancelled", give: []step{sale, pay("15.302"), cancel("x")}, do: refund("1"), want: schemas.StatusCancelled, wantErr: order.ErrCancelled},
+		{name: "refund cancelled paid, in part", give: []step{sale, pay("15.302"), cancel("x")}, do: refund("1"), want: schemas.StatusCancelled},
+		{name: "refund cancelled paid, the rest", give: []step{sale, pay("15.302"), refund("1"), cancel("x")}, do: refund("14.302"), want: schemas.StatusRefunded},
+		{name: "refund cancelled paid, more than the rest", give: []step{sale, pay("15.302"), refund("1"), cancel("x")}, do: refund("14.303"), want: schemas.StatusCancelled, wantErr: order.ErrAmountMismatch},
+		{name: "refund cancelled, never paid", give: []step{sale, cancel("x")}, do: refund("1"), want: schemas.StatusCancelled, wantErr: order.ErrCancelled},
 
 		// refund
 		{name: "refund credit note exactly", give: []step{credit}, do: refund("55"), want: schemas.StatusRefunded},
