@@ -242,7 +242,7 @@ func (o *Order) Pay(at time.Time, amount schemas.Money, reference string) error 
 	case !amount.Equal(o.total):
 		return o.refuse(cmd, ErrAmountMismatch, fmt.Sprintf("paid %s, total %s", amount, o.total))
 	}
-	if err := firstErr(inRange("paid at", schemas.CheckTime(at)), inRange("reference", schemas.CheckText(reference, schemas.MaxReference))); err != nil {
+	if err := firstErr(inRange("paid at", schemas.CheckTime(at)), o.notBeforePlaced("paid at", at), inRange("reference", schemas.CheckText(reference, schemas.MaxReference))); err != nil {
 		return o.refuse(cmd, ErrInvalidArgument, err.Error())
 	}
 	o.record(at, &schemas.OrderPaid{Amount: amount, Reference: reference})
@@ -268,7 +268,7 @@ func (o *Order) Ship(at time.Time, carrier, tracking string) error {
 	case o.status != schemas.StatusPaid:
 		return o.refuse(cmd, ErrNotPaid, "")
 	}
-	if err := firstErr(inRange("shipped at", schemas.CheckTime(at)), inRange("carrier", schemas.CheckText(carrier, schemas.MaxCarrier)),
+	if err := firstErr(inRange("shipped at", schemas.CheckTime(at)), o.notBeforePlaced("shipped at", at), inRange("carrier", schemas.CheckText(carrier, schemas.MaxCarrier)),
 		inRange("tracking number", schemas.CheckText(tracking, schemas.MaxTrackingNumber))); err != nil {
 		return o.refuse(cmd, ErrInvalidArgument, err.Error())
 	}
@@ -295,7 +295,7 @@ func (o *Order) Cancel(at time.Time, reason string) error {
 	case reason == "":
 		return o.refuse(cmd, ErrInvalidArgument, "reason is empty")
 	}
-	if err := firstErr(inRange("cancelled at", schemas.CheckTime(at)), inRange("reason", schemas.CheckText(reason, schemas.MaxReason))); err != nil {
+	if err := firstErr(inRange("cancelled at", schemas.CheckTime(at)), o.notBeforePlaced("cancelled at", at), inRange("reason", schemas.CheckText(reason, schemas.MaxReason))); err != nil {
 		return o.refuse(cmd, ErrInvalidArgument, err.Error())
 	}
 	o.record(at, &schemas.OrderCancelled{Reason: reason})
@@ -336,7 +336,7 @@ func (o *Order) Refund(at time.Time, amount schemas.Money, reason string) error 
 	default:
 		return o.refuse(cmd, ErrWrongKind, string(o.kind))
 	}
-	if err := firstErr(inRange("amount", schemas.CheckAmount(amount.Amount)), inRange("refunded at", schemas.CheckTime(at)),
+	if err := firstErr(inRange("amount", schemas.CheckAmount(amount.Amount)), inRange("refunded at", schemas.CheckTime(at)), o.notBeforePlaced("refunded at", at),
 		inRange("reason", schemas.CheckText(reason, schemas.MaxReason))); err != nil {
 		return o.refuse(cmd, ErrInvalidArgument, err.Error())
 	}
@@ -359,6 +359,16 @@ func inRange(field string, err error) error {
 		return nil
 	}
 	return fmt.Errorf("%s %w", field, err)
+}
+
+// notBeforePlaced refuses a command time before the order was placed: a
+// payment, shipment, cancellation or refund cannot precede the order it
+// changes (the import's events share the document's time).
+func (o *Order) notBeforePlaced(field string, at time.Time) error {
+	if at.Before(o.placedAt) {
+		return fmt.Errorf("%s %s is before the order was placed (%s)", field, at.UTC().Format(time.RFC3339Nano), o.placedAt.UTC().Format(time.RFC3339Nano))
+	}
+	return nil
 }
 
 // firstErr returns the first non-nil error.

@@ -117,6 +117,16 @@ func TestRules(t *testing.T) {
 		{name: "cancel credit note", give: []step{credit}, do: cancel("x"), want: schemas.StatusPlaced, wantErr: order.ErrWrongKind},
 		{name: "cancel before place", do: cancel("x"), wantErr: order.ErrNotPlaced},
 
+		// nothing happens to an order before it was placed
+		{name: "pay before placed", give: []step{sale}, do: func(o *order.Order) error {
+			return o.Pay(t0.Add(-time.Second), schemas.NewMoney(decimal.RequireFromString("15.302"), schemas.CurrencyGBP), "r")
+		}, want: schemas.StatusPlaced, wantErr: order.ErrInvalidArgument},
+		{name: "cancel before placed", give: []step{sale}, do: func(o *order.Order) error { return o.Cancel(t0.Add(-time.Hour), "x") }, want: schemas.StatusPlaced, wantErr: order.ErrInvalidArgument},
+		{name: "ship before placed", give: []step{sale, pay("15.302")}, do: func(o *order.Order) error { return o.Ship(t0.Add(-time.Nanosecond), "DPD", "1Z") }, want: schemas.StatusPaid, wantErr: order.ErrInvalidArgument},
+		{name: "refund before placed", give: []step{sale, pay("15.302")}, do: func(o *order.Order) error {
+			return o.Refund(t0.AddDate(-1, 0, 0), schemas.NewMoney(decimal.RequireFromString("1"), schemas.CurrencyGBP), "r")
+		}, want: schemas.StatusPaid, wantErr: order.ErrInvalidArgument},
+
 		// a cancelled order only gives back what was paid
 		{name: "ship cancelled", give: []step{sale, pay("15.302"), cancel("x")}, do: ship(), want: schemas.StatusCancelled, wantErr: order.ErrCancelled},
 		{name: "refund cancelled paid, in part", give: []step{sale, pay("15.302"), cancel("x")}, do: refund("1"), want: schemas.StatusCancelled},
