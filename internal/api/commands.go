@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -178,9 +179,13 @@ func metadata(*http.Request) schemas.Metadata {
 // object, no unknown field, at most maxCommandBytes. It answers 400, 413 or
 // 415 itself and returns false on any problem.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		writeProblem(w, r, Problem{Status: http.StatusUnsupportedMediaType, Detail: "Content-Type " + quote(ct) + ": send application/json"})
-		return false
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		// RFC 9110 §8.3.1: the type and subtype are case-insensitive;
+		// parameters such as charset=utf-8 may follow.
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			writeProblem(w, r, Problem{Status: http.StatusUnsupportedMediaType, Detail: "Content-Type " + quote(ct) + ": send application/json"})
+			return false
+		}
 	}
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()

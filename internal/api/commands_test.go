@@ -290,6 +290,8 @@ func TestCommandValidation(t *testing.T) {
 		{"key too long", "/api/v1/orders", sale20, []string{"Idempotency-Key", strings.Repeat("k", 256)}, 400, "Idempotency-Key"},
 		{"too large", "/api/v1/orders", `{"country":"` + strings.Repeat("x", maxCommandBytes) + `"}`, nil, 413, ""},
 		{"not JSON content", "/api/v1/orders", sale20, []string{"Content-Type", "text/plain"}, 415, ""},
+		{"a type that starts like JSON", "/api/v1/orders", sale20, []string{"Content-Type", "application/jsonx"}, 415, ""},
+		{"a malformed content type", "/api/v1/orders", sale20, []string{"Content-Type", "application/json; charset"}, 415, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
