@@ -76,6 +76,21 @@ func testEngines(t testing.TB) map[string]Engine {
 	return out
 }
 
+// newTestSinkQuery is newTestModel with a sink and a query on the model.
+func newTestSinkQuery(t testing.TB, eng Engine) (*Admin, *Sink, *Query) {
+	t.Helper()
+	cfg, admin := newTestModel(t, eng)
+	sink, err := NewSink(SinkConfig{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := NewQuery(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return admin, sink, q
+}
+
 // newTestModel sets up a read model of its own (unique prefix) on eng and
 // drops it at cleanup.
 func newTestModel(t testing.TB, eng Engine) (Config, *Admin) {

@@ -21,15 +21,7 @@ func TestOrderSafety(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
-			cfg, admin := newTestModel(t, eng)
-			sink, err := NewSink(SinkConfig{Config: cfg})
-			if err != nil {
-				t.Fatal(err)
-			}
-			q, err := NewQuery(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			admin, sink, q := newTestSinkQuery(t, eng)
 			sale := placedSale("536365", schemas.KindSale)
 			v1 := ev(t, "order-1", 1, sale)
 			v2 := ev(t, "order-1", 2, &schemas.OrderPaid{Amount: gbp("35.642")})
@@ -72,7 +64,7 @@ func TestOrderSafety(t *testing.T) {
 			}
 
 			// An event whose order.placed never arrived cannot be applied.
-			err = sink.Write(ctx, recs(ev(t, "order-2", 2, &schemas.OrderPaid{Amount: gbp("1")})))
+			err := sink.Write(ctx, recs(ev(t, "order-2", 2, &schemas.OrderPaid{Amount: gbp("1")})))
 			var rej *consumers.RejectedError
 			if !errors.As(err, &rej) || !errors.Is(rej.Rejected[0], errNoBase) {
 				t.Errorf("paid without placed: %v, want a rejection", err)
@@ -257,15 +249,7 @@ func TestGetByNumberExactCase(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
-			cfg, admin := newTestModel(t, eng)
-			sink, err := NewSink(SinkConfig{Config: cfg})
-			if err != nil {
-				t.Fatal(err)
-			}
-			q, err := NewQuery(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			admin, sink, q := newTestSinkQuery(t, eng)
 			if err := sink.Write(ctx, recs(
 				ev(t, "upper", 1, placedSale("C536379", schemas.KindSale)),
 				ev(t, "lower", 1, placedSale("c536379", schemas.KindSale)),
