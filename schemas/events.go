@@ -3,6 +3,7 @@ package schemas
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -123,6 +124,9 @@ func (c Channel) Valid() bool {
 // the empty Channel (not known). It is never an event's value.
 const ChannelUnknown = "unknown"
 
+// ChannelFilters are the values ParseChannelFilter accepts.
+var ChannelFilters = []string{string(ChannelWeb), string(ChannelPhone), string(ChannelMarketplace), string(ChannelStore), ChannelUnknown}
+
 // ParseChannelFilter returns the Channel a read-model filter value names:
 // web, phone, marketplace, store, or ChannelUnknown for the empty Channel.
 // Any other value (case-sensitive; "" included) is an error naming it.
@@ -133,7 +137,7 @@ func ParseChannelFilter(s string) (Channel, error) {
 	if c := Channel(s); c != "" && c.Valid() {
 		return c, nil
 	}
-	return "", fmt.Errorf("channel %q: want web, phone, marketplace, store or %s", s, ChannelUnknown)
+	return "", fmt.Errorf("channel %q: want one of %s", s, strings.Join(ChannelFilters, ", "))
 }
 
 // OrderPaid (order.paid v2, the shape of v1) records payment of a sale in full.
