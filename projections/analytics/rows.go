@@ -86,11 +86,11 @@ func (r *Rows) Len() int { return len(r.Lines) + len(r.Orders) + len(r.Statuses)
 // accepted currency (Config.Currency). It fails with an error wrapping
 // ErrRejected (and naming the field) for an event that can never be
 // projected: unknown type or schema version, undecodable payload, missing
-// order id, a time outside DateTime's range, a kind the model does not know,
-// another currency, money with more than 3 decimals or beyond the
-// contract's range (schemas.MaxAmount, every line amount and running total
-// included), a
-// line number repeated or < 1, or a total that is not the sum of its lines.
+// order id, a time outside DateTime's range, a kind or channel the model
+// does not know, another currency, money with more than 3 decimals or
+// beyond the contract's range (schemas.MaxAmount, every line amount and
+// running total included), a line number repeated or < 1, or a total that
+// is not the sum of its lines.
 // A time or amount the columns cannot hold also wraps schemas.ErrOutOfRange.
 func (r *Rows) Add(e schemas.Envelope, currency string) error {
 	if err := r.add(e, currency); err != nil {
