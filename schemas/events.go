@@ -2,6 +2,8 @@ package schemas
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -116,6 +118,26 @@ const (
 // Valid reports whether c is empty (not known) or one of the channels above.
 func (c Channel) Valid() bool {
 	return c == "" || c == ChannelWeb || c == ChannelPhone || c == ChannelMarketplace || c == ChannelStore
+}
+
+// ChannelUnknown is how the read models' filters, breakdowns and facets name
+// the empty Channel (not known). It is never an event's value.
+const ChannelUnknown = "unknown"
+
+// ChannelFilters are the values ParseChannelFilter accepts.
+var ChannelFilters = []string{string(ChannelWeb), string(ChannelPhone), string(ChannelMarketplace), string(ChannelStore), ChannelUnknown}
+
+// ParseChannelFilter returns the Channel a read-model filter value names:
+// web, phone, marketplace, store, or ChannelUnknown for the empty Channel.
+// Any other value (case-sensitive; "" included) is an error naming it.
+func ParseChannelFilter(s string) (Channel, error) {
+	if s == ChannelUnknown {
+		return "", nil
+	}
+	if c := Channel(s); c != "" && c.Valid() {
+		return c, nil
+	}
+	return "", fmt.Errorf("channel %q: want one of %s", s, strings.Join(ChannelFilters, ", "))
 }
 
 // OrderPaid (order.paid v2, the shape of v1) records payment of a sale in full.

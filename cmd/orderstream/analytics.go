@@ -13,6 +13,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/orderstream/orderstream/projections/analytics"
+	"github.com/orderstream/orderstream/schemas"
 	"github.com/spf13/cobra"
 )
 
@@ -40,10 +41,10 @@ out. Every figure counts each line once, however often its event was
 delivered.`
 
 type analyticsFlags struct {
-	from, to, country string
-	format            outputFormat
-	by                string
-	limit             int
+	from, to, country, channel string
+	format                     outputFormat
+	by                         string
+	limit                      int
 }
 
 func newAnalyticsCmd(g *globals) *cobra.Command {
@@ -62,7 +63,7 @@ func newAnalyticsCmd(g *globals) *cobra.Command {
 		columns    []string
 	}
 	metrics := []metricCmd{
-		{"summary", "Every metric over the range (optionally --by day|month|country)", "", nil},
+		{"summary", "Every metric over the range (optionally --by day|month|country|channel)", "", nil},
 		{"revenue", "Net revenue, gross sales, returns and adjustments", "", []string{"net_revenue", "gross_sales", "returns", "adjustments"}},
 		{"orders", "Number of sale documents and of credit notes", "", []string{"orders", "credit_notes"}},
 		{"aov", "Average order value = gross sales / orders", "", []string{"gross_sales", "orders", "average_order_value"}},
@@ -81,7 +82,7 @@ func newAnalyticsCmd(g *globals) *cobra.Command {
 			},
 		}
 		addFilterFlags(c, &fl)
-		c.Flags().StringVar(&fl.by, "by", m.defaultBy, "group by day, month or country (default: totals over the range)")
+		c.Flags().StringVar(&fl.by, "by", m.defaultBy, "group by day, month, country or channel (default: totals over the range)")
 		cmd.AddCommand(c)
 	}
 	var top analyticsFlags
@@ -106,6 +107,7 @@ func addFilterFlags(c *cobra.Command, fl *analyticsFlags) {
 	f.StringVar(&fl.from, "from", "", "first calendar day (Europe/London), YYYY-MM-DD, inclusive (default: open)")
 	f.StringVar(&fl.to, "to", "", "last calendar day (Europe/London), YYYY-MM-DD, inclusive (default: open)")
 	f.StringVar(&fl.country, "country", "", "only documents of this country, exactly as in the data (e.g. \"United Kingdom\", EIRE)")
+	f.StringVar(&fl.channel, "channel", "", "only documents of this sales channel: "+strings.Join(schemas.ChannelFilters, ", ")+" (unknown: the order does not say, as every order of the Online Retail file)")
 	addFormatFlag(c, &fl.format, formatCSV)
 }
 
@@ -126,6 +128,12 @@ func (fl analyticsFlags) filter() (analytics.Filter, error) {
 		return f, usagef("--from/--to: %v", err)
 	}
 	f.Country = fl.country
+	if fl.channel != "" {
+		if _, err := schemas.ParseChannelFilter(fl.channel); err != nil {
+			return f, usagef("--channel: %v", err)
+		}
+		f.Channel = fl.channel
+	}
 	return f, nil
 }
 
@@ -263,10 +271,10 @@ func runMetric(ctx context.Context, g *globals, w io.Writer, name string, fl ana
 	var by analytics.Dimension
 	switch fl.by {
 	case "":
-	case "day", "month", "country":
+	case "day", "month", "country", "channel":
 		by = analytics.Dimension(fl.by)
 	default:
-		return usagef("--by %q: want day, month or country", fl.by)
+		return usagef("--by %q: want day, month, country or channel", fl.by)
 	}
 	q, _, closer, err := analyticsQueries(g)
 	if err != nil {

@@ -88,6 +88,7 @@ facets or cursor.`,
 	cmd.PersistentFlags().StringVar(&prefix, "index-prefix", search.DefaultPrefix, "name prefix of the read model's indexes (<prefix>_v<n>) and aliases (<prefix>, <prefix>_write)")
 	f.StringVar(&req.Product, "product", "", "only orders with a line of this exact stock code, e.g. 85123A")
 	f.StringVar(&req.Country, "country", "", "only orders of this country, as in the data (case-sensitive), e.g. \"United Kingdom\", \"France\", \"EIRE\"")
+	f.StringVar(&req.Channel, "channel", "", "only orders of this sales channel: "+strings.Join(schemas.ChannelFilters, ", ")+" (unknown: the order does not say)")
 	f.StringVar(&req.Customer, "customer", "", "only orders of this customer id")
 	f.StringVar(&req.Kind, "kind", "", "only orders of this kind: sale, credit_note, adjustment")
 	f.StringVar(&req.Status, "status", "", "only orders in this status: placed, paid, shipped, cancelled, refunded")
@@ -123,6 +124,11 @@ func checkSearchFlags(req search.Request, from, to string) error {
 	case "", schemas.StatusPlaced, schemas.StatusPaid, schemas.StatusShipped, schemas.StatusCancelled, schemas.StatusRefunded:
 	default:
 		return usagef("--status %q: want placed, paid, shipped, cancelled or refunded", req.Status)
+	}
+	if req.Channel != "" {
+		if _, err := schemas.ParseChannelFilter(req.Channel); err != nil {
+			return usagef("--channel: %v", err)
+		}
 	}
 	if from != "" && to != "" && !req.From.Before(req.To) {
 		return usagef("--to %s is before --from %s", to, from)
@@ -192,7 +198,7 @@ func printSearchTable(w io.Writer, res search.Result) error {
 	for _, f := range []struct {
 		name string
 		b    []search.Bucket
-	}{{"kind", res.Facets.Kind}, {"status", res.Facets.Status}, {"country", res.Facets.Country}} {
+	}{{"kind", res.Facets.Kind}, {"status", res.Facets.Status}, {"country", res.Facets.Country}, {"channel", res.Facets.Channel}} {
 		if len(f.b) == 0 {
 			continue
 		}

@@ -32,6 +32,8 @@ func TestCheckSearchFlags(t *testing.T) {
 		{name: "limit 101", give: search.Request{Size: 101}, wantErr: "--limit 101: want 1..100"},
 		{name: "kind", give: search.Request{Kind: "credit", Size: 20}, wantErr: `--kind "credit"`},
 		{name: "status", give: search.Request{Status: "foo", Size: 20}, wantErr: `--status "foo"`},
+		{name: "channel", give: search.Request{Channel: "email", Size: 20}, wantErr: `--channel: channel "email": want one of web, phone, marketplace, store, unknown`},
+		{name: "channel unknown", give: search.Request{Channel: "unknown", Size: 20}},
 		{name: "to before from", give: search.Request{From: day("--from", "2011-12-01", 0).From, To: day("--to", "2011-11-01", 1).From, Size: 20},
 			from: "2011-12-01", to: "2011-11-01", wantErr: "--to 2011-11-01 is before --from 2011-12-01"},
 		{name: "same day", give: search.Request{From: day("--from", "2011-12-01", 0).From, To: day("--to", "2011-12-01", 1).From, Size: 20},

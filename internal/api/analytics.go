@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/orderstream/orderstream/schemas"
 	"github.com/shopspring/decimal"
 )
 
@@ -20,10 +21,10 @@ type Analytics interface {
 	// Every method wraps ErrUnknownCountry when f.Country is not empty and
 	// no order of the read model has that country.
 	//
-	// Summary returns the totals of f's range and country.
+	// Summary returns the totals of f's range, country and channel.
 	Summary(ctx context.Context, f Filter) (Summary, error)
-	// Breakdown returns the metrics per bucket of dim: days or months in
-	// ascending order, countries in any order.
+	// Breakdown returns the metrics per bucket of dim: days, months or
+	// channels in ascending order, countries in any order.
 	Breakdown(ctx context.Context, f Filter, dim Dimension) ([]Bucket, error)
 	// TopProducts returns at most limit products ranked by order.
 	TopProducts(ctx context.Context, f Filter, order ProductOrder, limit int) ([]Product, error)
@@ -47,16 +48,20 @@ func (s *Server) analyticsError(w http.ResponseWriter, r *http.Request, f Filter
 }
 
 // Filter selects the orders a query covers: placed on a Europe/London
-// calendar day in [From, To] (both inclusive; a zero bound is open) and, when
-// Country is not empty, from that country (exact match, e.g. "EIRE").
+// calendar day in [From, To] (both inclusive; a zero bound is open), when
+// Country is not empty from that country (exact match, e.g. "EIRE"), and
+// when Channel is not empty of that sales channel (web, phone, marketplace,
+// store, or unknown for orders that do not say; schemas.ChannelFilters).
 // From and To carry only a date (midnight UTC of that calendar day).
 type Filter struct {
 	From    time.Time
 	To      time.Time
 	Country string
+	Channel string
 }
 
-// Dimension is how Breakdown groups: "day", "month" or "country".
+// Dimension is how Breakdown groups: "day", "month", "country" or
+// "channel".
 type Dimension string
 
 // Dimensions of Breakdown.
@@ -64,6 +69,7 @@ const (
 	ByDay     Dimension = "day"
 	ByMonth   Dimension = "month"
 	ByCountry Dimension = "country"
+	ByChannel Dimension = "channel"
 )
 
 // ProductOrder ranks products: "revenue" (net revenue, GBP) or "quantity"
@@ -100,8 +106,8 @@ type Summary struct {
 	Metrics
 }
 
-// Bucket is the metrics of one day ("2011-03-01"), month ("2011-03") or
-// country ("United Kingdom").
+// Bucket is the metrics of one day ("2011-03-01"), month ("2011-03"),
+// country ("United Kingdom") or channel ("web"; "unknown" when not known).
 type Bucket struct {
 	Key string `json:"key"`
 	Metrics
@@ -133,12 +139,13 @@ type rangeEcho struct {
 	From     string `json:"from,omitempty"`
 	To       string `json:"to,omitempty"`
 	Country  string `json:"country,omitempty"`
+	Channel  string `json:"channel,omitempty"`
 	Currency string `json:"currency"`
 	Timezone string `json:"timezone"`
 }
 
 func echo(f Filter) rangeEcho {
-	e := rangeEcho{Country: f.Country, Currency: "GBP", Timezone: "Europe/London"}
+	e := rangeEcho{Country: f.Country, Channel: f.Channel, Currency: "GBP", Timezone: "Europe/London"}
 	if !f.From.IsZero() {
 		e.From = f.From.Format(dateLayout)
 	}
@@ -148,10 +155,10 @@ func echo(f Filter) rangeEcho {
 	return e
 }
 
-// filter reads from, to and country.
+// filter reads from, to, country and channel.
 func (q *query) filter() Filter {
 	from, to := q.dateRange()
-	return Filter{From: from, To: to, Country: q.str("country")}
+	return Filter{From: from, To: to, Country: q.str("country"), Channel: q.oneOf("channel", "", schemas.ChannelFilters...)}
 }
 
 // Limits of the top-products and revenue-by-country endpoints.
@@ -196,7 +203,7 @@ type countryRest struct {
 func (s *Server) handleRevenue(w http.ResponseWriter, r *http.Request) {
 	q := newQuery(r.URL.Query())
 	f := q.filter()
-	by := Dimension(q.oneOf("by", string(ByMonth), string(ByDay), string(ByMonth), string(ByCountry)))
+	by := Dimension(q.oneOf("by", string(ByMonth), string(ByDay), string(ByMonth), string(ByCountry), string(ByChannel)))
 	top := q.intIn("top", 0, 0, maxTopCountries)
 	if top > 0 && by != ByCountry {
 		q.fail("top", "applies only to by=country")

@@ -80,6 +80,7 @@ type SearchRequest struct {
 	Text     string
 	Product  string
 	Country  string
+	Channel  string // web, phone, marketplace, store or unknown (schemas.ChannelFilters)
 	Customer string
 	Kind     string
 	Status   string
@@ -92,7 +93,8 @@ type SearchRequest struct {
 
 // SearchResult is one page: Total orders matching (the whole result, not
 // the page), the page's Hits, Facets counted over the whole result (keys
-// "country", "kind", "status"), and Next, the cursor of the next page (""
+// "country", "channel", "kind", "status"; channel "unknown" counts the
+// orders that do not say), and Next, the cursor of the next page (""
 // on the last page).
 type SearchResult struct {
 	Total  int64                   `json:"total"`
@@ -117,6 +119,7 @@ type OrderSummary struct {
 	Status       string    `json:"status"`
 	CustomerID   string    `json:"customer_id,omitempty"`
 	Country      string    `json:"country"`
+	Channel      string    `json:"channel,omitempty"` // absent when not known
 	PlacedAt     time.Time `json:"placed_at"`
 	Total        Amount    `json:"total"`
 	LineCount    int       `json:"line_count"`
@@ -162,6 +165,7 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 		Text:     q.str("q"),
 		Product:  q.str("product"),
 		Country:  q.str("country"),
+		Channel:  q.oneOf("channel", "", schemas.ChannelFilters...),
 		Customer: q.str("customer"),
 		Kind:     q.oneOf("kind", "", "sale", "credit_note", "adjustment"),
 		Status:   q.oneOf("status", "", "placed", "paid", "shipped", "cancelled", "refunded"),

@@ -82,6 +82,9 @@ func TestBadParameters(t *testing.T) {
 		{"limit not int", "/api/v1/analytics/top-products?limit=ten", "limit", "not an integer"},
 		{"product order", "/api/v1/analytics/top-products?by=price", "by", "not one of revenue, quantity"},
 		{"repeated country", "/api/v1/analytics/return-rate?country=EIRE&country=France", "country", "given 2 times"},
+		{"unknown channel", "/api/v1/analytics/summary?channel=email", "channel", `"email" is not one of web, phone, marketplace, store, unknown`},
+		{"channel in another case", "/api/v1/analytics/top-products?channel=Web", "channel", `"Web" is not one of`},
+		{"search channel", "/api/v1/orders/search?channel=none", "channel", `"none" is not one of web, phone, marketplace, store, unknown`},
 		{"page size over max", "/api/v1/orders/search?size=101", "size", "out of range; want 1 to 100"},
 		{"page size zero", "/orders/search?size=0", "size", "out of range"},
 		{"bad kind", "/api/v1/orders/search?kind=refund", "kind", `"refund" is not one of sale, credit_note, adjustment`},
@@ -91,8 +94,8 @@ func TestBadParameters(t *testing.T) {
 		{"filter not UTF-8", "/api/v1/analytics/summary?country=Fran%ffce", "country", "not valid UTF-8"},
 		{"long text", "/api/v1/orders/search?q=" + strings.Repeat("x", 201), "q", "at most 200"},
 		{"bad cursor", "/api/v1/orders/search?after=" + strings.Repeat("c", 2000), "after", "cursor"},
-		{"misspelt parameter", "/api/v1/analytics/summary?form=2011-01-01", "form", "is not a parameter of this endpoint (it takes country, from, to)"},
-		{"search parameter elsewhere", "/api/v1/analytics/top-products?size=5", "size", "it takes by, country, from, limit, to"},
+		{"misspelt parameter", "/api/v1/analytics/summary?form=2011-01-01", "form", "is not a parameter of this endpoint (it takes channel, country, from, to)"},
+		{"search parameter elsewhere", "/api/v1/analytics/top-products?size=5", "size", "it takes by, channel, country, from, limit, to"},
 		{"unknown search parameter", "/api/v1/orders/search?page=2", "page", "is not a parameter"},
 		{"date before the contract", "/api/v1/analytics/summary?from=0001-01-01", "from", "outside 1970-01-02 to 2105-12-30"},
 		{"date after the contract", "/api/v1/orders/search?to=9999-12-31", "to", "outside 1970-01-02 to 2105-12-30"},
@@ -145,11 +148,11 @@ func TestFilterReachesQueries(t *testing.T) {
 		return Summary{Metrics{NetRevenue: dec("1.5")}}, nil
 	}}
 	h := newTestServer(t, a, &fakeSearch{}).Handler()
-	w := get(t, h, "/api/v1/analytics/summary?from=2011-03-01&to=2011-03-31&country=EIRE")
+	w := get(t, h, "/api/v1/analytics/summary?from=2011-03-01&to=2011-03-31&country=EIRE&channel=web")
 	if w.Code != 200 {
 		t.Fatalf("HTTP %d %s", w.Code, w.Body)
 	}
-	want := Filter{From: time.Date(2011, 3, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2011, 3, 31, 0, 0, 0, 0, time.UTC), Country: "EIRE"}
+	want := Filter{From: time.Date(2011, 3, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2011, 3, 31, 0, 0, 0, 0, time.UTC), Country: "EIRE", Channel: "web"}
 	if got != want {
 		t.Fatalf("filter %+v; want %+v", got, want)
 	}
@@ -157,7 +160,28 @@ func TestFilterReachesQueries(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
 		t.Fatal(err)
 	}
-	if body["net_revenue"] != "1.500" || body["from"] != "2011-03-01" || body["country"] != "EIRE" || body["currency"] != "GBP" {
+	if body["net_revenue"] != "1.500" || body["from"] != "2011-03-01" || body["country"] != "EIRE" || body["channel"] != "web" || body["currency"] != "GBP" {
+		t.Fatalf("body %s", w.Body)
+	}
+}
+
+func TestRevenueByChannel(t *testing.T) {
+	t.Parallel()
+	var gotF Filter
+	var gotD Dimension
+	a := &fakeAnalytics{BreakdownFn: func(_ context.Context, f Filter, d Dimension) ([]Bucket, error) {
+		gotF, gotD = f, d
+		return []Bucket{{Key: "unknown", Metrics: Metrics{Orders: 2}}, {Key: "web", Metrics: Metrics{Orders: 1}}}, nil
+	}}
+	h := newTestServer(t, a, &fakeSearch{}).Handler()
+	w := get(t, h, "/api/v1/analytics/revenue?by=channel&country=France")
+	if w.Code != 200 {
+		t.Fatalf("HTTP %d %s", w.Code, w.Body)
+	}
+	if gotD != ByChannel || gotF.Country != "France" || gotF.Channel != "" {
+		t.Fatalf("breakdown by %q with %+v; want by channel, country France", gotD, gotF)
+	}
+	if !strings.Contains(w.Body.String(), `"by":"channel"`) || !strings.Contains(w.Body.String(), `"key":"web"`) {
 		t.Fatalf("body %s", w.Body)
 	}
 }
@@ -221,11 +245,11 @@ func TestSearchRequestAndPagination(t *testing.T) {
 		return SearchResult{Total: 42, Next: "cursor-2"}, nil
 	}}
 	h := newTestServer(t, &fakeAnalytics{}, s).Handler()
-	w := get(t, h, "/orders/search?q=hanging+heart&product=85123A&country=France&kind=sale&status=paid&sort=total&after=cursor-1&from=2011-01-01")
+	w := get(t, h, "/orders/search?q=hanging+heart&product=85123A&country=France&channel=unknown&kind=sale&status=paid&sort=total&after=cursor-1&from=2011-01-01")
 	if w.Code != 200 {
 		t.Fatalf("HTTP %d %s", w.Code, w.Body)
 	}
-	want := SearchRequest{Text: "hanging heart", Product: "85123A", Country: "France", Kind: "sale", Status: "paid",
+	want := SearchRequest{Text: "hanging heart", Product: "85123A", Country: "France", Channel: "unknown", Kind: "sale", Status: "paid",
 		Sort: "total", After: "cursor-1", Size: DefaultPageSize, From: time.Date(2011, 1, 1, 0, 0, 0, 0, time.UTC)}
 	if got != want {
 		t.Fatalf("request %+v; want %+v", got, want)

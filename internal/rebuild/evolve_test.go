@@ -254,10 +254,22 @@ func analyticsFigures(ctx context.Context, t *testing.T, q *analytics.Queries, e
 	for _, g := range byCountry {
 		check("country "+g.Key, g.Totals, exp.ByCountry[g.Key])
 	}
+	// No document of the file says its channel, and v1 events cannot: every
+	// order is unknown.
+	byChannel, err := q.Breakdown(ctx, analytics.Filter{}, analytics.ByChannel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(byChannel) != 1 || byChannel[0].Key != schemas.ChannelUnknown {
+		t.Errorf("channels %+v, want unknown only", byChannel)
+	} else {
+		check("channel unknown", byChannel[0].Totals, &exp.Total)
+	}
 	return struct {
 		Summary   analytics.Totals
 		ByCountry []analytics.Group
-	}{sum, byCountry}
+		ByChannel []analytics.Group
+	}{sum, byCountry, byChannel}
 }
 
 func searchFigures(ctx context.Context, t *testing.T, q *search.Query, exp *testfixture.Expected, shipped int) any {
@@ -285,6 +297,9 @@ func searchFigures(ctx context.Context, t *testing.T, q *search.Query, exp *test
 		if b.Count != int64(want) {
 			t.Errorf("country %s: %d orders, CSV oracle %d", b.Key, b.Count, want)
 		}
+	}
+	if len(res.Facets.Channel) != 1 || res.Facets.Channel[0] != (search.Bucket{Key: schemas.ChannelUnknown, Count: int64(exp.Total.Documents)}) {
+		t.Errorf("channel facet %+v, want every one of %d orders unknown", res.Facets.Channel, exp.Total.Documents)
 	}
 	for _, b := range res.Facets.Status {
 		if b.Key == string(schemas.StatusShipped) && b.Count != int64(shipped) {

@@ -30,6 +30,8 @@ import (
 //   - every other table (schema_migrations, the generation registry) is a
 //     ReplicatedReplacingMergeTree with one replica on every node (path
 //     /clickhouse/tables/all/DB/X): any node reads the whole registry.
+//   - ALTER TABLE of a generation table alters its local table, then the
+//     Distributed table (which keeps a column list of its own);
 //   - views, RENAME and DROP run ON CLUSTER; DROP of a generation table
 //     drops its local table as well; TRUNCATE of a generation table
 //     truncates its local tables (a Distributed table holds no rows).
@@ -46,6 +48,7 @@ var (
 	generationRE  = regexp.MustCompile(`_g[0-9]+$`)
 	dropTableRE   = regexp.MustCompile(`^DROP TABLE IF EXISTS (\S+)$`)
 	truncateRE    = regexp.MustCompile(`^TRUNCATE TABLE (\S+)$`)
+	alterRE       = regexp.MustCompile(`(?s)^ALTER TABLE (\S+) (.*)$`)
 )
 
 // splitName splits "`db`.`t`" or "`db`.t" into db and t.
@@ -78,7 +81,7 @@ func shardingKey(name string) string {
 // rewrite returns the statements that do st on the cluster (st alone on one
 // server). It recognises the statements this package issues: CREATE
 // DATABASE / TABLE (ReplacingMergeTree) / VIEW IF NOT EXISTS, DROP TABLE IF
-// EXISTS, RENAME TABLE; any other statement (INSERT ... SELECT) is
+// EXISTS, RENAME TABLE, ALTER TABLE; any other statement (INSERT ... SELECT) is
 // returned unchanged and runs on the node at hand.
 func (c clusterDDL) rewrite(st string) []string {
 	if c.name == "" {
@@ -121,6 +124,14 @@ func (c clusterDDL) rewrite(st string) []string {
 		out := []string{st + on}
 		if local := c.localName(table); local != table {
 			out = append(out, "DROP TABLE IF EXISTS "+quoted(db, local)+on)
+		}
+		return out
+	case alterRE.MatchString(st):
+		m := alterRE.FindStringSubmatch(st)
+		db, table := splitName(m[1])
+		out := []string{"ALTER TABLE " + quoted(db, c.localName(table)) + on + " " + m[2]}
+		if local := c.localName(table); local != table {
+			out = append(out, "ALTER TABLE "+quoted(db, table)+on+" "+m[2]) // the Distributed table's own columns
 		}
 		return out
 	case truncateRE.MatchString(st):

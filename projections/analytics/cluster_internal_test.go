@@ -34,6 +34,11 @@ func TestClusterDDLRewrite(t *testing.T) {
 		{"drop view", "c", "DROP TABLE IF EXISTS `db`.`orders_old`", []string{"DROP TABLE IF EXISTS `db`.`orders_old` ON CLUSTER `c`"}},
 		{"truncate generation table truncates its local table", "c", "TRUNCATE TABLE `db`.`orders_g3`", []string{"TRUNCATE TABLE `db`.`orders_g3_local` ON CLUSTER `c`"}},
 		{"truncate on one server", "", "TRUNCATE TABLE `db`.`orders_g3`", []string{"TRUNCATE TABLE `db`.`orders_g3`"}},
+		{"alter generation table alters its local and its distributed table", "c", "ALTER TABLE `db`.orders_g3 ADD COLUMN channel String DEFAULT '' AFTER country", []string{
+			"ALTER TABLE `db`.`orders_g3_local` ON CLUSTER `c` ADD COLUMN channel String DEFAULT '' AFTER country",
+			"ALTER TABLE `db`.`orders_g3` ON CLUSTER `c` ADD COLUMN channel String DEFAULT '' AFTER country",
+		}},
+		{"alter on one server", "", "ALTER TABLE `db`.orders_g3 ADD COLUMN channel String", []string{"ALTER TABLE `db`.orders_g3 ADD COLUMN channel String"}},
 		{"insert runs on the node at hand", "c", "INSERT INTO `db`.t (a) SELECT a FROM `db`.u", []string{"INSERT INTO `db`.t (a) SELECT a FROM `db`.u"}},
 	}
 	for _, tc := range tests {

@@ -123,22 +123,26 @@ func compatFilters(t *testing.T) map[string]analytics.Filter {
 		return v
 	}
 	return map[string]analytics.Filter{
-		"all":                    {},
-		"2011-03":                {From: d("2011-03-01"), To: d("2011-03-31")},
-		"dst start 2011-03-27":   {From: d("2011-03-27"), To: d("2011-03-27")},
-		"dst end 2011-10-30":     {From: d("2011-10-30"), To: d("2011-10-30")},
-		"around dst end":         {From: d("2011-10-29"), To: d("2011-10-31")},
-		"first day":              {From: d("2010-12-01"), To: d("2010-12-01")},
-		"from 2011-11-01":        {From: d("2011-11-01")},
-		"to 2010-12-31":          {To: d("2010-12-31")},
-		"United Kingdom":         {Country: "United Kingdom"},
-		"EIRE":                   {Country: "EIRE"},
-		"Channel Islands":        {Country: "Channel Islands"},
-		"France 2011-05":         {From: d("2011-05-01"), To: d("2011-05-31"), Country: "France"},
-		"escaping":               {Country: `Côte d'Ivoire \ "x"`},
-		"2012-01 (no data)":      {From: d("2012-01-01"), To: d("2012-01-31")},
-		"Germany from 2011-06":   {From: d("2011-06-01"), Country: "Germany"},
-		"United Kingdom 2011-Q4": {From: d("2011-10-01"), To: d("2011-12-31"), Country: "United Kingdom"},
+		"all":                     {},
+		"2011-03":                 {From: d("2011-03-01"), To: d("2011-03-31")},
+		"dst start 2011-03-27":    {From: d("2011-03-27"), To: d("2011-03-27")},
+		"dst end 2011-10-30":      {From: d("2011-10-30"), To: d("2011-10-30")},
+		"around dst end":          {From: d("2011-10-29"), To: d("2011-10-31")},
+		"first day":               {From: d("2010-12-01"), To: d("2010-12-01")},
+		"from 2011-11-01":         {From: d("2011-11-01")},
+		"to 2010-12-31":           {To: d("2010-12-31")},
+		"United Kingdom":          {Country: "United Kingdom"},
+		"EIRE":                    {Country: "EIRE"},
+		"Channel Islands":         {Country: "Channel Islands"},
+		"France 2011-05":          {From: d("2011-05-01"), To: d("2011-05-31"), Country: "France"},
+		"escaping":                {Country: `Côte d'Ivoire \ "x"`},
+		"2012-01 (no data)":       {From: d("2012-01-01"), To: d("2012-01-31")},
+		"Germany from 2011-06":    {From: d("2011-06-01"), Country: "Germany"},
+		"United Kingdom 2011-Q4":  {From: d("2011-10-01"), To: d("2011-12-31"), Country: "United Kingdom"},
+		"web":                     {Channel: "web"},
+		"unknown channel 2011-03": {From: d("2011-03-01"), To: d("2011-03-31"), Channel: "unknown"},
+		"phone 2011-05-10..06-20": {From: d("2011-05-10"), To: d("2011-06-20"), Channel: "phone"},
+		"store United Kingdom":    {Country: "United Kingdom", Channel: "store"},
 	}
 }
 
@@ -153,7 +157,7 @@ func dashboard(t *testing.T, a *answers, step string, q *analytics.Queries, filt
 			t.Fatalf("%s: Summary: %v", k, err)
 		}
 		a.add(t, k+" / summary", sum, totalsCells)
-		for _, by := range []analytics.Dimension{analytics.ByDay, analytics.ByMonth, analytics.ByCountry} {
+		for _, by := range []analytics.Dimension{analytics.ByDay, analytics.ByMonth, analytics.ByCountry, analytics.ByChannel} {
 			g, err := q.Breakdown(ctx, f, by)
 			if err != nil {
 				t.Fatalf("%s: Breakdown(%s): %v", k, by, err)
@@ -330,7 +334,7 @@ func compatEvents(all []schemas.Envelope) []schemas.Envelope {
 // every answer of a current release to equal 18.16's, cell by cell. (With
 // Docker and no shared server, the reference is the 25.8 container.)
 func TestCompatibilityCurrentRelease(t *testing.T) {
-	events := compatEvents(testfixture.RealEvents(t))
+	events := withChannels(t, compatEvents(testfixture.RealEvents(t)))
 	targets := append([]target{serverTarget(t, "shared server", testenv.ClickHouseAddr(t))}, currentTargets(t)...)
 	got := make([]*answers, len(targets))
 	t.Run("run", func(t *testing.T) {

@@ -8,8 +8,8 @@
 // a fourth, a rollup, from them:
 //
 //   - order_lines_g<n>: one row per line of order.placed (order, line number,
-//     kind, customer, country, product, quantity, unit price, amount =
-//     quantity × unit price, placed time, version);
+//     kind, customer, country, channel ("" = not known), product, quantity,
+//     unit price, amount = quantity × unit price, placed time, version);
 //   - orders_g<n>: one row per order.placed (document fields and total);
 //   - order_status_g<n>: one row per event, keyed by order and version, with
 //     the status it moves the order to (schemas.StatusOf) and its amount; the

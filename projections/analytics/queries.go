@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/orderstream/orderstream/schemas"
 	"github.com/shopspring/decimal"
 )
 
@@ -46,19 +47,30 @@ import (
 // the year, month and day of each value count (read in the value's own
 // location); the zero time leaves that end open. Country, when not empty,
 // keeps the documents of exactly that country (as in the data: "United
-// Kingdom", "EIRE").
+// Kingdom", "EIRE"). Channel, when not empty, keeps the documents of that
+// sales channel: web, phone, marketplace, store, or "unknown"
+// (schemas.ChannelUnknown) for those whose order.placed does not say (every
+// v1 event and every order of the Online Retail file).
 type Filter struct {
 	From    time.Time `json:"from,omitzero"`
 	To      time.Time `json:"to,omitzero"`
 	Country string    `json:"country,omitempty"`
+	Channel string    `json:"channel,omitempty"`
 }
 
-// Validate reports a range whose end precedes its start.
+// Validate reports a range whose end precedes its start and an unknown
+// channel (the error names it).
 func (f Filter) Validate() error {
+	var errs []error
 	if !f.From.IsZero() && !f.To.IsZero() && day(f.To) < day(f.From) {
-		return fmt.Errorf("date range %s..%s: the end precedes the start", day(f.From), day(f.To))
+		errs = append(errs, fmt.Errorf("date range %s..%s: the end precedes the start", day(f.From), day(f.To)))
 	}
-	return nil
+	if f.Channel != "" {
+		if _, err := schemas.ParseChannelFilter(f.Channel); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func day(t time.Time) string { return t.Format("2006-01-02") }
@@ -76,6 +88,11 @@ func (f Filter) where() (string, []any) {
 	if f.Country != "" {
 		conds = append(conds, "country = ?")
 		args = append(args, f.Country)
+	}
+	if f.Channel != "" {
+		c, _ := schemas.ParseChannelFilter(f.Channel) // checked by Validate
+		conds = append(conds, "channel = ?")
+		args = append(args, string(c))
 	}
 	if len(conds) == 0 {
 		return "", nil
@@ -99,9 +116,10 @@ type Totals struct {
 	ReturnRateValue   decimal.Decimal `json:"return_rate_value"`
 }
 
-// Group is the metrics of one day, month or country.
+// Group is the metrics of one day, month, country or channel.
 //
-// Key is "YYYY-MM-DD" (day), "YYYY-MM" (month) or the country name.
+// Key is "YYYY-MM-DD" (day), "YYYY-MM" (month), the country name or the
+// channel ("unknown" for orders that do not say, schemas.ChannelUnknown).
 type Group struct {
 	Key string `json:"key"`
 	Totals
@@ -115,6 +133,7 @@ const (
 	ByDay     Dimension = "day"     // Europe/London calendar day of placed time
 	ByMonth   Dimension = "month"   // Europe/London calendar month of placed time
 	ByCountry Dimension = "country" // the document's country
+	ByChannel Dimension = "channel" // the document's sales channel, "unknown" when not known
 )
 
 // Rank orders TopProducts.
@@ -259,7 +278,8 @@ func DivHalfEven(a, b decimal.Decimal, places int32) decimal.Decimal {
 	return decimal.NewFromBigInt(q, -places)
 }
 
-// Breakdown returns the metrics per day, month or country, ordered by key.
+// Breakdown returns the metrics per day, month, country or channel, ordered
+// by key.
 // Groups without any document are absent.
 func (q *Queries) Breakdown(ctx context.Context, f Filter, by Dimension) ([]Group, error) {
 	if err := f.Validate(); err != nil {
@@ -273,8 +293,10 @@ func (q *Queries) Breakdown(ctx context.Context, f Filter, by Dimension) ([]Grou
 		key = "substring(toString(toStartOfMonth(placed_at, 'Europe/London')), 1, 7)"
 	case ByCountry:
 		key = "country"
+	case ByChannel:
+		key = "if(channel = '', '" + schemas.ChannelUnknown + "', channel)"
 	default:
-		return nil, fmt.Errorf("breakdown by %q: want day, month or country", by)
+		return nil, fmt.Errorf("breakdown by %q: want day, month, country or channel", by)
 	}
 	where, args := f.where()
 	rows, err := q.conn.Query(ctx, "SELECT "+key+" AS k, "+totalsColumns+" FROM "+q.orders+where+" GROUP BY k ORDER BY k", args...)
@@ -309,7 +331,8 @@ var ErrLimit = errors.New("limit must be between 1 and 10000")
 // them up per stock code. Both parts hold the same figures a query over the
 // deduplicated lines gives (see the migration generation/0002), so the
 // answer is that query's; its cost follows the months and products of the
-// range, plus at most two partial months of lines.
+// range, plus at most two partial months of lines. With a Channel filter
+// (the rollup has no channel) it reads the lines of the whole range.
 func (q *Queries) TopProducts(ctx context.Context, f Filter, by Rank, limit int) ([]Product, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
@@ -348,6 +371,15 @@ func (q *Queries) topProducts(ctx context.Context, gen uint32, f Filter, order s
 	plan := planTopProducts(f)
 	var parts []string
 	var args []any
+	if f.Channel != "" {
+		// The rollup has no channel: the lines of the whole range.
+		plan = topProductsPlan{}
+		where, wargs := f.where()
+		args = append(args, wargs...)
+		parts = append(parts, `SELECT stock_code, argMax(description, (placed_at, description)) AS p_desc, max(placed_at) AS p_last,
+			sum(amount) AS p_amount, sum(quantity) AS p_qty, uniqExact(order_id) AS p_docs
+			FROM `+q.table("order_lines", gen)+` FINAL`+where+` GROUP BY stock_code`)
+	}
 	country := func(conds []string) []string {
 		if f.Country != "" {
 			conds = append(conds, "country = ?")

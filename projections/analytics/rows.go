@@ -32,6 +32,7 @@ type LineRow struct {
 	Kind        schemas.Kind
 	CustomerID  string // "" for a guest document
 	Country     string
+	Channel     schemas.Channel // "" when the order does not say
 	StockCode   string
 	Description string
 	Quantity    int64
@@ -48,6 +49,7 @@ type OrderRow struct {
 	Kind        schemas.Kind
 	CustomerID  string
 	Country     string
+	Channel     schemas.Channel // "" when the order does not say
 	Currency    string
 	Total       decimal.Decimal // Σ line amounts
 	Lines       uint32
@@ -84,11 +86,11 @@ func (r *Rows) Len() int { return len(r.Lines) + len(r.Orders) + len(r.Statuses)
 // accepted currency (Config.Currency). It fails with an error wrapping
 // ErrRejected (and naming the field) for an event that can never be
 // projected: unknown type or schema version, undecodable payload, missing
-// order id, a time outside DateTime's range, a kind the model does not know,
-// another currency, money with more than 3 decimals or beyond the
-// contract's range (schemas.MaxAmount, every line amount and running total
-// included), a
-// line number repeated or < 1, or a total that is not the sum of its lines.
+// order id, a time outside DateTime's range, a kind or channel the model
+// does not know, another currency, money with more than 3 decimals or
+// beyond the contract's range (schemas.MaxAmount, every line amount and
+// running total included), a line number repeated or < 1, or a total that
+// is not the sum of its lines.
 // A time or amount the columns cannot hold also wraps schemas.ErrOutOfRange.
 func (r *Rows) Add(e schemas.Envelope, currency string) error {
 	if err := r.add(e, currency); err != nil {
@@ -149,6 +151,9 @@ func (r *Rows) placed(id string, version uint64, at time.Time, p *schemas.OrderP
 	if p.Currency != currency {
 		return fmt.Errorf("currency %q: this read model holds %s only", p.Currency, currency)
 	}
+	if !p.Channel.Valid() {
+		return fmt.Errorf("channel %q: want web, phone, marketplace, store or none", p.Channel)
+	}
 	if len(p.Lines) == 0 {
 		return errors.New("no lines")
 	}
@@ -187,7 +192,7 @@ func (r *Rows) placed(id string, version uint64, at time.Time, p *schemas.OrderP
 		}
 		lines = append(lines, LineRow{
 			OrderID: id, LineNo: uint32(l.LineNo), OrderNumber: p.OrderNumber, Kind: p.Kind,
-			CustomerID: p.Customer.ID, Country: p.Customer.Country, StockCode: l.StockCode, Description: l.Description,
+			CustomerID: p.Customer.ID, Country: p.Customer.Country, Channel: p.Channel, StockCode: l.StockCode, Description: l.Description,
 			Quantity: l.Quantity, UnitPrice: l.UnitPrice.Amount, Amount: decimal.New(amount, -schemas.MoneyScale), PlacedAt: at, Version: version,
 		})
 	}
@@ -200,7 +205,7 @@ func (r *Rows) placed(id string, version uint64, at time.Time, p *schemas.OrderP
 	}
 	r.Lines = append(r.Lines, lines...)
 	r.Orders = append(r.Orders, OrderRow{
-		OrderID: id, OrderNumber: p.OrderNumber, Kind: p.Kind, CustomerID: p.Customer.ID, Country: p.Customer.Country,
+		OrderID: id, OrderNumber: p.OrderNumber, Kind: p.Kind, CustomerID: p.Customer.ID, Country: p.Customer.Country, Channel: p.Channel,
 		Currency: p.Currency, Total: p.Total.Amount, Lines: uint32(len(lines)), PlacedAt: at, Version: version,
 	})
 	r.Statuses = append(r.Statuses, StatusRow{
@@ -247,45 +252,45 @@ func (r *Rows) tables() [3]table {
 func lineTable(rows []LineRow) table {
 	n := len(rows)
 	var (
-		orderID, orderNumber, kind, customer, country, stock, desc = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		lineNo                                                     = make([]uint32, n)
-		qty                                                        = make([]int64, n)
-		price, amount                                              = make([]decimal.Decimal, n), make([]decimal.Decimal, n)
-		placed                                                     = make([]time.Time, n)
-		version                                                    = make([]uint64, n)
+		orderID, orderNumber, kind, customer, country, channel, stock, desc = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		lineNo                                                              = make([]uint32, n)
+		qty                                                                 = make([]int64, n)
+		price, amount                                                       = make([]decimal.Decimal, n), make([]decimal.Decimal, n)
+		placed                                                              = make([]time.Time, n)
+		version                                                             = make([]uint64, n)
 	)
 	for i := range rows {
 		r := &rows[i]
-		orderID[i], lineNo[i], orderNumber[i], kind[i], customer[i], country[i] = r.OrderID, r.LineNo, r.OrderNumber, string(r.Kind), r.CustomerID, r.Country
+		orderID[i], lineNo[i], orderNumber[i], kind[i], customer[i], country[i], channel[i] = r.OrderID, r.LineNo, r.OrderNumber, string(r.Kind), r.CustomerID, r.Country, string(r.Channel)
 		stock[i], desc[i], qty[i], price[i], amount[i], placed[i], version[i] = r.StockCode, r.Description, r.Quantity, r.UnitPrice, r.Amount, r.PlacedAt, r.Version
 	}
 	return table{
 		base:    "order_lines",
-		columns: "(order_id, line_no, order_number, kind, customer_id, country, stock_code, description, quantity, unit_price, amount, placed_at, version)",
+		columns: "(order_id, line_no, order_number, kind, customer_id, country, channel, stock_code, description, quantity, unit_price, amount, placed_at, version)",
 		n:       n,
-		values:  []any{orderID, lineNo, orderNumber, kind, customer, country, stock, desc, qty, price, amount, placed, version},
+		values:  []any{orderID, lineNo, orderNumber, kind, customer, country, channel, stock, desc, qty, price, amount, placed, version},
 	}
 }
 
 func orderTable(rows []OrderRow) table {
 	n := len(rows)
 	var (
-		orderID, orderNumber, kind, customer, country, currency = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		total                                                   = make([]decimal.Decimal, n)
-		lines                                                   = make([]uint32, n)
-		placed                                                  = make([]time.Time, n)
-		version                                                 = make([]uint64, n)
+		orderID, orderNumber, kind, customer, country, channel, currency = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		total                                                            = make([]decimal.Decimal, n)
+		lines                                                            = make([]uint32, n)
+		placed                                                           = make([]time.Time, n)
+		version                                                          = make([]uint64, n)
 	)
 	for i := range rows {
 		r := &rows[i]
-		orderID[i], orderNumber[i], kind[i], customer[i], country[i], currency[i] = r.OrderID, r.OrderNumber, string(r.Kind), r.CustomerID, r.Country, r.Currency
+		orderID[i], orderNumber[i], kind[i], customer[i], country[i], channel[i], currency[i] = r.OrderID, r.OrderNumber, string(r.Kind), r.CustomerID, r.Country, string(r.Channel), r.Currency
 		total[i], lines[i], placed[i], version[i] = r.Total, r.Lines, r.PlacedAt, r.Version
 	}
 	return table{
 		base:    "orders",
-		columns: "(order_id, order_number, kind, customer_id, country, currency, total, line_count, placed_at, version)",
+		columns: "(order_id, order_number, kind, customer_id, country, channel, currency, total, line_count, placed_at, version)",
 		n:       n,
-		values:  []any{orderID, orderNumber, kind, customer, country, currency, total, lines, placed, version},
+		values:  []any{orderID, orderNumber, kind, customer, country, channel, currency, total, lines, placed, version},
 	}
 }
 

@@ -153,6 +153,30 @@ func TestRowsAdd(t *testing.T) {
 			wantErr: "occurred_at 1970-01-01T00:00:00Z: outside",
 		},
 		{
+			name: "placed on the web: the channel on the order and its line",
+			give: func(t *testing.T) schemas.Envelope {
+				return envelope(t, 1, placed(func(p *schemas.OrderPlaced) {
+					p.Channel = schemas.ChannelWeb
+					p.Lines, p.Total = p.Lines[:1], gbp("15.3")
+				}))
+			},
+			want: Rows{
+				Lines: []LineRow{{OrderID: "order-1", LineNo: 1, OrderNumber: "536365", Kind: "sale", CustomerID: "17850", Country: "United Kingdom",
+					Channel: "web", StockCode: "85123A", Description: "WHITE HANGING HEART T-LIGHT HOLDER", Quantity: 6,
+					UnitPrice: decimal.RequireFromString("2.55"), Amount: decimal.RequireFromString("15.3"), PlacedAt: at, Version: 1}},
+				Orders: []OrderRow{{OrderID: "order-1", OrderNumber: "536365", Kind: "sale", CustomerID: "17850", Country: "United Kingdom",
+					Channel: "web", Currency: "GBP", Total: decimal.RequireFromString("15.3"), Lines: 1, PlacedAt: at, Version: 1}},
+				Statuses: []StatusRow{{OrderID: "order-1", Status: "placed", EventType: "order.placed", Amount: decimal.Zero, UpdatedAt: at, Version: 1}},
+			},
+		},
+		{
+			name: "unknown channel",
+			give: func(t *testing.T) schemas.Envelope {
+				return envelope(t, 1, placed(func(p *schemas.OrderPlaced) { p.Channel = "email" }))
+			},
+			wantErr: `channel "email"`,
+		},
+		{
 			name: "unknown kind",
 			give: func(t *testing.T) schemas.Envelope {
 				return envelope(t, 1, placed(func(p *schemas.OrderPlaced) { p.Kind = "quote" }))

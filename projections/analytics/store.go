@@ -8,12 +8,14 @@ import (
 	"io/fs"
 	"log/slog"
 	"path"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/orderstream/orderstream/projections"
 )
@@ -291,7 +293,7 @@ func (s *Store) apply(ctx context.Context, scope string, gen uint32) error {
 			continue
 		}
 		for _, st := range statements(s.expand(m.sql, gen)) {
-			if err := s.ddl(ctx, st); err != nil {
+			if err := s.ddl(ctx, st); err != nil && !columnExists(st, err) {
 				return fmt.Errorf("migration %s %04d_%s: %w", key, m.version, m.name, err)
 			}
 		}
@@ -311,6 +313,22 @@ func (s *Store) apply(ctx context.Context, scope string, gen uint32) error {
 		s.log.Info("applied migration", "projection", Projection, "scope", key, "version", m.version, "name", m.name)
 	}
 	return nil
+}
+
+// columnExists reports whether err is the server's refusal of an ALTER
+// TABLE ... ADD COLUMN st because the column is there: 18.16 has no ADD
+// COLUMN IF NOT EXISTS, so a Migrate running beside another (or after one
+// that stopped before recording the migration) takes it as done.
+func columnExists(st string, err error) bool {
+	if !strings.HasPrefix(st, "ALTER TABLE ") || !strings.Contains(st, " ADD COLUMN ") {
+		return false
+	}
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) && ex.Code == 44 && strings.Contains(ex.Message, "already exists") {
+		return true
+	}
+	// ON CLUSTER: the node's exception is in the message of the DDL task.
+	return strings.Contains(err.Error(), "column with this name already exists")
 }
 
 // Generation is one row of the registry, as of its latest change: the
@@ -459,7 +477,7 @@ func (s *Store) views(n uint32) map[string]string {
 	ordersOwn := s.table(s.cluster.localName(tableName("orders", n)))
 	statusOwn := s.table(s.cluster.localName(tableName("order_status", n)))
 	return map[string]string{
-		"order_lines": `SELECT order_id, line_no, order_number, kind, customer_id, country, stock_code, description,
+		"order_lines": `SELECT order_id, line_no, order_number, kind, customer_id, country, channel, stock_code, description,
 			quantity, unit_price, amount, placed_at, version FROM ` + lines + ` FINAL`,
 		"order_totals": orderTotalsSQL(orders),
 		"product_months": `SELECT placed_month, country, stock_code, description, last_placed, amount, quantity, documents
@@ -488,17 +506,24 @@ func (s *Store) OrdersSQL(n uint32) string { return s.views(n)["orders"] }
 // line amounts (Rows.Add refuses any other), its line_count the number of
 // its lines.
 func orderTotalsSQL(orders string) string {
-	return `SELECT order_id, order_number, kind, customer_id, country, total, line_count, placed_at, version
+	return `SELECT order_id, order_number, kind, customer_id, country, channel, total, line_count, placed_at, version
 			FROM ` + orders + ` FINAL`
 }
 
 var viewNames = []string{"order_lines", "orders", "order_status", "order_totals", "product_months"}
 
+// viewAdded lists, per view, the columns its definition gained after its
+// first release (channel: generation migration 0003). ensureViews rebuilds
+// a view that lacks one even when it reads the right generation, so an
+// upgraded install serves the new column without a cutover.
+var viewAdded = map[string][]string{"order_lines": {"channel"}, "order_totals": {"channel"}}
+
 // viewBase names the generation table whose name (<base>_g<N>) shows which
 // generation a view reads.
 var viewBase = map[string]string{"order_lines": "order_lines", "orders": "orders", "order_status": "order_status", "order_totals": "orders", "product_months": "product_months"}
 
-// viewTarget returns the generation view name reads, 0 when the view is missing.
+// viewTarget returns the generation view name reads, 0 when the view is
+// missing or lacks a column of viewAdded (it must be built again).
 func (s *Store) viewTarget(ctx context.Context, name string) (uint32, error) {
 	exists, err := s.exists(ctx, name)
 	if err != nil || !exists {
@@ -507,6 +532,11 @@ func (s *Store) viewTarget(ctx context.Context, name string) (uint32, error) {
 	var create string
 	if err := s.conn.QueryRow(ctx, "SHOW CREATE TABLE "+s.table(name)).Scan(&create); err != nil {
 		return 0, fmt.Errorf("view %s.%s: %w", s.db, name, err)
+	}
+	for _, col := range viewAdded[name] {
+		if !regexp.MustCompile(`\b` + col + `\b`).MatchString(create) {
+			return 0, nil
+		}
 	}
 	marker := viewBase[name] + "_g"
 	i := strings.Index(create, marker)

@@ -68,7 +68,8 @@ func (a *Admin) Names() Names { return a.names }
 
 // Setup makes the read model usable and returns the serving generation: it
 // puts the index template (always, so a changed mapping applies to the next
-// generation) and, when no generation serves yet, creates generation 1 with
+// generation), adds the fields later builds mapped to every existing
+// generation (addedFields: channel) and, when no generation serves yet, creates generation 1 with
 // the read alias and the write alias (its write index). Setup is idempotent
 // and safe to run from several processes at once.
 func (a *Admin) Setup(ctx context.Context) (int, error) {
@@ -78,6 +79,19 @@ func (a *Admin) Setup(ctx context.Context) (int, error) {
 	}
 	if err := check("put index template "+a.names.Template(), r); err != nil {
 		return 0, err
+	}
+	gens, err := a.Generations(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, g := range gens {
+		r, err := a.eng.PutMapping(ctx, g.Index, addedFields())
+		if err != nil {
+			return 0, fmt.Errorf("put mapping of %s: %w", g.Index, err)
+		}
+		if err := check("put mapping of "+g.Index, r); err != nil {
+			return 0, err
+		}
 	}
 	n, err := a.Serving(ctx)
 	if err == nil {

@@ -33,6 +33,7 @@ type Order struct {
 	Status       schemas.Status  `json:"status"`
 	CustomerID   string          `json:"customer_id,omitempty"`
 	Country      string          `json:"country"`
+	Channel      schemas.Channel `json:"channel,omitempty"` // absent when the order does not say
 	Currency     string          `json:"currency"`
 	PlacedAt     time.Time       `json:"placed_at"`
 	UpdatedAt    time.Time       `json:"updated_at"`
@@ -137,6 +138,7 @@ func fromPlaced(e schemas.Envelope, p *schemas.OrderPlaced) *Order {
 		Status:      schemas.StatusPlaced,
 		CustomerID:  p.Customer.ID,
 		Country:     p.Customer.Country,
+		Channel:     p.Channel,
 		Currency:    p.Currency,
 		PlacedAt:    e.OccurredAt.UTC(),
 		UpdatedAt:   e.OccurredAt.UTC(),

@@ -11,6 +11,14 @@ const ProductAnalyzer = "product_text"
 // templateBody returns the composable index template for the generations of
 // n (pattern <prefix>_v*): strict mapping, the product analyzer and keyword
 // fields for filters and facets. The same JSON goes to both engines.
+// addedFields are the fields the mapping gained after generations were
+// created without them: Admin.Setup puts them on every existing generation
+// (adding a field to a strict mapping is allowed; its documents written
+// before simply lack it).
+func addedFields() []byte {
+	return []byte(`{"properties":{"channel":{"type":"keyword"}}}`)
+}
+
 func templateBody(n Names, shards, replicas int) []byte {
 	keyword := map[string]any{"type": "keyword"}
 	stored := map[string]any{"type": "keyword", "index": false, "doc_values": false} // exact decimal strings, returned but not searched
@@ -50,6 +58,7 @@ func templateBody(n Names, shards, replicas int) []byte {
 					"status":       keyword,
 					"customer_id":  keyword,
 					"country":      keyword,
+					"channel":      keyword, // absent when not known; also put on earlier generations (addedFields)
 					"currency":     keyword,
 					"placed_at":    map[string]any{"type": "date"},
 					"updated_at":   map[string]any{"type": "date"},

@@ -44,7 +44,7 @@ var ErrInvalidRequest = errors.New("invalid search request")
 
 // RequestError is a bad field of a Request (or an unknown Country); it
 // wraps ErrInvalidRequest. Field is the Request field in lower case: size,
-// sort, kind, status, from, to, after or country.
+// sort, kind, status, channel, from, to, after or country.
 type RequestError struct {
 	Field  string
 	Reason string
@@ -76,6 +76,10 @@ type Request struct {
 	Customer string
 	Kind     string
 	Status   string
+	// Channel keeps orders of this sales channel: web, phone, marketplace,
+	// store, or "unknown" (schemas.ChannelUnknown) for orders that do not
+	// say (every v1 event, every order of the Online Retail file).
+	Channel string
 	// From and To bound placed_at: From ≤ placed_at < To. Zero = unbounded.
 	From, To time.Time
 	// Sort: "" means SortRelevance when Text is set, else SortDate.
@@ -93,8 +97,10 @@ type Bucket struct {
 }
 
 // Facets count the orders matching the request (all pages) per value.
+// Channel counts orders without a channel under "unknown".
 type Facets struct {
 	Country []Bucket `json:"country"`
+	Channel []Bucket `json:"channel"`
 	Kind    []Bucket `json:"kind"`
 	Status  []Bucket `json:"status"`
 }
@@ -380,6 +386,13 @@ func searchBody(req Request) ([]byte, int, error) {
 	default:
 		errs = append(errs, reqErr("status", "status %q: want placed, paid, shipped, cancelled or refunded", req.Status))
 	}
+	var channel schemas.Channel
+	if req.Channel != "" {
+		var err error
+		if channel, err = schemas.ParseChannelFilter(req.Channel); err != nil {
+			errs = append(errs, reqErr("channel", "%v", err))
+		}
+	}
 	if !req.From.IsZero() && !req.To.IsZero() && !req.From.Before(req.To) {
 		errs = append(errs, reqErr("to", "from %s is not before to %s", req.From.Format(time.RFC3339), req.To.Format(time.RFC3339)))
 	}
@@ -402,6 +415,13 @@ func searchBody(req Request) ([]byte, int, error) {
 		if f.value != "" {
 			filter = append(filter, obj("term", obj(f.field, f.value)))
 		}
+	}
+	switch {
+	case req.Channel == "":
+	case channel == "": // unknown: documents without the field
+		filter = append(filter, obj("bool", obj("must_not", []any{obj("exists", obj("field", "channel"))})))
+	default:
+		filter = append(filter, obj("term", obj("channel", string(channel))))
 	}
 	if !req.From.IsZero() || !req.To.IsZero() {
 		rng := map[string]any{}
@@ -459,6 +479,7 @@ func searchBody(req Request) ([]byte, int, error) {
 		"sort":             sortJSON,
 		"aggs": map[string]any{
 			"country": terms("country"),
+			"channel": obj("terms", map[string]any{"field": "channel", "size": FacetSize, "missing": schemas.ChannelUnknown}),
 			"kind":    terms("kind"),
 			"status":  terms("status"),
 		},
@@ -522,6 +543,6 @@ func parseResult(b []byte, size int, sort Sort) (Result, error) {
 		}
 		return out
 	}
-	res.Facets = Facets{Country: conv("country"), Kind: conv("kind"), Status: conv("status")}
+	res.Facets = Facets{Country: conv("country"), Channel: conv("channel"), Kind: conv("kind"), Status: conv("status")}
 	return res, nil
 }

@@ -47,8 +47,19 @@ func TestSearchBody(t *testing.T) {
 				`"country":{"terms":{"field":"country","size":250}}`,
 				`"kind":{"terms":{"field":"kind","size":250}}`,
 				`"status":{"terms":{"field":"status","size":250}}`,
+				`"channel":{"terms":{"field":"channel","missing":"unknown","size":250}}`,
 			},
 			not: []string{`"must":`, `"search_after"`, `"nested"`},
+		},
+		{
+			name: "channel web: a term filter",
+			give: Request{Channel: "web"},
+			want: []string{`"filter":[{"term":{"channel":"web"}}]`},
+		},
+		{
+			name: "channel unknown: orders without one",
+			give: Request{Channel: "unknown"},
+			want: []string{`"filter":[{"bool":{"must_not":[{"exists":{"field":"channel"}}]}}]`},
 		},
 		{
 			name: "text: multi_match with order number boost, all-words and phrase boosts, relevance sort",
@@ -115,6 +126,8 @@ func TestSearchBodyInvalid(t *testing.T) {
 		{"relevance without text", Request{Sort: SortRelevance}, "needs a text"},
 		{"unknown kind", Request{Kind: "invoice"}, `kind "invoice"`},
 		{"unknown status", Request{Status: "lost"}, `status "lost"`},
+		{"unknown channel", Request{Channel: "email"}, `channel "email"`},
+		{"channel in another case", Request{Channel: "Web"}, `channel "Web"`},
 		{"from after to", Request{From: time.Date(2011, 2, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2011, 1, 1, 0, 0, 0, 0, time.UTC)}, "is not before"},
 		{"garbage cursor", Request{After: "!!"}, "not a Next value"},
 		{"cursor of another sort", Request{Sort: SortTotal, After: encodeCursor(cursor{Sort: SortDate, Values: []json.RawMessage{json.RawMessage(`1`), json.RawMessage(`"a"`)}})}, `made for sort "date"`},

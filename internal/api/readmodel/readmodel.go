@@ -45,7 +45,7 @@ func (a Analytics) Ping(ctx context.Context) error {
 // filter converts f, first checking that its country (when given) is one of
 // the read model's; an unknown one wraps api.ErrUnknownCountry.
 func (a Analytics) filter(ctx context.Context, f api.Filter) (analytics.Filter, error) {
-	af := analytics.Filter{From: f.From, To: f.To, Country: f.Country}
+	af := analytics.Filter{From: f.From, To: f.To, Country: f.Country, Channel: f.Channel}
 	if f.Country == "" {
 		return af, nil
 	}
@@ -170,7 +170,7 @@ func placedBounds(from, to time.Time) (time.Time, time.Time) {
 func (s Search) Search(ctx context.Context, req api.SearchRequest) (api.SearchResult, error) {
 	from, to := placedBounds(req.From, req.To)
 	res, err := s.Q.Search(ctx, search.Request{
-		Text: req.Text, Product: req.Product, Country: req.Country, Customer: req.Customer,
+		Text: req.Text, Product: req.Product, Country: req.Country, Channel: req.Channel, Customer: req.Customer,
 		Kind: req.Kind, Status: req.Status, From: from, To: to,
 		Sort: search.Sort(req.Sort), After: req.After, Size: req.Size,
 	})
@@ -182,7 +182,7 @@ func (s Search) Search(ctx context.Context, req api.SearchRequest) (api.SearchRe
 	}
 	out := api.SearchResult{Total: res.Total, Next: res.Next, Hits: make([]api.OrderSummary, len(res.Hits)),
 		Facets: map[string][]api.FacetValue{
-			"country": facet(res.Facets.Country), "kind": facet(res.Facets.Kind), "status": facet(res.Facets.Status),
+			"country": facet(res.Facets.Country), "channel": facet(res.Facets.Channel), "kind": facet(res.Facets.Kind), "status": facet(res.Facets.Status),
 		}}
 	for i, o := range res.Hits {
 		out.Hits[i] = orderSummary(o)
@@ -223,7 +223,7 @@ func facet(bs []search.Bucket) []api.FacetValue {
 func orderSummary(o search.Order) api.OrderSummary {
 	return api.OrderSummary{
 		ID: o.OrderID, OrderNumber: o.OrderNumber, Kind: string(o.Kind), Status: string(o.Status),
-		CustomerID: o.CustomerID, Country: o.Country, PlacedAt: o.PlacedAt, Total: api.NewAmount(o.Total),
+		CustomerID: o.CustomerID, Country: o.Country, Channel: string(o.Channel), PlacedAt: o.PlacedAt, Total: api.NewAmount(o.Total),
 		LineCount: o.LineCount, MatchedLines: o.MatchedLines,
 	}
 }
