@@ -293,6 +293,13 @@ func (s *Store) apply(ctx context.Context, scope string, gen uint32) error {
 			continue
 		}
 		for _, st := range statements(s.expand(m.sql, gen)) {
+			has, err := s.hasAddedColumn(ctx, st)
+			if err != nil {
+				return fmt.Errorf("migration %s %04d_%s: %w", key, m.version, m.name, err)
+			}
+			if has {
+				continue
+			}
 			if err := s.ddl(ctx, st); err != nil && !columnExists(st, err) {
 				return fmt.Errorf("migration %s %04d_%s: %w", key, m.version, m.name, err)
 			}
@@ -313,6 +320,31 @@ func (s *Store) apply(ctx context.Context, scope string, gen uint32) error {
 		s.log.Info("applied migration", "projection", Projection, "scope", key, "version", m.version, "name", m.name)
 	}
 	return nil
+}
+
+var addColumnRE = regexp.MustCompile("^ALTER TABLE (\\S+) ADD COLUMN `?(\\w+)`? ")
+
+// hasAddedColumn reports whether st is an ALTER TABLE ... ADD COLUMN of a
+// column its table already has (on a cluster: the local table of a
+// generation table, on the node at hand), which apply then skips. A
+// generation created after a column was added has it from its CREATE; and
+// on ClickHouse 18.16, ALTER ... ON CLUSTER of a replicated table runs on
+// every replica of a shard, the second failing ("already exists") and the
+// first one's distributed DDL queue left stuck, so it is best not sent when
+// there is nothing to do.
+func (s *Store) hasAddedColumn(ctx context.Context, st string) (bool, error) {
+	m := addColumnRE.FindStringSubmatch(st)
+	if m == nil {
+		return false, nil
+	}
+	db, table := splitName(m[1])
+	var n uint64
+	err := s.conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?",
+		db, s.cluster.localName(table), m[2]).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("read the columns of %s: %w", m[1], err)
+	}
+	return n > 0, nil
 }
 
 // columnExists reports whether err is the server's refusal of an ALTER

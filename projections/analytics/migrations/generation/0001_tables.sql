@@ -17,6 +17,7 @@ CREATE TABLE IF NOT EXISTS ${db}.order_lines_${gen} (
     kind         String,
     customer_id  String,
     country      String,
+    channel      String DEFAULT '', -- 0003_channel adds it to generations created before it
     stock_code   String,
     description  String,
     quantity     Int64,
@@ -35,6 +36,7 @@ CREATE TABLE IF NOT EXISTS ${db}.orders_${gen} (
     kind         String,
     customer_id  String,
     country      String,
+    channel      String DEFAULT '', -- 0003_channel adds it to generations created before it
     currency     String,
     total        Decimal(18, 3),
     line_count   UInt32,
