@@ -45,15 +45,7 @@ func TestChannel(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			cfg, admin := newTestModel(t, eng)
-			sink, err := NewSink(SinkConfig{Config: cfg})
-			if err != nil {
-				t.Fatal(err)
-			}
-			q, err := NewQuery(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			admin, sink, q := newTestSinkQuery(t, eng)
 			events := channelEvents(t)
 			check := func(stage string) {
 				t.Helper()
@@ -97,7 +89,7 @@ func TestChannel(t *testing.T) {
 			}
 			check("after a replay")
 
-			_, err = q.Search(ctx, Request{Channel: "email"})
+			_, err := q.Search(ctx, Request{Channel: "email"})
 			var re *RequestError
 			if !errors.As(err, &re) || re.Field != "channel" || !strings.Contains(re.Reason, `"email"`) {
 				t.Errorf("search channel email: %v; want a RequestError of field channel naming it", err)
