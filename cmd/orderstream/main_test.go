@@ -71,3 +71,22 @@ func TestLoadSettingsUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestTopicCreateUsage: a bad --topic, --partitions or --replication-factor
+// is a usage error (exit 2) naming it, before any broker is asked.
+func TestTopicCreateUsage(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--topic", ""}, "topic name is empty"},
+		{[]string{"--partitions", "-3"}, "partitions -3"},
+		{[]string{"--replication-factor", "-2"}, "replication factor -2"},
+	} {
+		err := newRootWith(context.Background(), append([]string{"topic", "create", "--kafka-brokers", "127.0.0.1:1"}, tt.args...)...)
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), tt.want) {
+			t.Errorf("topic create %v: exit %d, %v; want a usage error naming %q", tt.args, exitCode(err), err, tt.want)
+		}
+	}
+}
