@@ -90,3 +90,22 @@ func TestTopicCreateUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestEventVersionUsage: an --event-version this build does not write is a
+// usage error naming it for every writer, before PostgreSQL is reached
+// (orders and api used to start and fail each command at its save).
+func TestEventVersionUsage(t *testing.T) {
+	t.Parallel()
+	pg := []string{"--pg-url", "postgres://x@127.0.0.1:1/x", "--event-version"}
+	for _, args := range [][]string{
+		append([]string{"orders", "pay", "x", "--amount", "1"}, append(pg, "3")...),
+		append([]string{"orders", "cancel", "x", "--reason", "test"}, append(pg, "0")...),
+		append([]string{"api", "--listen", "127.0.0.1:0", "--auth", "none", "--kafka-brokers", "127.0.0.1:1",
+			"--clickhouse-addr", "127.0.0.1:1", "--search-url", "http://127.0.0.1:1"}, append(pg, "3")...),
+	} {
+		err := newRootWith(context.Background(), args...)
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "--event-version") {
+			t.Errorf("%v: exit %d, %v; want a usage error naming --event-version", args, exitCode(err), err)
+		}
+	}
+}
