@@ -100,9 +100,13 @@ func (c *Consumer) sendDLQ(ctx context.Context, bad []failure) error {
 	}
 	bo := c.newBackoff()
 	for attempt := 1; ; attempt++ {
-		err := c.cl.ProduceSync(ctx, recs...).FirstErr()
+		res := c.cl.ProduceSync(ctx, recs...)
+		err := res.FirstErr()
 		if err == nil {
 			break
+		}
+		if err := tooLargeForDLQ(res, recs, bad, c.cfg.DLQTopic); err != nil {
+			return err
 		}
 		wait := bo.NextBackOff()
 		c.m.retries.Inc()
@@ -129,6 +133,41 @@ func (c *Consumer) sendDLQ(ctx context.Context, bad []failure) error {
 			"order_id", string(f.rec.Key), "dlq_topic", c.cfg.DLQTopic, "reason", f.kind, "err", f.reason)
 	}
 	return nil
+}
+
+// tooLargeForDLQ returns the error that stops the consumer when a DLQ copy
+// was refused for its size (by the client or the broker): no retry can
+// succeed, and committing past the record would lose it, so the run stops
+// naming it. recs[i] is the copy of bad[i]. nil when no record of res was
+// refused for its size.
+func tooLargeForDLQ(res kgo.ProduceResults, recs []*kgo.Record, bad []failure, topic string) error {
+	var errs []error
+	for _, pr := range res { // in the order they completed
+		i := slices.Index(recs, pr.Record)
+		if i < 0 || !errors.Is(pr.Err, kerr.MessageTooLarge) && !errors.Is(pr.Err, kerr.RecordListTooLarge) {
+			continue
+		}
+		f := bad[i]
+		size := len(pr.Record.Key) + len(pr.Record.Value)
+		for _, h := range pr.Record.Headers {
+			size += len(h.Key) + len(h.Value)
+		}
+		errs = append(errs, fmt.Errorf("record of %s partition %d offset %d (order %.128q, %s: %v) is too large to dead-letter: "+
+			"its copy to %s (%d bytes with the dead-letter headers) was refused: %w; nothing from it on was committed: "+
+			"delete it from %s (records before offset %d, kafka-delete-records), then restart",
+			f.rec.Topic, f.rec.Partition, f.rec.Offset, f.rec.Key, f.kind, oneLineErr(f.reason, 200), topic, size, pr.Err,
+			f.rec.Topic, f.rec.Offset+1))
+	}
+	return errors.Join(errs...)
+}
+
+// oneLineErr is err's text cut to at most n bytes.
+func oneLineErr(err error, n int) string {
+	s := err.Error()
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
 }
 
 // DLQEntry is a DLQ record read back: where it came from and why it is there.

@@ -280,8 +280,9 @@ func parseEvent(up *schemas.Upcasters, key, value []byte) (schemas.Envelope, err
 		return e, err
 	}
 	if string(key) != e.AggregateID {
-		const most = 128 // the contract's longest aggregate id
-		return e, fmt.Errorf("%w: record key %q is not the event's aggregate_id %q", schemas.ErrInvalidEvent, key[:min(len(key), most)], e.AggregateID)
+		const most = 128 // the contract's longest aggregate id: both are quoted at most that long
+		id := e.AggregateID[:min(len(e.AggregateID), most)]
+		return e, fmt.Errorf("%w: record key %q is not the event's aggregate_id %q", schemas.ErrInvalidEvent, key[:min(len(key), most)], id)
 	}
 	return up.Upcast(e)
 }
