@@ -352,3 +352,29 @@ func TestDecodeStrict(t *testing.T) {
 		t.Errorf("escaped total = %s, want 15.303", got)
 	}
 }
+
+// TestParseEnvelopeRequiresAggregateType: aggregate_type is required by
+// every envelope schema; an envelope without it (produced to the topic by
+// hand) is invalid for every reader alike, not applied by one read model
+// and rejected by the other.
+func TestParseEnvelopeRequiresAggregateType(t *testing.T) {
+	t.Parallel()
+	b, err := json.Marshal(envelope(t, &schemas.OrderPaid{Amount: gbp("1")}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := schemas.ParseEnvelope(b); err != nil {
+		t.Fatalf("a whole envelope: %v", err)
+	}
+	delete(m, "aggregate_type")
+	if b, err = json.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := schemas.ParseEnvelope(b); !errors.Is(err, schemas.ErrInvalidEvent) || !strings.Contains(err.Error(), "aggregate_type") {
+		t.Errorf("ParseEnvelope without aggregate_type: %v, want ErrInvalidEvent naming it", err)
+	}
+}
