@@ -109,3 +109,25 @@ func TestEventVersionUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayShadowUsage: a bad --batch-max-records, --members or --settle
+// of a shadow rebuild is a usage error naming the flag, before PostgreSQL
+// or Kafka is reached.
+func TestReplayShadowUsage(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--batch-max-records", "-1"}, "--batch-max-records -1"},
+		{[]string{"--members", "65"}, "--members 65"},
+		{[]string{"--members", "-2"}, "--members -2"},
+		{[]string{"--settle", "-1s"}, "--settle -1s"},
+	} {
+		err := newRootWith(context.Background(), append([]string{"replay", "analytics", "--pg-url", "postgres://x@127.0.0.1:1/x",
+			"--kafka-brokers", "127.0.0.1:1", "--clickhouse-addr", "127.0.0.1:1"}, tt.args...)...)
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), tt.want) {
+			t.Errorf("replay %v: exit %d, %v; want a usage error naming %q", tt.args, exitCode(err), err, tt.want)
+		}
+	}
+}
