@@ -46,6 +46,9 @@ func TestConfigValuesAsWritten(t *testing.T) {
 		{"topic: \"orders\"\n", "topic", "orders"},
 		{"kafka-brokers: [\"a:1\", b:2]\n", "kafka-brokers", "[a:1,b:2]"},
 		{"max-in-flight: 500\n", "max-in-flight", "500"},
+		{"# comments only\n", "topic", "orders"},
+		{"---\n", "topic", "orders"},
+		{"", "topic", "orders"},
 	} {
 		cmd, err := configCmd(t, tt.yaml)
 		if err != nil {

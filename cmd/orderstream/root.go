@@ -211,12 +211,15 @@ func settingsNodes(b []byte) (map[string]*yaml.Node, error) {
 		return nil, err
 	}
 	vals := map[string]*yaml.Node{}
-	if doc.Kind == 0 { // an empty file
+	if doc.Kind == 0 || len(doc.Content) == 0 { // an empty file, comments only
 		return vals, nil
 	}
 	m := doc.Content[0]
 	for m.Kind == yaml.AliasNode {
 		m = m.Alias
+	}
+	if m.Kind == yaml.ScalarNode && m.ShortTag() == "!!null" { // "---" alone
+		return vals, nil
 	}
 	if m.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("line %d: a %s, not a map", m.Line, m.ShortTag())
