@@ -408,3 +408,29 @@ func TestHugePoisonRecordStopsNamingIt(t *testing.T) {
 		t.Fatalf("Run = %v (context %v), want a stop naming partition 0 offset 2 as too large for the DLQ", err, ctx.Err())
 	}
 }
+
+// TestPoisonWithLongReasonIsDeadLettered: a decoder error that quotes the
+// whole offending input (an unknown member name of 600 KB) is cut in the
+// dlq_error header, so the DLQ copy stays within the size the topic takes:
+// the record is dead-lettered and the partition flows, instead of a copy
+// twice its size being refused.
+func TestPoisonWithLongReasonIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	const topic = "orders"
+	brokers := newFake(t, topic, 1)
+	produceRaw(t, brokers, topic, 0, "order-x", []byte(`{"`+strings.Repeat("a", 600_000)+`":1}`))
+	produce(t, brokers, topic, 2)
+	rec := newRecorder()
+	c, err := New(testConfig(brokers, topic), &fakeSink{WriteFn: func(_ context.Context, b []Record) error { rec.record(b); return nil }}, WithLogger(testLogger(t)), fastGroup())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUntilCommitted(t, c, brokers, topic, 3, 15*time.Second)
+	if got := rec.distinct(); got != 2 {
+		t.Errorf("written = %d, want the 2 valid records", got)
+	}
+	e, err := ParseDLQ(readAll(t, brokers, c.Config().DLQTopic, 1)[0])
+	if err != nil || e.SourceOffset != 0 || e.Kind != KindDecode || len(e.Error) > maxDLQError+32 || !strings.Contains(e.Error, "bytes)") {
+		t.Fatalf("dead letter %v (error of %d bytes), %v; want the poison record with its reason cut", e.SourceOffset, len(e.Error), err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/orderstream/orderstream/schemas"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -67,7 +68,7 @@ func (c *Consumer) dlqRecord(f failure) *kgo.Record {
 	hs := make([]kgo.RecordHeader, 0, len(r.Headers)+10)
 	hs = append(hs, r.Headers...)
 	add := func(k, v string) { hs = append(hs, kgo.RecordHeader{Key: k, Value: []byte(v)}) }
-	add(HeaderDLQError, f.reason.Error())
+	add(HeaderDLQError, oneLineErr(f.reason, maxDLQError))
 	add(HeaderDLQKind, f.kind)
 	add(HeaderDLQSourceTopic, r.Topic)
 	add(HeaderDLQSourcePartition, strconv.FormatInt(int64(r.Partition), 10))
@@ -130,7 +131,7 @@ func (c *Consumer) sendDLQ(ctx context.Context, bad []failure) error {
 	for _, f := range bad {
 		c.m.dlq.WithLabelValues(f.kind).Inc()
 		c.log.Warn("record sent to dlq", "partition", f.rec.Partition, "offset", f.rec.Offset, "event_id", f.eventID,
-			"order_id", string(f.rec.Key), "dlq_topic", c.cfg.DLQTopic, "reason", f.kind, "err", f.reason)
+			"order_id", string(f.rec.Key), "dlq_topic", c.cfg.DLQTopic, "reason", f.kind, "err", oneLineErr(f.reason, maxDLQError))
 	}
 	return nil
 }
@@ -161,11 +162,21 @@ func tooLargeForDLQ(res kgo.ProduceResults, recs []*kgo.Record, bad []failure, t
 	return errors.Join(errs...)
 }
 
-// oneLineErr is err's text cut to at most n bytes.
+// maxDLQError bounds the dlq_error header, in bytes: a decoder's message
+// may quote the whole offending input (an unknown member name of 600 KB),
+// and the DLQ copy must stay within the record size the topic takes.
+const maxDLQError = 4096
+
+// oneLineErr is err's text cut to at most n bytes (at a character
+// boundary), saying how long it was when cut.
 func oneLineErr(err error, n int) string {
 	s := err.Error()
 	if len(s) > n {
-		s = s[:n] + "…"
+		cut := n
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "… (" + strconv.Itoa(len(s)) + " bytes)"
 	}
 	return s
 }
