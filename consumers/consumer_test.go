@@ -1,6 +1,7 @@
 package consumers
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -374,5 +375,62 @@ func TestCaughtUpWritesWithoutWaiting(t *testing.T) {
 				t.Errorf("a later record took %v to be written, want well under BatchMaxWait (1 min)", took)
 			}
 		})
+	}
+}
+
+// TestHugePoisonRecordStopsNamingIt: a poison record so large that its DLQ
+// copy (the value plus the dead-letter headers) exceeds what may be
+// produced cannot be dead-lettered; retrying cannot help, so the daemon
+// stops naming the record's partition, offset and size instead of retrying
+// it forever with the partition stalled.
+func TestHugePoisonRecordStopsNamingIt(t *testing.T) {
+	t.Parallel()
+	const topic = "orders"
+	brokers := newFake(t, topic, 1)
+	produce(t, brokers, topic, 2)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerBatchMaxBytes(4<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	huge := bytes.Repeat([]byte("x"), 1_000_000) // not JSON
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Key: []byte("order-x"), Value: huge}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	c, err := New(testConfig(brokers, topic), &fakeSink{WriteFn: func(context.Context, []Record) error { return nil }}, WithLogger(testLogger(t)), fastGroup())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = c.Run(ctx)
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "partition 0 offset 2") || !strings.Contains(err.Error(), "too large") {
+		t.Fatalf("Run = %v (context %v), want a stop naming partition 0 offset 2 as too large for the DLQ", err, ctx.Err())
+	}
+}
+
+// TestPoisonWithLongReasonIsDeadLettered: a decoder error that quotes the
+// whole offending input (an unknown member name of 600 KB) is cut in the
+// dlq_error header, so the DLQ copy stays within the size the topic takes:
+// the record is dead-lettered and the partition flows, instead of a copy
+// twice its size being refused.
+func TestPoisonWithLongReasonIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	const topic = "orders"
+	brokers := newFake(t, topic, 1)
+	produceRaw(t, brokers, topic, 0, "order-x", []byte(`{"`+strings.Repeat("a", 600_000)+`":1}`))
+	produce(t, brokers, topic, 2)
+	rec := newRecorder()
+	c, err := New(testConfig(brokers, topic), &fakeSink{WriteFn: func(_ context.Context, b []Record) error { rec.record(b); return nil }}, WithLogger(testLogger(t)), fastGroup())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUntilCommitted(t, c, brokers, topic, 3, 15*time.Second)
+	if got := rec.distinct(); got != 2 {
+		t.Errorf("written = %d, want the 2 valid records", got)
+	}
+	e, err := ParseDLQ(readAll(t, brokers, c.Config().DLQTopic, 1)[0])
+	if err != nil || e.SourceOffset != 0 || e.Kind != KindDecode || len(e.Error) > maxDLQError+32 || !strings.Contains(e.Error, "bytes)") {
+		t.Fatalf("dead letter %v (error of %d bytes), %v; want the poison record with its reason cut", e.SourceOffset, len(e.Error), err)
 	}
 }

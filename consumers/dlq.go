@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/orderstream/orderstream/schemas"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -67,7 +68,7 @@ func (c *Consumer) dlqRecord(f failure) *kgo.Record {
 	hs := make([]kgo.RecordHeader, 0, len(r.Headers)+10)
 	hs = append(hs, r.Headers...)
 	add := func(k, v string) { hs = append(hs, kgo.RecordHeader{Key: k, Value: []byte(v)}) }
-	add(HeaderDLQError, f.reason.Error())
+	add(HeaderDLQError, oneLineErr(f.reason, maxDLQError))
 	add(HeaderDLQKind, f.kind)
 	add(HeaderDLQSourceTopic, r.Topic)
 	add(HeaderDLQSourcePartition, strconv.FormatInt(int64(r.Partition), 10))
@@ -100,9 +101,13 @@ func (c *Consumer) sendDLQ(ctx context.Context, bad []failure) error {
 	}
 	bo := c.newBackoff()
 	for attempt := 1; ; attempt++ {
-		err := c.cl.ProduceSync(ctx, recs...).FirstErr()
+		res := c.cl.ProduceSync(ctx, recs...)
+		err := res.FirstErr()
 		if err == nil {
 			break
+		}
+		if err := tooLargeForDLQ(res, recs, bad, c.cfg.DLQTopic); err != nil {
+			return err
 		}
 		wait := bo.NextBackOff()
 		c.m.retries.Inc()
@@ -126,9 +131,54 @@ func (c *Consumer) sendDLQ(ctx context.Context, bad []failure) error {
 	for _, f := range bad {
 		c.m.dlq.WithLabelValues(f.kind).Inc()
 		c.log.Warn("record sent to dlq", "partition", f.rec.Partition, "offset", f.rec.Offset, "event_id", f.eventID,
-			"order_id", string(f.rec.Key), "dlq_topic", c.cfg.DLQTopic, "reason", f.kind, "err", f.reason)
+			"order_id", string(f.rec.Key), "dlq_topic", c.cfg.DLQTopic, "reason", f.kind, "err", oneLineErr(f.reason, maxDLQError))
 	}
 	return nil
+}
+
+// tooLargeForDLQ returns the error that stops the consumer when a DLQ copy
+// was refused for its size (by the client or the broker): no retry can
+// succeed, and committing past the record would lose it, so the run stops
+// naming it. recs[i] is the copy of bad[i]. nil when no record of res was
+// refused for its size.
+func tooLargeForDLQ(res kgo.ProduceResults, recs []*kgo.Record, bad []failure, topic string) error {
+	var errs []error
+	for _, pr := range res { // in the order they completed
+		i := slices.Index(recs, pr.Record)
+		if i < 0 || !errors.Is(pr.Err, kerr.MessageTooLarge) && !errors.Is(pr.Err, kerr.RecordListTooLarge) {
+			continue
+		}
+		f := bad[i]
+		size := len(pr.Record.Key) + len(pr.Record.Value)
+		for _, h := range pr.Record.Headers {
+			size += len(h.Key) + len(h.Value)
+		}
+		errs = append(errs, fmt.Errorf("record of %s partition %d offset %d (order %.128q, %s: %v) is too large to dead-letter: "+
+			"its copy to %s (%d bytes with the dead-letter headers) was refused: %w; nothing from it on was committed: "+
+			"delete it from %s (records before offset %d, kafka-delete-records), then restart",
+			f.rec.Topic, f.rec.Partition, f.rec.Offset, f.rec.Key, f.kind, oneLineErr(f.reason, 200), topic, size, pr.Err,
+			f.rec.Topic, f.rec.Offset+1))
+	}
+	return errors.Join(errs...)
+}
+
+// maxDLQError bounds the dlq_error header, in bytes: a decoder's message
+// may quote the whole offending input (an unknown member name of 600 KB),
+// and the DLQ copy must stay within the record size the topic takes.
+const maxDLQError = 4096
+
+// oneLineErr is err's text cut to at most n bytes (at a character
+// boundary), saying how long it was when cut.
+func oneLineErr(err error, n int) string {
+	s := err.Error()
+	if len(s) > n {
+		cut := n
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "… (" + strconv.Itoa(len(s)) + " bytes)"
+	}
+	return s
 }
 
 // DLQEntry is a DLQ record read back: where it came from and why it is there.

@@ -32,11 +32,14 @@
 //     is not changed. An event of a version newer than the binary reads is
 //     poison (schemas.ErrNewerVersion) until an upgraded binary re-drives it.
 //   - Poison records: a record that is not a valid event envelope
-//     (schemas.ParseEnvelope, strict), of an unknown version, or that the
-//     sink rejects (a payload
+//     (schemas.ParseEnvelope, strict), whose key is not its event's
+//     aggregate_id (parking goes by the key), of an unknown version, or
+//     that the sink rejects (a payload
 //     that does not decode or breaks the read model's rules,
 //     (*RejectedError) is copied to <topic>.dlq with headers naming its
-//     origin, the reason and the group (HeaderDLQ*), then skipped. In Strict
+//     origin, the reason and the group (HeaderDLQ*), then skipped. A copy
+//     refused for its size stops Run naming the record (no retry can
+//     succeed; nothing past it is committed). In Strict
 //     mode (replays) it stops Run with a *StrictError naming topic,
 //     partition and offset instead; everything before it is committed;
 //     with SkipDeadLettered, records a daemon of the projection

@@ -238,7 +238,7 @@ func (c *Consumer) decode(recs []*kgo.Record) *decoded {
 	errs := make([]error, len(recs))
 	parallel.Chunks(len(recs), parallelDecodeMin, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			envs[i], errs[i] = parseEvent(c.up, recs[i].Value)
+			envs[i], errs[i] = parseEvent(c.up, recs[i].Key, recs[i].Value)
 		}
 	})
 	d := &decoded{n: len(recs), good: make([]Record, 0, len(recs)), idx: make([]*kgo.Record, 0, len(recs))}
@@ -268,12 +268,21 @@ func (c *Consumer) decode(recs []*kgo.Record) *decoded {
 // version sinks read (schemas.CurrentVersion); the record itself is not
 // changed. An event newer than up reads fails wrapping
 // schemas.ErrNewerVersion: dead-lettered as KindDecode (the order parked
-// behind it), or, in strict mode, the stop of the run at its offset. On an
-// error the envelope is returned as parsed, so its event id can be named.
-func parseEvent(up *schemas.Upcasters, value []byte) (schemas.Envelope, error) {
+// behind it), or, in strict mode, the stop of the run at its offset. A
+// record whose key is not the event's aggregate_id (the wire contract:
+// key = order id) fails wrapping schemas.ErrInvalidEvent: parking and
+// partitioning go by the key, so such a record would bypass its order's
+// parking and ordering. On an error the envelope is returned as parsed,
+// so its event id can be named.
+func parseEvent(up *schemas.Upcasters, key, value []byte) (schemas.Envelope, error) {
 	e, err := schemas.ParseEnvelope(value)
 	if err != nil {
 		return e, err
+	}
+	if string(key) != e.AggregateID {
+		const most = 128 // the contract's longest aggregate id: both are quoted at most that long
+		id := e.AggregateID[:min(len(e.AggregateID), most)]
+		return e, fmt.Errorf("%w: record key %q is not the event's aggregate_id %q", schemas.ErrInvalidEvent, key[:min(len(key), most)], id)
 	}
 	return up.Upcast(e)
 }

@@ -126,7 +126,7 @@ func Redrive(ctx context.Context, cfg RedriveConfig, sink Sink, log *slog.Logger
 			}
 			r := po.Records[next[i]]
 			e, perr := ParseDLQ(r)
-			env, derr := parseEvent(up, r.Value)
+			env, derr := parseEvent(up, r.Key, r.Value)
 			if err := errors.Join(perr, derr); err != nil {
 				e.Error = err.Error()
 				res.Stuck = append(res.Stuck, e)

@@ -169,3 +169,42 @@ func TestStrictStopsAtNewerVersion(t *testing.T) {
 		t.Fatalf("applied %q, want a@1", got)
 	}
 }
+
+// TestKeyNotAggregateDeadLettered: the record key is the order id (the wire
+// contract; parking goes by it). A record whose key names another order
+// than its event's aggregate_id is dead-lettered naming both, never
+// applied: applied, it bypassed the parking of its order (here b, parked
+// behind a newer-version dead letter, got b@2 applied without b@1).
+func TestKeyNotAggregateDeadLettered(t *testing.T) {
+	t.Parallel()
+	const topic = "orders"
+	brokers := newFake(t, topic, 1)
+	produceRaw(t, brokers, topic, 0, "a", versioned(t, "a", 1, 1))
+	produceRaw(t, brokers, topic, 0, "b", versioned(t, "b", 1, 2)) // newer than the consumer: b parked
+	produceRaw(t, brokers, topic, 0, "x", versioned(t, "b", 2, 1)) // b's next event under another key
+	produceRaw(t, brokers, topic, 0, "", versioned(t, "a", 2, 1))  // no key at all
+	sink := &decodingSink{t: t}
+	cfg := testConfig(brokers, topic)
+	c, err := New(cfg, sink, WithLogger(testLogger(t)), fastGroup(), WithUpcasters(schemas.NewUpcasters().ReadingUpTo(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUntilCommitted(t, c, brokers, topic, 4, 15*time.Second)
+	if got := sink.got(); got != "a@1" {
+		t.Fatalf("applied %q, want a@1 (b parked, the mis-keyed records dead-lettered)", got)
+	}
+	dlq := readAll(t, brokers, c.Config().DLQTopic, 3)
+	for i, want := range []string{`record key "x" is not the event's aggregate_id "b"`, `record key "" is not the event's aggregate_id "a"`} {
+		e, err := ParseDLQ(dlq[i+1])
+		if err != nil || e.Kind != KindDecode || e.SourceOffset != int64(i+2) || !strings.Contains(e.Error, want) {
+			t.Errorf("dead letter %d = %+v, %v; want kind decode at offset %d naming %s", i+1, e, err, i+2, want)
+		}
+	}
+	res, err := Redrive(context.Background(), RedriveConfig{Brokers: brokers, DLQTopic: c.Config().DLQTopic, Group: cfg.Group}, sink, testLogger(t))
+	if err != nil || len(res.Stuck) != 2 {
+		t.Fatalf("re-drive: %+v, %v; want the two mis-keyed records stuck", res, err)
+	}
+	if got := sink.got(); got != "a@1 b@1" {
+		t.Fatalf("applied %q after the re-drive, want a@1 b@1", got)
+	}
+}

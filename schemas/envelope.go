@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -196,18 +197,27 @@ func parseDecimal(s []byte) (decimal.Decimal, bool) {
 	return decimal.New(coef, int32(-frac)), true
 }
 
+// MaxAggregateID is the longest aggregate_id, in characters, of the
+// envelope schema (maxLength): 512 bytes at most in UTF-8, the search
+// engine's limit for a document id.
+const MaxAggregateID = 128
+
 // ParseEnvelope decodes a serialized envelope (a Kafka record value or an
 // outbox row) strictly: unknown fields are refused, and event_id,
-// event_type, schema_version >= 1, aggregate_id and aggregate_version >= 1
-// are required. The payload stays raw (see Decode). It is the consumers'
+// event_type, schema_version >= 1, aggregate_type, aggregate_id and
+// aggregate_version >= 1 are required; an aggregate_id is at most
+// MaxAggregateID characters. The payload stays raw (see Decode). It is the consumers'
 // cheap check; the full JSON Schema check (Validator) runs on the write side.
 func ParseEnvelope(b []byte) (Envelope, error) {
 	var e Envelope
 	if err := strictUnmarshal(b, &e); err != nil {
 		return Envelope{}, fmt.Errorf("decode event envelope: %w: %v", ErrInvalidEvent, err)
 	}
-	if e.EventID == uuid.Nil || e.EventType == "" || e.SchemaVersion < 1 || e.AggregateID == "" || e.AggregateVersion < 1 || len(e.Payload) == 0 {
-		return Envelope{}, fmt.Errorf("decode event envelope: %w: event_id, event_type, schema_version >= 1, aggregate_id, aggregate_version >= 1 and payload are required", ErrInvalidEvent)
+	if e.EventID == uuid.Nil || e.EventType == "" || e.SchemaVersion < 1 || e.AggregateType == "" || e.AggregateID == "" || e.AggregateVersion < 1 || len(e.Payload) == 0 {
+		return Envelope{}, fmt.Errorf("decode event envelope: %w: event_id, event_type, schema_version >= 1, aggregate_type, aggregate_id, aggregate_version >= 1 and payload are required", ErrInvalidEvent)
+	}
+	if n := utf8.RuneCountInString(e.AggregateID); n > MaxAggregateID {
+		return Envelope{}, fmt.Errorf("decode event envelope: %w: aggregate_id of %d characters: want at most %d", ErrInvalidEvent, n, MaxAggregateID)
 	}
 	return e, nil
 }

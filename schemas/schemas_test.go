@@ -352,3 +352,62 @@ func TestDecodeStrict(t *testing.T) {
 		t.Errorf("escaped total = %s, want 15.303", got)
 	}
 }
+
+// TestParseEnvelopeRequiresAggregateType: aggregate_type is required by
+// every envelope schema; an envelope without it (produced to the topic by
+// hand) is invalid for every reader alike, not applied by one read model
+// and rejected by the other.
+func TestParseEnvelopeRequiresAggregateType(t *testing.T) {
+	t.Parallel()
+	b, err := json.Marshal(envelope(t, &schemas.OrderPaid{Amount: gbp("1")}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := schemas.ParseEnvelope(b); err != nil {
+		t.Fatalf("a whole envelope: %v", err)
+	}
+	delete(m, "aggregate_type")
+	if b, err = json.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := schemas.ParseEnvelope(b); !errors.Is(err, schemas.ErrInvalidEvent) || !strings.Contains(err.Error(), "aggregate_type") {
+		t.Errorf("ParseEnvelope without aggregate_type: %v, want ErrInvalidEvent naming it", err)
+	}
+}
+
+// TestParseEnvelopeAggregateIDLength: an aggregate_id longer than the
+// envelope schema's 128 characters is invalid for every reader (the search
+// engine refuses a document id over 512 bytes; analytics stored it).
+func TestParseEnvelopeAggregateIDLength(t *testing.T) {
+	t.Parallel()
+	b, err := json.Marshal(envelope(t, &schemas.OrderPaid{Amount: gbp("1")}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		id string
+		ok bool
+	}{
+		{strings.Repeat("é", schemas.MaxAggregateID), true},
+		{strings.Repeat("x", schemas.MaxAggregateID+1), false},
+		{strings.Repeat("x", 600), false},
+	} {
+		m["aggregate_id"] = tt.id
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = schemas.ParseEnvelope(b)
+		if tt.ok && err != nil || !tt.ok && (!errors.Is(err, schemas.ErrInvalidEvent) || !strings.Contains(err.Error(), "aggregate_id of")) {
+			t.Errorf("aggregate_id of %d bytes: %v", len(tt.id), err)
+		}
+	}
+}

@@ -163,10 +163,23 @@ func runAPI(ctx context.Context, g *globals, fl apiFlags) error {
 // orders/s.
 const defaultPGMaxConns = 32
 
+// checkEventVersion refuses an --event-version no writer of this build
+// emits (a usage error), before anything is connected: a wrong one would
+// otherwise fail every command at its save.
+func (g *globals) checkEventVersion() error {
+	if g.eventVersion < schemas.OldestVersion || g.eventVersion > schemas.CurrentVersion {
+		return usagef("--event-version %d: want %d to %d", g.eventVersion, schemas.OldestVersion, schemas.CurrentVersion)
+	}
+	return nil
+}
+
 // openRepository connects to --pg-url with at most maxConns connections,
 // applies the migrations and returns the write side's repository and what
 // closes its pool.
 func openRepository(ctx context.Context, g *globals, maxConns int32) (*store.Repository, func(), error) {
+	if err := g.checkEventVersion(); err != nil {
+		return nil, nil, err
+	}
 	url, err := g.pgURL()
 	if err != nil {
 		return nil, nil, err

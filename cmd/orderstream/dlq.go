@@ -13,6 +13,7 @@ import (
 	"github.com/orderstream/orderstream/consumers"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -279,6 +280,9 @@ func listEnds(ctx context.Context, adm *kadm.Client, topic string) (map[int32]in
 	ends := map[int32]int64{}
 	var perr error
 	lo.Each(func(o kadm.ListedOffset) {
+		if o.Partition < 0 && errors.Is(o.Err, kerr.UnknownTopicOrPartition) {
+			return // the topic does not exist: said below
+		}
 		if o.Err != nil {
 			perr = fmt.Errorf("topic %s partition %d: %w", topic, o.Partition, o.Err)
 		}

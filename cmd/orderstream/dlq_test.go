@@ -108,3 +108,23 @@ func TestReplaySkipDeadLetteredShadowOnly(t *testing.T) {
 		t.Fatalf("in-place with --skip-dead-lettered: %v (exit %d), want a usage error naming the flag", err, exitCode(err))
 	}
 }
+
+// TestDLQListMissingTopic: listing a dead-letter topic that does not exist
+// says so and what it may mean, not the broker's error for partition -1.
+func TestDLQListMissingTopic(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetArgs([]string{"dlq", "list", "--kafka-brokers", strings.Join(c.ListenAddrs(), ","), "--topic", "nothing-dead-lettered"})
+	err = root.ExecuteContext(ctx)
+	if err == nil || !strings.Contains(err.Error(), "dead-letter topic nothing-dead-lettered.dlq does not exist") {
+		t.Fatalf("dlq list of a missing topic: %v, want it named as missing", err)
+	}
+}

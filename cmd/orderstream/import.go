@@ -90,8 +90,8 @@ func runImport(ctx context.Context, g *globals, opts importOptions, path string,
 	if opts.retryTimeout <= 0 || opts.retryTimeout > 24*time.Hour {
 		return usagef("--retry-timeout %s: want more than 0 and at most 24h", opts.retryTimeout)
 	}
-	if g.eventVersion < schemas.OldestVersion || g.eventVersion > schemas.CurrentVersion {
-		return usagef("--event-version %d: want %d to %d", g.eventVersion, schemas.OldestVersion, schemas.CurrentVersion)
+	if err := g.checkEventVersion(); err != nil {
+		return err
 	}
 	if _, set := os.LookupEnv("GOGC"); !set {
 		defer debug.SetGCPercent(debug.SetGCPercent(csvimport.GCPercent))

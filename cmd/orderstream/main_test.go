@@ -71,3 +71,63 @@ func TestLoadSettingsUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestTopicCreateUsage: a bad --topic, --partitions or --replication-factor
+// is a usage error (exit 2) naming it, before any broker is asked.
+func TestTopicCreateUsage(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--topic", ""}, "topic name is empty"},
+		{[]string{"--partitions", "-3"}, "partitions -3"},
+		{[]string{"--replication-factor", "-2"}, "replication factor -2"},
+	} {
+		err := newRootWith(context.Background(), append([]string{"topic", "create", "--kafka-brokers", "127.0.0.1:1"}, tt.args...)...)
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), tt.want) {
+			t.Errorf("topic create %v: exit %d, %v; want a usage error naming %q", tt.args, exitCode(err), err, tt.want)
+		}
+	}
+}
+
+// TestEventVersionUsage: an --event-version this build does not write is a
+// usage error naming it for every writer, before PostgreSQL is reached
+// (orders and api used to start and fail each command at its save).
+func TestEventVersionUsage(t *testing.T) {
+	t.Parallel()
+	pg := []string{"--pg-url", "postgres://x@127.0.0.1:1/x", "--event-version"}
+	for _, args := range [][]string{
+		append([]string{"orders", "pay", "x", "--amount", "1"}, append(pg, "3")...),
+		append([]string{"orders", "cancel", "x", "--reason", "test"}, append(pg, "0")...),
+		append([]string{"api", "--listen", "127.0.0.1:0", "--auth", "none", "--kafka-brokers", "127.0.0.1:1",
+			"--clickhouse-addr", "127.0.0.1:1", "--search-url", "http://127.0.0.1:1"}, append(pg, "3")...),
+	} {
+		err := newRootWith(context.Background(), args...)
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "--event-version") {
+			t.Errorf("%v: exit %d, %v; want a usage error naming --event-version", args, exitCode(err), err)
+		}
+	}
+}
+
+// TestReplayShadowUsage: a bad --batch-max-records, --members or --settle
+// of a shadow rebuild is a usage error naming the flag, before PostgreSQL
+// or Kafka is reached.
+func TestReplayShadowUsage(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--batch-max-records", "-1"}, "--batch-max-records -1"},
+		{[]string{"--members", "65"}, "--members 65"},
+		{[]string{"--members", "-2"}, "--members -2"},
+		{[]string{"--settle", "-1s"}, "--settle -1s"},
+	} {
+		err := newRootWith(context.Background(), append([]string{"replay", "analytics", "--pg-url", "postgres://x@127.0.0.1:1/x",
+			"--kafka-brokers", "127.0.0.1:1", "--clickhouse-addr", "127.0.0.1:1"}, tt.args...)...)
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), tt.want) {
+			t.Errorf("replay %v: exit %d, %v; want a usage error naming %q", tt.args, exitCode(err), err, tt.want)
+		}
+	}
+}

@@ -153,6 +153,15 @@ func runShadow(ctx context.Context, g *globals, fl replayFlags, names []string, 
 	if fl.keep == 0 || fl.keep < -1 {
 		return usagef("--keep %d: want 1 or more previous generations kept for rollback, or -1 to keep all (drop one deliberately with `orderstream generations drop PROJECTION N`)", fl.keep)
 	}
+	if fl.batch < 0 {
+		return usagef("--batch-max-records %d: want 1 or more (0: %d)", fl.batch, rebuild.DefaultRebuildBatchRecords)
+	}
+	if fl.members < 0 || fl.members > 64 {
+		return usagef("--members %d: want 1..64 (0: %d)", fl.members, rebuild.DefaultMembers)
+	}
+	if fl.settle < 0 {
+		return usagef("--settle %s: must not be negative", fl.settle)
+	}
 	kopts, err := g.kafkaOpts()
 	if err != nil {
 		return err

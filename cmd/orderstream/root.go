@@ -150,13 +150,13 @@ func bindConfig(cmd *cobra.Command, file string) error {
 	if file == "" {
 		file = os.Getenv("ORDERSTREAM_CONFIG")
 	}
-	fileVals := map[string]any{}
+	fileVals := map[string]*yaml.Node{}
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return usagef("--config: %v", err)
 		}
-		if err := yaml.Unmarshal(b, &fileVals); err != nil {
+		if fileVals, err = settingsNodes(b); err != nil {
 			return usagef("--config %s: not a YAML map of setting names to values: %v", file, err)
 		}
 	}
@@ -173,9 +173,17 @@ func bindConfig(cmd *cobra.Command, file string) error {
 			if !inFile {
 				return
 			}
-			val, src = yamlString(v), file+": "+fl.Name
+			src = file + ": " + fl.Name
+			_, list := fl.Value.(pflag.SliceValue)
+			var present bool
+			if val, present, ok = yamlString(v, list); !present {
+				errs = append(errs, fmt.Sprintf("%s: no value (write \"\" for an empty one, or leave the key out)", src))
+				return
+			}
 		}
-		if err := fl.Value.Set(val); err != nil {
+		if !ok {
+			errs = append(errs, fmt.Sprintf("%s: not a valid %s value (want %s)", src, fl.Name, fl.Value.Type()))
+		} else if err := fl.Value.Set(val); err != nil {
 			// Neither the value nor the parser's error (which quotes it) is
 			// shown: a secret put in the wrong variable must not be printed.
 			errs = append(errs, fmt.Sprintf("%s: not a valid %s value (want %s)", src, fl.Name, fl.Value.Type()))
@@ -194,16 +202,68 @@ func bindConfig(cmd *cobra.Command, file string) error {
 	return nil
 }
 
-func yamlString(v any) string {
-	switch t := v.(type) {
-	case []any:
-		parts := make([]string, len(t))
-		for i, x := range t {
-			parts[i] = fmt.Sprint(x)
+// settingsNodes decodes a YAML document that maps setting names to values,
+// keeping each value's node: a value reaches its setting as written in the
+// file (a password 0123 stays "0123", not the octal number 83).
+func settingsNodes(b []byte) (map[string]*yaml.Node, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	vals := map[string]*yaml.Node{}
+	if doc.Kind == 0 || len(doc.Content) == 0 { // an empty file, comments only
+		return vals, nil
+	}
+	m := doc.Content[0]
+	for m.Kind == yaml.AliasNode {
+		m = m.Alias
+	}
+	if m.Kind == yaml.ScalarNode && m.ShortTag() == "!!null" { // "---" alone
+		return vals, nil
+	}
+	if m.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("line %d: a %s, not a map", m.Line, m.ShortTag())
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k := m.Content[i]
+		if k.Kind != yaml.ScalarNode {
+			return nil, fmt.Errorf("line %d: a key that is not a setting name", k.Line)
 		}
-		return strings.Join(parts, ",")
+		if _, dup := vals[k.Value]; dup {
+			return nil, fmt.Errorf("line %d: %q set twice", k.Line, k.Value)
+		}
+		vals[k.Value] = m.Content[i+1]
+	}
+	return vals, nil
+}
+
+// yamlString gives the text of a setting's value node as written: a scalar,
+// or for a list setting (list) a sequence of scalars joined by commas.
+// present is false for a null (`key:` or `key: ~`); ok is false for any
+// other shape (a map, a nested list, a list for a single value).
+func yamlString(n *yaml.Node, list bool) (val string, present, ok bool) {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	switch {
+	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null":
+		return "", false, false
+	case n.Kind == yaml.ScalarNode:
+		return n.Value, true, true
+	case n.Kind == yaml.SequenceNode && list:
+		parts := make([]string, len(n.Content))
+		for i, x := range n.Content {
+			for x.Kind == yaml.AliasNode {
+				x = x.Alias
+			}
+			if x.Kind != yaml.ScalarNode || x.ShortTag() == "!!null" {
+				return "", true, false
+			}
+			parts[i] = x.Value
+		}
+		return strings.Join(parts, ","), true, true
 	default:
-		return fmt.Sprint(t)
+		return "", true, false
 	}
 }
 

@@ -35,6 +35,9 @@ fails when they differ.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			spec.Name = g.topic
+			if err := spec.Validate(); err != nil {
+				return usagef("topic create: %v", err)
+			}
 			cl, err := g.kafkaClient()
 			if err != nil {
 				return err

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -47,12 +48,28 @@ func (p Postgres) ConnString() (string, error) {
 		if conn, err = withPassword(p.URL, pw.Reveal()); err != nil {
 			return "", err
 		}
+		if hasPassword(p.URL) {
+			return "", fmt.Errorf("--pg-url %s holds a password and --pg-password-file is set: give the secret one way", RedactURL(p.URL))
+		}
 	}
 	if _, err := pgconn.ParseConfig(conn); err != nil {
 		secrets := append(passwordOf(p.URL), pw.Reveal())
 		return "", &redactedError{msg: "--pg-url: " + scrub(err.Error(), secrets...)}
 	}
 	return conn, nil
+}
+
+// pgPasswordParam finds libpq's password keyword (not sslpassword) in a
+// keyword/value string or a URL's query.
+var pgPasswordParam = regexp.MustCompile(`(?:^|[\s?&])password\s*=`)
+
+// hasPassword reports whether conn, a URL or a keyword/value string, holds
+// a login password (user info or the password keyword).
+func hasPassword(conn string) bool {
+	if lo, hi, ok := passwordSpan(conn); ok && hi > lo {
+		return true
+	}
+	return pgPasswordParam.MatchString(conn)
 }
 
 // withPassword puts pw into conn, a URL or a keyword/value string.

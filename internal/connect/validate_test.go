@@ -153,6 +153,10 @@ func TestPostgresConnString(t *testing.T) {
 		{"malformed URL with a password", Postgres{URL: "postgres://u:s3cret@h:bad/db"}, "", []string{"--pg-url", "invalid port"}},
 		{"bad escape with a password", Postgres{URL: "postgres://u:s3cret@h/db%zz"}, "", []string{"--pg-url"}},
 		{"bad sslmode", Postgres{URL: "postgres://u:s3cret@h/db?sslmode=bogus"}, "", []string{"--pg-url", "sslmode"}},
+		{"password in the URL and a password file", Postgres{URL: "postgres://u:s3cret@h/db", PasswordFile: pwFile}, "", []string{"--pg-url", "--pg-password-file is set"}},
+		{"password query parameter and a password file", Postgres{URL: "postgres://u@h/db?password=s3cret", PasswordFile: pwFile}, "", []string{"--pg-password-file is set"}},
+		{"password keyword and a password file", Postgres{URL: "host=h user=u password=s3cret dbname=db", PasswordFile: pwFile}, "", []string{"--pg-password-file is set"}},
+		{"sslpassword keyword and a password file", Postgres{URL: "host=h user=u sslpassword=k dbname=db", PasswordFile: pwFile}, `host=h user=u sslpassword=k dbname=db password='p\'w\\d'`, nil},
 		{"malformed URL with a password and a password file", Postgres{URL: "postgres://u:s3cret@h/db%zz", PasswordFile: pwFile}, "", []string{"--pg-url", "not a valid URL"}},
 	}
 	for _, tt := range tests {

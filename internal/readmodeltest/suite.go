@@ -11,6 +11,7 @@ import (
 	"github.com/orderstream/orderstream/internal/testfixture"
 	"github.com/orderstream/orderstream/producer/csvimport"
 	"github.com/orderstream/orderstream/schemas"
+	"github.com/shopspring/decimal"
 )
 
 // timeout bounds each test of the suite (each runs in seconds).
@@ -215,6 +216,35 @@ func testRejections(t *testing.T, rm ReadModel) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// order.placed events no writer emits, produced to the topic by hand:
+	// refused by every read model alike (schemas.CheckPlaced), not stored
+	// by one and dead-lettered by the other.
+	inconsistent := func(id string, edit func(*schemas.OrderPlaced)) schemas.Envelope {
+		t.Helper()
+		p, err := placed.Decode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl := *p.(*schemas.OrderPlaced)
+		pl.Lines = slices.Clone(pl.Lines)
+		edit(&pl)
+		e, err := schemas.NewEnvelope(id, 1, placed.OccurredAt, &pl, schemas.Metadata{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	wrongTotal := inconsistent("wrong-total", func(p *schemas.OrderPlaced) {
+		p.Total = schemas.NewMoney(p.Total.Amount.Add(decimal.New(1, 0)), p.Currency)
+	})
+	lineTwice := inconsistent("line-twice", func(p *schemas.OrderPlaced) {
+		p.Lines = append(p.Lines, p.Lines[0])
+		p.Total = schemas.NewMoney(p.Total.Amount.Mul(decimal.New(2, 0)), p.Currency)
+	})
+	hugeQuantity := inconsistent("huge-quantity", func(p *schemas.OrderPlaced) {
+		p.Lines[0].Quantity, p.Lines[0].UnitPrice = schemas.MaxQuantity+1, gbp("0")
+		p.Total = gbp("0")
+	})
 	tests := []struct {
 		name string
 		give schemas.Envelope
@@ -223,6 +253,9 @@ func testRejections(t *testing.T, rm ReadModel) {
 		{"malformed payload", malformed, schemas.ErrInvalidEvent},
 		{"unknown schema version", unknown, schemas.ErrUnknownEvent},
 		{"amount out of range", huge, schemas.ErrOutOfRange},
+		{"total not the sum of the lines", wrongTotal, schemas.ErrInvalidEvent},
+		{"line number repeated", lineTwice, schemas.ErrInvalidEvent},
+		{"quantity out of range at price 0", hugeQuantity, schemas.ErrOutOfRange},
 	}
 	var written []schemas.Envelope
 	for i, tt := range tests {

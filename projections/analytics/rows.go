@@ -151,8 +151,9 @@ func (r *Rows) placed(id string, version uint64, at time.Time, p *schemas.OrderP
 	if p.Currency != currency {
 		return fmt.Errorf("currency %q: this read model holds %s only", p.Currency, currency)
 	}
-	if !p.Channel.Valid() {
-		return fmt.Errorf("channel %q: want web, phone, marketplace, store or none", p.Channel)
+	// What every read model refuses alike (the search projection too).
+	if err := schemas.CheckPlaced(p); err != nil {
+		return err
 	}
 	if len(p.Lines) == 0 {
 		return errors.New("no lines")

@@ -200,7 +200,9 @@ func TestRowsAdd(t *testing.T) {
 		{
 			name: "amount beyond Decimal(18,3)",
 			give: func(t *testing.T) schemas.Envelope {
-				return envelope(t, 1, placed(func(p *schemas.OrderPlaced) { p.Lines[0].Quantity = 1 << 60 }))
+				return envelope(t, 1, placed(func(p *schemas.OrderPlaced) {
+					p.Lines[0].Quantity, p.Lines[0].UnitPrice = schemas.MaxQuantity, gbp("1000000") // quantity and price in range
+				}))
 			},
 			wantErr: "is beyond ±99999999999999.999",
 		},

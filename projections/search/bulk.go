@@ -24,12 +24,32 @@ type item struct {
 	records []int
 }
 
+// appendJSONString appends s as a JSON string: '"' and '\\' escaped,
+// control characters and DEL as \u00XX, everything else as it is (s is
+// valid UTF-8: the envelope decoder refuses anything else). Not
+// strconv.AppendQuote, whose Go escapes (\x01, \a) are not JSON.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20 || c == 0x7f:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
+
 // appendTo appends the NDJSON lines of it: the action line and the source.
 func (it item) appendTo(b []byte) []byte {
 	b = append(b, `{"index":{"_index":`...)
-	b = strconv.AppendQuote(b, it.index)
+	b = appendJSONString(b, it.index)
 	b = append(b, `,"_id":`...)
-	b = strconv.AppendQuote(b, it.id)
+	b = appendJSONString(b, it.id)
 	b = append(b, `,"version":`...)
 	b = strconv.AppendInt(b, it.version, 10)
 	b = append(b, `,"version_type":"external"}}`...)

@@ -97,8 +97,9 @@ func apply(o *Order, e schemas.Envelope, p schemas.Payload) (*Order, error) {
 
 // checkRange refuses an event holding a value outside the event contract's
 // range (schemas/limits.go: occurred_at, every amount and quantity), with
-// an error wrapping schemas.ErrOutOfRange, as the analytics projection
-// does: the write side never emits one, and applying it here while
+// an error wrapping schemas.ErrOutOfRange, and an order.placed that
+// schemas.CheckPlaced refuses (a total that is not the sum of its lines, a
+// line number repeated …), as the analytics projection does: the write side never emits one, and applying it here while
 // analytics rejects it would split the read models.
 func checkRange(e schemas.Envelope, p schemas.Payload) error {
 	if err := schemas.CheckTime(e.OccurredAt); err != nil {
@@ -112,6 +113,9 @@ func checkRange(e schemas.Envelope, p schemas.Payload) error {
 	}
 	switch x := p.(type) {
 	case *schemas.OrderPlaced:
+		if err := schemas.CheckPlaced(x); err != nil {
+			errs = append(errs, err)
+		}
 		amount("total", x.Total)
 		for i, l := range x.Lines {
 			amount(fmt.Sprintf("lines[%d].unit_price", i), l.UnitPrice)
