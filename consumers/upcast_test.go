@@ -109,13 +109,7 @@ func TestOldConsumerDeadLettersNewerVersion(t *testing.T) {
 	produceRaw(t, brokers, topic, 0, "b", versioned(t, "b", 1, 2)) // newer than the consumer
 	produceRaw(t, brokers, topic, 0, "b", versioned(t, "b", 2, 1)) // v1, but behind b's dead letter
 	produceRaw(t, brokers, topic, 0, "a", versioned(t, "a", 2, 1))
-	sink := &decodingSink{t: t}
-	cfg := testConfig(brokers, topic)
-	c, err := New(cfg, sink, WithLogger(testLogger(t)), fastGroup(), WithUpcasters(schemas.NewUpcasters().ReadingUpTo(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runUntilCommitted(t, c, brokers, topic, 4, 15*time.Second)
+	c, sink := runOldConsumer(t, brokers, topic, 4)
 	if got := sink.got(); got != "a@1 a@2" {
 		t.Fatalf("the old consumer applied %q, want a@1 a@2 (b dead-lettered and parked)", got)
 	}
@@ -132,13 +126,26 @@ func TestOldConsumerDeadLettersNewerVersion(t *testing.T) {
 		t.Fatalf("second dead letter = %+v, %v; want b's order.paid parked", second, err)
 	}
 
-	res, err := Redrive(context.Background(), RedriveConfig{Brokers: brokers, DLQTopic: c.Config().DLQTopic, Group: cfg.Group}, sink, testLogger(t))
+	res, err := Redrive(context.Background(), RedriveConfig{Brokers: brokers, DLQTopic: c.Config().DLQTopic, Group: c.Config().Group}, sink, testLogger(t))
 	if err != nil || len(res.Applied) != 2 || len(res.Stuck) != 0 {
 		t.Fatalf("re-drive after the upgrade: %+v, %v", res, err)
 	}
 	if got := sink.got(); got != "a@1 a@2 b@1 b@2" {
 		t.Fatalf("applied %q after the re-drive, want a@1 a@2 b@1 b@2", got)
 	}
+}
+
+// runOldConsumer runs a consumer of a release that reads up to v1 on topic
+// until it committed n records, and returns it and its sink.
+func runOldConsumer(t *testing.T, brokers []string, topic string, n int) (*Consumer, *decodingSink) {
+	t.Helper()
+	sink := &decodingSink{t: t}
+	c, err := New(testConfig(brokers, topic), sink, WithLogger(testLogger(t)), fastGroup(), WithUpcasters(schemas.NewUpcasters().ReadingUpTo(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUntilCommitted(t, c, brokers, topic, n, 15*time.Second)
+	return c, sink
 }
 
 // TestStrictStopsAtNewerVersion: a strict run (a rebuild) of a consumer
@@ -183,13 +190,7 @@ func TestKeyNotAggregateDeadLettered(t *testing.T) {
 	produceRaw(t, brokers, topic, 0, "b", versioned(t, "b", 1, 2)) // newer than the consumer: b parked
 	produceRaw(t, brokers, topic, 0, "x", versioned(t, "b", 2, 1)) // b's next event under another key
 	produceRaw(t, brokers, topic, 0, "", versioned(t, "a", 2, 1))  // no key at all
-	sink := &decodingSink{t: t}
-	cfg := testConfig(brokers, topic)
-	c, err := New(cfg, sink, WithLogger(testLogger(t)), fastGroup(), WithUpcasters(schemas.NewUpcasters().ReadingUpTo(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runUntilCommitted(t, c, brokers, topic, 4, 15*time.Second)
+	c, sink := runOldConsumer(t, brokers, topic, 4)
 	if got := sink.got(); got != "a@1" {
 		t.Fatalf("applied %q, want a@1 (b parked, the mis-keyed records dead-lettered)", got)
 	}
@@ -200,7 +201,7 @@ func TestKeyNotAggregateDeadLettered(t *testing.T) {
 			t.Errorf("dead letter %d = %+v, %v; want kind decode at offset %d naming %s", i+1, e, err, i+2, want)
 		}
 	}
-	res, err := Redrive(context.Background(), RedriveConfig{Brokers: brokers, DLQTopic: c.Config().DLQTopic, Group: cfg.Group}, sink, testLogger(t))
+	res, err := Redrive(context.Background(), RedriveConfig{Brokers: brokers, DLQTopic: c.Config().DLQTopic, Group: c.Config().Group}, sink, testLogger(t))
 	if err != nil || len(res.Stuck) != 2 {
 		t.Fatalf("re-drive: %+v, %v; want the two mis-keyed records stuck", res, err)
 	}

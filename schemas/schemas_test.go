@@ -353,12 +353,10 @@ func TestDecodeStrict(t *testing.T) {
 	}
 }
 
-// TestParseEnvelopeRequiresAggregateType: aggregate_type is required by
-// every envelope schema; an envelope without it (produced to the topic by
-// hand) is invalid for every reader alike, not applied by one read model
-// and rejected by the other.
-func TestParseEnvelopeRequiresAggregateType(t *testing.T) {
-	t.Parallel()
+// paidEnvelopeMap returns an order.paid envelope serialized, and as a map
+// of its members to change and serialize again.
+func paidEnvelopeMap(t *testing.T) ([]byte, map[string]any) {
+	t.Helper()
 	b, err := json.Marshal(envelope(t, &schemas.OrderPaid{Amount: gbp("1")}))
 	if err != nil {
 		t.Fatal(err)
@@ -367,11 +365,22 @@ func TestParseEnvelopeRequiresAggregateType(t *testing.T) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
+	return b, m
+}
+
+// TestParseEnvelopeRequiresAggregateType: aggregate_type is required by
+// every envelope schema; an envelope without it (produced to the topic by
+// hand) is invalid for every reader alike, not applied by one read model
+// and rejected by the other.
+func TestParseEnvelopeRequiresAggregateType(t *testing.T) {
+	t.Parallel()
+	b, m := paidEnvelopeMap(t)
 	if _, err := schemas.ParseEnvelope(b); err != nil {
 		t.Fatalf("a whole envelope: %v", err)
 	}
 	delete(m, "aggregate_type")
-	if b, err = json.Marshal(m); err != nil {
+	b, err := json.Marshal(m)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := schemas.ParseEnvelope(b); !errors.Is(err, schemas.ErrInvalidEvent) || !strings.Contains(err.Error(), "aggregate_type") {
@@ -384,14 +393,7 @@ func TestParseEnvelopeRequiresAggregateType(t *testing.T) {
 // engine refuses a document id over 512 bytes; analytics stored it).
 func TestParseEnvelopeAggregateIDLength(t *testing.T) {
 	t.Parallel()
-	b, err := json.Marshal(envelope(t, &schemas.OrderPaid{Amount: gbp("1")}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
+	_, m := paidEnvelopeMap(t)
 	for _, tt := range []struct {
 		id string
 		ok bool
