@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/orderstream/orderstream/internal/tracing"
 	"github.com/orderstream/orderstream/schemas"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"golang.org/x/sync/semaphore"
 )
 
 // Source is the ce_source header of every record (schemas.EventSource).
@@ -61,18 +59,19 @@ type publisher struct {
 	topic      string
 	partitions int
 	part       kgo.TopicPartitioner
-	last       map[int32]Position  // last relay position per partition at start
-	slots      chan struct{}       // one token per event in flight
-	bytes      *semaphore.Weighted // the bytes of the events in flight (recordBytes)
-	maxBytes   int64
+	last       map[int32]Position // last relay position per partition at start
+	maxEvents  int                // bound on the events in flight
+	maxBytes   int64              // bound on their bytes (recordBytes)
 	m          *metrics
 	log        *slog.Logger
 	onInFlight func(int, int64) // test hook: in-flight count and bytes after each acquire
 	skipped    bool             // a duplicate was skipped (logged once); publish is called from one goroutine
 	oversized  *oversized       // what to do with a record Kafka would refuse for its size
 
-	inFlight      atomic.Int64
-	inFlightBytes atomic.Int64
+	mu            sync.Mutex
+	inFlight      int           // events handed to the client and not acked
+	inFlightBytes int64         // their bytes
+	freed         chan struct{} // signalled (without blocking) when an ack frees room
 	errOnce       sync.Once
 	failed        chan struct{}
 	err           error
@@ -85,10 +84,9 @@ func newPublisher(client *kgo.Client, topic string, partitions, maxInFlight int,
 		// high bit masked, modulo the partition count. Computing it here lets
 		// the duplicate rule know the partition before producing; records are
 		// then produced to that partition explicitly.
-		part:  kgo.StickyKeyPartitioner(nil).ForTopic(topic),
-		last:  last,
-		slots: make(chan struct{}, maxInFlight),
-		bytes: semaphore.NewWeighted(maxBytes), maxBytes: maxBytes,
+		part:      kgo.StickyKeyPartitioner(nil).ForTopic(topic),
+		last:      last,
+		maxEvents: maxInFlight, maxBytes: maxBytes, freed: make(chan struct{}, 1),
 		m: m, log: log, failed: make(chan struct{}),
 	}
 }
@@ -135,7 +133,7 @@ func (p *publisher) publish(ctx context.Context, e *event, idle func() error, be
 	if parked, err := p.oversized.check(ctx, e, r); parked || err != nil {
 		return false, err
 	}
-	weight := min(recordBytes(r), p.maxBytes) // a larger event goes alone
+	weight := recordBytes(r)
 	if err := p.acquire(ctx, idle, weight); err != nil {
 		return false, err
 	}
@@ -167,89 +165,75 @@ func (p *publisher) publish(ctx context.Context, e *event, idle func() error, be
 			p.m.commitToAck.Observe(time.Since(e.committedAt).Seconds())
 		}
 		acked()
-		p.inFlight.Add(-1)
-		p.m.inFlight.Dec()
-		p.inFlightBytes.Add(-weight)
-		p.m.inFlightBytes.Sub(float64(weight))
-		p.bytes.Release(weight)
-		<-p.slots
+		p.release(weight)
 	})
 	return true, nil
 }
 
-// acquire waits for room for one more event of weight bytes: a slot of
-// the count bound, then weight of the bytes bound. While it waits it calls
-// idle about every second; it returns the first produce error or ctx's.
+// acquire waits for room for one more event of weight bytes: fewer than
+// maxEvents in flight and their bytes plus weight within maxBytes, or
+// nothing in flight (an event larger than maxBytes goes alone). While it
+// waits it calls idle about every second; it returns the first produce
+// error or ctx's.
 func (p *publisher) acquire(ctx context.Context, idle func() error, weight int64) error {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	select {
-	case p.slots <- struct{}{}:
-	default:
-	wait:
-		for {
-			select {
-			case p.slots <- struct{}{}:
-				break wait
-			case <-p.failed:
-				return p.err
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-tick.C:
-				if idle != nil {
-					if err := idle(); err != nil {
-						return err
-					}
+	var tick *time.Ticker
+	for !p.tryAcquire(weight) {
+		if tick == nil {
+			tick = time.NewTicker(time.Second)
+			defer tick.Stop()
+		}
+		select {
+		case <-p.freed:
+		case <-p.failed:
+			return p.err
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			if idle != nil {
+				if err := idle(); err != nil {
+					return err
 				}
 			}
 		}
 	}
-	for !p.bytes.TryAcquire(weight) {
-		err := p.waitBytes(ctx, weight)
-		if err == nil {
-			break
-		}
-		if err == context.DeadlineExceeded && ctx.Err() == nil && p.Err() == nil {
-			if idle == nil {
-				continue
-			}
-			if err = idle(); err == nil {
-				continue
-			}
-		}
-		<-p.slots
-		if perr := p.Err(); perr != nil {
-			return perr
-		}
-		return err
-	}
 	if err := p.Err(); err != nil {
-		p.bytes.Release(weight)
-		<-p.slots
+		p.release(weight)
 		return err
-	}
-	n := p.inFlight.Add(1)
-	b := p.inFlightBytes.Add(weight)
-	p.m.inFlight.Inc()
-	p.m.inFlightBytes.Add(float64(weight))
-	if p.onInFlight != nil {
-		p.onInFlight(int(n), b)
 	}
 	return nil
 }
 
-// waitBytes waits up to a second for weight bytes of the bound
-// (context.DeadlineExceeded when the second passed).
-func (p *publisher) waitBytes(ctx context.Context, weight int64) error {
-	wctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	if err := p.bytes.Acquire(wctx, weight); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return context.DeadlineExceeded
+// tryAcquire counts an event of weight bytes in flight if there is room.
+func (p *publisher) tryAcquire(weight int64) bool {
+	p.mu.Lock()
+	if p.inFlight >= p.maxEvents || p.inFlight > 0 && p.inFlightBytes+weight > p.maxBytes {
+		p.mu.Unlock()
+		return false
 	}
-	return nil
+	p.inFlight++
+	p.inFlightBytes += weight
+	n, b := p.inFlight, p.inFlightBytes
+	p.mu.Unlock()
+	p.m.inFlight.Inc()
+	p.m.inFlightBytes.Add(float64(weight))
+	if p.onInFlight != nil {
+		p.onInFlight(n, b)
+	}
+	return true
+}
+
+// release uncounts an event of weight bytes and wakes a waiting acquire.
+func (p *publisher) release(weight int64) {
+	p.mu.Lock()
+	p.inFlight--
+	p.inFlightBytes -= weight
+	p.mu.Unlock()
+	p.m.inFlight.Dec()
+	p.m.inFlightBytes.Sub(float64(weight))
+	select {
+	case p.freed <- struct{}{}:
+	default:
+	}
 }
 
 // recordBytes is what r holds in memory beyond its fixed fields: key, value
